@@ -1,0 +1,106 @@
+"""Engines for the results store: SQLite (WAL, foreign keys, busy timeout) or PostgreSQL by URL.
+
+Writers call `open_store(url)`; readers call `open_store(url, readonly=True)`, which opens SQLite
+with `mode=ro` and `query_only`, so a reader cannot write even by mistake. A file that is not a
+results database is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+
+from db.models import Base
+
+DEFAULT_URL = "sqlite:///superpos.db"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as a results store; the message says why and what to do."""
+
+
+def resolve_url(url: str | None = None) -> str:
+    """`--db` value, else $SUPERPOS_DB, else ./superpos.db. A bare path means a SQLite file."""
+    url = url or os.environ.get("SUPERPOS_DB") or DEFAULT_URL
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().resolve()
+
+
+def _check_sqlite_file(path: Path, readonly: bool) -> None:
+    if not path.exists():
+        if readonly:
+            raise StoreError(f"no results database at {path}; run a sweep first (superpos sweep run SPEC) "
+                             "or point --db / SUPERPOS_DB at an existing one")
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create {path}: folder {path.parent} does not exist")
+        return
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head and head != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a SQLite database (it was left untouched); choose another --db path")
+
+
+def _sqlite_pragmas(readonly: bool):
+    def on_connect(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        if readonly:
+            cur.execute("PRAGMA query_only=ON")
+        else:
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":  # fails silently when another process holds the file
+                raise StoreError(f"could not switch the database to WAL mode (it stays {mode!r}); "
+                                 "is it on a network file system or locked by another program?")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return on_connect
+
+
+def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
+    url = resolve_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        _check_sqlite_file(path, readonly)
+        target = f"sqlite:///file:{path}?mode=ro&uri=true" if readonly else f"sqlite:///{path}"
+        engine = create_engine(target)
+        event.listen(engine, "connect", _sqlite_pragmas(readonly))
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _check_schema(engine: Engine, readonly: bool) -> None:
+    tables = set(inspect(engine).get_table_names())
+    ours = set(Base.metadata.tables)
+    if tables and not tables & ours:
+        raise StoreError(f"{engine.url!r} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
+                         "store; it was left untouched: choose another --db")
+    if readonly and not ours <= tables:
+        raise StoreError(f"{engine.url!r} is not a complete results store (missing "
+                         f"{', '.join(sorted(ours - tables))}); run a sweep into it first")
+
+
+def open_store(url: str | None = None, readonly: bool = False) -> Engine:
+    """An engine on a checked results store; the writer creates missing tables."""
+    engine = make_engine(url, readonly)
+    try:
+        _check_schema(engine, readonly)
+    except Exception as err:
+        engine.dispose()
+        if isinstance(err, StoreError):
+            raise
+        raise StoreError(f"cannot read {resolve_url(url)} as a database: {err}") from err
+    if not readonly:
+        Base.metadata.create_all(engine)
+    return engine

@@ -1,0 +1,107 @@
+"""The results schema (SQLAlchemy 2): sweeps -> cells -> trials -> metrics and scores.
+
+Times are integer UTC milliseconds. Non-finite metric values are stored as NULL plus an explicit
+`nonfinite` kind ('nan', 'inf', '-inf'), since SQL has no portable NaN. Unique constraints make
+repeated logging (after a resume, say) harmless.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+TRIAL_STATES = ("pending", "running", "complete", "stopped", "failed")
+SWEEP_STATES = ("running", "complete", "failed", "interrupted")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec_text: Mapped[str] = mapped_column(Text)  # the YAML exactly as submitted
+    spec_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+    git_commit: Mapped[str | None] = mapped_column(String(40))
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    versions: Mapped[str | None] = mapped_column(Text)  # JSON: python, torch, transformers, ray, ...
+    hardware: Mapped[str | None] = mapped_column(String(200))
+    cells: Mapped[list[Cell]] = relationship(back_populates="sweep", cascade="all, delete-orphan")
+
+
+class Cell(Base):
+    """One point of the grid: method x task x model x m x dropout x seed."""
+
+    __tablename__ = "cells"
+    __table_args__ = (UniqueConstraint("sweep_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(300))  # stable text id of the cell within its sweep
+    method: Mapped[str] = mapped_column(String(50), index=True)
+    task: Mapped[str] = mapped_column(String(50), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    m: Mapped[int | None] = mapped_column(Integer)  # NULL for methods without m
+    dropout: Mapped[bool] = mapped_column(Boolean)
+    seed: Mapped[int] = mapped_column(Integer)
+    sweep: Mapped[Sweep] = relationship(back_populates="cells")
+    trials: Mapped[list[Trial]] = relationship(back_populates="cell", cascade="all, delete-orphan")
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("cell_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # the Optuna trial number within the cell's study
+    ray_trial_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    lr: Mapped[float] = mapped_column(Float)
+    weight_decay: Mapped[float | None] = mapped_column(Float)
+    config: Mapped[str] = mapped_column(Text)  # JSON: the full TrialConfig
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    objective: Mapped[float | None] = mapped_column(Float)  # peak validation score (0..1)
+    error: Mapped[str | None] = mapped_column(Text)
+    trainable_parameters: Mapped[int | None] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+    cell: Mapped[Cell] = relationship(back_populates="trials")
+
+
+class Metric(Base):
+    """One value per trial, key (`<split>/<name>`) and step (the epoch)."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "key", "step", name="uq_metric_trial_key_step"),
+        Index("ix_metric_trial_key_step", "trial_id", "key", "step"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    nonfinite: Mapped[str | None] = mapped_column(String(4))
+
+
+class Score(Base):
+    """A trial's result on one split and metric, chosen by a selection rule (peak or final epoch)."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("trial_id", "split", "metric", "selection"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    split: Mapped[str] = mapped_column(String(50))
+    metric: Mapped[str] = mapped_column(String(50))
+    selection: Mapped[str] = mapped_column(String(20))  # 'peak' (by validation score) or 'final'
+    epoch: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)

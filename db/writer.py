@@ -1,0 +1,121 @@
+"""The one writer of the results store. Every method is one transaction, and idempotent where a
+resume or a retried report could call it twice."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from db.models import Cell, Metric, Score, Sweep, Trial, now_ms
+
+STORED_PREFIXES = ("train/", "val/", "test/", "time/")  # metric keys kept per step
+SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task score
+UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def encode_value(value: float) -> tuple[float | None, str | None]:
+    """(value, nonfinite kind): NaN and infinities are stored explicitly, never as a number."""
+    value = float(value)
+    if math.isnan(value):
+        return None, "nan"
+    if math.isinf(value):
+        return None, "inf" if value > 0 else "-inf"
+    return value, None
+
+
+class ResultsWriter:
+    def __init__(self, engine: Engine):
+        if engine.dialect.name not in UPSERT:
+            raise ValueError(f"unsupported database {engine.dialect.name!r}; use sqlite or postgresql")
+        self.engine = engine
+        self._insert = UPSERT[engine.dialect.name]
+
+    def create_sweep(self, name: str, spec_text: str, spec_hash: str, provenance: Mapping[str, Any]) -> int:
+        with Session(self.engine) as s, s.begin():
+            sweep = Sweep(name=name, spec_text=spec_text, spec_hash=spec_hash, state="running",
+                          created_ms=now_ms(), git_commit=provenance.get("git_commit"),
+                          git_dirty=provenance.get("git_dirty"), hardware=provenance.get("hardware"),
+                          versions=json.dumps(provenance.get("versions", {}), sort_keys=True))
+            s.add(sweep)
+            s.flush()
+            return sweep.id
+
+    def add_cells(self, sweep_id: int, cells: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Insert the grid's cells (dicts with key, method, task, model, m, dropout, seed); key -> id."""
+        with Session(self.engine) as s, s.begin():
+            existing = {c.key: c for c in s.scalars(select(Cell).where(Cell.sweep_id == sweep_id))}
+            for cell in cells:
+                if cell["key"] not in existing:
+                    existing[cell["key"]] = Cell(sweep_id=sweep_id, **cell)
+                    s.add(existing[cell["key"]])
+            s.flush()
+            return {key: c.id for key, c in existing.items()}
+
+    def start_trial(self, cell_id: int, number: int, ray_trial_id: str | None, config: Mapping[str, Any],
+                    lr: float, weight_decay: float | None) -> int:
+        """The trial row for (cell, Optuna number), created once, then marked running."""
+        with Session(self.engine) as s, s.begin():
+            trial = s.scalar(select(Trial).where(Trial.cell_id == cell_id, Trial.number == number))
+            if trial is None:
+                trial = Trial(cell_id=cell_id, number=number, lr=lr, weight_decay=weight_decay,
+                              config=json.dumps(dict(config), sort_keys=True))
+                s.add(trial)
+            trial.ray_trial_id, trial.state, trial.started_ms = ray_trial_id, "running", now_ms()
+            s.flush()
+            return trial.id
+
+    def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any]) -> int:
+        """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place."""
+        rows = []
+        for key, value in metrics.items():
+            if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                number, kind = encode_value(value)
+                rows.append({"trial_id": trial_id, "key": key, "step": step, "value": number, "nonfinite": kind})
+        if not rows:
+            return 0
+        stmt = self._insert(Metric).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["trial_id", "key", "step"],
+            set_={"value": stmt.excluded.value, "nonfinite": stmt.excluded.nonfinite},
+        )
+        with Session(self.engine) as s, s.begin():
+            s.execute(stmt)
+        return len(rows)
+
+    def finish_trial(self, trial_id: int, state: str, error: str | None = None,
+                     trainable_parameters: int | None = None) -> None:
+        """Close the trial and derive its scores from its stored metrics, in one transaction:
+        'peak' = every split's metrics at the epoch of the best validation score, 'final' = last epoch."""
+        with Session(self.engine) as s, s.begin():
+            trial = s.get(Trial, trial_id)
+            trial.state, trial.error, trial.finished_ms = state, error, now_ms()
+            if trainable_parameters is not None:
+                trial.trainable_parameters = trainable_parameters
+            metrics = s.scalars(select(Metric).where(Metric.trial_id == trial_id)).all()
+            by_step: dict[int, dict[str, float | None]] = {}
+            for m in metrics:
+                by_step.setdefault(m.step, {})[m.key] = m.value
+            selectable = {step: v[SELECTION_KEY] for step, v in by_step.items() if v.get(SELECTION_KEY) is not None}
+            if not selectable:
+                return
+            peak = max(selectable, key=lambda step: (selectable[step], -step))
+            trial.objective = selectable[peak]
+            s.query(Score).filter(Score.trial_id == trial_id).delete()
+            for selection, step in (("peak", peak), ("final", max(by_step))):
+                for key, value in by_step[step].items():
+                    split, _, metric = key.partition("/")
+                    if split in ("val", "test"):
+                        s.add(Score(trial_id=trial_id, split=split, metric=metric, selection=selection,
+                                    epoch=step, value=value))
+
+    def finish_sweep(self, sweep_id: int, state: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            sweep = s.get(Sweep, sweep_id)
+            sweep.state, sweep.finished_ms = state, now_ms()

@@ -1,0 +1,149 @@
+"""The `superpos` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DB_HELP = "results database URL or SQLite path (default: $SUPERPOS_DB or sqlite:///superpos.db)"
+
+
+def _fail(message: str) -> int:
+    print(f"superpos: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_sweep_validate(args) -> int:
+    from orchestrator.plan import expand
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)
+    cells = expand(spec)
+    print(f"{args.spec}: valid. {len(cells)} cells x {spec.optuna.trials_per_cell} trials = "
+          f"{len(cells) * spec.optuna.trials_per_cell} trials")
+    for cell in cells:
+        print(f"  {cell.key}")
+    return 0
+
+
+def cmd_sweep_run(args) -> int:
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)  # every check happens here, before Ray or the database start
+    sweep_id = run_sweep(spec, args.db)
+    print()
+    return _print_table(args.db, sweep_id, "peak")
+
+
+def _print_table(db_url: str | None, sweep_id: int | None, selection: str) -> int:
+    from db import queries
+    from db.engine import open_store
+    from orchestrator.table_text import format_table
+
+    engine = open_store(db_url, readonly=True)
+    sweep_id = queries.latest_sweep_id(engine) if sweep_id is None else sweep_id
+    if sweep_id is None:
+        return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
+    print(f"sweep {sweep_id}: validation task score (%) of the best trial per cell, {selection} epoch")
+    print(format_table(queries.comparison_table(engine, sweep_id, selection=selection)))
+    return 0
+
+
+def cmd_table(args) -> int:
+    return _print_table(args.db, args.sweep, args.selection)
+
+
+def cmd_sweep_list(args) -> int:
+    from db import queries
+    from db.engine import open_store
+
+    print(queries.list_sweeps(open_store(args.db, readonly=True)).to_string(index=False))
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from db.engine import open_store, resolve_url
+
+    url = resolve_url(args.db)
+    open_store(url, readonly=True).dispose()  # a clear error now beats a broken page later
+    app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    env = {**os.environ, "SUPERPOS_DB": url}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+           "--server.address", args.address, "--server.port", str(args.port),
+           "--browser.gatherUsageStats", "false"]
+    print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)")
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_trial_run(args) -> int:
+    import yaml
+
+    from workers.trial import TrialConfig, run_trial
+
+    path = Path(args.config)
+    if not path.is_file():
+        return _fail(f"no trial config at {path}")
+    cfg = TrialConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+    run_trial(cfg, report=lambda metrics: print(json.dumps(metrics), flush=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="superpos",
+        description="Sweeps of soft-prompt tuning on frozen T5 (SuperPos-Prompt and friends): "
+                    "Ray Tune + Optuna, results in SQLite/PostgreSQL, a Streamlit dashboard.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sweep = sub.add_parser("sweep", help="run, check or list sweeps").add_subparsers(dest="action", required=True)
+    run = sweep.add_parser("run", help="run a sweep spec (YAML) on Ray and store every trial")
+    run.add_argument("spec", help="sweep spec, e.g. orchestrator/specs/demo.yaml")
+    run.add_argument("--db", help=DB_HELP)
+    run.set_defaults(func=cmd_sweep_run)
+    check = sweep.add_parser("validate", help="check a spec and print its grid without running anything")
+    check.add_argument("spec")
+    check.set_defaults(func=cmd_sweep_validate)
+    listing = sweep.add_parser("list", help="list the sweeps in the database")
+    listing.add_argument("--db", help=DB_HELP)
+    listing.set_defaults(func=cmd_sweep_list)
+
+    table = sub.add_parser("table", help="print the comparison table (method x dropout rows, task columns)")
+    table.add_argument("--db", help=DB_HELP)
+    table.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
+    table.add_argument("--selection", choices=("peak", "final"), default="peak",
+                       help="score at the epoch of the best validation score, or at the last epoch")
+    table.set_defaults(func=cmd_table)
+
+    dash = sub.add_parser("dashboard", help="start the Streamlit dashboard on 127.0.0.1")
+    dash.add_argument("--db", help=DB_HELP)
+    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--address", default="127.0.0.1", help="listen address (keep it local)")
+    dash.set_defaults(func=cmd_dashboard)
+
+    trial = sub.add_parser("trial", help="run one trial in-process (no Ray, no database)")
+    trial_sub = trial.add_subparsers(dest="action", required=True)
+    trial_run = trial_sub.add_parser("run", help="train and evaluate one TrialConfig (YAML); one JSON line per epoch")
+    trial_run.add_argument("config", help="YAML with TrialConfig fields: method, task, model, dropout, lr, epochs, ...")
+    trial_run.set_defaults(func=cmd_trial_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from db.engine import StoreError
+    from orchestrator.spec import SpecError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SpecError, StoreError, ValueError, FileNotFoundError) as err:
+        return _fail(str(err))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Run a sweep: plan the grid, record it, and let one Ray Tune run train every trial into the store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from db.engine import open_store, resolve_url
+from db.writer import ResultsWriter
+from orchestrator import provenance
+from orchestrator.plan import expand
+from orchestrator.spec import SweepSpec
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
+
+
+def _ray_init(spec: SweepSpec) -> bool:
+    """Start a local Ray (or join spec.ray.address); True if this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if spec.ray.address:
+        ray.init(address=spec.ray.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
+                 object_store_memory=200 * 1024**2, log_to_driver=False)
+    return True
+
+
+def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print) -> int:
+    """Returns the new sweep's id. The store is opened (and checked) before Ray starts."""
+    import ray
+    from ray import tune
+
+    from orchestrator.callback import ResultsCallback
+    from orchestrator.searcher import CellSearcher
+    from workers.tune_adapter import tune_trainable
+
+    db_url = resolve_url(db_url)
+    writer = ResultsWriter(open_store(db_url))
+    cells = expand(spec)
+    sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect())
+    cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
+    searcher = CellSearcher(spec, cells, cell_ids)
+    echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials "
+         f"= {searcher.total_trials()} trials")
+    started = _ray_init(spec)
+    state = "failed"
+    try:
+        resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+        tuner = tune.Tuner(
+            tune.with_resources(tune_trainable, resources),
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=searcher.total_trials(),
+                                        max_concurrent_trials=spec.resources.max_concurrent_trials,
+                                        reuse_actors=True),  # skip re-importing torch per trial
+            run_config=tune.RunConfig(name=f"superpos-sweep-{sweep_id}", storage_path=spec.ray.storage_path,
+                                      callbacks=[ResultsCallback(db_url, searcher.total_trials(), echo)],
+                                      verbose=0),
+        )
+        tuner.fit()
+        state = "complete"
+    except KeyboardInterrupt:
+        state = "interrupted"
+        raise
+    finally:
+        writer.finish_sweep(sweep_id, state)
+        if started:
+            ray.shutdown()
+    return sweep_id

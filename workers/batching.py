@@ -1,0 +1,46 @@
+"""Tokenize text examples once and cut them into padded batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from workers.data import TextExample
+
+
+@dataclass
+class Encoded:
+    input_ids: list[list[int]]
+    target_ids: list[list[int]]
+    examples: list[TextExample]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+def encode(tokenizer, examples: list[TextExample], max_source_tokens: int, max_target_tokens: int) -> Encoded:
+    src = tokenizer([e.source for e in examples], max_length=max_source_tokens, truncation=True)["input_ids"]
+    tgt = tokenizer([e.target for e in examples], max_length=max_target_tokens, truncation=True)["input_ids"]
+    return Encoded(src, tgt, examples)
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def batches(
+    data: Encoded, batch_size: int, pad_id: int, shuffle_seed: int | None = None
+) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
+    """(example indices, tensors) per batch; labels use -100 at padding so the loss ignores it."""
+    order = list(range(len(data)))
+    if shuffle_seed is not None:
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(shuffle_seed)).tolist()
+    out = []
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        input_ids = _pad([data.input_ids[i] for i in idx], pad_id)
+        labels = _pad([data.target_ids[i] for i in idx], -100)
+        out.append((idx, {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}))
+    return out

@@ -1,0 +1,83 @@
+"""Load a task's split (bundled demo copy, local files, or the Hugging Face hub) and render it as text.
+
+All three sources go through `datasets.load_dataset`, so a local copy laid out like the hub's behaves
+exactly like the hub. Local layout: `<dir>/<task>/<split>.jsonl` (or `.parquet`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.tasks import TaskSpec
+
+DEMO_DATA_DIR = Path(__file__).resolve().parent / "demo_data"
+SOURCES_HELP = "'demo' (bundled, offline), 'hub' (Hugging Face hub), or a local directory"
+
+
+@dataclass(frozen=True)
+class TextExample:
+    source: str
+    target: str
+    label: float | int  # the gold label (index, or the STS-B score)
+    group: str | None = None  # examples scored together (MultiRC question)
+
+
+def format_input(task: TaskSpec, row: dict) -> str:
+    return " ".join(f"{field}: {row[field]}" for field in task.input_fields)
+
+
+def format_target(task: TaskSpec, label: float | int) -> str:
+    if task.is_regression:
+        return f"{round(float(label), 1):.1f}"
+    return task.label_words[int(label)]
+
+
+def _group(task: TaskSpec, row: dict) -> str | None:
+    if task.group_field is None:
+        return None
+    value = row[task.group_field]
+    if isinstance(value, dict):  # MultiRC idx: {paragraph, question, answer}; a group is one question
+        value = {k: v for k, v in value.items() if k != "answer"}
+    return json.dumps(value, sort_keys=True)
+
+
+def _local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, str]:
+    for kind, ext in (("json", "jsonl"), ("json", "json"), ("parquet", "parquet")):
+        path = root / task.name / f"{split}.{ext}"
+        if path.is_file():
+            return kind, str(path)
+    raise FileNotFoundError(
+        f"no data for task {task.name!r} split {split!r} under {root}: expected "
+        f"{root / task.name / (split + '.jsonl')} (or .json / .parquet), laid out like the hub's split"
+    )
+
+
+def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
+    """Rows of one split, in the hub's schema. Hidden labels (-1, as in test splits) are dropped."""
+    from datasets import load_dataset
+
+    if source == "hub":
+        ds = load_dataset(task.dataset, task.config, split=split)
+    else:
+        root = DEMO_DATA_DIR if source == "demo" else Path(source).expanduser().resolve()
+        if source != "demo" and not root.is_dir():
+            raise FileNotFoundError(f"data source {source!r} is not a directory; use {SOURCES_HELP}")
+        kind, path = _local_files(root, task, split)
+        ds = load_dataset(kind, data_files=path, split="train")
+    return [row for row in ds if row["label"] != -1]
+
+
+def load_examples(
+    task: TaskSpec, split: str, source: str = "demo", max_samples: int | None = None, seed: int = 0
+) -> list[TextExample]:
+    """Text examples of one split; `max_samples` subsamples (seeded) for data-limited runs."""
+    rows = load_rows(task, split, source)
+    if max_samples is not None and max_samples < len(rows):
+        rows = random.Random(seed).sample(rows, max_samples)
+    return [
+        TextExample(format_input(task, r), format_target(task, r["label"]), r["label"], _group(task, r))
+        for r in rows
+    ]

@@ -1,0 +1,97 @@
+"""Method configs: what each method's knobs are, their defaults and their checks. Imports no torch,
+so the orchestrator can validate a sweep spec without building a model.
+
+Defaults of learning rate and weight decay are the paper's (SuperPos-Prompt, PMLR §3, App. A.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Base of every method config. `from_dict` rejects unknown keys by name."""
+
+    name: ClassVar[str]
+    has_m: ClassVar[bool] = False  # does the grid's m dimension apply?
+    lr: float = 0.01
+    weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"{self.name}: lr must be > 0, got {self.lr!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"{self.name}: weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MethodConfig:
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"{cls.name}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(cls.field_names())}"
+            )
+        return cls(**values)
+
+
+def _check_choice(method: str, key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{method}: {key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _check_positive_int(method: str, key: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{method}: {key} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PromptTuningConfig(MethodConfig):
+    """Simple prompt tuning (Lester et al. 2021): a free (n, d_model) prompt matrix."""
+
+    name: ClassVar[str] = "prompt_tuning"
+    n_tokens: int = 10
+    init: str = "sampled_vocab"  # n unique sampled vocabulary embeddings | "uniform"
+    sampling_seed: int = 0  # which vocabulary rows are sampled; fixed across tasks and runs
+    sample_first_k: int | None = None  # sample among the first k ids only (Lester: 5000); None = all real tokens
+    INITS: ClassVar[tuple[str, ...]] = ("sampled_vocab", "uniform")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive_int(self.name, "n_tokens", self.n_tokens)
+        _check_choice(self.name, "init", self.init, self.INITS)
+        if self.sample_first_k is not None:
+            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+
+
+@dataclass(frozen=True)
+class SuperPosPromptConfig(MethodConfig):
+    """SuperPos-Prompt: p_i = E_i p'_i, each E_i (d_model x m) starting from the same m sampled embeddings.
+
+    Weight decay applies to p'_i only; E_i gets none (paper, App. A.2).
+    """
+
+    name: ClassVar[str] = "superpos_prompt"
+    has_m: ClassVar[bool] = True
+    weight_decay: float = 1e-5
+    n_tokens: int = 10
+    m: int = 128
+    sampling_seed: int = 0
+    sample_first_k: int | None = None
+    pprime_init: str = "uniform"  # U(-1/sqrt(m), 1/sqrt(m)), like nn.Linear's input scale | "zeros"
+    softmax: bool = False  # ablation p_i = E_i softmax(p'_i): lost badly in the paper, off by default
+    PPRIME_INITS: ClassVar[tuple[str, ...]] = ("uniform", "zeros")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive_int(self.name, "n_tokens", self.n_tokens)
+        _check_positive_int(self.name, "m", self.m)
+        _check_choice(self.name, "pprime_init", self.pprime_init, self.PPRIME_INITS)
+        if not isinstance(self.softmax, bool):
+            raise ValueError(f"{self.name}: softmax must be true or false, got {self.softmax!r}")
+        if self.sample_first_k is not None:
+            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)

@@ -1,0 +1,41 @@
+"""The frozen T5 with a method's prompt prepended to the encoder input (never the decoder)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from workers.methods.base import PromptMethod
+
+
+class PromptedT5(nn.Module):
+    """Prepends `method()` (n, d) to the encoder's input embeddings and extends the attention mask.
+
+    With `method=None` the T5 runs as is (full fine-tuning).
+    """
+
+    def __init__(self, t5: nn.Module, method: PromptMethod | None):
+        super().__init__()
+        self.t5, self.method = t5, method
+
+    def _encoder_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        embeds = self.t5.get_input_embeddings()(input_ids)
+        if self.method is None:
+            return {"inputs_embeds": embeds, "attention_mask": attention_mask}
+        prompt = self.method().to(embeds.dtype)
+        batch = input_ids.shape[0]
+        embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1), embeds], dim=1)
+        ones = attention_mask.new_ones(batch, prompt.shape[0])
+        return {"inputs_embeds": embeds, "attention_mask": torch.cat([ones, attention_mask], dim=1)}
+
+    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
+        """The mean token cross-entropy of `labels` (pad positions set to -100)."""
+        return self.t5(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:
+        """Greedy decoding, the paper's protocol."""
+        return self.t5.generate(
+            **self._encoder_inputs(input_ids, attention_mask), max_new_tokens=max_new_tokens, do_sample=False,
+            num_beams=1,
+        )
