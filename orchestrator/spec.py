@@ -152,8 +152,10 @@ def _training(raw: dict) -> dict[str, Any]:
 
 def _resources(raw: dict) -> ResourceSpec:
     res = ResourceSpec(**_mapping(raw, "resources", [f.name for f in fields(ResourceSpec)]))
-    if not res.cpus_per_trial > 0 or res.gpus_per_trial < 0:
-        raise SpecError(f"spec.resources: cpus_per_trial must be > 0 and gpus_per_trial >= 0, got {res}")
+    if not res.cpus_per_trial > 0:
+        raise SpecError(f"spec.resources.cpus_per_trial must be > 0, got {res.cpus_per_trial!r}")
+    if res.gpus_per_trial < 0:
+        raise SpecError(f"spec.resources.gpus_per_trial must be >= 0, got {res.gpus_per_trial!r}")
     if res.max_concurrent_trials is not None and res.max_concurrent_trials < 1:
         raise SpecError("spec.resources.max_concurrent_trials must be >= 1")
     return res

@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Both create .venv and install everything on first use; later runs reuse it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench dashboard clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: unpinned, pip would resolve a multi-GB CUDA build here
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test,postgres]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(OFFLINE) $(BIN)/superpos sweep run orchestrator/specs/demo.yaml
+
+test: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(OFFLINE) $(BIN)/python -m benchmarks
+
+dashboard: $(STAMP)
+	$(BIN)/superpos dashboard
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

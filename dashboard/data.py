@@ -1,0 +1,35 @@
+"""The dashboard's only way to the data: cached calls of the read-only `db.queries` API."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from db import queries
+from db.engine import open_store, resolve_url
+
+
+def db_url() -> str:
+    return resolve_url(os.environ.get("SUPERPOS_DB"))
+
+
+@st.cache_resource
+def engine(url: str):
+    return open_store(url, readonly=True)
+
+
+@st.cache_data(ttl=15)
+def sweeps(url: str) -> pd.DataFrame:
+    return queries.list_sweeps(engine(url))
+
+
+@st.cache_data(ttl=15)
+def comparison_table(url: str, sweep_id: int, selection: str) -> pd.DataFrame:
+    return queries.comparison_table(engine(url), sweep_id, selection=selection)
+
+
+@st.cache_data(ttl=15)
+def trials(url: str, sweep_id: int) -> pd.DataFrame:
+    return queries.trials_frame(engine(url), sweep_id)

@@ -1,0 +1,59 @@
+"""Shared fixtures. Everything runs offline on the embedded tiny T5 and the bundled demo data."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_SWEEP = """
+name: tiny-e2e
+methods: [prompt_tuning, superpos_prompt]
+tasks: [rte]
+models: [tiny-t5]
+m: [8]
+dropout: [on, off]
+seeds: [0]
+optuna:
+  trials_per_cell: 2
+training:
+  epochs: 2
+  batch_size: 16
+  max_train_samples: 48
+  max_eval_samples: 24
+resources:
+  cpus_per_trial: 1
+ray:
+  num_cpus: 2
+  storage_path: {storage}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """One real sweep through Ray into a fresh SQLite file: (db_url, sweep_id, spec, output lines)."""
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray")), "tiny.yaml")
+    url = f"sqlite:///{folder / 'results.db'}"
+    lines: list[str] = []
+    sweep_id = run_sweep(spec, url, echo=lines.append)
+    return url, sweep_id, spec, lines
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from workers.models import load_model
+
+    return load_model("tiny-t5")

@@ -1,0 +1,63 @@
+"""Package boundaries (architecture.md), checked by parsing imports."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from tests.conftest import REPO
+
+FORBIDDEN = {
+    "db": {"ray", "torch", "streamlit", "workers", "orchestrator", "dashboard", "transformers"},
+    "workers": {"db", "orchestrator", "dashboard", "streamlit", "optuna", "sqlalchemy"},
+    "dashboard": {"orchestrator", "workers", "ray", "torch"},
+}
+TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
+              "workers/trial.py", "orchestrator/spec.py", "orchestrator/plan.py"]
+
+
+def _imports(path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_does_not_import_forbidden(package):
+    for path in (REPO / package).rglob("*.py"):
+        bad = _imports(path) & FORBIDDEN[package]
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+def test_ray_is_confined_to_few_modules():
+    users = sorted(str(p.relative_to(REPO)) for p in REPO.glob("[!.]*/**/*.py")
+                   if "ray" in _imports(p) and "tests" not in p.parts and ".venv" not in p.parts)
+    assert users == ["orchestrator/callback.py", "orchestrator/run.py", "orchestrator/searcher.py",
+                     "workers/tune_adapter.py"]
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
+def test_spec_validation_path_imports_no_torch_at_module_level(module):
+    tree = ast.parse((REPO / module).read_text())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top.add(node.module.split(".")[0])
+    assert "torch" not in top and "transformers" not in top
+
+
+def test_validating_a_spec_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from orchestrator.spec import load_spec; "
+            f"load_spec({str(REPO / 'orchestrator/specs/demo.yaml')!r}); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "False"

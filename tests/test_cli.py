@@ -1,0 +1,55 @@
+"""The `superpos` command line as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def superpos(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO)
+
+
+def test_help_lists_the_commands():
+    out = superpos("--help")
+    assert out.returncode == 0
+    for command in ("sweep", "table", "dashboard", "trial"):
+        assert command in out.stdout
+
+
+def test_validate_prints_the_grid():
+    out = superpos("sweep", "validate", "orchestrator/specs/demo.yaml")
+    assert out.returncode == 0, out.stderr
+    assert "8 cells x 3 trials = 24 trials" in out.stdout
+    assert "superpos_prompt|sst2|tiny-t5|m=32|dropout=off|seed=0" in out.stdout
+
+
+def test_bad_spec_fails_before_anything_starts(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("methods: [superpos]\ntasks: [rte]\n")
+    out = superpos("sweep", "run", str(spec), "--db", str(tmp_path / "r.db"))
+    assert out.returncode == 2
+    assert "unknown method 'superpos'" in out.stderr and "superpos_prompt" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_table_on_missing_database_is_a_clear_error(tmp_path):
+    out = superpos("table", "--db", str(tmp_path / "none.db"))
+    assert out.returncode == 2 and "no results database" in out.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
+    cfg = tmp_path / "trial.yaml"
+    cfg.write_text("method: superpos_prompt\ntask: sst2\nmethod_params: {m: 8}\nepochs: 2\n"
+                   "max_train_samples: 32\nmax_eval_samples: 16\ndropout: false\n")
+    out = superpos("trial", "run", str(cfg), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(0 <= r["val/score"] <= 1 for r in rows)
