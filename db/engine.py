@@ -77,30 +77,52 @@ def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
         engine = create_engine(target)
         event.listen(engine, "connect", _sqlite_pragmas(readonly))
         return engine
+    if readonly and make_url(url).get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
     return create_engine(url, pool_pre_ping=True)
 
 
-def _check_schema(engine: Engine, readonly: bool) -> None:
-    tables = set(inspect(engine).get_table_names())
+def _is_empty_store(engine: Engine, readonly: bool) -> bool:
+    """True if the database has none of our tables yet; a database with other tables is refused."""
+    tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     ours = set(Base.metadata.tables)
     if tables and not tables & ours:
-        raise StoreError(f"{engine.url!r} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
+        raise StoreError(f"{_shown(engine)} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
                          "store; it was left untouched: choose another --db")
-    if readonly and not ours <= tables:
-        raise StoreError(f"{engine.url!r} is not a complete results store (missing "
-                         f"{', '.join(sorted(ours - tables))}); run a sweep into it first")
+    if not tables and readonly:
+        raise StoreError(f"{_shown(engine)} holds no results yet; run a sweep into it first "
+                         "(superpos sweep run SPEC --db ...)")
+    return not tables
 
 
-def open_store(url: str | None = None, readonly: bool = False) -> Engine:
-    """An engine on a checked results store; the writer creates missing tables."""
+def _check_revision(engine: Engine) -> None:
+    """An old (or newer) schema gets the command that fixes it, never a silent change."""
+    from db.migrate import current_revision, head_revision
+
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise StoreError(f"{_shown(engine)} is at schema revision {current or 'none'}, this superpos needs {head}: "
+                         f"run `superpos db upgrade --db {_shown(engine)}` (back the file up first if it matters)")
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True).replace("file:", "").split("?mode=ro")[0]
+
+
+def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = False) -> Engine:
+    """An engine on a checked results store at the code's schema revision. A writer creates the
+    schema in an empty database; `upgrade=True` (superpos db upgrade) migrates an old one."""
+    from db.migrate import upgrade as run_upgrade
+
     engine = make_engine(url, readonly)
     try:
-        _check_schema(engine, readonly)
+        empty = _is_empty_store(engine, readonly)
+        if not readonly and (empty or upgrade):
+            run_upgrade(engine)
+        _check_revision(engine)
     except Exception as err:
         engine.dispose()
         if isinstance(err, StoreError):
             raise
-        raise StoreError(f"cannot read {resolve_url(url)} as a database: {err}") from err
-    if not readonly:
-        Base.metadata.create_all(engine)
+        raise StoreError(f"cannot use {resolve_url(url)} as a results store: {err}") from err
     return engine

@@ -54,6 +54,8 @@ class Cell(Base):
     m: Mapped[int | None] = mapped_column(Integer)  # NULL for methods without m
     dropout: Mapped[bool] = mapped_column(Boolean)
     seed: Mapped[int] = mapped_column(Integer)
+    eval_protocol: Mapped[str] = mapped_column(String(30), default="paper", server_default="paper")
+    eval_mode: Mapped[str] = mapped_column(String(20), default="generate", server_default="generate")
     sweep: Mapped[Sweep] = relationship(back_populates="cells")
     trials: Mapped[list[Trial]] = relationship(back_populates="cell", cascade="all, delete-orphan")
 
@@ -105,3 +107,34 @@ class Score(Base):
     selection: Mapped[str] = mapped_column(String(20))  # 'peak' (by validation score) or 'final'
     epoch: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float)
+
+
+class Snapshot(Base):
+    """A small learned tensor of a trial (e.g. SuperPos weights p'), values as a JSON list."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("trial_id", "name", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    step: Mapped[int] = mapped_column(Integer)
+    shape: Mapped[str] = mapped_column(String(100))  # JSON list
+    dtype: Mapped[str] = mapped_column(String(20))
+    values: Mapped[str] = mapped_column(Text)  # JSON list, row-major
+
+
+class ReferenceResult(Base):
+    """A number published elsewhere (the paper's tables and figures), tagged with its source."""
+
+    __tablename__ = "reference_results"
+    __table_args__ = (UniqueConstraint("source", "model", "method", "dropout", "variant", "task", "metric"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))  # e.g. paper_table1
+    model: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(50))
+    dropout: Mapped[str] = mapped_column(String(10))  # on / off / '' when not stated
+    variant: Mapped[str] = mapped_column(String(200), default="", server_default="")  # e.g. m=64, softmax
+    task: Mapped[str] = mapped_column(String(50))  # a task id, or 'average' / 'standardized_mean' ...
+    metric: Mapped[str] = mapped_column(String(50))
+    value: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. invalid_output=yes, or who reported it

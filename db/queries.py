@@ -4,22 +4,28 @@
     from db import queries
     engine = open_store("sqlite:///superpos.db", readonly=True)
     queries.comparison_table(engine)
+
+Most answers come from the SQL views `trial_summary` and `best_trials` (db/migrations), so the same
+questions can be asked in plain SQL (see the README).
 """
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.engine import Engine
 
-from db.models import Cell, Score, Sweep, Trial
+from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
 
 ROW_KEYS = ["model", "method", "m", "dropout"]
 
 
-def _frame(engine: Engine, stmt) -> pd.DataFrame:
+def _frame(engine: Engine, stmt, **params) -> pd.DataFrame:
     with engine.connect() as conn:
-        result = conn.execute(stmt)
+        result = conn.execute(stmt, params)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
@@ -35,7 +41,7 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
     )
     stmt = (
         select(Sweep.id, Sweep.name, Sweep.state, Sweep.created_ms, Sweep.finished_ms, Sweep.git_commit,
-               func.coalesce(trials.c.trials, 0).label("trials"),
+               Sweep.hardware, func.coalesce(trials.c.trials, 0).label("trials"),
                func.coalesce(trials.c.complete, 0).label("complete"),
                func.coalesce(trials.c.failed, 0).label("failed"))
         .outerjoin(trials, trials.c.sweep_id == Sweep.id)
@@ -52,45 +58,90 @@ def latest_sweep_id(engine: Engine) -> int | None:
         return conn.execute(select(func.max(Sweep.id))).scalar()
 
 
+def _view(engine: Engine, view: str, sweep_id: int | None) -> pd.DataFrame:
+    where = "" if sweep_id is None else " WHERE sweep_id = :sweep_id"
+    df = _frame(engine, text(f"SELECT * FROM {view}{where} ORDER BY trial_id"),  # noqa: S608 - fixed names
+                **({} if sweep_id is None else {"sweep_id": sweep_id}))
+    if not df.empty:
+        df["dropout"] = df["dropout"].astype(bool)
+        df["m"] = df["m"].astype("Int64")
+    return df
+
+
 def trials_frame(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
-    """One row per trial with its cell values, learning rate, state and objective."""
-    stmt = (
-        select(Trial.id.label("trial_id"), Cell.sweep_id, Cell.id.label("cell_id"), Cell.method, Cell.task,
-               Cell.model, Cell.m, Cell.dropout, Cell.seed, Trial.number, Trial.lr, Trial.weight_decay,
-               Trial.state, Trial.objective, Trial.trainable_parameters, Trial.started_ms, Trial.finished_ms,
-               Trial.error)
-        .join(Cell, Trial.cell_id == Cell.id)
-        .order_by(Trial.id)
-    )
-    if sweep_id is not None:
-        stmt = stmt.where(Cell.sweep_id == sweep_id)
-    return _frame(engine, stmt)
+    """One row per trial (the `trial_summary` view): cell values, learning rate, state, scores."""
+    return _view(engine, "trial_summary", sweep_id)
 
 
-def comparison_table(
-    engine: Engine, sweep_id: int | None = None, split: str = "val", selection: str = "peak"
-) -> pd.DataFrame:
+def best_trials(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
+    """The best complete trial per cell by validation objective (the `best_trials` view)."""
+    return _view(engine, "best_trials", sweep_id)
+
+
+def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
     """The paper's Table 1 shape: rows model x method x m x dropout, columns tasks, plus the average.
 
-    Per cell the best trial by objective (Optuna's choice of learning rate) gives the cell's task
-    score; seeds are averaged; values are in percent. The average is the plain mean over the tasks
-    (NaN while a task is missing, as the paper averages all 13).
+    Per cell the best trial by objective (Optuna's choice of learning rate) gives the cell's reported
+    task score (validation under the paper's protocol, held-out test otherwise), at the peak epoch or
+    the final one; seeds are averaged; values in percent. The average is the plain mean over the
+    tasks (NaN while a task is missing, as the paper averages all 13).
     """
     sweep_id = latest_sweep_id(engine) if sweep_id is None else sweep_id
-    stmt = (
-        select(Cell.id.label("cell_id"), *[getattr(Cell, k) for k in ROW_KEYS], Cell.task, Cell.seed,
-               Trial.objective, Score.value)
-        .join(Trial, Trial.cell_id == Cell.id)
-        .join(Score, Score.trial_id == Trial.id)
-        .where(Cell.sweep_id == sweep_id, Trial.state == "complete", Score.split == split,
-               Score.selection == selection, Score.metric == "score")
-    )
-    df = _frame(engine, stmt)
-    if df.empty:
+    best = best_trials(engine, sweep_id)
+    if best.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    best = df.sort_values("objective", ascending=False).drop_duplicates("cell_id")
-    best = best.assign(m=best["m"].astype("Int64"), value=best["value"] * 100)
+    split = np.where(best["eval_protocol"] == "paper", "val", "test")
+    best["value"] = np.where(split == "val", best[f"val_score_{selection}"], best[f"test_score_{selection}"]) * 100
     table = best.groupby([*ROW_KEYS, "task"], dropna=False)["value"].mean().unstack("task")
     table.columns.name = None
     table["average"] = table.mean(axis=1, skipna=False)
     return table.reset_index().sort_values(ROW_KEYS, ignore_index=True)
+
+
+def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_only: bool = True) -> pd.DataFrame:
+    """Per-epoch values of one metric key, with each trial's cell values (best trial per cell by default)."""
+    trials = best_trials(engine, sweep_id) if best_only else trials_frame(engine, sweep_id)
+    if trials.empty:
+        return pd.DataFrame(columns=["trial_id", "step", "value", *ROW_KEYS, "task"])
+    stmt = text("SELECT trial_id, step, value, nonfinite FROM metrics WHERE key = :key AND trial_id IN :ids "
+                "ORDER BY trial_id, step").bindparams(bindparam("ids", expanding=True))
+    values = _frame(engine, stmt, key=key, ids=[int(i) for i in trials["trial_id"]])
+    cells = trials[["trial_id", *ROW_KEYS, "task", "seed", "lr"]]
+    return values.merge(cells, on="trial_id")
+
+
+def snapshots(engine: Engine, sweep_id: int, name: str = "pprime") -> pd.DataFrame:
+    """Learned tensors of the best trial per cell, as numpy arrays in column `array`."""
+    best = best_trials(engine, sweep_id)
+    stmt = select(Snapshot).where(Snapshot.name == name, Snapshot.trial_id.in_([int(i) for i in best["trial_id"]]))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    arrays = pd.DataFrame([{"trial_id": r["trial_id"], "step": r["step"],
+                            "array": np.asarray(json.loads(r["values"]), dtype=r["dtype"]).reshape(json.loads(r["shape"]))}
+                           for r in rows], columns=["trial_id", "step", "array"])
+    return arrays.merge(best[["trial_id", *ROW_KEYS, "task"]], on="trial_id")
+
+
+def reference_results(engine: Engine, source: str | None = None) -> pd.DataFrame:
+    """The imported published numbers (`superpos db import-reference`), optionally of one source."""
+    table = ReferenceResult.__table__
+    stmt = select(table) if source is None else select(table).where(table.c.source == source)
+    return _frame(engine, stmt)
+
+
+def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
+    """The paper's Table 1 in the shape of `comparison_table` (task scores: two-metric tasks averaged)."""
+    ref = _frame(engine, select(ReferenceResult.model, ReferenceResult.method, ReferenceResult.dropout,
+                                ReferenceResult.task, ReferenceResult.metric, ReferenceResult.value)
+                 .where(ReferenceResult.source == "paper_table1"))
+    if model is not None:
+        ref = ref[ref["model"] == model]
+    if ref.empty:
+        return pd.DataFrame(columns=[*ROW_KEYS, "average"])
+    scores = ref.groupby(["model", "method", "dropout", "task"])["value"].mean().unstack("task")
+    scores.columns.name = None
+    scores["average"] = scores.mean(axis=1, skipna=False)
+    scores = scores.reset_index()
+    scores.insert(2, "m", pd.array([128 if m == "superpos_prompt" else pd.NA for m in scores["method"]], "Int64"))
+    scores["dropout"] = scores["dropout"].map({"on": True, "off": False})
+    return scores.sort_values(ROW_KEYS, ignore_index=True)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from db.models import Cell, Metric, Score, Sweep, Trial, now_ms
+from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
 
 STORED_PREFIXES = ("train/", "val/", "test/", "time/")  # metric keys kept per step
 SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task score
@@ -73,21 +73,36 @@ class ResultsWriter:
 
     def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any]) -> int:
         """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place."""
-        rows = []
-        for key, value in metrics.items():
-            if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool):
-                number, kind = encode_value(value)
-                rows.append({"trial_id": trial_id, "key": key, "step": step, "value": number, "nonfinite": kind})
+        return self.log_history(trial_id, {step: metrics})
+
+    def log_history(self, trial_id: int, steps: Mapping[int, Mapping[str, Any]]) -> int:
+        """Many steps of one trial in one transaction (bulk loads, benchmarks)."""
+        rows = [
+            {"trial_id": trial_id, "key": key, "step": step, **dict(zip(("value", "nonfinite"), encode_value(value)))}
+            for step, metrics in steps.items()
+            for key, value in metrics.items()
+            if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
         if not rows:
             return 0
-        stmt = self._insert(Metric).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["trial_id", "key", "step"],
-            set_={"value": stmt.excluded.value, "nonfinite": stmt.excluded.nonfinite},
-        )
         with Session(self.engine) as s, s.begin():
-            s.execute(stmt)
+            for start in range(0, len(rows), 5000):  # stay under the drivers' bound-parameter limits
+                stmt = self._insert(Metric).values(rows[start : start + 5000])
+                s.execute(stmt.on_conflict_do_update(
+                    index_elements=["trial_id", "key", "step"],
+                    set_={"value": stmt.excluded.value, "nonfinite": stmt.excluded.nonfinite},
+                ))
         return len(rows)
+
+    def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
+        """{name: {shape, dtype, values}} (see workers.trial); a repeat replaces the same (trial, name, step)."""
+        with Session(self.engine) as s, s.begin():
+            for name, t in tensors.items():
+                row = s.scalar(select(Snapshot).where(Snapshot.trial_id == trial_id, Snapshot.name == name,
+                                                      Snapshot.step == step))
+                row = row or Snapshot(trial_id=trial_id, name=name, step=step)
+                row.shape, row.dtype, row.values = json.dumps(t["shape"]), t["dtype"], json.dumps(t["values"])
+                s.add(row)
 
     def finish_trial(self, trial_id: int, state: str, error: str | None = None,
                      trainable_parameters: int | None = None) -> None:

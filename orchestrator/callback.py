@@ -50,7 +50,10 @@ class ResultsCallback(tune.Callback):
         self.started[trial.trial_id] = time.monotonic()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.writer.log_metrics(self.db_ids[trial.trial_id], int(result["epoch"]), result)
+        db_id, step = self.db_ids[trial.trial_id], int(result["epoch"])
+        self.writer.log_metrics(db_id, step, result)
+        if result.get("snapshot"):
+            self.writer.store_snapshots(db_id, step, result["snapshot"])
         self.trainable[trial.trial_id] = result.get("trainable_parameters")
 
     def _finish(self, trial, state: str, error: str | None = None) -> None:

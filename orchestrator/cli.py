@@ -93,6 +93,86 @@ def cmd_trial_run(args) -> int:
     return 0
 
 
+def _parse_sets(pairs: list[str]) -> dict:
+    import yaml
+
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes key=value, got {pair!r}")
+        values[key] = yaml.safe_load(raw)
+    return values
+
+
+def cmd_model_info(args) -> int:
+    from dataclasses import asdict
+
+    from workers.assembly import assemble
+    from workers.methods import get_method_config
+    from workers.models import count_parameters
+    from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX
+
+    name = args.model
+    if args.weights == "random" and name not in EMBEDDED_MODELS:
+        if name not in ARCHITECTURES:
+            return _fail(f"no architecture preset {name!r} for --weights random; choose one of: "
+                         f"{', '.join(ARCHITECTURES)}")
+        name = RANDOM_PREFIX + name
+    method_cfg = get_method_config(args.method, _parse_sets(args.set))
+    offline = name in EMBEDDED_MODELS or name.startswith(RANDOM_PREFIX)
+    built = assemble(name, method_cfg, dropout=True, device="meta" if offline else None)
+    print(json.dumps({
+        "model": args.model,
+        "weights": "random" if offline else "pretrained",
+        "model_parameters": count_parameters(built.loaded.model),
+        "d_model": built.loaded.d_model,
+        "embedding_rows": built.loaded.model.get_input_embeddings().weight.shape[0],
+        "method": method_cfg.name,
+        "method_config": asdict(method_cfg),
+        "trainable_parameters": built.trainable_parameters,
+    }, indent=2))
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from db.engine import open_store
+    from db.migrate import current_revision
+
+    engine = open_store(args.db, upgrade=True)
+    print(f"{engine.url.render_as_string(hide_password=True)}: at schema revision {current_revision(engine)}")
+    return 0
+
+
+def cmd_db_import_reference(args) -> int:
+    from db.engine import open_store
+    from db.reference import import_reference
+
+    counts = import_reference(open_store(args.db))
+    print("imported " + ", ".join(f"{n} rows of {source}" for source, n in counts.items()))
+    return 0
+
+
+def cmd_db_export(args) -> int:
+    from db import queries
+    from db.engine import open_store
+
+    engine = open_store(args.db, readonly=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = {"trial_summary": queries.trials_frame(engine, args.sweep),
+              "best_trials": queries.best_trials(engine, args.sweep),
+              "reference_results": queries.reference_results(engine)}
+    for name, frame in frames.items():
+        path = out / f"{name}.{args.format}"
+        if args.format == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        print(f"wrote {len(frame)} rows to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="superpos",
@@ -126,6 +206,30 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--address", default="127.0.0.1", help="listen address (keep it local)")
     dash.set_defaults(func=cmd_dashboard)
 
+    dbp = sub.add_parser("db", help="manage the results store").add_subparsers(dest="action", required=True)
+    up = dbp.add_parser("upgrade", help="create the schema, or migrate an older database to this version's")
+    up.add_argument("--db", help=DB_HELP)
+    up.set_defaults(func=cmd_db_upgrade)
+    ref = dbp.add_parser("import-reference", help="load the paper's published numbers (idempotent)")
+    ref.add_argument("--db", help=DB_HELP)
+    ref.set_defaults(func=cmd_db_import_reference)
+    export = dbp.add_parser("export", help="write the views (trial_summary, best_trials, reference_results) to files")
+    export.add_argument("--db", help=DB_HELP)
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--out", default="exports", help="output folder (default: ./exports)")
+    export.add_argument("--sweep", type=int, help="only this sweep (default: all)")
+    export.set_defaults(func=cmd_db_export)
+
+    model = sub.add_parser("model", help="inspect models").add_subparsers(dest="action", required=True)
+    info = model.add_parser("info", help="parameter counts of a model and a method, as JSON")
+    info.add_argument("model", help="an embedded model (tiny-t5), an architecture preset or hub id, or a directory")
+    info.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
+                      help="random: build the preset's architecture with random weights (no download)")
+    info.add_argument("--method", default="superpos_prompt", help="method id (default: superpos_prompt)")
+    info.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a method option, e.g. --set m=64 --set n_tokens=20 (repeatable)")
+    info.set_defaults(func=cmd_model_info)
+
     trial = sub.add_parser("trial", help="run one trial in-process (no Ray, no database)")
     trial_sub = trial.add_subparsers(dest="action", required=True)
     trial_run = trial_sub.add_parser("run", help="train and evaluate one TrialConfig (YAML); one JSON line per epoch")
@@ -141,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpecError, StoreError, ValueError, FileNotFoundError) as err:
+    except (SpecError, StoreError, ValueError, FileNotFoundError, OSError) as err:
         return _fail(str(err))
 
 

@@ -22,6 +22,8 @@ class Cell:
     m: int | None
     dropout: bool
     seed: int
+    eval_protocol: str = "paper"  # one per sweep (spec.training), recorded with every cell
+    eval_mode: str = "generate"
 
     @property
     def key(self) -> str:
@@ -34,12 +36,13 @@ class Cell:
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
+    evaluation = {k: spec.training[k] for k in ("eval_protocol", "eval_mode") if k in spec.training}
     cells = []
     for method, task, model, dropout, seed in itertools.product(
         spec.methods, spec.tasks, spec.models, spec.dropout, spec.seeds
     ):
         for m in spec.m if METHOD_CONFIGS[method].has_m else (None,):
-            cells.append(Cell(method, task, model, m, dropout, seed))
+            cells.append(Cell(method, task, model, m, dropout, seed, **evaluation))
     return cells
 
 

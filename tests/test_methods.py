@@ -5,26 +5,25 @@ from __future__ import annotations
 import pytest
 import torch
 
+from workers.assembly import assemble
 from workers.methods import METHOD_CONFIGS, get_method_config
-from workers.methods.modules import METHOD_MODULES, build_method
+from workers.methods.modules import METHOD_MODULES
 from workers.methods.sampling import sample_token_ids
-from workers.models import count_parameters, freeze, load_model
+from workers.models import count_parameters, load_model
 from workers.prompt_model import PromptedT5
+from workers.tasks import get_task
 
 PROMPT_METHODS = sorted(METHOD_MODULES)
 
 
-def _build(name: str, **params):
-    loaded = load_model("tiny-t5")
-    freeze(loaded.model)
+def _build(name: str, task: str | None = None, **params):
     cfg = get_method_config(name, params)
-    tok = loaded.tokenizer
-    method = build_method(cfg, loaded.model.get_input_embeddings().weight, len(tok), tuple(tok.all_special_ids))
-    return loaded, cfg, method
+    built = assemble("tiny-t5", cfg, dropout=False, task=get_task(task) if task else None)
+    return built.loaded, cfg, built.model.method
 
 
 def test_registries_agree():
-    assert set(METHOD_CONFIGS) == set(METHOD_MODULES)
+    assert set(METHOD_MODULES) == {name for name, cls in METHOD_CONFIGS.items() if cls.trains_prompt}
 
 
 @pytest.mark.parametrize("name", PROMPT_METHODS)
@@ -126,3 +125,54 @@ def test_embedded_model_has_untied_head_and_is_deterministic():
     a, b = load_model("tiny-t5"), load_model("tiny-t5")
     assert a.model.lm_head.weight.data_ptr() != a.model.get_input_embeddings().weight.data_ptr()
     assert torch.equal(a.model.lm_head.weight, b.model.lm_head.weight)
+
+
+def test_residual_prompt_is_mlp_plus_skip_with_one_shared_mlp():
+    loaded, cfg, method = _build("residual_prompt", bottleneck=16, n_tokens=4)
+    d = loaded.d_model
+    assert len(method.mlps) == 1
+    assert count_parameters(method) == 4 * d + (d * 16 + 16) + (16 * d + d) + 2 * d
+    assert torch.allclose(method(), method.mlps[0](method.prompt) + method.prompt)
+    _, _, separate = _build("residual_prompt", bottleneck=16, n_tokens=4, separate_mlps=True)
+    assert len(separate.mlps) == 4
+
+
+def test_full_finetune_trains_every_model_weight_and_has_no_prompt():
+    built = assemble("tiny-t5", get_method_config("full_finetune"), dropout=True)
+    assert built.model.method is None
+    assert built.trainable_parameters == count_parameters(built.loaded.model) > 0
+    assert get_method_config("full_finetune").lr == 1e-5
+
+
+def test_prompt_tuning_class_label_and_text_initialisation():
+    loaded, cfg, method = _build("prompt_tuning", task="sst2", init="class_labels", n_tokens=4)
+    emb = loaded.model.get_input_embeddings().weight
+    tok = loaded.tokenizer
+    for row, word in enumerate(["negative", "positive"]):
+        ids = tok(word, add_special_tokens=False)["input_ids"]
+        assert torch.allclose(method.prompt[row], emb[ids].mean(0))
+    _, _, text = _build("prompt_tuning", init="text", init_text="the cat", n_tokens=3)
+    ids = tok("the cat", add_special_tokens=False)["input_ids"]
+    assert torch.equal(text.prompt[0], emb[ids[0]]) and torch.equal(text.prompt[len(ids) % 3], emb[ids[0]])
+
+
+@pytest.mark.parametrize(
+    "method, arch, expected",
+    [
+        ("superpos_prompt", "google/t5-small-lm-adapt", 656_640),
+        ("superpos_prompt", "google/t5-base-lm-adapt", 984_320),
+        ("residual_prompt", "google/t5-base-lm-adapt", 206_720),
+        ("prompt_tuning", "google/t5-base-lm-adapt", 7_680),
+    ],
+)
+def test_trainable_parameters_match_the_paper(method, arch, expected):
+    built = assemble(f"random:{arch}", get_method_config(method), dropout=True, device="meta")
+    assert built.trainable_parameters == expected
+
+
+@pytest.mark.parametrize(
+    "arch, expected",
+    [("google/t5-small-lm-adapt", 76_961_152), ("google/t5-base-lm-adapt", 247_577_856)],
+)
+def test_architecture_presets_match_the_papers_model_sizes(arch, expected):
+    assert count_parameters(load_model(f"random:{arch}", device="meta").model) == expected

@@ -1,7 +1,9 @@
-"""Evaluate a prompted model on one split by greedy generation (the paper's protocol).
+"""Evaluate a prompted model on one split.
 
-A generated string that is not a valid label is wrong; the share of such outputs is reported, and a
-run whose outputs are all invalid is flagged by `invalid_rate == 1.0` (the paper's dagger).
+- `generate` (the paper's protocol): greedy decoding; a string that is not a valid label is wrong,
+  and the share of such outputs is reported (`invalid_rate`; 1.0 is the paper's dagger).
+- `rank`: score every label string by its likelihood and take the best; no invalid outputs, one
+  decoder pass per label. Regression (STS-B) keeps its numeric target and is generated under both.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import math
 import torch
 
 from workers.batching import Encoded, batches
+from workers.evaluation_modes import EVAL_MODES
 from workers.metrics import METRICS
 from workers.tasks import TaskSpec
+
 
 
 def parse_prediction(task: TaskSpec, text: str) -> float | int:
@@ -36,17 +40,31 @@ def score_predictions(task: TaskSpec, preds: list, golds: list, groups: list | N
     return result
 
 
+def _generate(model, tokenizer, task, batch, device) -> list:
+    out = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                         max_new_tokens=task.target_max_tokens)
+    return [parse_prediction(task, text) for text in tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def _rank(model, label_ids, batch, device) -> list:
+    scores = model.label_log_likelihoods(batch["input_ids"].to(device), batch["attention_mask"].to(device), label_ids)
+    return scores.argmax(-1).tolist()
+
+
 @torch.no_grad()
-def evaluate(model, tokenizer, task: TaskSpec, data: Encoded, batch_size: int, device: torch.device) -> dict:
+def evaluate(model, tokenizer, task: TaskSpec, data: Encoded, batch_size: int, device: torch.device,
+             mode: str = "generate") -> dict:
+    if mode not in EVAL_MODES:
+        raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {mode!r}")
+    ranked = mode == "rank" and not task.is_regression
+    label_ids = [tokenizer(w)["input_ids"] for w in task.label_words] if ranked else []
     was_training = model.training
     model.eval()
     preds: list = [None] * len(data)
     for idx, batch in batches(data, batch_size, tokenizer.pad_token_id):
-        out = model.generate(
-            batch["input_ids"].to(device), batch["attention_mask"].to(device), max_new_tokens=task.target_max_tokens
-        )
-        for i, text in zip(idx, tokenizer.batch_decode(out, skip_special_tokens=True)):
-            preds[i] = parse_prediction(task, text)
+        found = _rank(model, label_ids, batch, device) if ranked else _generate(model, tokenizer, task, batch, device)
+        for i, p in zip(idx, found):
+            preds[i] = p
     model.train(was_training)
     golds = [e.label for e in data.examples]
     groups = [e.group for e in data.examples] if task.group_field else None

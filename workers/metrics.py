@@ -19,9 +19,12 @@ def accuracy(pred, gold, groups=None) -> float:
 
 
 def f1(pred, gold, groups=None) -> float:
+    """Binary F1 of label 1. An invalid output is scored as the wrong label (a false positive when
+    the gold label is 0), the strict reading of "invalid counts as wrong"."""
     from sklearn.metrics import f1_score
 
-    return float(f1_score(gold, pred, pos_label=1, average="binary", labels=[0, 1], zero_division=0))
+    pred = [p if p in (0, 1) else 1 - g for p, g in zip(pred, gold)]
+    return float(f1_score(gold, pred, pos_label=1, average="binary", zero_division=0))
 
 
 def macro_f1(pred, gold, groups=None) -> float:

@@ -1,8 +1,5 @@
-"""Load the frozen T5 and its tokenizer: the embedded tiny model, a hub id, or a local directory.
-
-Embedded models (workers/presets.py) are built from a config with seeded random weights and the
-small tokenizer that lives in this repo: no network, so the whole product runs on a laptop or in CI.
-"""
+"""Load the frozen T5 and its tokenizer: an embedded model, a random-weight architecture preset,
+a hub id, or a local directory (see workers/presets.py for the offline ones)."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from workers.presets import EMBEDDED_MODELS, EMBEDDED_SEED
+from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, EMBEDDED_SEED, RANDOM_PREFIX, T5_TOKENS
 
 TOKENIZER_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"
 
@@ -22,37 +19,49 @@ class LoadedModel:
     model: nn.Module  # a T5ForConditionalGeneration
     tokenizer: object
     name: str
+    real_vocab: int  # embedding rows that are real tokens (the rest is padding, never sampled)
 
     @property
     def d_model(self) -> int:
         return self.model.config.d_model
 
 
-def _untie_lm_head(model: nn.Module) -> None:
-    """transformers 5 forces tie_word_embeddings=True on T5Config; T5v1.1 checkpoints are untied."""
-    model.lm_head.weight = nn.Parameter(model.get_input_embeddings().weight.detach().clone())
-    model.config.tie_word_embeddings = False
+def embedded_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
 
 
-def build_embedded(name: str) -> LoadedModel:
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+def _build(config_args: dict, tokenizer, device: str | None) -> nn.Module:
+    """A T5 from config with seeded random weights. transformers 5 forces tie_word_embeddings=True
+    on T5Config, so a v1.1 shape (untied lm_head) is untied here by hand."""
+    from transformers import T5Config, T5ForConditionalGeneration
 
-    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-    vocab = -(-len(tokenizer) // 64) * 64
-    config = T5Config(vocab_size=vocab, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
-                      **EMBEDDED_MODELS[name])
-    with torch.random.fork_rng(devices=[]):
+    args = dict(config_args)
+    tied = args.pop("tie_word_embeddings", True)
+    config = T5Config(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id, **args)
+    with torch.random.fork_rng(devices=[]), torch.device(device or "cpu"):
         torch.manual_seed(EMBEDDED_SEED)
         model = T5ForConditionalGeneration(config)
-        _untie_lm_head(model)
-    return LoadedModel(model, tokenizer, name)
+        if not tied:
+            model.lm_head.weight = nn.Parameter(model.get_input_embeddings().weight.detach().clone())
+            model.config.tie_word_embeddings = False
+    return model
 
 
-def load_model(name: str) -> LoadedModel:
-    """An embedded model by name, or `from_pretrained` on a hub id / local directory."""
+def load_model(name: str, device: str | None = None) -> LoadedModel:
+    """`device="meta"` builds an offline model without memory (for counting parameters)."""
     if name in EMBEDDED_MODELS:
-        return build_embedded(name)
+        tok = embedded_tokenizer()
+        args = {**EMBEDDED_MODELS[name], "vocab_size": -(-len(tok) // 64) * 64}
+        return LoadedModel(_build(args, tok, device), tok, name, len(tok))
+    if name.startswith(RANDOM_PREFIX):
+        arch = name[len(RANDOM_PREFIX):]
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"no architecture preset {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+        return LoadedModel(_build(ARCHITECTURES[arch], embedded_tokenizer(), device), embedded_tokenizer(), name,
+                           T5_TOKENS)
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
     try:
@@ -61,9 +70,10 @@ def load_model(name: str) -> LoadedModel:
     except OSError as err:
         raise OSError(
             f"could not load model {name!r}: {err}\nUse an embedded model ({', '.join(EMBEDDED_MODELS)}), "
-            "a local directory with weights, or a hub id with network access (unset HF_HUB_OFFLINE)."
+            f"a random-weight preset ({RANDOM_PREFIX}<id>), a local directory with weights, or a hub id "
+            "with network access (unset HF_HUB_OFFLINE)."
         ) from err
-    return LoadedModel(model, tokenizer, name)
+    return LoadedModel(model, tokenizer, name, len(tokenizer))
 
 
 def set_dropout(model: nn.Module, enabled: bool) -> None:

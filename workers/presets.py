@@ -1,14 +1,37 @@
 """Model presets that need no download (imports no torch, so specs can be validated without it).
 
-`tiny-t5`: the embedded default, a T5v1.1-shaped model (gated-GELU, untied lm_head) with seeded
-random weights and the small tokenizer in workers/assets/tokenizer. Its scores mean nothing.
+- Embedded models (`tiny-t5`): built from a config with seeded random weights, with the small
+  tokenizer in workers/assets/tokenizer. The offline default; its scores mean nothing.
+- Architecture presets: the exact shapes of published checkpoints, with random weights, named
+  `random:<hub id>` in a spec (or `--weights random` on the command line). For benchmarks and dry
+  runs: the parameter counts are the real ones, the text tokenizer is the embedded one.
 """
 
 from __future__ import annotations
 
+RANDOM_PREFIX = "random:"
+T5_VOCAB_ROWS, T5_TOKENS = 32128, 32100  # rows beyond 32100 are padding, never sampled
+
+_V11 = dict(feed_forward_proj="gated-gelu", d_kv=64, vocab_size=T5_VOCAB_ROWS, tie_word_embeddings=False)
+_V10 = dict(feed_forward_proj="relu", d_kv=64, vocab_size=T5_VOCAB_ROWS, tie_word_embeddings=True)
+
 EMBEDDED_MODELS: dict[str, dict] = {
     # name -> T5Config arguments; vocab_size comes from the tokenizer (rounded up, like T5's 32128)
     "tiny-t5": dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
-                    feed_forward_proj="gated-gelu", dropout_rate=0.1, relative_attention_num_buckets=8),
+                    feed_forward_proj="gated-gelu", dropout_rate=0.1, relative_attention_num_buckets=8,
+                    tie_word_embeddings=False),
 }
 EMBEDDED_SEED = 1234
+
+ARCHITECTURES: dict[str, dict] = {
+    "google/t5-small-lm-adapt": dict(d_model=512, d_ff=1024, num_heads=6, num_layers=8, **_V11),
+    "google/t5-base-lm-adapt": dict(d_model=768, d_ff=2048, num_heads=12, num_layers=12, **_V11),
+    "google/t5-large-lm-adapt": dict(d_model=1024, d_ff=2816, num_heads=16, num_layers=24, **_V11),
+    "google-t5/t5-small": dict(d_model=512, d_ff=2048, num_heads=8, num_layers=6, **_V10),
+    "google-t5/t5-base": dict(d_model=768, d_ff=3072, num_heads=12, num_layers=12, **_V10),
+}
+
+
+def is_offline_model(name: str) -> bool:
+    """Names that load without network or files: embedded models and random-weight presets."""
+    return name in EMBEDDED_MODELS or (name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] in ARCHITECTURES)

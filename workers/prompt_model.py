@@ -33,6 +33,20 @@ class PromptedT5(nn.Module):
         return self.t5(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
 
     @torch.no_grad()
+    def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:
+        """(batch, labels): the summed log-probability of each label's tokens. The encoder runs once;
+        the decoder runs once per label (the `rank` evaluation)."""
+        inputs = self._encoder_inputs(input_ids, attention_mask)
+        encoded = self.t5.get_encoder()(**inputs)
+        scores = []
+        for ids in label_ids:
+            labels = torch.tensor(ids, device=input_ids.device).expand(input_ids.shape[0], -1)
+            logits = self.t5(encoder_outputs=encoded, attention_mask=inputs["attention_mask"],
+                             decoder_input_ids=self.t5._shift_right(labels)).logits
+            scores.append(logits.float().log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1))
+        return torch.stack(scores, dim=-1)
+
+    @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:
         """Greedy decoding, the paper's protocol."""
         return self.t5.generate(

@@ -37,7 +37,11 @@ class TrialConfig:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     max_source_tokens: int = 256
+    eval_mode: str = "generate"  # 'generate' (greedy, the paper's) or 'rank' (label likelihoods)
+    eval_protocol: str = "paper"  # 'paper', 'holdout_validation' or 'holdout_train' (workers/protocols.py)
+    holdout_size: int | None = None  # examples held out for selection under a holdout protocol
     device: str = "auto"  # 'auto' = cuda when available, else cpu
+    output_dir: str | None = None  # where to save the trainable parameters (final and peak); None: nowhere
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
@@ -50,8 +54,14 @@ class TrialConfig:
         return cfg
 
     def validate(self) -> None:
+        from workers.evaluation_modes import EVAL_MODES, PROTOCOLS
+
         get_task(self.task)
         self.method_config()
+        if self.eval_mode not in EVAL_MODES:
+            raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {self.eval_mode!r}")
+        if self.eval_protocol not in PROTOCOLS:
+            raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {self.eval_protocol!r}")
         for name in ("epochs", "batch_size", "eval_batch_size", "max_source_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -75,35 +85,33 @@ def _seed_everything(seed: int) -> None:
 
 
 def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
-    """Train and evaluate; `report` gets one dict per epoch. Returns the peak and final results."""
+    """Train and evaluate; `report` gets one dict per epoch. Returns the peak and final results.
+
+    Every epoch reports `train/loss`, `val/<metric>` (and `test/<metric>` under a holdout protocol),
+    `peak/score` and `peak/epoch` (best validation score so far: the Optuna objective). The last
+    report also carries `snapshot`: the method's small learned tensors (SuperPos p').
+    """
     import torch
 
+    from workers.assembly import assemble
     from workers.batching import batches, encode
-    from workers.data import load_examples
     from workers.evaluation import evaluate
-    from workers.methods.modules import build_method
-    from workers.models import count_parameters, freeze, load_model, set_dropout
-    from workers.prompt_model import PromptedT5
+    from workers.protocols import protocol_splits
 
     report = report or (lambda metrics: None)
     task, method_cfg = get_task(cfg.task), cfg.method_config()
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if cfg.device == "auto" else cfg.device))
+    device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     _seed_everything(cfg.seed)
 
-    loaded = load_model(cfg.model)
-    tok = loaded.tokenizer
-    freeze(loaded.model)
-    set_dropout(loaded.model, cfg.dropout)
-    method = build_method(method_cfg, loaded.model.get_input_embeddings().weight, len(tok), tuple(tok.all_special_ids))
-    model = PromptedT5(loaded.model, method).to(device)
-    optimizer = torch.optim.AdamW(method.param_groups(method_cfg.weight_decay), lr=method_cfg.lr)
-
-    train = encode(tok, load_examples(task, task.train_split, cfg.data, cfg.max_train_samples, cfg.seed),
-                   cfg.max_source_tokens, task.target_max_tokens)
-    val = encode(tok, load_examples(task, task.validation_split, cfg.data, cfg.max_eval_samples, cfg.seed),
-                 cfg.max_source_tokens, task.target_max_tokens)
-    trainable = count_parameters(model, trainable_only=True)
+    built = assemble(cfg.model, method_cfg, cfg.dropout, task)
+    tok, model = built.loaded.tokenizer, built.model.to(device)
+    optimizer = torch.optim.AdamW(built.param_groups, lr=method_cfg.lr)
+    splits = {
+        name: encode(tok, examples, cfg.max_source_tokens, task.target_max_tokens)
+        for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
+                                              cfg.max_eval_samples, cfg.holdout_size).items()
+    }
+    trainable = [p for p in model.parameters() if p.requires_grad]
 
     best: dict[str, Any] = {"score": float("-inf"), "epoch": 0}
     history = []
@@ -111,24 +119,50 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         model.train()
         losses = []
-        for _, batch in batches(train, cfg.batch_size, tok.pad_token_id, shuffle_seed=cfg.seed * 100_003 + epoch):
+        for _, batch in batches(splits["train"], cfg.batch_size, tok.pad_token_id, shuffle_seed=cfg.seed * 100_003 + epoch):
             loss = model(**{k: v.to(device) for k, v in batch.items()})
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        val_metrics = evaluate(model, tok, task, val, cfg.eval_batch_size, device)
-        if val_metrics["score"] > best["score"]:
-            best = {"score": val_metrics["score"], "epoch": epoch}
-        metrics = {
-            "epoch": epoch,
-            "train/loss": sum(losses) / len(losses),
-            **{f"val/{k}": v for k, v in val_metrics.items()},
-            "peak/score": best["score"],
-            "peak/epoch": best["epoch"],
-            "trainable_parameters": trainable,
-            "epoch_seconds": time.perf_counter() - started,
-        }
+        metrics: dict[str, Any] = {"epoch": epoch, "train/loss": sum(losses) / len(losses)}
+        for split in ("val", "test"):
+            if split in splits:
+                result = evaluate(model, tok, task, splits[split], cfg.eval_batch_size, device, cfg.eval_mode)
+                metrics.update({f"{split}/{k}": v for k, v in result.items()})
+        if metrics["val/score"] > best["score"]:
+            best = {"score": metrics["val/score"], "epoch": epoch}
+            peak_state = {id(p): p.detach().to("cpu", copy=True) for p in trainable} if cfg.output_dir else None
+        metrics.update({"peak/score": best["score"], "peak/epoch": best["epoch"],
+                        "trainable_parameters": built.trainable_parameters,
+                        "time/epoch_seconds": time.perf_counter() - started})
+        if epoch == cfg.epochs:
+            metrics["snapshot"] = _snapshot(model)
         history.append(metrics)
         report(metrics)
-    return {"peak": history[best["epoch"] - 1], "final": history[-1], "trainable_parameters": trainable}
+    if cfg.output_dir:
+        _save(cfg, model, peak_state)
+    return {"peak": history[best["epoch"] - 1], "final": history[-1], "trainable_parameters": built.trainable_parameters}
+
+
+def _snapshot(model) -> dict[str, dict]:
+    """{name: {shape, dtype, values}}: plain lists, so it travels through Ray and into the store."""
+    tensors = model.method.snapshot() if model.method is not None else {}
+    return {k: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch."), "values": t.flatten().tolist()}
+            for k, t in tensors.items()}
+
+
+def _save(cfg: TrialConfig, model, peak_state: dict | None) -> None:
+    """Only the trainable parameters (kilobytes for a prompt, not the frozen model), final and at the peak."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    out = Path(cfg.output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    torch.save({n: p.detach().cpu() for n, p in named.items()}, out / "trainable_final.pt")
+    if peak_state is not None:
+        torch.save({n: peak_state[id(p)] for n, p in named.items()}, out / "trainable_peak.pt")
+    (out / "trial_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))

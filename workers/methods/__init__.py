@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.methods.configs import MethodConfig, PromptTuningConfig, SuperPosPromptConfig
+from workers.methods.configs import (
+    FullFinetuneConfig,
+    MethodConfig,
+    PromptTuningConfig,
+    ResidualPromptConfig,
+    SuperPosPromptConfig,
+)
 
 METHOD_CONFIGS: dict[str, type[MethodConfig]] = {
-    cls.name: cls for cls in (PromptTuningConfig, SuperPosPromptConfig)
+    cls.name: cls for cls in (PromptTuningConfig, SuperPosPromptConfig, ResidualPromptConfig, FullFinetuneConfig)
 }
 
 

@@ -1,9 +1,29 @@
-"""What every prompt method module provides to the wrapper and the optimizer."""
+"""What every prompt method module receives (a context) and provides (a prompt and its groups)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
+
+from workers.methods.sampling import sample_token_ids
+
+
+@dataclass
+class MethodContext:
+    """What a method may know about the frozen model and the task when it initialises."""
+
+    embeddings: torch.Tensor  # (vocab rows, d_model): the frozen input embedding table
+    real_vocab: int  # rows < real_vocab are tokens; the rest is padding (T5: 32100 of 32128)
+    special_ids: tuple[int, ...] = ()  # never sampled
+    label_token_ids: list[list[int]] = field(default_factory=list)  # each label word's pieces
+    tokenize: object = None  # str -> list[int], for text initialisation
+
+    def sampled_rows(self, count: int, seed: int, first_k: int | None) -> torch.Tensor:
+        """(count, d) copies of `count` unique sampled vocabulary embeddings, in float32."""
+        ids = sample_token_ids(count, self.real_vocab, seed, first_k, self.special_ids)
+        return self.embeddings[ids.to(self.embeddings.device)].detach().clone().float()
 
 
 class PromptMethod(nn.Module):
@@ -17,3 +37,7 @@ class PromptMethod(nn.Module):
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW parameter groups; by default every parameter decays."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """Small learned tensors worth keeping in the results store (e.g. SuperPos weights p')."""
+        return {}

@@ -16,6 +16,7 @@ class MethodConfig:
 
     name: ClassVar[str]
     has_m: ClassVar[bool] = False  # does the grid's m dimension apply?
+    trains_prompt: ClassVar[bool] = True  # False: no prompt; the model itself trains (full fine-tuning)
     lr: float = 0.01
     weight_decay: float = 0.01
 
@@ -55,15 +56,21 @@ class PromptTuningConfig(MethodConfig):
 
     name: ClassVar[str] = "prompt_tuning"
     n_tokens: int = 10
-    init: str = "sampled_vocab"  # n unique sampled vocabulary embeddings | "uniform"
+    # sampled_vocab: n unique sampled vocabulary embeddings; class_labels: the task's label words first
+    # (mean embedding of each word's pieces), the rest sampled; text: the pieces of init_text, repeated;
+    # uniform: U(-a, a) at the embedding table's scale
+    init: str = "sampled_vocab"
+    init_text: str | None = None
     sampling_seed: int = 0  # which vocabulary rows are sampled; fixed across tasks and runs
     sample_first_k: int | None = None  # sample among the first k ids only (Lester: 5000); None = all real tokens
-    INITS: ClassVar[tuple[str, ...]] = ("sampled_vocab", "uniform")
+    INITS: ClassVar[tuple[str, ...]] = ("sampled_vocab", "class_labels", "text", "uniform")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_positive_int(self.name, "n_tokens", self.n_tokens)
         _check_choice(self.name, "init", self.init, self.INITS)
+        if self.init == "text" and not self.init_text:
+            raise ValueError(f"{self.name}: init 'text' needs init_text (the words to start from)")
         if self.sample_first_k is not None:
             _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
 
@@ -95,3 +102,37 @@ class SuperPosPromptConfig(MethodConfig):
             raise ValueError(f"{self.name}: softmax must be true or false, got {self.softmax!r}")
         if self.sample_first_k is not None:
             _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+
+
+@dataclass(frozen=True)
+class ResidualPromptConfig(MethodConfig):
+    """Residual Prompt Tuning (Razdaibiedina et al. 2023): p_i = MLP(P_i) + P_i,
+    MLP = Linear(d, b) -> ReLU -> Linear(b, d) -> LayerNorm(d), one MLP shared by all tokens."""
+
+    name: ClassVar[str] = "residual_prompt"
+    lr: float = 0.3
+    weight_decay: float = 0.01
+    n_tokens: int = 10
+    bottleneck: int = 128
+    separate_mlps: bool = False  # one MLP per token instead of one shared
+    sampling_seed: int = 0
+    sample_first_k: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive_int(self.name, "n_tokens", self.n_tokens)
+        _check_positive_int(self.name, "bottleneck", self.bottleneck)
+        if not isinstance(self.separate_mlps, bool):
+            raise ValueError(f"{self.name}: separate_mlps must be true or false, got {self.separate_mlps!r}")
+        if self.sample_first_k is not None:
+            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+
+
+@dataclass(frozen=True)
+class FullFinetuneConfig(MethodConfig):
+    """Full fine-tuning: no prompt, every weight of the T5 trains (the paper ran it with dropout on)."""
+
+    name: ClassVar[str] = "full_finetune"
+    trains_prompt: ClassVar[bool] = False
+    lr: float = 1e-5
+    weight_decay: float = 0.01  # not stated by the paper; AdamW's usual default

@@ -1,22 +1,21 @@
-"""The method-module registry (imports torch). Keys match `workers.methods.METHOD_CONFIGS`."""
+"""The method-module registry (imports torch). Keys: every config in `workers.methods.METHOD_CONFIGS`
+with `trains_prompt`; full fine-tuning has no module (the model itself trains)."""
 
 from __future__ import annotations
 
-import torch
-
-from workers.methods.base import PromptMethod
+from workers.methods.base import MethodContext, PromptMethod
 from workers.methods.configs import MethodConfig
 from workers.methods.prompt_tuning import PromptTuning
+from workers.methods.residual_prompt import ResidualPrompt
 from workers.methods.superpos_prompt import SuperPosPrompt
 
 METHOD_MODULES: dict[str, type[PromptMethod]] = {
     "prompt_tuning": PromptTuning,
     "superpos_prompt": SuperPosPrompt,
+    "residual_prompt": ResidualPrompt,
 }
 
 
-def build_method(
-    config: MethodConfig, embeddings: torch.Tensor, real_vocab: int, special_ids: tuple[int, ...] = ()
-) -> PromptMethod:
-    """The method's module; `real_vocab` is the tokenizer's size (rows beyond it are padding)."""
-    return METHOD_MODULES[config.name](config, embeddings, real_vocab, special_ids)
+def build_method(config: MethodConfig, ctx: MethodContext) -> PromptMethod | None:
+    """The method's prompt module, or None for methods that train the model itself."""
+    return METHOD_MODULES[config.name](config, ctx) if config.trains_prompt else None

@@ -10,20 +10,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from workers.methods.base import PromptMethod
+from workers.methods.base import MethodContext, PromptMethod
 from workers.methods.configs import SuperPosPromptConfig
 from workers.methods.sampling import sample_token_ids
 
 
 class SuperPosPrompt(PromptMethod):
-    def __init__(self, config: SuperPosPromptConfig, embeddings: torch.Tensor, real_vocab: int, special_ids=()):
+    def __init__(self, config: SuperPosPromptConfig, ctx: MethodContext):
         super().__init__()
         self.n_tokens, self.softmax = config.n_tokens, config.softmax
-        ids = sample_token_ids(config.m, real_vocab, config.sampling_seed, config.sample_first_k, special_ids)
+        ids = sample_token_ids(config.m, ctx.real_vocab, config.sampling_seed, config.sample_first_k, ctx.special_ids)
         self.register_buffer("token_ids", ids, persistent=True)
-        base = embeddings[ids].detach().float().T  # (d, m)
+        base = ctx.embeddings[ids.to(ctx.embeddings.device)].detach().float().T  # (d, m)
         self.E = nn.Parameter(base.unsqueeze(0).repeat(config.n_tokens, 1, 1).contiguous())  # (n, d, m)
-        pprime = torch.zeros(config.n_tokens, config.m)
+        pprime = torch.zeros(config.n_tokens, config.m, device=base.device)
         if config.pprime_init == "uniform":
             bound = config.m**-0.5
             pprime.uniform_(-bound, bound)
@@ -36,3 +36,6 @@ class SuperPosPrompt(PromptMethod):
     def param_groups(self, weight_decay: float) -> list[dict]:
         """Weight decay on p'_i only; the embeddings E_i get none (paper, App. A.2)."""
         return [{"params": [self.pprime], "weight_decay": weight_decay}, {"params": [self.E], "weight_decay": 0.0}]
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {"pprime": self.pprime.detach().float().cpu()}

@@ -1,0 +1,56 @@
+"""Put a trial's model together: frozen T5 (or not, for full fine-tuning) + method + optimizer groups.
+
+Shared by the trial function, `superpos model info`, the benchmarks and the tests, so all of them
+measure the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.methods.base import MethodContext
+from workers.methods.configs import MethodConfig
+from workers.methods.modules import build_method
+from workers.models import LoadedModel, count_parameters, freeze, load_model, set_dropout
+from workers.prompt_model import PromptedT5
+from workers.tasks import TaskSpec
+
+
+@dataclass
+class Assembled:
+    model: PromptedT5
+    loaded: LoadedModel
+    param_groups: list[dict]
+
+    @property
+    def trainable_parameters(self) -> int:
+        return count_parameters(self.model, trainable_only=True)
+
+
+def method_context(loaded: LoadedModel, task: TaskSpec | None = None) -> MethodContext:
+    tok = loaded.tokenizer
+
+    def pieces(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    return MethodContext(
+        embeddings=loaded.model.get_input_embeddings().weight,
+        real_vocab=loaded.real_vocab,
+        special_ids=tuple(tok.all_special_ids),
+        label_token_ids=[pieces(w) for w in task.label_words] if task else [],
+        tokenize=pieces,
+    )
+
+
+def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: TaskSpec | None = None,
+             device: str | None = None) -> Assembled:
+    loaded = load_model(model_name, device=device)
+    set_dropout(loaded.model, dropout)
+    if method_cfg.trains_prompt:
+        freeze(loaded.model)
+    method = build_method(method_cfg, method_context(loaded, task))
+    if method is None:
+        groups = [{"params": list(loaded.model.parameters()), "weight_decay": method_cfg.weight_decay}]
+    else:
+        groups = method.param_groups(method_cfg.weight_decay)
+    return Assembled(PromptedT5(loaded.model, method), loaded, groups)

@@ -1,0 +1,56 @@
+"""Evaluation protocols: which examples train, which select the epoch, which are reported.
+
+- `paper`: train on train, select and report on the validation split (what the paper does: GLUE and
+  SuperGLUE test labels are hidden). Scores are optimistic, since selection sees the reported data.
+- `holdout_validation`: the validation split is cut in two (seeded, whole MultiRC questions kept
+  together): one half selects the epoch ("val"), the other is reported ("test").
+- `holdout_train`: `holdout_size` examples of train (default 10%) select the epoch ("val"); the
+  validation split is reported ("test"). For large tasks where validation is precious.
+The protocol is recorded with every trial and cell; reported scores carry their split.
+"""
+
+from __future__ import annotations
+
+import random
+
+from workers.data import TextExample, load_examples
+from workers.evaluation_modes import PROTOCOLS
+from workers.tasks import TaskSpec
+
+SPLIT_SEED = 0  # fixed, so every trial of a task sees the same split
+
+
+def _cut(examples: list[TextExample], first: int) -> tuple[list[TextExample], list[TextExample]]:
+    """Seeded split by group (an example without a group is its own group)."""
+    groups: dict[str, list[TextExample]] = {}
+    for i, e in enumerate(examples):
+        groups.setdefault(e.group if e.group is not None else f"#{i}", []).append(e)
+    keys = sorted(groups)
+    random.Random(SPLIT_SEED).shuffle(keys)
+    a, b = [], []
+    for key in keys:
+        (a if len(a) < first else b).extend(groups[key])
+    return a, b
+
+
+def protocol_splits(task: TaskSpec, protocol: str, source: str, seed: int, max_train: int | None = None,
+                    max_eval: int | None = None, holdout_size: int | None = None) -> dict[str, list[TextExample]]:
+    """{"train": ..., "val": ..., and "test" for the holdout protocols}."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    train = load_examples(task, task.train_split, source, None, seed)
+    validation = load_examples(task, task.validation_split, source, max_eval, seed)
+    if protocol == "holdout_validation":
+        selection, report = _cut(validation, holdout_size or len(validation) // 2)
+        splits = {"train": train, "val": selection, "test": report}
+    elif protocol == "holdout_train":
+        selection, train = _cut(train, holdout_size or max(1, len(train) // 10))
+        splits = {"train": train, "val": selection, "test": validation}
+    else:
+        splits = {"train": train, "val": validation}
+    if max_train is not None and max_train < len(splits["train"]):
+        splits["train"] = random.Random(seed).sample(splits["train"], max_train)
+    for name, examples in splits.items():
+        if not examples:
+            raise ValueError(f"task {task.name}: protocol {protocol!r} leaves no examples for {name!r}")
+    return splits
