@@ -49,6 +49,10 @@ def tiny_sweep(tmp_path_factory):
     url = f"sqlite:///{folder / 'results.db'}"
     lines: list[str] = []
     sweep_id = run_sweep(spec, url, echo=lines.append)
+    from db.engine import open_store
+    from db.reference import import_reference
+
+    import_reference(open_store(url))
     return url, sweep_id, spec, lines
 
 
@@ -57,3 +61,31 @@ def tiny_model():
     from workers.models import load_model
 
     return load_model("tiny-t5")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server, or a skip where none is installed (CI sets SUPERPOS_REQUIRE_POSTGRES=1,
+    which turns the skip into a failure)."""
+    from tests.pg_server import PostgresServer, bindir
+
+    if bindir() is None:
+        if os.environ.get("SUPERPOS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (SUPERPOS_REQUIRE_POSTGRES=1) but not installed")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+_DB_COUNTER = iter(range(10_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty results-store URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.new_database(f"t{next(_DB_COUNTER)}")

@@ -53,3 +53,26 @@ def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert all(0 <= r["val/score"] <= 1 for r in rows)
+
+
+def test_model_info_matches_the_papers_counts():
+    out = superpos("model", "info", "google/t5-base-lm-adapt", "--weights", "random", "--method", "superpos_prompt",
+                   "--set", "m=128")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert (info["model_parameters"], info["trainable_parameters"]) == (247_577_856, 984_320)
+    small = json.loads(superpos("model", "info", "google/t5-small-lm-adapt", "--weights", "random").stdout)
+    assert (small["model_parameters"], small["trainable_parameters"]) == (76_961_152, 656_640)
+
+
+def test_model_info_offline_hub_load_is_a_clear_error():
+    out = superpos("model", "info", "google/t5-base-lm-adapt")
+    assert out.returncode == 2 and "could not load model" in out.stderr and "random" in out.stderr
+
+
+def test_db_upgrade_and_import_reference(tmp_path):
+    db = str(tmp_path / "r.db")
+    up = superpos("db", "upgrade", "--db", db)
+    assert up.returncode == 0 and "revision 0002" in up.stdout
+    ref = superpos("db", "import-reference", "--db", db)
+    assert ref.returncode == 0 and "304 rows of paper_table1" in ref.stdout

@@ -1,39 +1,45 @@
-"""The results store: idempotent writes, explicit non-finite values, derived scores, read-only readers."""
+"""The results store on SQLite and PostgreSQL: idempotent writes, explicit non-finite values,
+derived scores, read-only readers, concurrent reading while writing, refusal of foreign files."""
 
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from db import queries
 from db.engine import StoreError, open_store
-from db.models import Metric, Score, Trial
+from db.models import Metric, Score, Snapshot, Trial
 from db.writer import ResultsWriter
 
 
-@pytest.fixture
-def store(tmp_path):
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    writer = ResultsWriter(open_store(url))
+def _trial(writer: ResultsWriter, number: int = 0) -> int:
     sweep = writer.create_sweep("t", "name: t", "h", {"versions": {"python": "3"}})
     cells = writer.add_cells(sweep, [dict(key="k", method="prompt_tuning", task="rte", model="tiny-t5", m=None,
                                           dropout=True, seed=0)])
-    trial = writer.start_trial(cells["k"], 0, "ray-1", {"lr": 0.1}, 0.1, 0.01)
-    return url, writer, sweep, trial
+    return writer.start_trial(cells["k"], number, f"ray-{sweep}-{number}", {"lr": 0.1}, 0.1, 0.01)
 
 
-def test_sqlite_runs_in_wal_mode(store):
-    url, writer, *_ = store
+@pytest.fixture
+def store(store_url):
+    writer = ResultsWriter(open_store(store_url))
+    return store_url, writer, _trial(writer)
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    writer = ResultsWriter(open_store(f"sqlite:///{tmp_path / 'r.db'}"))
     with writer.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
 
 
 def test_repeated_metric_reports_store_one_row(store):
-    url, writer, _, trial = store
+    url, writer, trial = store
     writer.log_metrics(trial, 1, {"val/score": 0.5, "train/loss": 2.0})
     writer.log_metrics(trial, 1, {"val/score": 0.6, "train/loss": 2.0})
     with Session(writer.engine) as s:
@@ -42,33 +48,83 @@ def test_repeated_metric_reports_store_one_row(store):
 
 
 def test_only_metric_keys_are_stored_and_nonfinite_is_explicit(store):
-    url, writer, _, trial = store
-    stored = writer.log_metrics(trial, 1, {"train/loss": math.nan, "val/x": math.inf, "epoch": 1, "peak/score": 1.0})
-    assert stored == 2
+    url, writer, trial = store
+    stored = writer.log_metrics(trial, 1, {"train/loss": math.nan, "val/x": math.inf, "val/y": -math.inf,
+                                           "epoch": 1, "peak/score": 1.0, "snapshot": {}})
+    assert stored == 3
     with Session(writer.engine) as s:
         rows = {r.key: (r.value, r.nonfinite) for r in s.scalars(select(Metric))}
-    assert rows == {"train/loss": (None, "nan"), "val/x": (None, "inf")}
+    assert rows == {"train/loss": (None, "nan"), "val/x": (None, "inf"), "val/y": (None, "-inf")}
 
 
 def test_finish_trial_derives_peak_and_final_scores(store):
-    url, writer, _, trial = store
+    url, writer, trial = store
     for step, score in [(1, 0.2), (2, 0.7), (3, 0.5)]:
-        writer.log_metrics(trial, step, {"val/score": score, "val/accuracy": score, "train/loss": 1.0 / step})
+        writer.log_metrics(trial, step, {"val/score": score, "test/score": score / 2, "train/loss": 1.0 / step})
     writer.finish_trial(trial, "complete", trainable_parameters=640)
     writer.finish_trial(trial, "complete", trainable_parameters=640)  # idempotent
     with Session(writer.engine) as s:
         t = s.get(Trial, trial)
-        scores = {(r.selection, r.metric): (r.epoch, r.value) for r in s.scalars(select(Score))}
+        scores = {(r.split, r.selection): (r.epoch, r.value) for r in s.scalars(select(Score))}
     assert (t.state, t.objective, t.trainable_parameters) == ("complete", 0.7, 640)
-    assert scores == {("peak", "score"): (2, 0.7), ("peak", "accuracy"): (2, 0.7),
-                      ("final", "score"): (3, 0.5), ("final", "accuracy"): (3, 0.5)}
+    assert scores == {("val", "peak"): (2, 0.7), ("test", "peak"): (2, 0.35),
+                      ("val", "final"): (3, 0.5), ("test", "final"): (3, 0.25)}
+    summary = queries.trials_frame(open_store(url, readonly=True))
+    row = summary.iloc[0]
+    assert (row.val_score_peak, row.test_score_peak, row.peak_epoch, row.reported_score) == (0.7, 0.35, 2, 0.7)
+
+
+def test_snapshots_keep_shape_and_dtype(store):
+    url, writer, trial = store
+    snap = {"pprime": {"shape": [2, 3], "dtype": "float32", "values": [0.5, 1, 2, 3, 4, 5]}}
+    writer.store_snapshots(trial, 4, snap)
+    writer.store_snapshots(trial, 4, snap)
+    with Session(writer.engine) as s:
+        rows = s.scalars(select(Snapshot)).all()
+    assert [(r.name, r.step, r.shape, r.dtype) for r in rows] == [("pprime", 4, "[2, 3]", "float32")]
 
 
 def test_readers_cannot_write(store):
-    url, *_ = store
+    url, writer, trial = store
     reader = open_store(url, readonly=True)
-    with reader.connect() as conn, pytest.raises(OperationalError, match="readonly|read-only|query_only|attempt to write"):
+    with reader.connect() as conn, pytest.raises(DBAPIError):
         conn.execute(text("DELETE FROM metrics"))
+    with Session(writer.engine) as s:  # and nothing changed
+        assert s.get(Trial, trial) is not None
+
+
+def test_reader_queries_continuously_while_writer_stores_10000_rows(store):
+    url, writer, trial = store
+    reader = open_store(url, readonly=True)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    reads = 0
+
+    def write() -> None:
+        try:
+            for step in range(2500):
+                writer.log_metrics(trial, step, {"train/loss": 1.0, "val/score": step / 2500, "val/a": 0.1,
+                                                 "time/s": 0.2})
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        while not done.is_set():
+            with reader.connect() as conn:
+                conn.execute(select(func.count()).select_from(Metric)).scalar()
+            queries.trials_frame(reader)
+            reads += 1
+    except BaseException as err:  # noqa: BLE001
+        errors.append(err)
+    thread.join()
+    assert not errors, errors
+    assert reads > 1
+    with reader.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Metric)).scalar() == 10_000
 
 
 def test_foreign_file_is_refused_and_left_untouched(tmp_path):
@@ -84,8 +140,9 @@ def test_foreign_sqlite_database_is_refused(tmp_path):
 
     path = tmp_path / "other.db"
     sqlite3.connect(path).executescript("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');")
-    with pytest.raises(StoreError, match="holds other tables"):
-        open_store(f"sqlite:///{path}")
+    for kwargs in ({}, {"upgrade": True}, {"readonly": True}):
+        with pytest.raises(StoreError, match="holds other tables"):
+            open_store(f"sqlite:///{path}", **kwargs)
     assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [("recipes",)]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from db import queries
 from db.engine import open_store
-from db.models import Cell, Metric, Score, Sweep, Trial
+from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial
 from orchestrator.plan import expand
 
 
@@ -60,3 +60,40 @@ def test_cli_table_prints_the_same_table(tiny_sweep):
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "table", "--db", url], capture_output=True,
                          text=True, check=True).stdout
     assert f"sweep {sweep_id}" in out and "superpos_prompt" in out and "prompt_tuning" in out and "average" in out
+
+
+def test_superpos_weights_are_snapshotted_with_shape(tiny_sweep):
+    url, sweep_id, spec, _ = tiny_sweep
+    engine = open_store(url, readonly=True)
+    with Session(engine) as s:
+        snaps = s.scalars(select(Snapshot).join(Trial).join(Cell).where(Cell.sweep_id == sweep_id)).all()
+        superpos_trials = s.scalar(select(func.count()).select_from(Trial).join(Cell).where(
+            Cell.sweep_id == sweep_id, Cell.method == "superpos_prompt"))
+    assert len(snaps) == superpos_trials and {s.shape for s in snaps} == {"[10, 8]"}
+    arrays = queries.snapshots(engine, sweep_id)
+    assert {a.shape for a in arrays["array"]} == {(10, 8)} and set(arrays["method"]) == {"superpos_prompt"}
+
+
+def test_sweep_records_provenance(tiny_sweep):
+    import json
+
+    url, sweep_id, *_ = tiny_sweep
+    with Session(open_store(url, readonly=True)) as s:
+        sweep = s.get(Sweep, sweep_id)
+        versions = json.loads(sweep.versions)
+    assert {"python", "torch", "transformers", "ray", "optuna", "datasets"} <= set(versions)
+    assert versions["torch"] and sweep.hardware.startswith(("cpu", "1x", "2x"))
+
+
+def test_export_writes_the_views(tiny_sweep, tmp_path):
+    import pandas as pd
+
+    url, sweep_id, spec, _ = tiny_sweep
+    for fmt, reader in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
+        out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "db", "export", "--db", url, "--format", fmt,
+                              "--out", str(tmp_path / fmt)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        summary = reader(tmp_path / fmt / f"trial_summary.{fmt}")
+        best = reader(tmp_path / fmt / f"best_trials.{fmt}")
+        assert len(summary) == len(expand(spec)) * spec.optuna.trials_per_cell
+        assert len(best) == len(expand(spec)) and best["reported_score"].notna().all()

@@ -34,17 +34,23 @@ class PromptedT5(nn.Module):
 
     @torch.no_grad()
     def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:
-        """(batch, labels): the summed log-probability of each label's tokens. The encoder runs once;
-        the decoder runs once per label (the `rank` evaluation)."""
+        """(batch, labels): the summed log-probability of each label's tokens (the `rank` evaluation).
+        The encoder runs once; one decoder pass scores every label (labels stacked along the batch)."""
         inputs = self._encoder_inputs(input_ids, attention_mask)
-        encoded = self.t5.get_encoder()(**inputs)
-        scores = []
-        for ids in label_ids:
-            labels = torch.tensor(ids, device=input_ids.device).expand(input_ids.shape[0], -1)
-            logits = self.t5(encoder_outputs=encoded, attention_mask=inputs["attention_mask"],
-                             decoder_input_ids=self.t5._shift_right(labels)).logits
-            scores.append(logits.float().log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1).sum(-1))
-        return torch.stack(scores, dim=-1)
+        hidden = self.t5.get_encoder()(**inputs).last_hidden_state
+        batch, k = input_ids.shape[0], len(label_ids)
+        width = max(len(ids) for ids in label_ids)
+        labels = torch.full((k, width), -100, dtype=torch.long, device=input_ids.device)
+        for i, ids in enumerate(label_ids):
+            labels[i, : len(ids)] = torch.tensor(ids)
+        labels = labels.repeat(batch, 1)  # (batch * k, width): example-major
+        logits = self.t5(
+            encoder_outputs=(hidden.repeat_interleave(k, dim=0),),
+            attention_mask=inputs["attention_mask"].repeat_interleave(k, dim=0),
+            decoder_input_ids=self.t5._shift_right(labels), use_cache=False,
+        ).logits.float()
+        picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * (labels != -100)).sum(-1).view(batch, k)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:

@@ -1,0 +1,30 @@
+"""The paper's numbers as reference results: idempotent import, and Table 1 rebuilt from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from db import queries
+from db.engine import open_store
+from db.reference import import_reference
+
+
+def test_import_is_idempotent(store_url):
+    engine = open_store(store_url)
+    first = import_reference(engine)
+    second = import_reference(engine)
+    assert first == second and first["paper_table1"] == 304
+    assert len(queries.reference_results(engine)) == sum(first.values())
+    assert set(queries.reference_results(engine, "paper_table1")["metric"]) >= {"macro_f1", "f1a", "em"}
+
+
+def test_task_scores_reproduce_the_papers_averages(tmp_path):
+    engine = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    import_reference(engine)
+    table = queries.paper_table(engine)
+    published = queries.reference_results(engine, "paper_table1_averages")
+    assert len(published) == 14
+    for row in published.itertuples():
+        ours = table[(table.model == row.model) & (table.method == row.method)
+                     & (table.dropout == (row.dropout == "on"))]["average"].item()
+        assert ours == pytest.approx(row.value, abs=0.051), (row.model, row.method, row.dropout)

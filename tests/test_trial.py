@@ -1,0 +1,84 @@
+"""One trial without Ray: protocols, evaluation modes, saved parameters, every task of the table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workers.data import load_examples
+from workers.protocols import protocol_splits
+from workers.tasks import TASKS, get_task
+from workers.trial import TrialConfig, run_trial
+
+SMALL = dict(epochs=1, max_train_samples=24, max_eval_samples=24, method_params={"m": 8})
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_task_trains_and_scores_under_both_modes(task):
+    for mode in ("generate", "rank"):
+        result = run_trial(TrialConfig(method="superpos_prompt", task=task, eval_mode=mode, **SMALL))
+        final = result["final"]
+        assert 0 <= final["val/score"] <= 1
+        for metric in get_task(task).metrics:
+            assert f"val/{metric}" in final
+        if mode == "rank" and not get_task(task).is_regression:
+            assert final["val/invalid_rate"] == 0.0  # ranking always names a label
+
+
+def test_holdout_protocols_report_a_test_split_disjoint_from_selection():
+    task = get_task("rte")
+    val = protocol_splits(task, "holdout_validation", "demo", seed=0)
+    assert {"train", "val", "test"} == set(val)
+    assert len(val["val"]) == len(val["test"]) == 32
+    assert len(val["val"]) + len(val["test"]) == len(load_examples(task, "validation"))
+    tr = protocol_splits(task, "holdout_train", "demo", seed=0, holdout_size=20)
+    assert len(tr["val"]) == 20 and len(tr["train"]) == len(load_examples(task, "train")) - 20
+    result = run_trial(TrialConfig(method="prompt_tuning", task="rte", eval_protocol="holdout_validation",
+                                   epochs=1, max_train_samples=16))
+    assert "test/score" in result["final"] and "val/score" in result["final"]
+
+
+def test_multirc_holdout_keeps_questions_whole():
+    splits = protocol_splits(get_task("multirc"), "holdout_validation", "demo", seed=0)
+    assert not {e.group for e in splits["val"]} & {e.group for e in splits["test"]}
+
+
+def test_trial_saves_only_trainable_parameters(tmp_path):
+    cfg = TrialConfig(method="superpos_prompt", task="sst2", output_dir=str(tmp_path), **{**SMALL, "epochs": 2})
+    reports = []
+    run_trial(cfg, report=reports.append)
+    final = torch.load(tmp_path / "trainable_final.pt")
+    peak = torch.load(tmp_path / "trainable_peak.pt")
+    assert set(final) == set(peak) == {"method.E", "method.pprime"}
+    assert final["method.pprime"].shape == (10, 8)
+    assert (tmp_path / "trainable_final.pt").stat().st_size < 200_000
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert "snapshot" in reports[-1] and "snapshot" not in reports[0]
+    assert reports[-1]["snapshot"]["pprime"]["values"] == pytest.approx(final["method.pprime"].flatten().tolist())
+
+
+def test_trial_config_names_bad_values():
+    with pytest.raises(ValueError, match="eval_protocol must be one of paper"):
+        TrialConfig.from_dict({"method": "prompt_tuning", "task": "rte", "eval_protocol": "cheating"})
+    with pytest.raises(ValueError, match="unknown trial option.*epoch\\b"):
+        TrialConfig.from_dict({"method": "prompt_tuning", "task": "rte", "epoch": 3})
+    with pytest.raises(ValueError, match="unknown task 'rtx'"):
+        TrialConfig.from_dict({"method": "prompt_tuning", "task": "rtx"})
+
+
+def test_rank_scores_are_the_label_log_likelihoods():
+    from workers.assembly import assemble
+    from workers.methods import get_method_config
+
+    built = assemble("tiny-t5", get_method_config("prompt_tuning"), dropout=False)
+    model, tok = built.model.eval(), built.loaded.tokenizer
+    enc = tok(["sentence: a lovely story", "sentence: a dull cat"], padding=True, return_tensors="pt")
+    words = ["negative", "positive", "not_entailment"]
+    label_ids = [tok(w)["input_ids"] for w in words]
+    scores = model.label_log_likelihoods(enc.input_ids, enc.attention_mask, label_ids)
+    for j, ids in enumerate(label_ids):
+        labels = torch.tensor([ids, ids])
+        with torch.no_grad():
+            for i in range(2):
+                loss = model(enc.input_ids[i : i + 1], enc.attention_mask[i : i + 1], labels[i : i + 1])
+                assert scores[i, j].item() == pytest.approx(-loss.item() * len(ids), rel=1e-4)
