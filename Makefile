@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/superpos sweep run orchestrator/specs/demo.yaml
+	$(BIN)/superpos db import-reference
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q

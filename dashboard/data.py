@@ -33,3 +33,28 @@ def comparison_table(url: str, sweep_id: int, selection: str) -> pd.DataFrame:
 @st.cache_data(ttl=15)
 def trials(url: str, sweep_id: int) -> pd.DataFrame:
     return queries.trials_frame(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=15)
+def learning_curves(url: str, sweep_id: int, key: str) -> pd.DataFrame:
+    return queries.learning_curves(engine(url), sweep_id, key)
+
+
+@st.cache_data(ttl=60)
+def metric_keys(url: str, sweep_id: int) -> list[str]:
+    return queries.metric_keys(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=60)
+def paper_table(url: str) -> pd.DataFrame:
+    return queries.paper_table(engine(url))
+
+
+@st.cache_data(ttl=15)
+def snapshots(url: str, sweep_id: int) -> pd.DataFrame:
+    return queries.snapshots(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=60)
+def trial_error(url: str, trial_id: int) -> str | None:
+    return queries.trial_error(engine(url), trial_id)

@@ -26,7 +26,9 @@ class StoreError(RuntimeError):
 def resolve_url(url: str | None = None) -> str:
     """`--db` value, else $SUPERPOS_DB, else ./superpos.db. A bare path means a SQLite file."""
     url = url or os.environ.get("SUPERPOS_DB") or DEFAULT_URL
-    return url if "://" in url else f"sqlite:///{url}"
+    url = url if "://" in url else f"sqlite:///{url}"
+    path = sqlite_path(url)
+    return f"sqlite:///{path}" if path is not None else url  # absolute, so every process finds the same file
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -82,31 +84,30 @@ def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _is_empty_store(engine: Engine, readonly: bool) -> bool:
+def _is_empty_store(engine: Engine, readonly: bool, shown: str) -> bool:
     """True if the database has none of our tables yet; a database with other tables is refused."""
     tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     ours = set(Base.metadata.tables)
     if tables and not tables & ours:
-        raise StoreError(f"{_shown(engine)} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
+        raise StoreError(f"{shown} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
                          "store; it was left untouched: choose another --db")
     if not tables and readonly:
-        raise StoreError(f"{_shown(engine)} holds no results yet; run a sweep into it first "
+        raise StoreError(f"{shown} holds no results yet; run a sweep into it first "
                          "(superpos sweep run SPEC --db ...)")
     return not tables
 
 
-def _check_revision(engine: Engine) -> None:
+def _check_revision(engine: Engine, shown: str) -> None:
     """An old (or newer) schema gets the command that fixes it, never a silent change."""
     from db.migrate import current_revision, head_revision
 
     current, head = current_revision(engine), head_revision()
+    if current is None:
+        raise StoreError(f"{shown} has results tables but no schema revision (made by a pre-release superpos); "
+                         "it was left untouched: start a new database (--db) and re-run the sweep")
     if current != head:
-        raise StoreError(f"{_shown(engine)} is at schema revision {current or 'none'}, this superpos needs {head}: "
-                         f"run `superpos db upgrade --db {_shown(engine)}` (back the file up first if it matters)")
-
-
-def _shown(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True).replace("file:", "").split("?mode=ro")[0]
+        raise StoreError(f"{shown} is at schema revision {current}, this superpos needs {head}: "
+                         f"run `superpos db upgrade --db {shown}` (back the file up first if it matters)")
 
 
 def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = False) -> Engine:
@@ -115,11 +116,12 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
     from db.migrate import upgrade as run_upgrade
 
     engine = make_engine(url, readonly)
+    shown = make_url(resolve_url(url)).render_as_string(hide_password=True)
     try:
-        empty = _is_empty_store(engine, readonly)
+        empty = _is_empty_store(engine, readonly, shown)
         if not readonly and (empty or upgrade):
             run_upgrade(engine)
-        _check_revision(engine)
+        _check_revision(engine, shown)
     except Exception as err:
         engine.dispose()
         if isinstance(err, StoreError):

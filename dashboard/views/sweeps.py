@@ -16,9 +16,9 @@ def page() -> None:
         return
     sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist())
     trials = data.trials(url, sweep_id)
-    st.dataframe(trials.drop(columns=["error"]), hide_index=True, width="stretch",
+    st.dataframe(trials, hide_index=True, width="stretch",
                  column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
     failed = trials[trials["state"] == "failed"]
     for row in failed.itertuples():
         with st.expander(f"trial {row.trial_id} failed ({row.method}, {row.task})"):
-            st.code(row.error or "no error text")
+            st.code(data.trial_error(url, int(row.trial_id)) or "no error text")

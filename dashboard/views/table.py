@@ -1,40 +1,57 @@
-"""Page: the paper-style comparison table of one sweep."""
+"""Page: the paper-style comparison table of one sweep, with the paper's own Table 1 beside it."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data
 from dashboard.labels import method_label
+from dashboard.views.common import pick_sweep
+
+ROW_COLUMNS = ("model", "method", "m", "dropout")
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows labelled like the paper's Table 1 (method, dropout), numbers in percent."""
+    """Rows labelled like the paper's Table 1 (model, method, dropout), numbers in percent."""
     shown = table.copy()
     shown.insert(1, "Method", [method_label(r.method, r.m) for r in shown.itertuples()])
     shown.insert(2, "Dropout", shown.pop("dropout").map({True: "on", False: "off"}))
-    shown = shown.drop(columns=["method", "m"]).rename(columns={"model": "Model", "average": "Avg"})
-    return shown
+    return shown.drop(columns=["method", "m"]).rename(columns={"model": "Model", "average": "Avg"})
+
+
+def _show(table: pd.DataFrame) -> None:
+    shown = display_table(table)
+    numbers = {c: st.column_config.NumberColumn(format="%.1f") for c in shown.columns
+               if c not in ("Model", "Method", "Dropout")}
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
 
 
 def page() -> None:
     url = data.db_url()
     st.header("Comparison table")
-    sweeps = data.sweeps(url)
-    if sweeps.empty:
-        st.info("No sweeps in this database yet. Run one: `superpos sweep run orchestrator/specs/demo.yaml`")
+    sweep_id = pick_sweep(url)
+    if sweep_id is None:
         return
-    labels = {int(r.id): f"#{r.id} {r.name} ({r.state}, {r.complete}/{r.trials} trials)" for r in sweeps.itertuples()}
-    sweep_id = st.selectbox("Sweep", list(labels), format_func=labels.get)
     selection = st.radio("Score at", ["peak", "final"], horizontal=True,
                          help="peak: the epoch with the best validation score; final: the last epoch")
     table = data.comparison_table(url, sweep_id, selection)
     if table.empty:
         st.warning("This sweep has no completed trials yet.")
         return
-    st.caption("Validation task score (%) of the best trial per cell (Optuna's learning rate), "
-               "two-metric tasks averaged; Avg is the mean over tasks.")
-    st.dataframe(display_table(table), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.1f")
-                                for c in table.columns if c not in ("model", "method", "m", "dropout")})
+    st.caption("Task score (%) of the best trial per cell (Optuna's learning rate; validation under the paper's "
+               "protocol, held-out test under a holdout protocol). Two-metric tasks are averaged; Avg is the mean "
+               "over tasks.")
+    _show(table)
+    if table["average"].notna().any():
+        st.altair_chart(charts.average_bar_chart(table.dropna(subset=["average"])), width="stretch")
+
+    st.subheader("The paper's Table 1")
+    paper = data.paper_table(url)
+    if paper.empty:
+        st.info("No reference numbers in this database yet: `superpos db import-reference --db ...` loads them.")
+        return
+    tasks = [c for c in table.columns if c not in (*ROW_COLUMNS, "average")]
+    st.caption("Published numbers (SuperPos-Prompt, Table 1) for the tasks of this sweep; Avg is the paper's "
+               "average over all 13 tasks.")
+    _show(paper[[*ROW_COLUMNS, *[t for t in tasks if t in paper.columns], "average"]])

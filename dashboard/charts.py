@@ -1,0 +1,60 @@
+"""Pure chart and analysis functions for the dashboard: DataFrames in, Altair charts or frames out.
+No Streamlit here, so they can be tested and reused in a notebook."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from dashboard.labels import method_label
+
+
+def _series_label(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([f"{method_label(r.method, r.m)}, dropout {'on' if r.dropout else 'off'}"
+                      for r in frame.itertuples()], index=frame.index)
+
+
+def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.Chart:
+    """One line per (method, m, dropout) of the best trial per cell: metric vs epoch (the paper's Fig. 2a/b)."""
+    data = curves.assign(series=_series_label(curves), epoch=curves["step"],
+                         value=curves["value"] * (100 if metric.endswith(("score", "accuracy", "f1")) else 1))
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(x=alt.X("epoch:Q", title="epoch"), y=alt.Y("value:Q", title=metric),
+                color=alt.Color("series:N", title="method", legend=alt.Legend(orient="top", columns=2)),
+                tooltip=["series", "task", "epoch", "value", "lr"])
+        .properties(width=340, height=220)
+        .facet(facet=alt.Facet("task:N", title=None), columns=2)
+        .resolve_scale(y="independent")
+    )
+
+
+def average_bar_chart(table: pd.DataFrame) -> alt.Chart:
+    """The average column of a comparison table as bars, one per row."""
+    data = table.assign(series=_series_label(table))
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("average:Q", title="average task score (%)"),
+        y=alt.Y("series:N", title=None, sort="-x", axis=alt.Axis(labelLimit=400)),
+        color=alt.Color("model:N"), tooltip=["model", "series", "average"])
+
+
+def cosine_by_token(snapshots: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """Fig. 2d: for each prompt token i, the cosine similarity of the learned p'_i between tasks
+    (one trial per task: the first row per task). Returns {token index: task x task frame}."""
+    per_task = snapshots.drop_duplicates("task").set_index("task")["array"]
+    if len(per_task) < 2:
+        return {}
+    stacked = np.stack(per_task.to_list())  # (tasks, n, m)
+    unit = stacked / np.clip(np.linalg.norm(stacked, axis=-1, keepdims=True), 1e-12, None)
+    return {i: pd.DataFrame(unit[:, i] @ unit[:, i].T, index=per_task.index, columns=per_task.index)
+            for i in range(stacked.shape[1])}
+
+
+def similarity_heatmap(matrix: pd.DataFrame, title: str) -> alt.Chart:
+    data = matrix.rename_axis("task_a").reset_index().melt("task_a", var_name="task_b", value_name="cosine")
+    return alt.Chart(data, title=title).mark_rect().encode(
+        x=alt.X("task_a:N", title=None), y=alt.Y("task_b:N", title=None),
+        color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
+        tooltip=["task_a", "task_b", alt.Tooltip("cosine:Q", format=".2f")])

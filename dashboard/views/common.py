@@ -1,0 +1,17 @@
+"""Widgets shared by pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+
+
+def pick_sweep(url: str) -> int | None:
+    """A sweep picker (newest first), or an explanation when the store has none."""
+    sweeps = data.sweeps(url)
+    if sweeps.empty:
+        st.info("No sweeps in this database yet. Run one: `superpos sweep run orchestrator/specs/demo.yaml`")
+        return None
+    labels = {int(r.id): f"#{r.id} {r.name} ({r.state}, {r.complete}/{r.trials} trials)" for r in sweeps.itertuples()}
+    return st.selectbox("Sweep", list(labels), format_func=labels.get, key="sweep")

@@ -1,0 +1,27 @@
+"""Page: learning curves (metric vs epoch) of the best trial per cell, one panel per task."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.views.common import pick_sweep
+
+
+def page() -> None:
+    url = data.db_url()
+    st.header("Learning curves")
+    sweep_id = pick_sweep(url)
+    if sweep_id is None:
+        return
+    keys = data.metric_keys(url, sweep_id)
+    if not keys:
+        st.warning("This sweep has no metrics yet.")
+        return
+    key = st.selectbox("Metric", keys, index=keys.index("val/score") if "val/score" in keys else 0)
+    curves = data.learning_curves(url, sweep_id, key)
+    if curves.empty:
+        st.warning("No completed trials yet.")
+        return
+    st.caption("The best trial of each cell (by peak validation score), per epoch.")
+    st.altair_chart(charts.learning_curve_chart(curves, key))
