@@ -158,3 +158,16 @@ def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
     scores.insert(2, "m", pd.array([128 if m == "superpos_prompt" else pd.NA for m in scores["method"]], "Int64"))
     scores["dropout"] = scores["dropout"].map({"on": True, "off": False})
     return scores.sort_values(ROW_KEYS, ignore_index=True)
+
+
+def standardized_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 2 ("standardized overall score") from a table shaped like `comparison_table`:
+    each task's score is min-max scaled to 0..100 across the rows, then every row gets the mean and the
+    population standard deviation over its tasks. Rows with a missing task are left out (the paper
+    leaves ATTEMPT out for that reason)."""
+    tasks = [c for c in table.columns if c not in (*ROW_KEYS, "average")]
+    rows = table.dropna(subset=tasks).reset_index(drop=True)
+    scores = rows[tasks].astype(float)
+    spread = (scores.max() - scores.min()).replace(0, np.nan)
+    scaled = ((scores - scores.min()) / spread * 100).fillna(0.0)
+    return rows[ROW_KEYS].assign(standardized_mean=scaled.mean(axis=1), standardized_std=scaled.std(axis=1, ddof=0))

@@ -40,7 +40,7 @@ def cmd_sweep_run(args) -> int:
     return _print_table(args.db, sweep_id, "peak")
 
 
-def _print_table(db_url: str | None, sweep_id: int | None, selection: str) -> int:
+def _print_table(db_url: str | None, sweep_id: int | None, selection: str, standardized: bool = False) -> int:
     from db import queries
     from db.engine import open_store
     from orchestrator.table_text import format_table
@@ -50,12 +50,16 @@ def _print_table(db_url: str | None, sweep_id: int | None, selection: str) -> in
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
     print(f"sweep {sweep_id}: validation task score (%) of the best trial per cell, {selection} epoch")
-    print(format_table(queries.comparison_table(engine, sweep_id, selection=selection)))
+    table = queries.comparison_table(engine, sweep_id, selection=selection)
+    print(format_table(table))
+    if standardized:
+        print("\nstandardized overall score (the paper's Table 2 rule, over these rows):")
+        print(format_table(queries.standardized_scores(table)))
     return 0
 
 
 def cmd_table(args) -> int:
-    return _print_table(args.db, args.sweep, args.selection)
+    return _print_table(args.db, args.sweep, args.selection, args.standardized)
 
 
 def cmd_sweep_list(args) -> int:
@@ -198,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
     table.add_argument("--selection", choices=("peak", "final"), default="peak",
                        help="score at the epoch of the best validation score, or at the last epoch")
+    table.add_argument("--standardized", action="store_true",
+                       help="also print the paper's Table 2: per-task min-max scaled scores, mean and std")
     table.set_defaults(func=cmd_table)
 
     dash = sub.add_parser("dashboard", help="start the Streamlit dashboard on 127.0.0.1")

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from workers.methods import METHOD_CONFIGS, get_method_config
-from workers.presets import EMBEDDED_MODELS
+from workers.data import local_files
+from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model, known_vocabulary
 from workers.tasks import TASKS
 from workers.trial import TrialConfig
 
@@ -150,6 +151,39 @@ def _training(raw: dict) -> dict[str, Any]:
     return training
 
 
+def _check_local_data(training: dict, tasks: tuple[str, ...]) -> None:
+    """A local data folder must hold every task's train and validation split, laid out like the hub's."""
+    data = training.get("data", "demo")
+    if data in ("demo", "hub"):
+        return
+    root = Path(str(data)).expanduser().resolve()
+    if not Path(str(data)).is_absolute():
+        raise SpecError(f"spec.training.data: give an absolute path ({root}), since trials run in their own folder")
+    for task in tasks:
+        spec = TASKS[task]
+        for split in (spec.train_split, spec.validation_split):
+            try:
+                local_files(root, spec, split)
+            except FileNotFoundError as err:
+                raise SpecError(f"spec.training.data: {err}") from None
+
+
+def _models(raw: dict, ms: tuple[int, ...], methods: tuple[str, ...]) -> tuple[str, ...]:
+    """Offline names must exist; paths must be folders; m must fit the vocabulary we know of."""
+    models = tuple(dict.fromkeys(str(m) for m in _list(raw, "models", list(EMBEDDED_MODELS)[:1])))
+    needs_m = max(ms) if any(METHOD_CONFIGS[m].has_m for m in methods) else 0
+    for i, name in enumerate(models):
+        if name.startswith(RANDOM_PREFIX) and not is_offline_model(name):
+            raise SpecError(f"spec.models[{i}]: no architecture preset {name[len(RANDOM_PREFIX):]!r}; choose "
+                            f"from: {', '.join(RANDOM_PREFIX + a for a in ARCHITECTURES)}")
+        if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+            raise SpecError(f"spec.models[{i}]: {name!r} is not a directory with model weights")
+        vocab = known_vocabulary(name)
+        if vocab is not None and needs_m > vocab:
+            raise SpecError(f"spec.m: {needs_m} superposed tokens exceed the {vocab} sampleable tokens of {name!r}")
+    return models
+
+
 def _resources(raw: dict) -> ResourceSpec:
     res = ResourceSpec(**_mapping(raw, "resources", [f.name for f in fields(ResourceSpec)]))
     if not res.cpus_per_trial > 0:
@@ -189,20 +223,22 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     if unknown:
         raise SpecError(f"spec: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(TOP_KEYS)}")
     methods = _choices(raw, "methods", METHOD_CONFIGS)
-    models = tuple(dict.fromkeys(str(m) for m in _list(raw, "models", list(EMBEDDED_MODELS)[:1])))
     ms = _ints(raw, "m", [128], 1)
+    tasks = _choices(raw, "tasks", TASKS)
+    training = _training(raw)
+    _check_local_data(training, tasks)
     ray = RaySpec(**_mapping(raw, "ray", [f.name for f in fields(RaySpec)]))
     return SweepSpec(
         name=str(raw.get("name") or Path(source).stem),
         methods=methods,
-        tasks=_choices(raw, "tasks", TASKS),
-        models=models,
+        tasks=tasks,
+        models=_models(raw, ms, methods),
         m=ms,
         dropout=_dropout(raw),
         seeds=_ints(raw, "seeds", [0], 0),
         method_params=_method_params(raw, methods, ms),
         optuna=_optuna(raw, methods),
-        training=_training(raw),
+        training=training,
         resources=_resources(raw),
         ray=ray,
         text=text,

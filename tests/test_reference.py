@@ -28,3 +28,16 @@ def test_task_scores_reproduce_the_papers_averages(tmp_path):
         ours = table[(table.model == row.model) & (table.method == row.method)
                      & (table.dropout == (row.dropout == "on"))]["average"].item()
         assert ours == pytest.approx(row.value, abs=0.051), (row.model, row.method, row.dropout)
+
+
+def test_standardized_scores_reproduce_the_papers_table2(tmp_path):
+    engine = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    import_reference(engine)
+    ours = queries.standardized_scores(queries.paper_table(engine))
+    assert "attempt" not in set(ours["method"]) and len(ours) == 14
+    published = queries.reference_results(engine, "paper_table2").pivot_table(
+        index=["model", "method", "dropout"], columns="metric", values="value")
+    for row in ours.itertuples():
+        paper = published.loc[(row.model, row.method, "on" if row.dropout else "off")]
+        assert row.standardized_mean == pytest.approx(paper["mean"], abs=0.1)
+        assert row.standardized_std == pytest.approx(paper["std"], abs=0.1)

@@ -59,6 +59,10 @@ def test_default_lr_range_is_the_papers_rate_times_ten_each_way():
         ("methods: [prompt_tuning]\n", r"spec.tasks is required"),
         ("- just\n- a list\n", r"must be a YAML mapping"),
         ("methods: [a\n", r"not valid YAML"),
+        (BASE + "m: [600]\n", r"600 superposed tokens exceed the 547 sampleable tokens of 'tiny-t5'"),
+        (BASE + "models: ['random:google/t5-tiny']\n", r"no architecture preset 'google/t5-tiny'.*t5-base-lm-adapt"),
+        (BASE + "models: [/no/such/model]\n", r"is not a directory with model weights"),
+        (BASE + "training: {data: relative/dir}\n", r"not 'demo', 'hub' or an existing directory"),
     ],
 )
 def test_bad_specs_name_the_problem(text, message):
@@ -69,3 +73,12 @@ def test_bad_specs_name_the_problem(text, message):
 def test_missing_spec_file_points_at_the_example(tmp_path):
     with pytest.raises(SpecError, match="demo.yaml"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_local_data_folder_must_hold_every_split(tmp_path):
+    (tmp_path / "rte").mkdir()
+    (tmp_path / "rte" / "train.jsonl").write_text("{}\n")
+    with pytest.raises(SpecError, match=r"no data for task 'rte' split 'validation'.*rte/validation.jsonl"):
+        parse_spec(BASE + f"training: {{data: {tmp_path}}}\n")
+    (tmp_path / "rte" / "validation.parquet").write_text("")
+    assert parse_spec(BASE + f"training: {{data: {tmp_path}}}\n").training["data"] == str(tmp_path)

@@ -97,3 +97,36 @@ def test_export_writes_the_views(tiny_sweep, tmp_path):
         best = reader(tmp_path / fmt / f"best_trials.{fmt}")
         assert len(summary) == len(expand(spec)) * spec.optuna.trials_per_cell
         assert len(best) == len(expand(spec)) and best["reported_score"].notna().all()
+
+
+def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):
+    """A task whose validation file is broken: every trial fails at load; the sweep still completes,
+    each failure is stored with its error text, and no score is written for it."""
+    import shutil
+    import textwrap
+
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+    from workers.data import DEMO_DATA_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA_DIR / "rte", data / "rte")
+    (data / "rte" / "validation.jsonl").write_text('{"premise": "a", "hypothesis": \n')  # broken JSON
+    spec = parse_spec(textwrap.dedent(f"""
+        methods: [prompt_tuning]
+        tasks: [rte]
+        dropout: [off]
+        optuna: {{trials_per_cell: 2}}
+        training: {{epochs: 1, data: {data}}}
+        ray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}
+    """))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    lines: list[str] = []
+    sweep_id = run_sweep(spec, url, echo=lines.append)
+    with Session(open_store(url, readonly=True)) as s:
+        trials = s.scalars(select(Trial)).all()
+        assert s.get(Sweep, sweep_id).state == "complete"
+        assert s.scalar(select(func.count()).select_from(Score)) == 0
+    assert len(trials) == 2 and {t.state for t in trials} == {"failed"}
+    assert all("Traceback" in t.error or "Error" in t.error for t in trials)
+    assert sum("FAILED" in line for line in lines) == 2

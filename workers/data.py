@@ -44,7 +44,7 @@ def _group(task: TaskSpec, row: dict) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def _local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, str]:
+def local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, str]:
     for kind, ext in (("json", "jsonl"), ("json", "json"), ("parquet", "parquet")):
         path = root / task.name / f"{split}.{ext}"
         if path.is_file():
@@ -65,7 +65,7 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
         root = DEMO_DATA_DIR if source == "demo" else Path(source).expanduser().resolve()
         if source != "demo" and not root.is_dir():
             raise FileNotFoundError(f"data source {source!r} is not a directory; use {SOURCES_HELP}")
-        kind, path = _local_files(root, task, split)
+        kind, path = local_files(root, task, split)
         ds = load_dataset(kind, data_files=path, split="train")
     return [row for row in ds if row["label"] != -1]
 

@@ -35,3 +35,17 @@ ARCHITECTURES: dict[str, dict] = {
 def is_offline_model(name: str) -> bool:
     """Names that load without network or files: embedded models and random-weight presets."""
     return name in EMBEDDED_MODELS or (name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] in ARCHITECTURES)
+
+
+def known_vocabulary(name: str) -> int | None:
+    """How many tokens can be sampled for an offline model (None: unknown until it loads).
+    Embedded models: the repo tokenizer's size less its 3 special tokens; presets: T5's tokens."""
+    if name in EMBEDDED_MODELS:
+        import json
+        from pathlib import Path
+
+        vocab = json.loads((Path(__file__).resolve().parent / "assets/tokenizer/tokenizer.json").read_text())
+        return len(vocab["model"]["vocab"]) - len(vocab["added_tokens"])  # the special tokens are in vocab
+    if is_offline_model(name):
+        return T5_TOKENS
+    return None

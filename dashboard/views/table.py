@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.labels import method_label
 from dashboard.views.common import pick_sweep
+from db import queries
 
 ROW_COLUMNS = ("model", "method", "m", "dropout")
 
@@ -45,6 +46,15 @@ def page() -> None:
     _show(table)
     if table["average"].notna().any():
         st.altair_chart(charts.average_bar_chart(table.dropna(subset=["average"])), width="stretch")
+    standardized = queries.standardized_scores(table)
+    if len(standardized) > 1:
+        st.subheader("Standardized overall score")
+        st.caption("The paper's Table 2: each task min-max scaled to 0..100 across these rows, then the mean and "
+                   "population standard deviation over tasks.")
+        shown = display_table(standardized)
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.1f")
+                                    for c in ("standardized_mean", "standardized_std")})
 
     st.subheader("The paper's Table 1")
     paper = data.paper_table(url)
