@@ -69,7 +69,9 @@ class Trial(Base):
     ray_trial_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     lr: Mapped[float] = mapped_column(Float)
     weight_decay: Mapped[float | None] = mapped_column(Float)
-    config: Mapped[str] = mapped_column(Text)  # JSON: the full TrialConfig
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    config: Mapped[str] = mapped_column(Text)  # JSON: the full TrialConfig (every other hyperparameter)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     objective: Mapped[float | None] = mapped_column(Float)  # peak validation score (0..1)
     error: Mapped[str | None] = mapped_column(Text)

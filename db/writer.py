@@ -65,6 +65,7 @@ class ResultsWriter:
             trial = s.scalar(select(Trial).where(Trial.cell_id == cell_id, Trial.number == number))
             if trial is None:
                 trial = Trial(cell_id=cell_id, number=number, lr=lr, weight_decay=weight_decay,
+                              batch_size=config.get("batch_size"), epochs=config.get("epochs"),
                               config=json.dumps(dict(config), sort_keys=True))
                 s.add(trial)
             trial.ray_trial_id, trial.state, trial.started_ms = ray_trial_id, "running", now_ms()
@@ -131,6 +132,12 @@ class ResultsWriter:
                                     epoch=step, value=value))
 
     def finish_sweep(self, sweep_id: int, state: str) -> None:
+        """Close the sweep; trials it left running (a crash, Ctrl-C) are marked failed, saying why."""
         with Session(self.engine) as s, s.begin():
             sweep = s.get(Sweep, sweep_id)
             sweep.state, sweep.finished_ms = state, now_ms()
+            left = s.scalars(select(Trial).join(Cell).where(Cell.sweep_id == sweep_id,
+                                                            Trial.state.in_(("pending", "running"))))
+            for trial in left:
+                trial.state, trial.finished_ms = "failed", now_ms()
+                trial.error = f"the sweep ended ({state}) before this trial finished"

@@ -30,7 +30,8 @@ def test_table_page_shows_our_table_and_the_papers(tiny_sweep, monkeypatch):
     monkeypatch.setenv("SUPERPOS_DB", url)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    ours, paper = at.dataframe[0].value, at.dataframe[1].value
+    ours, standardized, paper = (frame.value for frame in at.dataframe)
+    assert len(standardized) == len(ours) and standardized["standardized_mean"].between(0, 100).all()
     assert list(ours.columns[:3]) == ["Model", "Method", "Dropout"]
     assert {"rte", "Avg"} <= set(ours.columns)
     assert len(ours) == len(spec.methods) * len(spec.dropout)

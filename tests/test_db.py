@@ -150,3 +150,14 @@ def test_reader_on_missing_file_says_what_to_run(tmp_path):
     with pytest.raises(StoreError, match="superpos sweep run"):
         open_store(f"sqlite:///{tmp_path / 'none.db'}", readonly=True)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_finishing_a_sweep_closes_trials_it_left_running(store):
+    url, writer, trial = store
+    writer.log_metrics(trial, 1, {"val/score": 0.5})
+    with Session(writer.engine) as s:
+        sweep_id = s.get(Trial, trial).cell.sweep_id
+    writer.finish_sweep(sweep_id, "interrupted")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert (t.state, t.error) == ("failed", "the sweep ended (interrupted) before this trial finished")

@@ -50,6 +50,14 @@ def _check_positive_int(method: str, key: str, value: Any) -> None:
         raise ValueError(f"{method}: {key} must be a positive integer, got {value!r}")
 
 
+def _check_sampling(config: MethodConfig) -> None:
+    """The options every method that samples vocabulary rows shares."""
+    if not isinstance(config.sampling_seed, int) or isinstance(config.sampling_seed, bool):
+        raise ValueError(f"{config.name}: sampling_seed must be an integer, got {config.sampling_seed!r}")
+    if config.sample_first_k is not None:
+        _check_positive_int(config.name, "sample_first_k", config.sample_first_k)
+
+
 @dataclass(frozen=True)
 class PromptTuningConfig(MethodConfig):
     """Simple prompt tuning (Lester et al. 2021): a free (n, d_model) prompt matrix."""
@@ -71,8 +79,7 @@ class PromptTuningConfig(MethodConfig):
         _check_choice(self.name, "init", self.init, self.INITS)
         if self.init == "text" and not self.init_text:
             raise ValueError(f"{self.name}: init 'text' needs init_text (the words to start from)")
-        if self.sample_first_k is not None:
-            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+        _check_sampling(self)
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,7 @@ class SuperPosPromptConfig(MethodConfig):
         _check_choice(self.name, "pprime_init", self.pprime_init, self.PPRIME_INITS)
         if not isinstance(self.softmax, bool):
             raise ValueError(f"{self.name}: softmax must be true or false, got {self.softmax!r}")
-        if self.sample_first_k is not None:
-            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+        _check_sampling(self)
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,7 @@ class ResidualPromptConfig(MethodConfig):
         _check_positive_int(self.name, "bottleneck", self.bottleneck)
         if not isinstance(self.separate_mlps, bool):
             raise ValueError(f"{self.name}: separate_mlps must be true or false, got {self.separate_mlps!r}")
-        if self.sample_first_k is not None:
-            _check_positive_int(self.name, "sample_first_k", self.sample_first_k)
+        _check_sampling(self)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Evaluation protocol and mode on cells, snapshots, reference results, and the SQL views.
+"""Evaluation protocol and mode on cells, batch size and epochs on trials, snapshots, reference results,
+and the SQL views.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,7 +21,8 @@ depends_on = None
 TRIAL_SUMMARY = """
 CREATE VIEW trial_summary AS
 SELECT t.id AS trial_id, c.sweep_id, s.name AS sweep_name, c.id AS cell_id, c.method, c.task, c.model, c.m,
-       c.dropout, c.seed, c.eval_protocol, c.eval_mode, t.number, t.lr, t.weight_decay, t.state, t.objective,
+       c.dropout, c.seed, c.eval_protocol, c.eval_mode, t.number, t.lr, t.weight_decay, t.batch_size, t.epochs,
+       t.state, t.objective,
        vp.epoch AS peak_epoch, vp.value AS val_score_peak, vf.value AS val_score_final,
        tp.value AS test_score_peak, tf.value AS test_score_final,
        CASE WHEN c.eval_protocol = 'paper' THEN vp.value ELSE tp.value END AS reported_score,
@@ -51,6 +53,9 @@ def upgrade() -> None:
     with op.batch_alter_table("cells") as batch:
         batch.add_column(sa.Column("eval_protocol", sa.String(30), nullable=False, server_default="paper"))
         batch.add_column(sa.Column("eval_mode", sa.String(20), nullable=False, server_default="generate"))
+    with op.batch_alter_table("trials") as batch:
+        batch.add_column(sa.Column("batch_size", sa.Integer))
+        batch.add_column(sa.Column("epochs", sa.Integer))
     op.create_table(
         "snapshots",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -85,6 +90,9 @@ def downgrade() -> None:
     op.execute("DROP VIEW trial_summary")
     op.drop_table("reference_results")
     op.drop_table("snapshots")
+    with op.batch_alter_table("trials") as batch:
+        batch.drop_column("epochs")
+        batch.drop_column("batch_size")
     with op.batch_alter_table("cells") as batch:
         batch.drop_column("eval_mode")
         batch.drop_column("eval_protocol")
