@@ -35,6 +35,7 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
     trials = (
         select(Cell.sweep_id, func.count(Trial.id).label("trials"),
                func.sum(case((Trial.state == "complete", 1), else_=0)).label("complete"),
+               func.sum(case((Trial.state == "stopped", 1), else_=0)).label("stopped"),
                func.sum(case((Trial.state == "failed", 1), else_=0)).label("failed"))
         .join(Trial, Trial.cell_id == Cell.id)
         .group_by(Cell.sweep_id)
@@ -44,6 +45,7 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
         select(Sweep.id, Sweep.name, Sweep.state, Sweep.created_ms, Sweep.finished_ms, Sweep.git_commit,
                Sweep.hardware, func.coalesce(trials.c.trials, 0).label("trials"),
                func.coalesce(trials.c.complete, 0).label("complete"),
+               func.coalesce(trials.c.stopped, 0).label("stopped"),
                func.coalesce(trials.c.failed, 0).label("failed"))
         .outerjoin(trials, trials.c.sweep_id == Sweep.id)
         .order_by(Sweep.id.desc())
@@ -75,7 +77,7 @@ def trials_frame(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
 
 
 def best_trials(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
-    """The best complete trial per cell by validation objective (the `best_trials` view)."""
+    """The best finished (complete or stopped early) trial per cell by validation objective."""
     return _view(engine, "best_trials", sweep_id)
 
 

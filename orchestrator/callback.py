@@ -66,13 +66,17 @@ class ResultsCallback(tune.Callback):
         self.done += 1
         seconds = time.monotonic() - self.started.get(trial.trial_id, time.monotonic())
         last = trial.last_result or {}
-        outcome = (f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
-                   if state == "complete" and "peak/score" in last else state.upper())
+        outcome = state.upper() if state == "failed" or "peak/score" not in last else (
+            f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
+            + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
         self.echo(f"[{self.done:>3}/{self.total}] {trial.config['cell_key']}  "
                   f"lr={trial.config['trial']['lr']:.2e}  {outcome}  {seconds:.1f}s")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._finish(trial, "complete")
+        """'stopped' when a scheduler (ASHA) ended it before its last epoch, else 'complete'."""
+        last_epoch = (trial.last_result or {}).get("epoch", 0)
+        planned = trial.config["trial"].get("epochs", TrialConfig.epochs)
+        self._finish(trial, "complete" if last_epoch >= planned else "stopped")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finish(trial, "failed", _error_text(trial))

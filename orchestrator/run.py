@@ -29,6 +29,19 @@ def _ray_init(spec: SweepSpec) -> bool:
     return True
 
 
+def _scheduler(spec: SweepSpec):
+    """None (FIFO: every trial runs all epochs) or ASHA on the validation score per epoch."""
+    if spec.scheduler.type == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    from workers.trial import TrialConfig
+
+    return ASHAScheduler(metric="val/score", mode="max", time_attr="epoch",
+                         max_t=spec.training.get("epochs", TrialConfig.epochs),
+                         grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor)
+
+
 def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print) -> int:
     """Returns the new sweep's id. The store is opened (and checked) before Ray starts."""
     import ray
@@ -52,7 +65,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(tune_trainable, resources),
-            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=searcher.total_trials(),
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec),
+                                        num_samples=searcher.total_trials(),
                                         max_concurrent_trials=spec.resources.max_concurrent_trials,
                                         reuse_actors=True),  # skip re-importing torch per trial
             run_config=tune.RunConfig(name=f"superpos-sweep-{sweep_id}", storage_path=spec.ray.storage_path,

@@ -22,7 +22,8 @@ from workers.trial import TrialConfig
 GRID_FIELDS = {"method", "task", "model", "dropout", "method_params", "lr", "weight_decay", "seed"}
 TRAINING_FIELDS = [f.name for f in fields(TrialConfig) if f.name not in GRID_FIELDS]
 TOP_KEYS = ("name", "methods", "tasks", "models", "m", "dropout", "seeds", "method_params", "optuna",
-            "training", "resources", "ray")
+            "training", "scheduler", "resources", "ray")
+SCHEDULERS = ("fifo", "asha")
 
 
 class SpecError(ValueError):
@@ -41,6 +42,16 @@ class OptunaSpec:
             return self.lr_ranges[method]
         default = METHOD_CONFIGS[method].lr
         return default / 10, default * 10
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """Early stopping by Ray Tune. fifo: every trial runs all its epochs. asha: ASHA stops trials whose
+    validation score trails the others' at the same epoch (after grace_period epochs)."""
+
+    type: str = "fifo"
+    grace_period: int = 1
+    reduction_factor: int = 3
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class SweepSpec:
     method_params: dict[str, dict[str, Any]]
     optuna: OptunaSpec
     training: dict[str, Any]
+    scheduler: SchedulerSpec
     resources: ResourceSpec
     ray: RaySpec
     text: str  # the YAML as given, stored with the sweep
@@ -184,6 +196,18 @@ def _models(raw: dict, ms: tuple[int, ...], methods: tuple[str, ...]) -> tuple[s
     return models
 
 
+def _scheduler(raw: dict) -> SchedulerSpec:
+    sched = SchedulerSpec(**_mapping(raw, "scheduler", [f.name for f in fields(SchedulerSpec)]))
+    if sched.type not in SCHEDULERS:
+        raise SpecError(f"spec.scheduler.type must be one of {', '.join(SCHEDULERS)}, got {sched.type!r}")
+    for name in ("grace_period", "reduction_factor"):
+        value = getattr(sched, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "grace_period" else 2):
+            raise SpecError(f"spec.scheduler.{name} must be an integer >= {1 if name == 'grace_period' else 2}, "
+                            f"got {value!r}")
+    return sched
+
+
 def _resources(raw: dict) -> ResourceSpec:
     res = ResourceSpec(**_mapping(raw, "resources", [f.name for f in fields(ResourceSpec)]))
     if not res.cpus_per_trial > 0:
@@ -239,6 +263,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
         method_params=_method_params(raw, methods, ms),
         optuna=_optuna(raw, methods),
         training=training,
+        scheduler=_scheduler(raw),
         resources=_resources(raw),
         ray=ray,
         text=text,

@@ -59,6 +59,8 @@ def test_default_lr_range_is_the_papers_rate_times_ten_each_way():
         ("methods: [prompt_tuning]\n", r"spec.tasks is required"),
         ("- just\n- a list\n", r"must be a YAML mapping"),
         ("methods: [a\n", r"not valid YAML"),
+        (BASE + "scheduler: {type: hyperband}\n", r"spec.scheduler.type must be one of fifo, asha"),
+        (BASE + "scheduler: {type: asha, reduction_factor: 1}\n", r"reduction_factor must be an integer >= 2"),
         (BASE + "m: [600]\n", r"600 superposed tokens exceed the 547 sampleable tokens of 'tiny-t5'"),
         (BASE + "models: ['random:google/t5-tiny']\n", r"no architecture preset 'google/t5-tiny'.*t5-base-lm-adapt"),
         (BASE + "models: [/no/such/model]\n", r"is not a directory with model weights"),

@@ -130,3 +130,39 @@ def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):
     assert len(trials) == 2 and {t.state for t in trials} == {"failed"}
     assert all("Traceback" in t.error or "Error" in t.error for t in trials)
     assert sum("FAILED" in line for line in lines) == 2
+
+
+def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
+    """ASHA with a steep reduction: every trial is either complete (all epochs) or stopped with fewer
+    metric rows, and the table still takes the best of them."""
+    import textwrap
+
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+
+    spec = parse_spec(textwrap.dedent(f"""
+        methods: [superpos_prompt]
+        tasks: [sst2]
+        m: [8]
+        dropout: [off]
+        optuna: {{trials_per_cell: 6, lr: {{superpos_prompt: [0.0001, 0.3]}}}}
+        training: {{epochs: 4, max_train_samples: 48, max_eval_samples: 32, eval_mode: rank}}
+        scheduler: {{type: asha, grace_period: 1, reduction_factor: 4}}
+        resources: {{max_concurrent_trials: 1}}
+        ray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}
+    """))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    run_sweep(spec, url, echo=lambda line: None)
+    engine = open_store(url, readonly=True)
+    summary = queries.trials_frame(engine)
+    epochs = {}
+    with Session(engine) as s:
+        for t in s.scalars(select(Trial)):
+            epochs[t.id] = len(s.scalars(select(Metric.step).where(Metric.trial_id == t.id,
+                                                                   Metric.key == "val/score")).all())
+    assert len(summary) == 6
+    for row in summary.itertuples():
+        assert row.state == ("complete" if epochs[row.trial_id] == 4 else "stopped"), (row.state, epochs)
+    assert "stopped" in set(summary["state"])  # one study, one at a time: later, worse trials are cut
+    table = queries.comparison_table(engine)
+    assert len(table) == 1 and table["sst2"].notna().all()

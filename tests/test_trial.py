@@ -82,3 +82,16 @@ def test_rank_scores_are_the_label_log_likelihoods():
             for i in range(2):
                 loss = model(enc.input_ids[i : i + 1], enc.attention_mask[i : i + 1], labels[i : i + 1])
                 assert scores[i, j].item() == pytest.approx(-loss.item() * len(ids), rel=1e-4)
+
+
+def test_bf16_casts_the_model_and_keeps_prompt_parameters_in_float32():
+    from workers.assembly import DTYPES, assemble
+    from workers.methods import get_method_config
+    from workers.options import PRECISIONS
+
+    assert set(DTYPES) == set(PRECISIONS)
+    built = assemble("tiny-t5", get_method_config("superpos_prompt", {"m": 8}), dropout=False, precision="bf16")
+    assert {p.dtype for p in built.loaded.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in built.model.method.parameters()} == {torch.float32}
+    result = run_trial(TrialConfig(method="superpos_prompt", task="rte", precision="bf16", **SMALL))
+    assert 0 <= result["final"]["val/score"] <= 1 and result["final"]["train/loss"] > 0

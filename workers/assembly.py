@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from workers.methods.base import MethodContext
 from workers.methods.configs import MethodConfig
 from workers.methods.modules import build_method
@@ -42,9 +44,15 @@ def method_context(loaded: LoadedModel, task: TaskSpec | None = None) -> MethodC
     )
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # keys: workers.options.PRECISIONS
+
+
 def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: TaskSpec | None = None,
-             device: str | None = None) -> Assembled:
+             device: str | None = None, precision: str = "fp32") -> Assembled:
+    """`precision` casts the T5 (frozen, or trained by full fine-tuning); a prompt method's own
+    parameters stay float32 and its prompt is cast to the model's dtype when prepended."""
     loaded = load_model(model_name, device=device)
+    loaded.model.to(DTYPES[precision])
     set_dropout(loaded.model, dropout)
     if method_cfg.trains_prompt:
         freeze(loaded.model)

@@ -13,7 +13,7 @@ import math
 import torch
 
 from workers.batching import Encoded, batches
-from workers.evaluation_modes import EVAL_MODES
+from workers.options import EVAL_MODES
 from workers.metrics import METRICS
 from workers.tasks import TaskSpec
 

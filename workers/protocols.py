@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 from workers.data import TextExample, load_examples
-from workers.evaluation_modes import PROTOCOLS
+from workers.options import PROTOCOLS
 from workers.tasks import TaskSpec
 
 SPLIT_SEED = 0  # fixed, so every trial of a task sees the same split

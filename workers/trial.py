@@ -41,6 +41,7 @@ class TrialConfig:
     eval_protocol: str = "paper"  # 'paper', 'holdout_validation' or 'holdout_train' (workers/protocols.py)
     holdout_size: int | None = None  # examples held out for selection under a holdout protocol
     device: str = "auto"  # 'auto' = cuda when available, else cpu
+    precision: str = "fp32"  # 'bf16' runs the T5 in bfloat16 (GPUs); prompt parameters stay float32
     output_dir: str | None = None  # where to save the trainable parameters (final and peak); None: nowhere
 
     @classmethod
@@ -54,12 +55,14 @@ class TrialConfig:
         return cfg
 
     def validate(self) -> None:
-        from workers.evaluation_modes import EVAL_MODES, PROTOCOLS
+        from workers.options import EVAL_MODES, PRECISIONS, PROTOCOLS
 
         get_task(self.task)
         self.method_config()
         if self.eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {self.eval_mode!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.eval_protocol not in PROTOCOLS:
             raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {self.eval_protocol!r}")
         for name in ("epochs", "batch_size", "eval_batch_size", "max_source_tokens"):
@@ -103,7 +106,7 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     _seed_everything(cfg.seed)
 
-    built = assemble(cfg.model, method_cfg, cfg.dropout, task)
+    built = assemble(cfg.model, method_cfg, cfg.dropout, task, precision=cfg.precision)
     tok, model = built.loaded.tokenizer, built.model.to(device)
     optimizer = torch.optim.AdamW(built.param_groups, lr=method_cfg.lr)
     splits = {

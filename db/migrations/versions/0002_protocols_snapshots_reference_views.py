@@ -37,13 +37,14 @@ LEFT JOIN scores tp ON tp.trial_id = t.id AND tp.split = 'test' AND tp.metric = 
 LEFT JOIN scores tf ON tf.trial_id = t.id AND tf.split = 'test' AND tf.metric = 'score' AND tf.selection = 'final'
 """
 
-# The best complete trial per cell by the Optuna objective (ties: the earlier trial).
+# The best finished trial per cell by the Optuna objective (ties: the earlier trial). Trials that a
+# scheduler stopped early count: their objective is their peak over the epochs they ran.
 BEST_TRIALS = """
 CREATE VIEW best_trials AS
 SELECT * FROM (
   SELECT ts.*, ROW_NUMBER() OVER (PARTITION BY ts.cell_id ORDER BY ts.objective DESC, ts.number) AS rank_in_cell
   FROM trial_summary ts
-  WHERE ts.state = 'complete' AND ts.objective IS NOT NULL
+  WHERE ts.state IN ('complete', 'stopped') AND ts.objective IS NOT NULL
 ) ranked
 WHERE rank_in_cell = 1
 """
