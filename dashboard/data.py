@@ -58,3 +58,8 @@ def snapshots(url: str, sweep_id: int) -> pd.DataFrame:
 @st.cache_data(ttl=60)
 def trial_error(url: str, trial_id: int) -> str | None:
     return queries.trial_error(engine(url), trial_id)
+
+
+@st.cache_data(ttl=60)
+def sweep_details(url: str, sweep_id: int) -> dict:
+    return queries.sweep_details(engine(url), sweep_id)

@@ -56,6 +56,28 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
     return df
 
 
+def sweep_details(engine: Engine, sweep_id: int) -> dict:
+    """The spec as submitted and where it ran: commit, dirty flag, package versions, hardware."""
+    with engine.connect() as conn:
+        row = conn.execute(select(Sweep.spec_text, Sweep.spec_hash, Sweep.git_commit, Sweep.git_dirty, Sweep.versions,
+                                  Sweep.hardware).where(Sweep.id == sweep_id)).mappings().one_or_none()
+    if row is None:
+        raise ValueError(f"no sweep {sweep_id} in this database; `superpos sweep list` shows the sweeps")
+    return {**row, "versions": json.loads(row["versions"] or "{}")}
+
+
+def cell_history(engine: Engine, sweep_id: int) -> dict[str, list[dict]]:
+    """Per cell key, its trials so far (number, lr, state, objective), in Optuna order: what a resumed
+    sweep tells its studies before asking for more."""
+    stmt = (select(Cell.key, Trial.number, Trial.lr, Trial.state, Trial.objective)
+            .join(Trial, Trial.cell_id == Cell.id).where(Cell.sweep_id == sweep_id).order_by(Cell.key, Trial.number))
+    history: dict[str, list[dict]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(stmt).mappings():
+            history.setdefault(row["key"], []).append({k: row[k] for k in ("number", "lr", "state", "objective")})
+    return history
+
+
 def latest_sweep_id(engine: Engine) -> int | None:
     with engine.connect() as conn:
         return conn.execute(select(func.max(Sweep.id))).scalar()

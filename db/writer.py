@@ -131,13 +131,25 @@ class ResultsWriter:
                         s.add(Score(trial_id=trial_id, split=split, metric=metric, selection=selection,
                                     epoch=step, value=value))
 
+    def reopen_sweep(self, sweep_id: int) -> None:
+        """Before a resume: the sweep runs again, and trials a hard crash left 'running' become failed."""
+        with Session(self.engine) as s, s.begin():
+            sweep = s.get(Sweep, sweep_id)
+            if sweep is None:
+                raise ValueError(f"no sweep {sweep_id} in this database; `superpos sweep list` shows the sweeps")
+            sweep.state, sweep.finished_ms = "running", None
+            self._close_unfinished(s, sweep_id, "the sweep stopped before this trial finished (found on resume)")
+
+    @staticmethod
+    def _close_unfinished(s: Session, sweep_id: int, why: str) -> None:
+        left = s.scalars(select(Trial).join(Cell).where(Cell.sweep_id == sweep_id,
+                                                        Trial.state.in_(("pending", "running"))))
+        for trial in left:
+            trial.state, trial.finished_ms, trial.error = "failed", now_ms(), why
+
     def finish_sweep(self, sweep_id: int, state: str) -> None:
         """Close the sweep; trials it left running (a crash, Ctrl-C) are marked failed, saying why."""
         with Session(self.engine) as s, s.begin():
             sweep = s.get(Sweep, sweep_id)
             sweep.state, sweep.finished_ms = state, now_ms()
-            left = s.scalars(select(Trial).join(Cell).where(Cell.sweep_id == sweep_id,
-                                                            Trial.state.in_(("pending", "running"))))
-            for trial in left:
-                trial.state, trial.finished_ms = "failed", now_ms()
-                trial.error = f"the sweep ended ({state}) before this trial finished"
+            self._close_unfinished(s, sweep_id, f"the sweep ended ({state}) before this trial finished")

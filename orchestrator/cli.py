@@ -40,6 +40,19 @@ def cmd_sweep_run(args) -> int:
     return _print_table(args.db, sweep_id, "peak")
 
 
+def cmd_sweep_resume(args) -> int:
+    from db import queries
+    from db.engine import open_store
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+
+    details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
+    spec = parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec")
+    run_sweep(spec, args.db, resume=args.sweep)
+    print()
+    return _print_table(args.db, args.sweep, "peak")
+
+
 def _print_table(db_url: str | None, sweep_id: int | None, selection: str, standardized: bool = False) -> int:
     from db import queries
     from db.engine import open_store
@@ -193,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sweep.add_parser("validate", help="check a spec and print its grid without running anything")
     check.add_argument("spec")
     check.set_defaults(func=cmd_sweep_validate)
+    resume = sweep.add_parser("resume", help="finish a stopped sweep: run each cell's missing trials, "
+                                              "its Optuna study warm-started from the stored ones")
+    resume.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    resume.add_argument("--db", help=DB_HELP)
+    resume.set_defaults(func=cmd_sweep_resume)
     listing = sweep.add_parser("list", help="list the sweeps in the database")
     listing.add_argument("--db", help=DB_HELP)
     listing.set_defaults(func=cmd_sweep_list)

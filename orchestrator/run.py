@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from db import queries
 from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator import provenance
@@ -42,8 +43,10 @@ def _scheduler(spec: SweepSpec):
                          grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor)
 
 
-def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print) -> int:
-    """Returns the new sweep's id. The store is opened (and checked) before Ray starts."""
+def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print,
+              resume: int | None = None) -> int:
+    """Returns the sweep's id. The store is opened (and checked) before Ray starts. `resume` names a
+    stored sweep (whose spec this is) to finish: its studies learn the stored trials first."""
     import ray
     from ray import tune
 
@@ -52,13 +55,18 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     from workers.tune_adapter import tune_trainable
 
     db_url = resolve_url(db_url)
-    writer = ResultsWriter(open_store(db_url))
+    engine = open_store(db_url)
+    writer = ResultsWriter(engine)
     cells = expand(spec)
-    sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect())
+    if resume is None:
+        sweep_id, history = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect()), {}
+    else:
+        writer.reopen_sweep(resume)
+        sweep_id, history = resume, queries.cell_history(engine, resume)
     cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
-    searcher = CellSearcher(spec, cells, cell_ids)
-    echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials "
-         f"= {searcher.total_trials()} trials")
+    searcher = CellSearcher(spec, cells, cell_ids, history)
+    echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials"
+         + (f", {searcher.total_trials()} still to run" if resume else f" = {searcher.total_trials()} trials"))
     started = _ray_init(spec)
     state = "failed"
     try:

@@ -21,7 +21,10 @@ OBJECTIVE = "peak/score"  # the best validation task score so far, reported ever
 
 
 class CellSearcher(Searcher):
-    def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int]):
+    def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
+                 history: dict[str, list[dict]] | None = None):
+        """`history` (a resume): each cell's earlier trials, told to its study first; finished ones
+        count against the cell's budget, failed ones are tried again."""
         super().__init__(metric=OBJECTIVE, mode="max")
         self.spec, self.cells, self.cell_ids = spec, cells, cell_ids
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -34,8 +37,25 @@ class CellSearcher(Searcher):
             for i, cell in enumerate(cells)
         }
         self.asked = {cell.key: 0 for cell in cells}
+        for cell in cells:
+            for past in (history or {}).get(cell.key, []):
+                self.asked[cell.key] += self._tell_past(cell, past)
         self.live: dict[str, tuple[str, optuna.trial.Trial]] = {}
         self._next = 0
+
+    def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
+        low, high = self.spec.optuna.lr_range(cell.method)
+        return optuna.distributions.FloatDistribution(low, high, log=True)
+
+    def _tell_past(self, cell: Cell, past: dict) -> int:
+        """Add a stored trial to the cell's study; 1 if it counts as done."""
+        done = past["state"] in ("complete", "stopped") and past["objective"] is not None
+        self.studies[cell.key].add_trial(optuna.trial.create_trial(
+            params={"lr": past["lr"]}, distributions={"lr": self._distribution(cell)},
+            value=past["objective"] if done else None,
+            state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL,
+        ))
+        return int(done)
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # the objective is fixed; the space lives in the studies
@@ -53,8 +73,7 @@ class CellSearcher(Searcher):
         cell = self._next_cell()
         if cell is None:
             return Searcher.FINISHED
-        low, high = self.spec.optuna.lr_range(cell.method)
-        otrial = self.studies[cell.key].ask({"lr": optuna.distributions.FloatDistribution(low, high, log=True)})
+        otrial = self.studies[cell.key].ask({"lr": self._distribution(cell)})
         self.asked[cell.key] += 1
         self.live[trial_id] = (cell.key, otrial)
         return {
@@ -84,4 +103,5 @@ class CellSearcher(Searcher):
             self.__dict__.update(pickle.load(fh))
 
     def total_trials(self) -> int:
-        return len(self.cells) * self.spec.optuna.trials_per_cell
+        """Trials still to run (all of them, unless resuming)."""
+        return sum(max(0, self.spec.optuna.trials_per_cell - self.asked[c.key]) for c in self.cells)

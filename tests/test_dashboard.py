@@ -57,6 +57,7 @@ def test_other_pages_render(page, expects, tiny_sweep, monkeypatch):
     assert not at.exception
     if expects == "dataframe":
         assert len(at.dataframe) == 2 and len(at.dataframe[1].value) > 0
+        assert "tiny-e2e" in at.code[0].value and "torch" in at.json[0].value  # spec and provenance
     elif expects == "info":  # the tiny sweep has one task: nothing to compare across tasks
         assert "at least two tasks" in at.info[0].value
     else:

@@ -60,7 +60,12 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
     from datasets import load_dataset
 
     if source == "hub":
-        ds = load_dataset(task.dataset, task.config, split=split)
+        try:
+            ds = load_dataset(task.dataset, task.config, split=split)
+        except Exception as err:  # datasets raises many kinds (ConnectionError, OSError, DatasetNotFoundError)
+            raise OSError(f"could not load {task.dataset} ({task.config}, split {split!r}) from the Hugging Face "
+                          f"hub: {err}\nWith no network, use data 'demo' or a local directory laid out like the "
+                          "hub's (unset HF_DATASETS_OFFLINE where the network is there).") from err
     else:
         root = DEMO_DATA_DIR if source == "demo" else Path(source).expanduser().resolve()
         if source != "demo" and not root.is_dir():

@@ -15,6 +15,10 @@ def page() -> None:
     if sweeps.empty:
         return
     sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist())
+    details = data.sweep_details(url, sweep_id)
+    with st.expander("Spec and provenance"):
+        st.code(details["spec_text"], language="yaml")
+        st.json({k: v for k, v in details.items() if k != "spec_text"})
     trials = data.trials(url, sweep_id)
     st.dataframe(trials, hide_index=True, width="stretch",
                  column_config={"lr": st.column_config.NumberColumn(format="%.2e")})

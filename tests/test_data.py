@@ -1,0 +1,53 @@
+"""Task data through one loader: the bundled demo copy, local JSONL/Parquet laid out like the hub's, the hub."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from workers.data import DEMO_DATA_DIR, format_input, format_target, load_examples, load_rows
+from workers.tasks import TASKS, get_task
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_demo_copy_has_the_hub_schema_and_renders(name):
+    task = get_task(name)
+    for split in (task.train_split, task.validation_split):
+        rows = load_rows(task, split)
+        assert rows, (name, split)
+        for field in (*task.input_fields, "label", "idx"):
+            assert field in rows[0], (name, field)
+    example = load_examples(task, task.validation_split)[0]
+    assert example.source.startswith(f"{task.input_fields[0]}: ")
+    assert example.target in task.label_words or task.is_regression
+
+
+def test_local_parquet_and_jsonl_load_through_the_same_path(tmp_path):
+    task = get_task("rte")
+    rows = [json.loads(line) for line in (DEMO_DATA_DIR / "rte" / "train.jsonl").read_text().splitlines()]
+    (tmp_path / "rte").mkdir()
+    pd.DataFrame(rows).to_parquet(tmp_path / "rte" / "train.parquet")
+    loaded = load_rows(task, "train", str(tmp_path))
+    assert loaded == rows
+
+
+def test_hidden_test_labels_are_dropped(tmp_path):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "test.jsonl").write_text(
+        '{"sentence": "a", "label": -1, "idx": 0}\n{"sentence": "b", "label": 1, "idx": 1}\n')
+    assert [r["sentence"] for r in load_rows(get_task("sst2"), "test", str(tmp_path))] == ["b"]
+
+
+def test_hub_load_offline_is_a_clear_error():
+    with pytest.raises(OSError, match=r"(?s)could not load nyu-mll/glue.*use data 'demo' or a local directory"):
+        load_rows(get_task("sst2"), "validation", "hub")
+
+
+def test_formats_follow_the_task_table():
+    stsb, copa = get_task("stsb"), get_task("copa")
+    assert format_target(stsb, 3.76) == "3.8"
+    assert format_target(copa, 1) == "1"
+    row = {"premise": "p", "hypothesis": "h", "label": 0}
+    assert format_input(get_task("rte"), row) == "premise: p hypothesis: h"
