@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(OFFLINE) $(BIN)/python -m benchmarks
+	$(OFFLINE) $(BIN)/python -m scripts.benchmarks
 
 dashboard: $(STAMP)
 	$(BIN)/superpos dashboard

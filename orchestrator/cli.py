@@ -256,7 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = sub.add_parser("trial", help="run one trial in-process (no Ray, no database)")
     trial_sub = trial.add_subparsers(dest="action", required=True)
-    trial_run = trial_sub.add_parser("run", help="train and evaluate one TrialConfig (YAML); one JSON line per epoch")
+    from workers.trial import TrialConfig
+
+    trial_run = trial_sub.add_parser(
+        "run", help="train and evaluate one TrialConfig (YAML); one JSON line per epoch",
+        description="Runs one trial in this process (no Ray, no database) and prints one JSON line per epoch. "
+                    "See orchestrator/specs/trial-example.yaml.",
+        epilog="trial options (YAML keys; a sweep spec's `training` takes the same, less the grid ones):\n"
+               + TrialConfig.help_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     trial_run.add_argument("config", help="YAML with TrialConfig fields: method, task, model, dropout, lr, epochs, ...")
     trial_run.set_defaults(func=cmd_trial_run)
     return parser

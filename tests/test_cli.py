@@ -76,3 +76,29 @@ def test_db_upgrade_and_import_reference(tmp_path):
     assert up.returncode == 0 and "revision 0002" in up.stdout
     ref = superpos("db", "import-reference", "--db", db)
     assert ref.returncode == 0 and "304 rows of paper_table1" in ref.stdout
+
+
+def test_every_shipped_spec_is_valid():
+    import yaml
+
+    from orchestrator.spec import load_spec
+    from workers.trial import TrialConfig
+
+    specs = sorted((REPO / "orchestrator" / "specs").glob("*.yaml"))
+    assert len(specs) >= 2
+    for path in specs:
+        raw = yaml.safe_load(path.read_text())
+        if "methods" in raw:
+            load_spec(path)
+        else:
+            TrialConfig.from_dict(raw)
+
+
+def test_trial_help_lists_every_option():
+    from dataclasses import fields
+
+    from workers.trial import TrialConfig
+
+    out = superpos("trial", "run", "--help").stdout
+    for f in fields(TrialConfig):
+        assert f"  {f.name} " in out

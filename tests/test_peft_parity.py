@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.peft_reference import ours_and_peft, train_step
+from scripts.benchmarks.peft_reference import ours_and_peft, train_step
 from workers.batching import batches, encode
 from workers.data import load_examples
 from workers.tasks import get_task

@@ -6,10 +6,11 @@ Runs without Ray and without a database: `report` is any callable taking a dict 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from workers.methods import get_method_config
@@ -18,31 +19,48 @@ from workers.tasks import get_task
 Report = Callable[[dict[str, Any]], None]
 
 
+def _opt(default: Any, help: str) -> Any:
+    """A TrialConfig field whose help text is the one documentation of the option (CLI help, README)."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrialConfig:
     """Everything one trial needs; saved with its results so a run can be repeated."""
 
-    method: str
-    task: str
-    model: str = "tiny-t5"  # an embedded model, a hub id or a local directory
-    dropout: bool = True  # False: every dropout of the frozen model is off, also in train mode
-    method_params: dict[str, Any] = field(default_factory=dict)  # e.g. {"m": 128, "n_tokens": 10}
-    lr: float | None = None  # None: the method's default (the paper's)
-    weight_decay: float | None = None  # None: the method's default
-    epochs: int = 5
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    seed: int = 0  # training seed (data order, init of non-sampled weights)
-    data: str = "demo"  # 'demo', 'hub' or a local directory laid out like the hub's
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    max_source_tokens: int = 256
-    eval_mode: str = "generate"  # 'generate' (greedy, the paper's) or 'rank' (label likelihoods)
-    eval_protocol: str = "paper"  # 'paper', 'holdout_validation' or 'holdout_train' (workers/protocols.py)
-    holdout_size: int | None = None  # examples held out for selection under a holdout protocol
-    device: str = "auto"  # 'auto' = cuda when available, else cpu
-    precision: str = "fp32"  # 'bf16' runs the T5 in bfloat16 (GPUs); prompt parameters stay float32
-    output_dir: str | None = None  # where to save the trainable parameters (final and peak); None: nowhere
+    method: str = field(metadata={"help": "method id: prompt_tuning, superpos_prompt, residual_prompt, full_finetune"})
+    task: str = field(metadata={"help": "task id, one of the 13 of workers/tasks.py"})
+    model: str = _opt("tiny-t5", "tiny-t5, random:<architecture preset>, a hub id or a local directory")
+    dropout: bool = _opt(True, "false: every dropout of the frozen model is off, also in train mode")
+    method_params: dict[str, Any] = _opt({}, "method options, e.g. {m: 128, n_tokens: 10}")
+    lr: float | None = _opt(None, "learning rate; null: the method's default (the paper's)")
+    weight_decay: float | None = _opt(None, "AdamW weight decay; null: the method's default")
+    epochs: int = _opt(5, "training epochs; evaluation after each")
+    batch_size: int = _opt(32, "training batch size")
+    eval_batch_size: int = _opt(64, "evaluation batch size")
+    seed: int = _opt(0, "training seed (data order, initialisation of non-sampled weights)")
+    data: str = _opt("demo", "demo (bundled), hub, or an absolute path to a folder laid out like the hub's")
+    max_train_samples: int | None = _opt(None, "seeded subsample of the training set; null: all")
+    max_eval_samples: int | None = _opt(None, "seeded subsample of the validation split; null: all")
+    max_source_tokens: int = _opt(256, "inputs are truncated to this many tokens")
+    eval_mode: str = _opt("generate", "generate (greedy, the paper's) or rank (label likelihoods)")
+    eval_protocol: str = _opt("paper", "paper, holdout_validation or holdout_train (workers/protocols.py)")
+    holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol")
+    device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
+    precision: str = _opt("fp32", "fp32 or bf16 (the T5 in bfloat16; prompt parameters stay float32)")
+    output_dir: str | None = _opt(None, "where to save the trainable parameters (final and peak); null: nowhere")
+
+    @classmethod
+    def help_text(cls) -> str:
+        """One line per option: name, default, help."""
+        lines = []
+        for f in fields(cls):
+            default = "required" if f.default is MISSING and f.default_factory is MISSING else (
+                f"default {json.dumps(f.default)}" if f.default is not MISSING else "default {}")
+            lines.append(f"  {f.name:<18} {f.metadata['help']} ({default})")
+        return "\n".join(lines)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
@@ -157,7 +175,6 @@ def _snapshot(model) -> dict[str, dict]:
 
 def _save(cfg: TrialConfig, model, peak_state: dict | None) -> None:
     """Only the trainable parameters (kilobytes for a prompt, not the frozen model), final and at the peak."""
-    import json
     from pathlib import Path
 
     import torch

@@ -1,7 +1,7 @@
 """`make bench`: speed figures, each measured side by side in one run (interleaved rounds, medians),
 printed as ratios and written to bench-results.json.
 
-    python -m benchmarks [--model random:google/t5-small-lm-adapt] [--rounds 5] [--out bench-results.json]
+    python -m scripts.benchmarks [--model random:google/t5-small-lm-adapt] [--rounds 5] [--out bench-results.json]
 
 - train step of `prompt_tuning` vs HF PEFT's prompt tuning, same model and batches (target ratio <= 1.0)
 - `superpos_prompt` (m=128) vs `prompt_tuning` step (target overhead <= 10%)
@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.peft_reference import ours_and_peft, train_step
+from scripts.benchmarks.peft_reference import ours_and_peft, train_step
 from workers.assembly import assemble
 from workers.batching import batches, encode
 from workers.data import load_examples
@@ -104,7 +104,7 @@ def bench_gpu(rounds: int, batch_size: int = 32) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="random:google/t5-small-lm-adapt",
                         help="model for the CPU figures (default: the t5-small-lm-adapt shape, random weights)")
     parser.add_argument("--rounds", type=int, default=5)

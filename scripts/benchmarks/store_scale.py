@@ -1,7 +1,7 @@
 """Store at scale: write 1,000,000 metric rows (2,000 trials x 500 epochs) through the writer, then time
 every query the dashboard runs. Target: each query under one second on a 2-core machine.
 
-    python -m benchmarks.store_scale [--db sqlite:////tmp/scale.db] [--trials 2000] [--steps 500]
+    python -m scripts.benchmarks.store_scale [--db sqlite:////tmp/scale.db] [--trials 2000] [--steps 500]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def time_queries(url: str, sweep_id: int, repeats: int = 3) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_scale", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.store_scale", description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="store URL (default: a new SQLite file in a temporary folder)")
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=500)
