@@ -137,6 +137,22 @@ def _mapping(raw: dict, key: str, allowed: tuple | list | None = None) -> dict:
     return value
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
+
+
+def _section(raw: dict, key: str, cls: type):
+    """A spec section as its dataclass, each value checked against the field's annotation."""
+    values = _mapping(raw, key, [f.name for f in fields(cls)])
+    for f in fields(cls):
+        if f.name in values:
+            allowed = tuple(t for name in str(f.type).split(" | ") for t in _TYPES[name])
+            value = values[f.name]
+            if not isinstance(value, allowed) or isinstance(value, bool):
+                raise SpecError(f"spec.{key}.{f.name} must be {str(f.type).replace(' | None', ' or null')}, "
+                                f"got {value!r}")
+    return cls(**values)
+
+
 def _optuna(raw: dict, methods: tuple[str, ...]) -> OptunaSpec:
     opt = _mapping(raw, "optuna", ("trials_per_cell", "lr", "sampler_seed"))
     n = opt.get("trials_per_cell", 3)
@@ -148,7 +164,10 @@ def _optuna(raw: dict, methods: tuple[str, ...]) -> OptunaSpec:
         if not ok or not 0 < bounds[0] <= bounds[1]:
             raise SpecError(f"spec.optuna.lr.{method} must be [low, high] with 0 < low <= high, got {bounds!r}")
         ranges[method] = (float(bounds[0]), float(bounds[1]))
-    return OptunaSpec(n, ranges, int(opt.get("sampler_seed", 0)))
+    seed = opt.get("sampler_seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SpecError(f"spec.optuna.sampler_seed must be an integer, got {seed!r}")
+    return OptunaSpec(n, ranges, seed)
 
 
 def _training(raw: dict) -> dict[str, Any]:
@@ -197,7 +216,7 @@ def _models(raw: dict, ms: tuple[int, ...], methods: tuple[str, ...]) -> tuple[s
 
 
 def _scheduler(raw: dict) -> SchedulerSpec:
-    sched = SchedulerSpec(**_mapping(raw, "scheduler", [f.name for f in fields(SchedulerSpec)]))
+    sched = _section(raw, "scheduler", SchedulerSpec)
     if sched.type not in SCHEDULERS:
         raise SpecError(f"spec.scheduler.type must be one of {', '.join(SCHEDULERS)}, got {sched.type!r}")
     for name in ("grace_period", "reduction_factor"):
@@ -209,7 +228,7 @@ def _scheduler(raw: dict) -> SchedulerSpec:
 
 
 def _resources(raw: dict) -> ResourceSpec:
-    res = ResourceSpec(**_mapping(raw, "resources", [f.name for f in fields(ResourceSpec)]))
+    res = _section(raw, "resources", ResourceSpec)
     if not res.cpus_per_trial > 0:
         raise SpecError(f"spec.resources.cpus_per_trial must be > 0, got {res.cpus_per_trial!r}")
     if res.gpus_per_trial < 0:
@@ -251,7 +270,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     tasks = _choices(raw, "tasks", TASKS)
     training = _training(raw)
     _check_local_data(training, tasks)
-    ray = RaySpec(**_mapping(raw, "ray", [f.name for f in fields(RaySpec)]))
+    ray = _section(raw, "ray", RaySpec)
     return SweepSpec(
         name=str(raw.get("name") or Path(source).stem),
         methods=methods,

@@ -111,6 +111,8 @@ def test_config_rejects_bad_values():
         get_method_config("superpos_prompt", {"m": 0})
     with pytest.raises(ValueError, match="lr must be > 0"):
         get_method_config("prompt_tuning", {"lr": -1})
+    with pytest.raises(ValueError, match="lr must be a number, got 'fast'"):
+        get_method_config("residual_prompt", {"lr": "fast"})
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         get_method_config("nope")
 

@@ -21,6 +21,10 @@ class MethodConfig:
     weight_decay: float = 0.01
 
     def __post_init__(self) -> None:
+        for key in ("lr", "weight_decay"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"{self.name}: {key} must be a number, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"{self.name}: lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0:
