@@ -1,0 +1,33 @@
+"""The benchmark code paths run (on the tiny model, so fast); their figures are printed by `make bench`,
+never asserted as timings here."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.benchmarks.__main__ import bench_bf16_step, bench_eval, bench_superpos, side_by_side
+
+
+def test_side_by_side_reports_a_median_per_function():
+    calls = {"a": 0, "b": 0}
+
+    def bump(name):
+        calls[name] += 1
+
+    times = side_by_side({"a": lambda: bump("a"), "b": lambda: bump("b")}, rounds=3, warmup=1)
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+    assert calls == {"a": 4, "b": 4}
+
+
+def test_benchmarks_run_on_the_tiny_model():
+    assert bench_superpos("tiny-t5", rounds=1, batch_size=4, device="cpu")["overhead"] > -1
+    assert bench_eval("tiny-t5", rounds=1, device="cpu", examples=8)["rank_speedup"] > 0
+    step = bench_bf16_step("tiny-t5", device="cpu", rounds=1, batch_size=4)
+    assert step["tokens_per_s"] > 0 and step["peak_memory_gib"] is None
+
+
+def test_peft_benchmark_runs():
+    pytest.importorskip("peft")
+    from scripts.benchmarks.__main__ import bench_peft
+
+    assert bench_peft("tiny-t5", rounds=1, batch_size=4, device="cpu")["ratio_ours_over_peft"] > 0
