@@ -67,6 +67,10 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     searcher = CellSearcher(spec, cells, cell_ids, history)
     echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials"
          + (f", {searcher.total_trials()} still to run" if resume else f" = {searcher.total_trials()} trials"))
+    if searcher.total_trials() == 0:
+        echo("every cell already has its trials; nothing to run")
+        writer.finish_sweep(sweep_id, "complete")
+        return sweep_id
     started = _ray_init(spec)
     state = "failed"
     try:

@@ -209,6 +209,15 @@ def test_resume_runs_only_the_missing_trials_and_continues_each_study(tmp_path):
                       (cells[crashed], 2): "complete", (cells[lost], 0): "complete", (cells[lost], 1): "complete"}
 
 
+def test_resume_of_a_finished_sweep_runs_nothing(tiny_sweep):
+    url, sweep_id, *_ = tiny_sweep
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "resume", str(sweep_id), "--db", url],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "nothing to run" in out.stdout
+    with Session(open_store(url, readonly=True)) as s:
+        assert s.get(Sweep, sweep_id).state == "complete"
+
+
 def test_resume_of_an_unknown_sweep_is_a_clear_error(tiny_sweep):
     url, *_ = tiny_sweep
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "resume", "999", "--db", url],
