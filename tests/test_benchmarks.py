@@ -31,3 +31,14 @@ def test_peft_benchmark_runs():
     from scripts.benchmarks.__main__ import bench_peft
 
     assert bench_peft("tiny-t5", rounds=1, batch_size=4, device="cpu")["ratio_ours_over_peft"] > 0
+
+
+def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, capsys):
+    from scripts.benchmarks.store_scale import populate, time_queries
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    written = populate(url, trials=20, steps=5)
+    assert written["rows"] == 100 and written["rows_per_second"] > 0
+    timed = time_queries(url, written["sweep_id"], repeats=1)
+    assert set(timed) == {"list_sweeps", "comparison_table", "trials_frame", "metric_keys", "learning_curves"}
+    assert "20/20 trials" in capsys.readouterr().out

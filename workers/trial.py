@@ -139,14 +139,15 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         model.train()
-        losses = []
+        loss_sum, steps = torch.zeros((), device=device), 0  # summed on the device: no sync per step
         for _, batch in batches(splits["train"], cfg.batch_size, tok.pad_token_id, shuffle_seed=cfg.seed * 100_003 + epoch):
             loss = model(**{k: v.to(device) for k, v in batch.items()})
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
-        metrics: dict[str, Any] = {"epoch": epoch, "train/loss": sum(losses) / len(losses)}
+            loss_sum += loss.detach().float()
+            steps += 1
+        metrics: dict[str, Any] = {"epoch": epoch, "train/loss": loss_sum.item() / steps}
         for split in ("val", "test"):
             if split in splits:
                 result = evaluate(model, tok, task, splits[split], cfg.eval_batch_size, device, cfg.eval_mode)

@@ -34,6 +34,8 @@ def populate(url: str, trials: int, steps: int) -> dict:
         trial = writer.start_trial(cell_ids[i % len(cell_ids)], i // len(cell_ids), f"t{i}", {}, 0.01, 0.0)
         rows += writer.log_history(trial, {step: {k: rng.random() for k in KEYS} for step in range(1, steps + 1)})
         writer.finish_trial(trial, "complete", trainable_parameters=1000)
+        if (i + 1) % max(1, trials // 10) == 0:
+            print(f"  {i + 1:>6}/{trials} trials, {rows:,} rows, {time.perf_counter() - started:.0f}s", flush=True)
     seconds = time.perf_counter() - started
     return {"sweep_id": sweep, "rows": rows, "write_seconds": seconds, "rows_per_second": rows / seconds}
 
