@@ -92,6 +92,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         raise
     finally:
         writer.finish_sweep(sweep_id, state)
+        if state != "complete":
+            echo(f"sweep {sweep_id} {state}; what finished is stored. Finish it with: "
+                 f"superpos sweep resume {sweep_id} --db {db_url}")
         if started:
             ray.shutdown()
     return sweep_id
