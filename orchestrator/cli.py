@@ -35,9 +35,17 @@ def cmd_sweep_run(args) -> int:
     from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec)  # every check happens here, before Ray or the database start
-    sweep_id = run_sweep(spec, args.db)
+    return _finish(args.db, run_sweep(spec, args.db))
+
+
+def _finish(db_url: str | None, sweep_id: int) -> int:
+    """Print the sweep's table; exit 130 if it was interrupted (Ray Tune catches Ctrl-C itself)."""
+    from db import queries
+    from db.engine import open_store
+
     print()
-    return _print_table(args.db, sweep_id, "peak")
+    _print_table(db_url, sweep_id, "peak")
+    return 0 if queries.sweep_details(open_store(db_url, readonly=True), sweep_id)["state"] == "complete" else 130
 
 
 def cmd_sweep_resume(args) -> int:
@@ -48,9 +56,7 @@ def cmd_sweep_resume(args) -> int:
 
     details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
     spec = parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec")
-    run_sweep(spec, args.db, resume=args.sweep)
-    print()
-    return _print_table(args.db, args.sweep, "peak")
+    return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep))
 
 
 def _print_table(db_url: str | None, sweep_id: int | None, selection: str, standardized: bool = False) -> int:

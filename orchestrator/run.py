@@ -71,6 +71,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         echo("every cell already has its trials; nothing to run")
         writer.finish_sweep(sweep_id, "complete")
         return sweep_id
+    searcher_total = searcher.total_trials()
     started = _ray_init(spec)
     state = "failed"
     try:
@@ -85,8 +86,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                                       callbacks=[ResultsCallback(db_url, searcher.total_trials(), echo)],
                                       verbose=0),
         )
-        tuner.fit()
-        state = "complete"
+        results = tuner.fit()
+        # Tune catches Ctrl-C itself and returns early: fewer trials than planned means interrupted
+        state = "complete" if len(results) >= searcher_total else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
