@@ -41,13 +41,17 @@ class ResultsCallback(tune.Callback):
         """Tune pickles its callbacks with the experiment state: leave the engine behind."""
         return {**self.__dict__, "_writer": None}
 
-    def on_trial_start(self, iteration, trials, trial, **info):
+    def _start(self, trial) -> int:
         cfg = trial.config
         method_cfg = TrialConfig.from_dict(cfg["trial"]).method_config()
         self.db_ids[trial.trial_id] = self.writer.start_trial(
             cfg["cell_id"], cfg["number"], trial.trial_id, cfg["trial"], method_cfg.lr, method_cfg.weight_decay
         )
         self.started[trial.trial_id] = time.monotonic()
+        return self.db_ids[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._start(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         db_id, step = self.db_ids[trial.trial_id], int(result["epoch"])
@@ -57,11 +61,7 @@ class ResultsCallback(tune.Callback):
         self.trainable[trial.trial_id] = result.get("trainable_parameters")
 
     def _finish(self, trial, state: str, error: str | None = None) -> None:
-        db_id = self.db_ids.get(trial.trial_id)
-        if db_id is None:  # failed before it started
-            cfg = trial.config
-            db_id = self.writer.start_trial(cfg["cell_id"], cfg["number"], trial.trial_id, cfg["trial"],
-                                            cfg["trial"]["lr"], cfg["trial"].get("weight_decay"))
+        db_id = self.db_ids.get(trial.trial_id) or self._start(trial)  # a trial can fail before it starts
         self.writer.finish_trial(db_id, state, error, self.trainable.get(trial.trial_id))
         self.done += 1
         seconds = time.monotonic() - self.started.get(trial.trial_id, time.monotonic())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from db import queries
@@ -65,13 +66,14 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         sweep_id, history = resume, queries.cell_history(engine, resume)
     cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
     searcher = CellSearcher(spec, cells, cell_ids, history)
+    total = searcher.total_trials()
     echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials"
-         + (f", {searcher.total_trials()} still to run" if resume else f" = {searcher.total_trials()} trials"))
-    if searcher.total_trials() == 0:
+         + (f", {total} still to run" if resume else f" = {total} trials"))
+    if total == 0:
         echo("every cell already has its trials; nothing to run")
         writer.finish_sweep(sweep_id, "complete")
         return sweep_id
-    searcher_total = searcher.total_trials()
+    run_name = f"superpos-sweep-{sweep_id}" + (f"-resume-{int(time.time())}" if resume else "")
     started = _ray_init(spec)
     state = "failed"
     try:
@@ -79,16 +81,16 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         tuner = tune.Tuner(
             tune.with_resources(tune_trainable, resources),
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec),
-                                        num_samples=searcher.total_trials(),
+                                        num_samples=total,
                                         max_concurrent_trials=spec.resources.max_concurrent_trials,
                                         reuse_actors=True),  # skip re-importing torch per trial
-            run_config=tune.RunConfig(name=f"superpos-sweep-{sweep_id}", storage_path=spec.ray.storage_path,
-                                      callbacks=[ResultsCallback(db_url, searcher.total_trials(), echo)],
+            run_config=tune.RunConfig(name=run_name, storage_path=spec.ray.storage_path,
+                                      callbacks=[ResultsCallback(db_url, total, echo)],
                                       verbose=0),
         )
         results = tuner.fit()
         # Tune catches Ctrl-C itself and returns early: fewer trials than planned means interrupted
-        state = "complete" if len(results) >= searcher_total else "interrupted"
+        state = "complete" if len(results) >= total else "interrupted"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
