@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench dashboard clean
+.PHONY: install demo test lint bench dashboard clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m scripts.benchmarks

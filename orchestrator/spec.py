@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.data import local_files
+from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model, known_vocabulary
 from workers.tasks import TASKS
 from workers.trial import TrialConfig

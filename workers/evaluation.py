@@ -13,10 +13,9 @@ import math
 import torch
 
 from workers.batching import Encoded, batches
-from workers.options import EVAL_MODES
 from workers.metrics import METRICS
+from workers.options import EVAL_MODES
 from workers.tasks import TaskSpec
-
 
 
 def parse_prediction(task: TaskSpec, text: str) -> float | int:

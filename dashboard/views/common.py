@@ -7,6 +7,13 @@ import streamlit as st
 from dashboard import data
 
 
+def sweep_page(title: str) -> tuple[str, int | None]:
+    """A page's header and sweep picker: (store URL, chosen sweep id or None when there is none)."""
+    url = data.db_url()
+    st.header(title)
+    return url, pick_sweep(url)
+
+
 def pick_sweep(url: str) -> int | None:
     """A sweep picker (newest first), or an explanation when the store has none."""
     sweeps = data.sweeps(url)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, data
-from dashboard.views.common import pick_sweep
+from dashboard.views.common import sweep_page
 
 
 def page() -> None:
-    url = data.db_url()
-    st.header("Learning curves")
-    sweep_id = pick_sweep(url)
+    url, sweep_id = sweep_page("Learning curves")
     if sweep_id is None:
         return
     keys = data.metric_keys(url, sweep_id)

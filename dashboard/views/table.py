@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.labels import method_label
-from dashboard.views.common import pick_sweep
+from dashboard.views.common import sweep_page
 from db import queries
 
 ROW_COLUMNS = ("model", "method", "m", "dropout")
@@ -29,9 +29,7 @@ def _show(table: pd.DataFrame) -> None:
 
 
 def page() -> None:
-    url = data.db_url()
-    st.header("Comparison table")
-    sweep_id = pick_sweep(url)
+    url, sweep_id = sweep_page("Comparison table")
     if sweep_id is None:
         return
     selection = st.radio("Score at", ["peak", "final"], horizontal=True,

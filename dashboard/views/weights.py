@@ -5,13 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, data
-from dashboard.views.common import pick_sweep
+from dashboard.views.common import sweep_page
 
 
 def page() -> None:
-    url = data.db_url()
-    st.header("SuperPos weights across tasks")
-    sweep_id = pick_sweep(url)
+    url, sweep_id = sweep_page("SuperPos weights across tasks")
     if sweep_id is None:
         return
     snaps = data.snapshots(url, sweep_id)
