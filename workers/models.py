@@ -38,14 +38,16 @@ def _build(config_args: dict, tokenizer, device: str | None) -> nn.Module:
     from transformers import T5Config, T5ForConditionalGeneration
 
     args = dict(config_args)
-    tied = args.pop("tie_word_embeddings", True)
+    tied = args.get("tie_word_embeddings", True)  # False (v1.1) also turns off decoder-output scaling
     config = T5Config(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                       decoder_start_token_id=tokenizer.pad_token_id, **args)
     with torch.random.fork_rng(devices=[]), torch.device(device or "cpu"):
         torch.manual_seed(EMBEDDED_SEED)
         model = T5ForConditionalGeneration(config)
         if not tied:
-            model.lm_head.weight = nn.Parameter(model.get_input_embeddings().weight.detach().clone())
+            # its own draw, as T5's init gives an untied head: N(0, initializer_factor)
+            head = torch.empty_like(model.get_input_embeddings().weight).normal_(0.0, config.initializer_factor)
+            model.lm_head.weight = nn.Parameter(head)
             model.config.tie_word_embeddings = False
     return model
 
@@ -64,9 +66,12 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
                            T5_TOKENS)
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
+    from workers.checkpoint_heads import restore_untied_head
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = T5ForConditionalGeneration.from_pretrained(name)
+        restore_untied_head(model, name)  # transformers 5 ties T5v1.1's separate lm_head
     except OSError as err:
         raise OSError(
             f"could not load model {name!r}: {err}\nUse an embedded model ({', '.join(EMBEDDED_MODELS)}), "
