@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
+from db.models import SWEEP_STATES, TRIAL_STATES, Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
 
 STORED_PREFIXES = ("train/", "val/", "test/", "time/")  # metric keys kept per step
 SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task score
@@ -109,6 +109,8 @@ class ResultsWriter:
                      trainable_parameters: int | None = None) -> None:
         """Close the trial and derive its scores from its stored metrics, in one transaction:
         'peak' = every split's metrics at the epoch of the best validation score, 'final' = last epoch."""
+        if state not in TRIAL_STATES:
+            raise ValueError(f"trial state must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
         with Session(self.engine) as s, s.begin():
             trial = s.get(Trial, trial_id)
             trial.state, trial.error, trial.finished_ms = state, error, now_ms()
@@ -149,6 +151,8 @@ class ResultsWriter:
 
     def finish_sweep(self, sweep_id: int, state: str) -> None:
         """Close the sweep; trials it left running (a crash, Ctrl-C) are marked failed, saying why."""
+        if state not in SWEEP_STATES:
+            raise ValueError(f"sweep state must be one of {', '.join(SWEEP_STATES)}, got {state!r}")
         with Session(self.engine) as s, s.begin():
             sweep = s.get(Sweep, sweep_id)
             sweep.state, sweep.finished_ms = state, now_ms()

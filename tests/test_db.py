@@ -161,3 +161,11 @@ def test_finishing_a_sweep_closes_trials_it_left_running(store):
     with Session(writer.engine) as s:
         t = s.get(Trial, trial)
         assert (t.state, t.error) == ("failed", "the sweep ended (interrupted) before this trial finished")
+
+
+def test_states_outside_the_schema_are_refused(store):
+    url, writer, trial = store
+    with pytest.raises(ValueError, match="trial state must be one of pending, running, complete, stopped, failed"):
+        writer.finish_trial(trial, "done")
+    with pytest.raises(ValueError, match="sweep state must be one of"):
+        writer.finish_sweep(1, "finished")
