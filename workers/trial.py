@@ -132,10 +132,11 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
         for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
                                               cfg.max_eval_samples, cfg.holdout_size).items()
     }
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    trainable_count = built.trainable_parameters
 
     best: dict[str, Any] = {"score": float("-inf"), "epoch": 0}
-    history = []
+    history, peak_state = [], None
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -154,17 +155,18 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
                 metrics.update({f"{split}/{k}": v for k, v in result.items()})
         if metrics["val/score"] > best["score"]:
             best = {"score": metrics["val/score"], "epoch": epoch}
-            peak_state = {id(p): p.detach().to("cpu", copy=True) for p in trainable} if cfg.output_dir else None
+            if cfg.output_dir:
+                peak_state = {name: p.detach().to("cpu", copy=True) for name, p in trainable.items()}
         metrics.update({"peak/score": best["score"], "peak/epoch": best["epoch"],
-                        "trainable_parameters": built.trainable_parameters,
+                        "trainable_parameters": trainable_count,
                         "time/epoch_seconds": time.perf_counter() - started})
         if epoch == cfg.epochs:
             metrics["snapshot"] = _snapshot(model)
         history.append(metrics)
         report(metrics)
     if cfg.output_dir:
-        _save(cfg, model, peak_state)
-    return {"peak": history[best["epoch"] - 1], "final": history[-1], "trainable_parameters": built.trainable_parameters}
+        _save(cfg, trainable, peak_state)
+    return {"peak": history[best["epoch"] - 1], "final": history[-1], "trainable_parameters": trainable_count}
 
 
 def _snapshot(model) -> dict[str, dict]:
@@ -174,7 +176,7 @@ def _snapshot(model) -> dict[str, dict]:
             for k, t in tensors.items()}
 
 
-def _save(cfg: TrialConfig, model, peak_state: dict | None) -> None:
+def _save(cfg: TrialConfig, trainable: dict, peak_state: dict | None) -> None:
     """Only the trainable parameters (kilobytes for a prompt, not the frozen model), final and at the peak."""
     from pathlib import Path
 
@@ -182,8 +184,7 @@ def _save(cfg: TrialConfig, model, peak_state: dict | None) -> None:
 
     out = Path(cfg.output_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    named = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    torch.save({n: p.detach().cpu() for n, p in named.items()}, out / "trainable_final.pt")
+    torch.save({n: p.detach().cpu() for n, p in trainable.items()}, out / "trainable_final.pt")
     if peak_state is not None:
-        torch.save({n: peak_state[id(p)] for n, p in named.items()}, out / "trainable_peak.pt")
+        torch.save(peak_state, out / "trainable_peak.pt")
     (out / "trial_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
