@@ -95,3 +95,10 @@ def test_bf16_casts_the_model_and_keeps_prompt_parameters_in_float32():
     assert {p.dtype for p in built.model.method.parameters()} == {torch.float32}
     result = run_trial(TrialConfig(method="superpos_prompt", task="rte", precision="bf16", **SMALL))
     assert 0 <= result["final"]["val/score"] <= 1 and result["final"]["train/loss"] > 0
+
+
+def test_every_protocol_name_has_a_splitter():
+    from workers.options import PROTOCOLS
+    from workers.protocols import SPLITTERS
+
+    assert set(SPLITTERS) == set(PROTOCOLS)

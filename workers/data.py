@@ -75,13 +75,18 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
     return [row for row in ds if row["label"] != -1]
 
 
+def subsample(items: list, max_samples: int | None, seed: int) -> list:
+    """A seeded sample of `max_samples` items (all of them when None or not fewer)."""
+    if max_samples is None or max_samples >= len(items):
+        return items
+    return random.Random(seed).sample(items, max_samples)
+
+
 def load_examples(
     task: TaskSpec, split: str, source: str = "demo", max_samples: int | None = None, seed: int = 0
 ) -> list[TextExample]:
     """Text examples of one split; `max_samples` subsamples (seeded) for data-limited runs."""
-    rows = load_rows(task, split, source)
-    if max_samples is not None and max_samples < len(rows):
-        rows = random.Random(seed).sample(rows, max_samples)
+    rows = subsample(load_rows(task, split, source), max_samples, seed)
     return [
         TextExample(format_input(task, r), format_target(task, r["label"]), r["label"], _group(task, r))
         for r in rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from workers.data import TextExample, load_examples
+from workers.data import TextExample, load_examples, subsample
 from workers.options import PROTOCOLS
 from workers.tasks import TaskSpec
 
@@ -33,23 +33,35 @@ def _cut(examples: list[TextExample], first: int) -> tuple[list[TextExample], li
     return a, b
 
 
+Splits = dict[str, list[TextExample]]
+
+
+def _paper(train: list, validation: list, holdout_size: int | None) -> Splits:
+    return {"train": train, "val": validation}
+
+
+def _holdout_validation(train: list, validation: list, holdout_size: int | None) -> Splits:
+    selection, report = _cut(validation, holdout_size or len(validation) // 2)
+    return {"train": train, "val": selection, "test": report}
+
+
+def _holdout_train(train: list, validation: list, holdout_size: int | None) -> Splits:
+    selection, rest = _cut(train, holdout_size or max(1, len(train) // 10))
+    return {"train": rest, "val": selection, "test": validation}
+
+
+SPLITTERS = {"paper": _paper, "holdout_validation": _holdout_validation, "holdout_train": _holdout_train}
+
+
 def protocol_splits(task: TaskSpec, protocol: str, source: str, seed: int, max_train: int | None = None,
-                    max_eval: int | None = None, holdout_size: int | None = None) -> dict[str, list[TextExample]]:
+                    max_eval: int | None = None, holdout_size: int | None = None) -> Splits:
     """{"train": ..., "val": ..., and "test" for the holdout protocols}."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     train = load_examples(task, task.train_split, source, None, seed)
     validation = load_examples(task, task.validation_split, source, max_eval, seed)
-    if protocol == "holdout_validation":
-        selection, report = _cut(validation, holdout_size or len(validation) // 2)
-        splits = {"train": train, "val": selection, "test": report}
-    elif protocol == "holdout_train":
-        selection, train = _cut(train, holdout_size or max(1, len(train) // 10))
-        splits = {"train": train, "val": selection, "test": validation}
-    else:
-        splits = {"train": train, "val": validation}
-    if max_train is not None and max_train < len(splits["train"]):
-        splits["train"] = random.Random(seed).sample(splits["train"], max_train)
+    splits = SPLITTERS[protocol](train, validation, holdout_size)
+    splits["train"] = subsample(splits["train"], max_train, seed)
     for name, examples in splits.items():
         if not examples:
             raise ValueError(f"task {task.name}: protocol {protocol!r} leaves no examples for {name!r}")
