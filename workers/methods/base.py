@@ -20,10 +20,16 @@ class MethodContext:
     label_token_ids: list[list[int]] = field(default_factory=list)  # each label word's pieces
     tokenize: object = None  # str -> list[int], for text initialisation
 
-    def sampled_rows(self, count: int, seed: int, first_k: int | None) -> torch.Tensor:
-        """(count, d) copies of `count` unique sampled vocabulary embeddings, in float32."""
-        ids = sample_token_ids(count, self.real_vocab, seed, first_k, self.special_ids)
+    def sample_ids(self, count: int, seed: int, first_k: int | None) -> torch.Tensor:
+        """`count` unique ids among the real, non-special tokens, fixed by `seed`."""
+        return sample_token_ids(count, self.real_vocab, seed, first_k, self.special_ids)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """(len(ids), d) float32 copies of those embedding rows."""
         return self.embeddings[ids.to(self.embeddings.device)].detach().clone().float()
+
+    def sampled_rows(self, count: int, seed: int, first_k: int | None) -> torch.Tensor:
+        return self.rows(self.sample_ids(count, seed, first_k))
 
 
 class PromptMethod(nn.Module):

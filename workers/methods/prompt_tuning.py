@@ -23,7 +23,7 @@ def initial_prompt(config: PromptTuningConfig, ctx: MethodContext) -> torch.Tens
         ids = [i for i in ctx.tokenize(config.init_text) if i not in ctx.special_ids]
         if not ids:
             raise ValueError(f"prompt_tuning: init_text {config.init_text!r} has no tokens")
-        return ctx.embeddings[torch.tensor([ids[i % len(ids)] for i in range(n)])].detach().clone().float()
+        return ctx.rows(torch.tensor([ids[i % len(ids)] for i in range(n)]))
     sampled = ctx.sampled_rows(n, config.sampling_seed, config.sample_first_k)
     if config.init == "class_labels" and ctx.label_token_ids:
         labels = _rows_from_ids(ctx, ctx.label_token_ids)[:n]

@@ -12,16 +12,15 @@ from torch import nn
 
 from workers.methods.base import MethodContext, PromptMethod
 from workers.methods.configs import SuperPosPromptConfig
-from workers.methods.sampling import sample_token_ids
 
 
 class SuperPosPrompt(PromptMethod):
     def __init__(self, config: SuperPosPromptConfig, ctx: MethodContext):
         super().__init__()
         self.n_tokens, self.softmax = config.n_tokens, config.softmax
-        ids = sample_token_ids(config.m, ctx.real_vocab, config.sampling_seed, config.sample_first_k, ctx.special_ids)
+        ids = ctx.sample_ids(config.m, config.sampling_seed, config.sample_first_k)
         self.register_buffer("token_ids", ids, persistent=True)
-        base = ctx.embeddings[ids.to(ctx.embeddings.device)].detach().float().T  # (d, m)
+        base = ctx.rows(ids).T  # (d, m)
         self.E = nn.Parameter(base.unsqueeze(0).repeat(config.n_tokens, 1, 1).contiguous())  # (n, d, m)
         pprime = torch.zeros(config.n_tokens, config.m, device=base.device)
         if config.pprime_init == "uniform":
