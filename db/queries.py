@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
 
 ROW_KEYS = ["model", "method", "m", "dropout"]
+REPORTED = {"peak": "reported_score", "final": "reported_score_final"}  # trial_summary columns
 
 
 def _frame(engine: Engine, stmt, **params) -> pd.DataFrame:
@@ -108,19 +109,24 @@ def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str
 
     Per cell the best trial by objective (Optuna's choice of learning rate) gives the cell's reported
     task score (validation under the paper's protocol, held-out test otherwise), at the peak epoch or
-    the final one; seeds are averaged; values in percent. The average is the plain mean over the
-    tasks (NaN while a task is missing, as the paper averages all 13).
+    the final one; seeds are averaged; values in percent.
     """
     sweep_id = latest_sweep_id(engine) if sweep_id is None else sweep_id
     best = best_trials(engine, sweep_id)
     if best.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    split = np.where(best["eval_protocol"] == "paper", "val", "test")
-    best["value"] = np.where(split == "val", best[f"val_score_{selection}"], best[f"test_score_{selection}"]) * 100
-    table = best.groupby([*ROW_KEYS, "task"], dropna=False)["value"].mean().unstack("task")
+    column = REPORTED[selection]  # the view knows which split each protocol reports
+    table = _by_task(best.assign(value=best[column] * 100), [*ROW_KEYS, "task"])
+    return table.sort_values(ROW_KEYS, ignore_index=True)
+
+
+def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean `value` per row key and task, tasks as columns, plus the plain mean over the tasks
+    (NaN while one is missing, as the paper averages all 13)."""
+    table = values.groupby(keys, dropna=False)["value"].mean().unstack("task")
     table.columns.name = None
     table["average"] = table.mean(axis=1, skipna=False)
-    return table.reset_index().sort_values(ROW_KEYS, ignore_index=True)
+    return table.reset_index()
 
 
 def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_only: bool = True) -> pd.DataFrame:
@@ -175,10 +181,7 @@ def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
         ref = ref[ref["model"] == model]
     if ref.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    scores = ref.groupby(["model", "method", "dropout", "task"])["value"].mean().unstack("task")
-    scores.columns.name = None
-    scores["average"] = scores.mean(axis=1, skipna=False)
-    scores = scores.reset_index()
+    scores = _by_task(ref, ["model", "method", "dropout", "task"])
     scores.insert(2, "m", pd.array([128 if m == "superpos_prompt" else pd.NA for m in scores["method"]], "Int64"))
     scores["dropout"] = scores["dropout"].map({"on": True, "off": False})
     return scores.sort_values(ROW_KEYS, ignore_index=True)

@@ -169,3 +169,19 @@ def test_states_outside_the_schema_are_refused(store):
         writer.finish_trial(trial, "done")
     with pytest.raises(ValueError, match="sweep state must be one of"):
         writer.finish_sweep(1, "finished")
+
+
+def test_comparison_table_reports_test_scores_under_a_holdout_protocol(store_url):
+    writer = ResultsWriter(open_store(store_url))
+    sweep = writer.create_sweep("h", "name: h", "h", {})
+    cells = writer.add_cells(sweep, [dict(key=p, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
+                                          dropout=p == "paper", seed=0, eval_protocol=p)
+                                     for p in ("paper", "holdout_validation")])
+    for key, cell_id in cells.items():
+        trial = writer.start_trial(cell_id, 0, f"r-{key}", {}, 0.1, 0.0)
+        writer.log_history(trial, {1: {"val/score": 0.6, "test/score": 0.4}, 2: {"val/score": 0.5, "test/score": 0.3}})
+        writer.finish_trial(trial, "complete")
+    engine = open_store(store_url, readonly=True)
+    for selection, expected in (("peak", {True: 60.0, False: 40.0}), ("final", {True: 50.0, False: 30.0})):
+        table = queries.comparison_table(engine, sweep, selection=selection)
+        assert dict(zip(table["dropout"], table["rte"].round(6))) == expected  # paper cell: val; holdout: test

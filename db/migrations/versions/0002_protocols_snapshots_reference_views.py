@@ -17,7 +17,7 @@ depends_on = None
 
 # One row per trial with its cell values and scores. `reported_score` is what tables show: the
 # validation score under the paper's protocol, the held-out test score (at the epoch chosen on
-# validation) under a holdout protocol.
+# validation) under a holdout protocol; `reported_score_final` the same at the last epoch.
 TRIAL_SUMMARY = """
 CREATE VIEW trial_summary AS
 SELECT t.id AS trial_id, c.sweep_id, s.name AS sweep_name, c.id AS cell_id, c.method, c.task, c.model, c.m,
@@ -26,6 +26,7 @@ SELECT t.id AS trial_id, c.sweep_id, s.name AS sweep_name, c.id AS cell_id, c.me
        vp.epoch AS peak_epoch, vp.value AS val_score_peak, vf.value AS val_score_final,
        tp.value AS test_score_peak, tf.value AS test_score_final,
        CASE WHEN c.eval_protocol = 'paper' THEN vp.value ELSE tp.value END AS reported_score,
+       CASE WHEN c.eval_protocol = 'paper' THEN vf.value ELSE tf.value END AS reported_score_final,
        t.trainable_parameters, t.started_ms, t.finished_ms,
        (t.finished_ms - t.started_ms) / 1000.0 AS seconds, t.ray_trial_id
 FROM trials t
