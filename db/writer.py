@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -76,6 +76,13 @@ class ResultsWriter:
         """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place."""
         return self.log_history(trial_id, {step: metrics})
 
+    def _upsert(self, session: Session, model: type, rows: list[dict], keys: list[str], update: list[str]) -> None:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE: a repeated report replaces its row."""
+        for start in range(0, len(rows), 5000):  # stay under the drivers' bound-parameter limits
+            stmt = self._insert(model).values(rows[start : start + 5000])
+            session.execute(stmt.on_conflict_do_update(
+                index_elements=keys, set_={col: stmt.excluded[col] for col in update}))
+
     def log_history(self, trial_id: int, steps: Mapping[int, Mapping[str, Any]]) -> int:
         """Many steps of one trial in one transaction (bulk loads, benchmarks)."""
         rows = [
@@ -84,26 +91,18 @@ class ResultsWriter:
             for key, value in metrics.items()
             if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
-        if not rows:
-            return 0
-        with Session(self.engine) as s, s.begin():
-            for start in range(0, len(rows), 5000):  # stay under the drivers' bound-parameter limits
-                stmt = self._insert(Metric).values(rows[start : start + 5000])
-                s.execute(stmt.on_conflict_do_update(
-                    index_elements=["trial_id", "key", "step"],
-                    set_={"value": stmt.excluded.value, "nonfinite": stmt.excluded.nonfinite},
-                ))
+        if rows:
+            with Session(self.engine) as s, s.begin():
+                self._upsert(s, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
         return len(rows)
 
     def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
         """{name: {shape, dtype, values}} (see workers.trial); a repeat replaces the same (trial, name, step)."""
-        with Session(self.engine) as s, s.begin():
-            for name, t in tensors.items():
-                row = s.scalar(select(Snapshot).where(Snapshot.trial_id == trial_id, Snapshot.name == name,
-                                                      Snapshot.step == step))
-                row = row or Snapshot(trial_id=trial_id, name=name, step=step)
-                row.shape, row.dtype, row.values = json.dumps(t["shape"]), t["dtype"], json.dumps(t["values"])
-                s.add(row)
+        rows = [{"trial_id": trial_id, "name": name, "step": step, "shape": json.dumps(t["shape"]),
+                 "dtype": t["dtype"], "values": json.dumps(t["values"])} for name, t in tensors.items()]
+        if rows:
+            with Session(self.engine) as s, s.begin():
+                self._upsert(s, Snapshot, rows, ["trial_id", "name", "step"], ["shape", "dtype", "values"])
 
     def finish_trial(self, trial_id: int, state: str, error: str | None = None,
                      trainable_parameters: int | None = None) -> None:
@@ -125,7 +124,7 @@ class ResultsWriter:
                 return
             peak = max(selectable, key=lambda step: (selectable[step], -step))
             trial.objective = selectable[peak]
-            s.query(Score).filter(Score.trial_id == trial_id).delete()
+            s.execute(delete(Score).where(Score.trial_id == trial_id))
             for selection, step in (("peak", peak), ("final", max(by_step))):
                 for key, value in by_step[step].items():
                     split, _, metric = key.partition("/")

@@ -77,11 +77,12 @@ def test_finish_trial_derives_peak_and_final_scores(store):
 def test_snapshots_keep_shape_and_dtype(store):
     url, writer, trial = store
     snap = {"pprime": {"shape": [2, 3], "dtype": "float32", "values": [0.5, 1, 2, 3, 4, 5]}}
-    writer.store_snapshots(trial, 4, snap)
-    writer.store_snapshots(trial, 4, snap)
+    writer.store_snapshots(trial, 4, {"pprime": {**snap["pprime"], "values": [0.0] * 6}})
+    writer.store_snapshots(trial, 4, snap)  # a repeat replaces the row
     with Session(writer.engine) as s:
         rows = s.scalars(select(Snapshot)).all()
     assert [(r.name, r.step, r.shape, r.dtype) for r in rows] == [("pprime", 4, "[2, 3]", "float32")]
+    assert rows[0].values == "[0.5, 1, 2, 3, 4, 5]"
 
 
 def test_readers_cannot_write(store):
