@@ -196,7 +196,22 @@ def cmd_db_export(args) -> int:
     return 0
 
 
+def _group(sub, name: str, help: str):
+    return sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)
+
+
+def _command(group, name: str, func, help: str, db: bool = False, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand that runs `func`; `db=True` gives it the shared --db option."""
+    parser = group.add_parser(name, help=help, **kwargs)
+    if db:
+        parser.add_argument("--db", help=DB_HELP)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from workers.trial import TrialConfig
+
     parser = argparse.ArgumentParser(
         prog="superpos",
         description="Sweeps of soft-prompt tuning on frozen T5 (SuperPos-Prompt and friends): "
@@ -204,75 +219,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sweep = sub.add_parser("sweep", help="run, check or list sweeps").add_subparsers(dest="action", required=True)
-    run = sweep.add_parser("run", help="run a sweep spec (YAML) on Ray and store every trial")
-    run.add_argument("spec", help="sweep spec, e.g. orchestrator/specs/demo.yaml")
-    run.add_argument("--db", help=DB_HELP)
-    run.set_defaults(func=cmd_sweep_run)
-    check = sweep.add_parser("validate", help="check a spec and print its grid without running anything")
-    check.add_argument("spec")
-    check.set_defaults(func=cmd_sweep_validate)
-    resume = sweep.add_parser("resume", help="finish a stopped sweep: run each cell's missing trials, "
-                                              "its Optuna study warm-started from the stored ones")
-    resume.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
-    resume.add_argument("--db", help=DB_HELP)
-    resume.set_defaults(func=cmd_sweep_resume)
-    listing = sweep.add_parser("list", help="list the sweeps in the database")
-    listing.add_argument("--db", help=DB_HELP)
-    listing.set_defaults(func=cmd_sweep_list)
+    sweep = _group(sub, "sweep", "run, check, resume or list sweeps")
+    _command(sweep, "run", cmd_sweep_run, "run a sweep spec (YAML) on Ray and store every trial", db=True
+             ).add_argument("spec", help="sweep spec, e.g. orchestrator/specs/demo.yaml")
+    _command(sweep, "validate", cmd_sweep_validate, "check a spec and print its grid without running anything"
+             ).add_argument("spec")
+    _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: run each cell's missing trials, "
+             "its Optuna study warm-started from the stored ones", db=True
+             ).add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
 
-    table = sub.add_parser("table", help="print the comparison table (method x dropout rows, task columns)")
-    table.add_argument("--db", help=DB_HELP)
+    table = _command(sub, "table", cmd_table, "print the comparison table (method x dropout rows, task columns)",
+                     db=True)
     table.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
     table.add_argument("--selection", choices=("peak", "final"), default="peak",
                        help="score at the epoch of the best validation score, or at the last epoch")
     table.add_argument("--standardized", action="store_true",
                        help="also print the paper's Table 2: per-task min-max scaled scores, mean and std")
-    table.set_defaults(func=cmd_table)
 
-    dash = sub.add_parser("dashboard", help="start the Streamlit dashboard on 127.0.0.1")
-    dash.add_argument("--db", help=DB_HELP)
+    dash = _command(sub, "dashboard", cmd_dashboard, "start the Streamlit dashboard on 127.0.0.1", db=True)
     dash.add_argument("--port", type=int, default=8501)
     dash.add_argument("--address", default="127.0.0.1", help="listen address (keep it local)")
-    dash.set_defaults(func=cmd_dashboard)
 
-    dbp = sub.add_parser("db", help="manage the results store").add_subparsers(dest="action", required=True)
-    up = dbp.add_parser("upgrade", help="create the schema, or migrate an older database to this version's")
-    up.add_argument("--db", help=DB_HELP)
-    up.set_defaults(func=cmd_db_upgrade)
-    ref = dbp.add_parser("import-reference", help="load the paper's published numbers (idempotent)")
-    ref.add_argument("--db", help=DB_HELP)
-    ref.set_defaults(func=cmd_db_import_reference)
-    export = dbp.add_parser("export", help="write the views (trial_summary, best_trials, reference_results) to files")
-    export.add_argument("--db", help=DB_HELP)
+    dbp = _group(sub, "db", "manage the results store")
+    _command(dbp, "upgrade", cmd_db_upgrade, "create the schema, or migrate an older database to this version's",
+             db=True)
+    _command(dbp, "import-reference", cmd_db_import_reference, "load the paper's published numbers (idempotent)",
+             db=True)
+    export = _command(dbp, "export", cmd_db_export,
+                      "write the views (trial_summary, best_trials, reference_results) to files", db=True)
     export.add_argument("--format", choices=("csv", "parquet"), default="csv")
     export.add_argument("--out", default="exports", help="output folder (default: ./exports)")
     export.add_argument("--sweep", type=int, help="only this sweep (default: all)")
-    export.set_defaults(func=cmd_db_export)
 
-    model = sub.add_parser("model", help="inspect models").add_subparsers(dest="action", required=True)
-    info = model.add_parser("info", help="parameter counts of a model and a method, as JSON")
+    info = _command(_group(sub, "model", "inspect models"), "info", cmd_model_info,
+                    "parameter counts of a model and a method, as JSON")
     info.add_argument("model", help="an embedded model (tiny-t5), an architecture preset or hub id, or a directory")
     info.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
                       help="random: build the preset's architecture with random weights (no download)")
     info.add_argument("--method", default="superpos_prompt", help="method id (default: superpos_prompt)")
     info.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="a method option, e.g. --set m=64 --set n_tokens=20 (repeatable)")
-    info.set_defaults(func=cmd_model_info)
 
-    trial = sub.add_parser("trial", help="run one trial in-process (no Ray, no database)")
-    trial_sub = trial.add_subparsers(dest="action", required=True)
-    from workers.trial import TrialConfig
-
-    trial_run = trial_sub.add_parser(
-        "run", help="train and evaluate one TrialConfig (YAML); one JSON line per epoch",
+    _command(
+        _group(sub, "trial", "run one trial in-process (no Ray, no database)"), "run", cmd_trial_run,
+        "train and evaluate one TrialConfig (YAML); one JSON line per epoch",
         description="Runs one trial in this process (no Ray, no database) and prints one JSON line per epoch. "
                     "See orchestrator/specs/trial-example.yaml.",
         epilog="trial options (YAML keys; a sweep spec's `training` takes the same, less the grid ones):\n"
                + TrialConfig.help_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    trial_run.add_argument("config", help="YAML with TrialConfig fields: method, task, model, dropout, lr, epochs, ...")
-    trial_run.set_defaults(func=cmd_trial_run)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).add_argument("config", help="YAML with TrialConfig fields: method, task, model, dropout, lr, epochs, ...")
     return parser
 
 
@@ -283,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpecError, StoreError, ValueError, FileNotFoundError, OSError) as err:
+    except (SpecError, StoreError, ValueError, OSError) as err:  # OSError covers FileNotFoundError
         return _fail(str(err))
 
 
