@@ -20,8 +20,11 @@ def test_side_by_side_reports_a_median_per_function():
 
 
 def test_benchmarks_run_on_the_tiny_model():
-    assert bench_superpos("tiny-t5", rounds=1, batch_size=4, device="cpu")["overhead"] > -1
-    assert bench_eval("tiny-t5", rounds=1, device="cpu", examples=8)["rank_speedup"] > 0
+    superpos = bench_superpos("tiny-t5", rounds=1, batch_size=4, device="cpu")
+    assert superpos["prompt_tuning_step_s"] > 0 and superpos["superpos_step_s"] > 0
+    assert superpos["overhead"] == pytest.approx(superpos["superpos_step_s"] / superpos["prompt_tuning_step_s"] - 1)
+    evaluation = bench_eval("tiny-t5", rounds=1, device="cpu", examples=8)
+    assert evaluation["rank_speedup"] == pytest.approx(evaluation["generate_s"] / evaluation["rank_s"])
     step = bench_bf16_step("tiny-t5", device="cpu", rounds=1, batch_size=4)
     assert step["tokens_per_s"] > 0 and step["peak_memory_gib"] is None
 
@@ -30,7 +33,8 @@ def test_peft_benchmark_runs():
     pytest.importorskip("peft")
     from scripts.benchmarks.__main__ import bench_peft
 
-    assert bench_peft("tiny-t5", rounds=1, batch_size=4, device="cpu")["ratio_ours_over_peft"] > 0
+    peft = bench_peft("tiny-t5", rounds=1, batch_size=4, device="cpu")
+    assert peft["ratio_ours_over_peft"] == pytest.approx(peft["ours_step_s"] / peft["peft_step_s"])
 
 
 def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, capsys):

@@ -41,12 +41,18 @@ def test_table_page_shows_our_table_and_the_papers(tiny_sweep, monkeypatch):
     assert base["Avg"].round(1).tolist() == [75.8]  # the paper's Table 1 average
 
 
-def test_final_epoch_selection_changes_the_caption_source(tiny_sweep, monkeypatch):
-    url, *_ = tiny_sweep
+def test_final_epoch_selection_shows_the_final_epoch_table(tiny_sweep, monkeypatch):
+    from db import queries
+    from db.engine import open_store
+
+    url, sweep_id, *_ = tiny_sweep
     monkeypatch.setenv("SUPERPOS_DB", url)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.radio[0].set_value("final").run()
-    assert not at.exception and len(at.dataframe[0].value) > 0
+    assert not at.exception
+    shown = at.dataframe[0].value
+    expected = queries.comparison_table(open_store(url, readonly=True), sweep_id, selection="final")
+    assert shown["rte"].round(6).tolist() == expected["rte"].round(6).tolist()
 
 
 @pytest.mark.parametrize("page, expects", [("curves", "vega"), ("weights", "info"), ("sweeps", "dataframe")])

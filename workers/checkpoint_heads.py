@@ -11,6 +11,7 @@ read the input embedding table, so this module restores both matrices from the c
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -41,7 +42,7 @@ def checkpoint_tensors(name: str, keys: tuple[str, ...]) -> dict[str, torch.Tens
             return _read(path, wanted)
         index_path = cached_file(name, index, _raise_exceptions_for_missing_entries=False)
         if index_path:
-            weight_map = json.loads(open(index_path).read())["weight_map"]
+            weight_map = json.loads(Path(index_path).read_text())["weight_map"]
             found: dict[str, torch.Tensor] = {}
             for shard in sorted({weight_map[k] for k in wanted if k in weight_map}):
                 found.update(_read(cached_file(name, shard), wanted))
