@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-TRIAL_STATES = ("pending", "running", "complete", "stopped", "failed")
-SWEEP_STATES = ("running", "complete", "failed", "interrupted")
+# complete: every epoch ran; stopped: early stopping ended it; failed: it raised (after its retries);
+# interrupted: the sweep stopped (Ctrl-C, a killed driver, cancel) before it finished: resume continues it
+TRIAL_STATES = ("pending", "running", "complete", "stopped", "failed", "interrupted")
+FINISHED_TRIAL_STATES = ("complete", "stopped")
+# complete: every cell has its search budget and replicas finished; partial: every cell has a chosen
+# learning rate, some trials failed; failed: some cell has no finished trial
+SWEEP_STATES = ("running", "complete", "partial", "failed", "interrupted", "cancelled")
+TRIAL_ROLES = ("search", "replica")  # replica: the cell's chosen learning rate with another seed
 
 
 def now_ms() -> int:
@@ -24,8 +30,13 @@ class Base(DeclarativeBase):
     pass
 
 
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class Sweep(Base):
     __tablename__ = "sweeps"
+    __table_args__ = (CheckConstraint(_one_of("state", SWEEP_STATES), name="ck_sweep_state"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     spec_text: Mapped[str] = mapped_column(Text)  # the YAML exactly as submitted
@@ -52,8 +63,9 @@ class Cell(Base):
     task: Mapped[str] = mapped_column(String(50), index=True)
     model: Mapped[str] = mapped_column(String(200))
     m: Mapped[int | None] = mapped_column(Integer)  # NULL for methods without m
+    options: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON: the grid's method options
     dropout: Mapped[bool] = mapped_column(Boolean)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)  # the search seed; each trial records its own
     eval_protocol: Mapped[str] = mapped_column(String(30), default="paper", server_default="paper")
     eval_mode: Mapped[str] = mapped_column(String(20), default="generate", server_default="generate")
     sweep: Mapped[Sweep] = relationship(back_populates="cells")
@@ -62,10 +74,16 @@ class Cell(Base):
 
 class Trial(Base):
     __tablename__ = "trials"
-    __table_args__ = (UniqueConstraint("cell_id", "number"),)
+    __table_args__ = (UniqueConstraint("cell_id", "number"),
+                      CheckConstraint(_one_of("state", TRIAL_STATES), name="ck_trial_state"),
+                      CheckConstraint(_one_of("role", TRIAL_ROLES), name="ck_trial_role"))
     id: Mapped[int] = mapped_column(primary_key=True)
     cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id", ondelete="CASCADE"), index=True)
-    number: Mapped[int] = mapped_column(Integer)  # the Optuna trial number within the cell's study
+    number: Mapped[int] = mapped_column(Integer)  # 0, 1, ... within the cell (search trials, then replicas)
+    role: Mapped[str] = mapped_column(String(10), default="search", server_default="search")
+    seed: Mapped[int | None] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times it raised, all runs
+    checkpoint: Mapped[str | None] = mapped_column(Text)  # its last epoch's Tune checkpoint (resume continues it)
     ray_trial_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     lr: Mapped[float] = mapped_column(Float)
     weight_decay: Mapped[float | None] = mapped_column(Float)
@@ -86,8 +104,8 @@ class Metric(Base):
 
     __tablename__ = "metrics"
     __table_args__ = (
+        # the unique constraint's index serves lookups by (trial, key, step) too
         UniqueConstraint("trial_id", "key", "step", name="uq_metric_trial_key_step"),
-        Index("ix_metric_trial_key_step", "trial_id", "key", "step"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))

@@ -20,8 +20,14 @@ from sqlalchemy.engine import Engine
 
 from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
 
-ROW_KEYS = ["model", "method", "m", "dropout"]
-REPORTED = {"peak": "reported_score", "final": "reported_score_final"}  # trial_summary columns
+ROW_KEYS = ["model", "method", "m", "options", "dropout"]
+REPORTED = {"peak": "score", "final": "score_final"}  # cell_results columns: <name>_mean, <name>_std
+
+
+def options_label(options_json: str | None) -> str:
+    """A cell's grid options other than m (m has its own column), e.g. 'softmax=true'; '' when none."""
+    options = json.loads(options_json or "{}")
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items()) if k != "m")
 
 
 def _frame(engine: Engine, stmt, **params) -> pd.DataFrame:
@@ -67,16 +73,59 @@ def sweep_details(engine: Engine, sweep_id: int) -> dict:
     return {**row, "versions": json.loads(row["versions"] or "{}")}
 
 
+HISTORY = ("number", "role", "seed", "lr", "state", "objective", "failures", "checkpoint")
+
+
 def cell_history(engine: Engine, sweep_id: int) -> dict[str, list[dict]]:
-    """Per cell key, its trials so far (number, lr, state, objective), in Optuna order: what a resumed
-    sweep tells its studies before asking for more."""
-    stmt = (select(Cell.key, Trial.number, Trial.lr, Trial.state, Trial.objective)
+    """Per cell key, its trials so far (number, role, seed, lr, state, objective, failures, checkpoint),
+    by number: what a resumed sweep rebuilds its studies from."""
+    stmt = (select(Cell.key, *(getattr(Trial, k) for k in HISTORY))
             .join(Trial, Trial.cell_id == Cell.id).where(Cell.sweep_id == sweep_id).order_by(Cell.key, Trial.number))
     history: dict[str, list[dict]] = {}
     with engine.connect() as conn:
         for row in conn.execute(stmt).mappings():
-            history.setdefault(row["key"], []).append({k: row[k] for k in ("number", "lr", "state", "objective")})
+            history.setdefault(row["key"], []).append({k: row[k] for k in HISTORY})
     return history
+
+
+def epoch_peaks(engine: Engine, sweep_id: int) -> dict[str, dict[int, dict[int, float]]]:
+    """Per cell key and search trial id, the best validation score up to each stored epoch (what
+    early stopping compares on resume)."""
+    stmt = text("SELECT c.key, m.trial_id, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                "JOIN cells c ON c.id = t.cell_id WHERE c.sweep_id = :sweep_id AND t.role = 'search' "
+                "AND m.key = 'val/score' AND m.value IS NOT NULL ORDER BY c.key, m.trial_id, m.step")
+    peaks: dict[str, dict[int, dict[int, float]]] = {}
+    with engine.connect() as conn:
+        for key, trial_id, step, value in conn.execute(stmt, {"sweep_id": sweep_id}):
+            series = peaks.setdefault(key, {}).setdefault(trial_id, {})
+            series[step] = max(value, max(series.values(), default=value))
+    return peaks
+
+
+def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
+    """Per cell: finished search trials, failed ones, finished replicas, and the first line of the
+    latest error (what the end of a run reports)."""
+    stmt = text("""
+        SELECT c.id AS cell_id, c.key,
+               SUM(CASE WHEN t.role = 'search' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS search_done,
+               SUM(CASE WHEN t.role = 'replica' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS replicas_done,
+               SUM(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed,
+               SUM(CASE WHEN t.state IN ('running', 'pending', 'interrupted') THEN 1 ELSE 0 END) AS unfinished,
+               MAX(CASE WHEN t.state = 'failed' THEN t.error END) AS error
+        FROM cells c LEFT JOIN trials t ON t.cell_id = c.id
+        WHERE c.sweep_id = :sweep_id GROUP BY c.id, c.key ORDER BY c.id""")
+    df = _frame(engine, stmt, sweep_id=sweep_id)
+    for col in ("search_done", "replicas_done", "failed", "unfinished"):
+        df[col] = df[col].fillna(0).astype(int)
+    return df
+
+
+def failed_trials(engine: Engine, sweep_id: int) -> list[tuple]:
+    """(trial id, cell key, number, error) of every failed trial of a sweep."""
+    stmt = (select(Trial.id, Cell.key, Trial.number, Trial.error).join(Cell, Trial.cell_id == Cell.id)
+            .where(Cell.sweep_id == sweep_id, Trial.state == "failed").order_by(Trial.id))
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(stmt)]
 
 
 def latest_sweep_id(engine: Engine) -> int | None:
@@ -84,13 +133,14 @@ def latest_sweep_id(engine: Engine) -> int | None:
         return conn.execute(select(func.max(Sweep.id))).scalar()
 
 
-def _view(engine: Engine, view: str, sweep_id: int | None) -> pd.DataFrame:
+def _view(engine: Engine, view: str, sweep_id: int | None, order: str = "trial_id") -> pd.DataFrame:
     where = "" if sweep_id is None else " WHERE sweep_id = :sweep_id"
-    df = _frame(engine, text(f"SELECT * FROM {view}{where} ORDER BY trial_id"),  # noqa: S608 - fixed names
+    df = _frame(engine, text(f"SELECT * FROM {view}{where} ORDER BY {order}"),  # noqa: S608 - fixed names
                 **({} if sweep_id is None else {"sweep_id": sweep_id}))
     if not df.empty:
         df["dropout"] = df["dropout"].astype(bool)
         df["m"] = df["m"].astype("Int64")
+        df["options"] = df["options"].map(options_label)
     return df
 
 
@@ -104,20 +154,31 @@ def best_trials(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
     return _view(engine, "best_trials", sweep_id)
 
 
-def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
-    """The paper's Table 1 shape: rows model x method x m x dropout, columns tasks, plus the average.
+def cell_results(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
+    """One row per cell (the `cell_results` view): the chosen trial's rate and objective, and the
+    reported score over the chosen trial and its replicas (other seeds): mean, std and n."""
+    return _view(engine, "cell_results", sweep_id, order="cell_id")
 
-    Per cell the best trial by objective (Optuna's choice of learning rate) gives the cell's reported
+
+def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
+    """The paper's Table 1 shape: rows model x method x options x dropout, columns tasks, plus the average.
+
+    Per cell the chosen trial (Optuna's best learning rate) and its replicas give the cell's reported
     task score (validation under the paper's protocol, held-out test otherwise), at the peak epoch or
-    the final one; seeds are averaged; values in percent.
+    the final one, as the mean over seeds; values in percent. `table.attrs` holds the matching
+    `std` and `n` tables (seeds per cell).
     """
     sweep_id = latest_sweep_id(engine) if sweep_id is None else sweep_id
-    best = best_trials(engine, sweep_id)
-    if best.empty:
+    cells = cell_results(engine, sweep_id)
+    if cells.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    column = REPORTED[selection]  # the view knows which split each protocol reports
-    table = _by_task(best.assign(value=best[column] * 100), [*ROW_KEYS, "task"])
-    return table.sort_values(ROW_KEYS, ignore_index=True)
+    column = REPORTED[selection]
+    keys = [*ROW_KEYS, "task"]
+    table = _by_task(cells.assign(value=cells[f"{column}_mean"] * 100), keys).sort_values(ROW_KEYS, ignore_index=True)
+    for name, values in (("std", cells[f"{column}_std"] * 100), ("n", cells["n_seeds"])):
+        spread = _by_task(cells.assign(value=values), keys).sort_values(ROW_KEYS, ignore_index=True)
+        table.attrs[name] = spread.drop(columns="average")
+    return table
 
 
 def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -183,6 +244,7 @@ def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=[*ROW_KEYS, "average"])
     scores = _by_task(ref, ["model", "method", "dropout", "task"])
     scores.insert(2, "m", pd.array([128 if m == "superpos_prompt" else pd.NA for m in scores["method"]], "Int64"))
+    scores.insert(3, "options", "")
     scores["dropout"] = scores["dropout"].map({"on": True, "off": False})
     return scores.sort_values(ROW_KEYS, ignore_index=True)
 

@@ -59,18 +59,38 @@ class ResultsWriter:
             return {key: c.id for key, c in existing.items()}
 
     def start_trial(self, cell_id: int, number: int, ray_trial_id: str | None, config: Mapping[str, Any],
-                    lr: float, weight_decay: float | None) -> int:
-        """The trial row for (cell, Optuna number), created once, then marked running."""
+                    lr: float, weight_decay: float | None, role: str = "search", continuing: bool = False) -> int:
+        """The trial row for (cell, number), created once, then marked running.
+
+        A row belongs to one trial: another Ray trial may take it over only to continue it
+        (`continuing`, a resume of an interrupted or failed trial at the same rate and seed)."""
+        seed = config.get("seed")
         with Session(self.engine) as s, s.begin():
             trial = s.scalar(select(Trial).where(Trial.cell_id == cell_id, Trial.number == number))
             if trial is None:
-                trial = Trial(cell_id=cell_id, number=number, lr=lr, weight_decay=weight_decay,
+                trial = Trial(cell_id=cell_id, number=number, role=role, seed=seed, lr=lr, weight_decay=weight_decay,
                               batch_size=config.get("batch_size"), epochs=config.get("epochs"),
                               config=json.dumps(dict(config), sort_keys=True))
                 s.add(trial)
-            trial.ray_trial_id, trial.state, trial.started_ms = ray_trial_id, "running", now_ms()
+            elif trial.ray_trial_id != ray_trial_id:
+                same = (trial.lr, trial.seed, trial.role) == (lr, seed, role)
+                if not (continuing and same and trial.state in ("interrupted", "failed")):
+                    raise ValueError(f"trial row {trial.id} (cell {cell_id}, number {number}) belongs to Ray trial "
+                                     f"{trial.ray_trial_id} ({trial.state}); Ray trial {ray_trial_id} may not write it")
+            trial.ray_trial_id, trial.state, trial.started_ms, trial.finished_ms = ray_trial_id, "running", now_ms(), None
             s.flush()
             return trial.id
+
+    def record_failure(self, trial_id: int, error: str) -> None:
+        """One failed attempt: counted against the trial's retries, its error kept (the latest)."""
+        with Session(self.engine) as s, s.begin():
+            trial = s.get(Trial, trial_id)
+            trial.failures, trial.error = (trial.failures or 0) + 1, error
+
+    def set_checkpoint(self, trial_id: int, path: str) -> None:
+        """Where the trial's last epoch was checkpointed: a resume continues from there."""
+        with Session(self.engine) as s, s.begin():
+            s.get(Trial, trial_id).checkpoint = path
 
     def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any]) -> int:
         """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place."""
@@ -112,7 +132,8 @@ class ResultsWriter:
             raise ValueError(f"trial state must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
         with Session(self.engine) as s, s.begin():
             trial = s.get(Trial, trial_id)
-            trial.state, trial.error, trial.finished_ms = state, error, now_ms()
+            trial.state, trial.finished_ms = state, now_ms()
+            trial.error = error if state == "failed" else None
             if trainable_parameters is not None:
                 trial.trainable_parameters = trainable_parameters
             metrics = s.scalars(select(Metric).where(Metric.trial_id == trial_id)).all()
@@ -133,26 +154,27 @@ class ResultsWriter:
                                     epoch=step, value=value))
 
     def reopen_sweep(self, sweep_id: int) -> None:
-        """Before a resume: the sweep runs again, and trials a hard crash left 'running' become failed."""
+        """Before a resume: the sweep runs again, and trials a hard crash left 'running' are interrupted."""
         with Session(self.engine) as s, s.begin():
             sweep = s.get(Sweep, sweep_id)
             if sweep is None:
                 raise ValueError(f"no sweep {sweep_id} in this database; `superpos sweep list` shows the sweeps")
             sweep.state, sweep.finished_ms = "running", None
-            self._close_unfinished(s, sweep_id, "the sweep stopped before this trial finished (found on resume)")
+            self._close_unfinished(s, sweep_id)
 
     @staticmethod
-    def _close_unfinished(s: Session, sweep_id: int, why: str) -> None:
+    def _close_unfinished(s: Session, sweep_id: int) -> None:
+        """Trials the sweep left running did not fail: they were interrupted, and a resume continues them."""
         left = s.scalars(select(Trial).join(Cell).where(Cell.sweep_id == sweep_id,
                                                         Trial.state.in_(("pending", "running"))))
         for trial in left:
-            trial.state, trial.finished_ms, trial.error = "failed", now_ms(), why
+            trial.state, trial.finished_ms = "interrupted", now_ms()
 
     def finish_sweep(self, sweep_id: int, state: str) -> None:
-        """Close the sweep; trials it left running (a crash, Ctrl-C) are marked failed, saying why."""
+        """Close the sweep; trials it left running (Ctrl-C, a cancel) are marked interrupted."""
         if state not in SWEEP_STATES:
             raise ValueError(f"sweep state must be one of {', '.join(SWEEP_STATES)}, got {state!r}")
         with Session(self.engine) as s, s.begin():
             sweep = s.get(Sweep, sweep_id)
             sweep.state, sweep.finished_ms = state, now_ms()
-            self._close_unfinished(s, sweep_id, f"the sweep ended ({state}) before this trial finished")
+            self._close_unfinished(s, sweep_id)

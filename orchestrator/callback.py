@@ -2,33 +2,62 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import ray.cloudpickle as cloudpickle
 from ray import tune
 
 from db.engine import open_store
 from db.writer import ResultsWriter
 from workers.trial import TrialConfig
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-def _error_text(trial) -> str:
-    path = getattr(trial, "error_file", None)
-    if path and Path(path).is_file():
-        return Path(path).read_text()
-    return f"trial {trial.trial_id} failed (no error file)"
+
+def _read(path) -> bytes | None:
+    return Path(path).read_bytes() if path and Path(path).is_file() else None
+
+
+def error_text(trial) -> str:
+    """The trial's own traceback (header line included, no colour codes), as the trainable raised it
+    (workers.tune_adapter.TrialFailure); else Ray's text of the error; else a note. Read from the
+    trial's local folder, where Tune writes the error before it calls the callbacks."""
+    text = None
+    pickled = _read(getattr(trial, "pickled_error_file", None))
+    if pickled is not None:
+        try:
+            exc = cloudpickle.loads(pickled)
+            cause = getattr(exc, "cause", None) or exc
+            text = getattr(cause, "traceback_text", None) or str(exc)
+        except Exception:  # noqa: BLE001 - an unreadable pickle falls back to the text file
+            text = None
+    if text is None:
+        raw = _read(getattr(trial, "error_file", None))
+        text = raw.decode(errors="replace") if raw is not None else None
+    return ANSI.sub("", text or f"trial {trial.trial_id} failed (no error recorded)").strip()
+
+
+def first_line(error: str) -> str:
+    """The line that says what went wrong: the last 'SomeError: ...' line of a traceback."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt|Exit)\b", line)]
+    return (named or lines or ["(no message)"])[-1][:300]
 
 
 class ResultsCallback(tune.Callback):
-    """Creates the trial row when Tune starts a trial, logs each epoch, closes it with its scores."""
+    """Creates the trial row when Tune starts a trial, logs each epoch and checkpoint, counts failures,
+    closes the row with its scores; prints one progress line per finished trial."""
 
-    def __init__(self, db_url: str, total: int, echo: Callable[[str], None] = print):
-        self.db_url, self.total, self.echo = db_url, total, echo
+    def __init__(self, db_url: str, total: int, retries: int = 0, echo: Callable[[str], None] = print):
+        self.db_url, self.total, self.retries, self.echo = db_url, total, retries, echo
         self._writer: ResultsWriter | None = None
         self.db_ids: dict[str, int] = {}
         self.trainable: dict[str, int] = {}
         self.started: dict[str, float] = {}
+        self.failed: list[str] = []  # "cell_key #number: first line of the error"
         self.done = 0
 
     @property
@@ -42,11 +71,17 @@ class ResultsCallback(tune.Callback):
         return {**self.__dict__, "_writer": None}
 
     def _start(self, trial) -> int:
+        if trial.trial_id in self.db_ids:  # a retry of the same trial (Tune restarts it in place)
+            return self.db_ids[trial.trial_id]
         cfg = trial.config
         method_cfg = TrialConfig.from_dict(cfg["trial"]).method_config()
         self.db_ids[trial.trial_id] = self.writer.start_trial(
-            cfg["cell_id"], cfg["number"], trial.trial_id, cfg["trial"], method_cfg.lr, method_cfg.weight_decay
+            cfg["cell_id"], cfg["number"], trial.trial_id, cfg["trial"], method_cfg.lr, method_cfg.weight_decay,
+            role=cfg.get("role", "search"), continuing=cfg.get("continuing", False),
         )
+        # the failure budget spans resumes: a trial that failed before has fewer retries left now
+        if hasattr(trial, "max_failures"):
+            trial.max_failures = max(0, self.retries - cfg.get("failures", 0))
         self.started[trial.trial_id] = time.monotonic()
         return self.db_ids[trial.trial_id]
 
@@ -60,23 +95,44 @@ class ResultsCallback(tune.Callback):
             self.writer.store_snapshots(db_id, step, result["snapshot"])
         self.trainable[trial.trial_id] = result.get("trainable_parameters")
 
+    def on_trial_save(self, iteration, trials, trial, **info):
+        checkpoint = getattr(trial, "checkpoint", None)
+        if checkpoint is not None and trial.trial_id in self.db_ids:
+            self.writer.set_checkpoint(self.db_ids[trial.trial_id], checkpoint.path)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """A failed attempt that Tune retries (from the trial's last checkpoint)."""
+        error = error_text(trial)
+        self.writer.record_failure(self._start(trial), error)
+        self.echo(f"      {trial.config['cell_key']} #{trial.config['number']}: retrying after "
+                  f"{first_line(error)}")
+
     def _finish(self, trial, state: str, error: str | None = None) -> None:
-        db_id = self.db_ids.get(trial.trial_id) or self._start(trial)  # a trial can fail before it starts
+        db_id = self._start(trial)  # a trial can fail before it starts
+        if error is not None:
+            self.writer.record_failure(db_id, error)
         self.writer.finish_trial(db_id, state, error, self.trainable.get(trial.trial_id))
         self.done += 1
         seconds = time.monotonic() - self.started.get(trial.trial_id, time.monotonic())
         last = trial.last_result or {}
-        outcome = state.upper() if state == "failed" or "peak/score" not in last else (
-            f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
-            + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
-        self.echo(f"[{self.done:>3}/{self.total}] {trial.config['cell_key']}  "
-                  f"lr={trial.config['trial']['lr']:.2e}  {outcome}  {seconds:.1f}s")
+        cfg = trial.config
+        if error is not None:
+            outcome = f"FAILED: {first_line(error)}"
+            self.failed.append(f"{cfg['cell_key']} #{cfg['number']}: {first_line(error)}")
+        elif "peak/score" not in last:
+            outcome = state.upper()
+        else:
+            outcome = (f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
+                       + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
+        role = "" if cfg.get("role", "search") == "search" else f" replica seed={cfg['trial']['seed']}"
+        self.echo(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
+                  f"{outcome}  {seconds:.1f}s")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        """'stopped' when a scheduler (ASHA) ended it before its last epoch, else 'complete'."""
+        """'stopped' when early stopping ended it before its last epoch, else 'complete'."""
         last_epoch = (trial.last_result or {}).get("epoch", 0)
         planned = trial.config["trial"].get("epochs", TrialConfig.epochs)
         self._finish(trial, "complete" if last_epoch >= planned else "stopped")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "failed", _error_text(trial))
+        self._finish(trial, "failed", error_text(trial))

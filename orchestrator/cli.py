@@ -23,10 +23,24 @@ def cmd_sweep_validate(args) -> int:
 
     spec = load_spec(args.spec)
     cells = expand(spec)
-    print(f"{args.spec}: valid. {len(cells)} cells x {spec.optuna.trials_per_cell} trials = "
-          f"{len(cells) * spec.optuna.trials_per_cell} trials")
-    for cell in cells:
+    search = sum(spec.optuna.budget(c.method) for c in cells)
+    replicas = len(cells) * (len(spec.seeds) - 1)
+    print(f"{args.spec}: valid. {len(cells)} cells ({len(spec.methods)} methods with their option grids x "
+          f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings); "
+          f"{search} search trials ({spec.optuna.sampler}) + {replicas} replicas = {search + replicas} trials "
+          f"of {spec.epochs} epochs")
+    shown = cells if args.cells else cells[:10]
+    for cell in shown:
         print(f"  {cell.key}")
+    if len(shown) < len(cells):
+        print(f"  ... {len(cells) - len(shown)} more (--cells lists them all)")
+    return 0
+
+
+def cmd_sweep_schema(args) -> int:
+    from orchestrator.spec_schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
     return 0
 
 
@@ -34,28 +48,52 @@ def cmd_sweep_run(args) -> int:
     from orchestrator.run import run_sweep
     from orchestrator.spec import load_spec
 
-    spec = load_spec(args.spec)  # every check happens here, before Ray or the database start
+    spec = load_spec(args.spec)  # every check of the spec happens here, before Ray or the database start
     return _finish(args.db, run_sweep(spec, args.db))
 
 
+EXIT_CODES = {"complete": 0, "partial": 0, "failed": 1, "interrupted": 130, "cancelled": 130}
+
+
 def _finish(db_url: str | None, sweep_id: int) -> int:
-    """Print the sweep's table; exit 130 if it was interrupted (Ray Tune catches Ctrl-C itself)."""
+    """Print the sweep's table; the exit code says how it ended: 0 complete or partial (every cell has
+    a result), 1 failed (some cell has none), 130 interrupted."""
     from db import queries
     from db.engine import open_store
 
     print()
     _print_table(db_url, sweep_id, "peak")
-    return 0 if queries.sweep_details(open_store(db_url, readonly=True), sweep_id)["state"] == "complete" else 130
+    state = queries.sweep_details(open_store(db_url, readonly=True), sweep_id)["state"]
+    return EXIT_CODES.get(state, 1)
+
+
+def cmd_sweep_status(args) -> int:
+    from db import queries
+    from db.engine import open_store
+
+    engine = open_store(args.db, readonly=True)
+    details = queries.sweep_details(engine, args.sweep)
+    progress = queries.cell_progress(engine, args.sweep)
+    print(f"sweep {args.sweep} '{details['name']}': {details['state']}; {len(progress)} cells, "
+          f"{int((progress['search_done'] > 0).sum())} with a chosen learning rate, "
+          f"{int(progress['failed'].sum())} failed trials, {int(progress['unfinished'].sum())} unfinished")
+    print(progress.drop(columns=["cell_id", "error"]).to_string(index=False))
+    if args.errors:
+        for trial_id, key, number, error in queries.failed_trials(engine, args.sweep):
+            print(f"\n--- trial {trial_id} ({key} #{number}) ---\n{error}")
+    return 0
 
 
 def cmd_sweep_resume(args) -> int:
+    from dataclasses import replace
+
     from db import queries
     from db.engine import open_store
     from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
 
     details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
-    spec = parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec")
+    spec = replace(parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec"), name=details["name"])
     return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep))
 
 
@@ -222,10 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = _group(sub, "sweep", "run, check, resume or list sweeps")
     _command(sweep, "run", cmd_sweep_run, "run a sweep spec (YAML) on Ray and store every trial", db=True
              ).add_argument("spec", help="sweep spec, e.g. orchestrator/specs/demo.yaml")
-    _command(sweep, "validate", cmd_sweep_validate, "check a spec and print its grid without running anything"
-             ).add_argument("spec")
-    _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: run each cell's missing trials, "
-             "its Optuna study warm-started from the stored ones", db=True
+    validate = _command(sweep, "validate", cmd_sweep_validate, "check a spec and summarise its grid; starts nothing")
+    validate.add_argument("spec")
+    validate.add_argument("--cells", action="store_true", help="list every cell (default: the first 10)")
+    _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
+    status = _command(sweep, "status", cmd_sweep_status, "a sweep's cells: finished, failed and unfinished trials",
+                      db=True)
+    status.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    status.add_argument("--errors", action="store_true", help="print the traceback of every failed trial")
+    _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: continue its interrupted trials (and "
+             "failed ones with retries left) and run the missing ones; studies continue from the store", db=True
              ).add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
 

@@ -1,17 +1,19 @@
-"""Expand a sweep spec into grid cells: method x task x model x m x dropout x seed.
+"""Expand a sweep spec into grid cells: method x method options x task x model x dropout.
 
-m is a dimension only for methods that have it (superpos_prompt); the others get one cell with
-m = None. Each cell owns one Optuna study over the learning rate.
+A method's options span the grid through `spec.method_grid` (m is folded in there for methods that
+have it); the other methods get one cell per task, model and dropout. Seeds are not a dimension:
+the first seed searches each cell's learning rate, the others replicate the chosen rate as more
+trials of the same cell (orchestrator/searcher.py).
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.spec import SweepSpec
-from workers.methods import METHOD_CONFIGS
 
 
 @dataclass(frozen=True)
@@ -19,37 +21,46 @@ class Cell:
     method: str
     task: str
     model: str
-    m: int | None
+    options: tuple[tuple[str, Any], ...]  # the method options this cell fixes from the grid, sorted by name
     dropout: bool
-    seed: int
+    seed: int = 0  # the search seed (spec.seeds[0])
     eval_protocol: str = "paper"  # one per sweep (spec.training), recorded with every cell
     eval_mode: str = "generate"
 
     @property
+    def m(self) -> int | None:
+        return dict(self.options).get("m")
+
+    @property
     def key(self) -> str:
         """Stable, readable id within a sweep (the database's unique key)."""
-        m = "-" if self.m is None else self.m
-        return f"{self.method}|{self.task}|{self.model}|m={m}|dropout={'on' if self.dropout else 'off'}|seed={self.seed}"
+        opts = ",".join(f"{k}={json.dumps(v)}" for k, v in self.options) or "-"
+        return f"{self.method}|{self.task}|{self.model}|{opts}|dropout={'on' if self.dropout else 'off'}"
 
     def as_row(self) -> dict[str, Any]:
-        return {"key": self.key, **asdict(self)}
+        return {"key": self.key, "method": self.method, "task": self.task, "model": self.model, "m": self.m,
+                "options": json.dumps(dict(self.options), sort_keys=True), "dropout": self.dropout,
+                "seed": self.seed, "eval_protocol": self.eval_protocol, "eval_mode": self.eval_mode}
+
+
+def _option_sets(grid: dict[str, list]) -> list[tuple[tuple[str, Any], ...]]:
+    names = sorted(grid)
+    return [tuple(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
+    """Cells in a stable order: by method, its options, task, model, dropout."""
     evaluation = {k: spec.training[k] for k in ("eval_protocol", "eval_mode") if k in spec.training}
     cells = []
-    for method, task, model, dropout, seed in itertools.product(
-        spec.methods, spec.tasks, spec.models, spec.dropout, spec.seeds
-    ):
-        for m in spec.m if METHOD_CONFIGS[method].has_m else (None,):
-            cells.append(Cell(method, task, model, m, dropout, seed, **evaluation))
+    for method in spec.methods:
+        for options in _option_sets(spec.method_grid.get(method, {})):
+            for task, model, dropout in itertools.product(spec.tasks, spec.models, spec.dropout):
+                cells.append(Cell(method, task, model, options, dropout, spec.seeds[0], **evaluation))
     return cells
 
 
-def trial_config(spec: SweepSpec, cell: Cell, lr: float) -> dict[str, Any]:
-    """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr`."""
-    params = dict(spec.method_params.get(cell.method, {}))
-    if cell.m is not None:
-        params["m"] = cell.m
+def trial_config(spec: SweepSpec, cell: Cell, lr: float, seed: int | None = None) -> dict[str, Any]:
+    """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr` (and seed)."""
+    params = {**spec.method_params.get(cell.method, {}), **dict(cell.options)}
     return {**spec.training, "method": cell.method, "task": cell.task, "model": cell.model,
-            "dropout": cell.dropout, "seed": cell.seed, "method_params": params, "lr": lr}
+            "dropout": cell.dropout, "seed": cell.seed if seed is None else seed, "method_params": params, "lr": lr}

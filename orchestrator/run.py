@@ -1,7 +1,10 @@
-"""Run a sweep: plan the grid, record it, and let one Ray Tune run train every trial into the store."""
+"""Run a sweep: check it against the machine, record it, and let one Ray Tune run train every trial
+into the store; then say honestly how it ended."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -10,11 +13,22 @@ from db import queries
 from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator import provenance
-from orchestrator.plan import expand
-from orchestrator.spec import SweepSpec
+from orchestrator.callback import first_line
+from orchestrator.plan import Cell, expand
+from orchestrator.preflight import check_address, check_environment, check_resources
+from orchestrator.spec import SpecError, SweepSpec
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # a checkpoint per epoch is by design
+
+
+class _DropTrialTracebacks(logging.Filter):
+    """Tune logs every failed trial with its whole traceback (~90 lines); the callback prints one line
+    and the store keeps the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trial task failed")
 
 
 def _ray_init(spec: SweepSpec) -> bool:
@@ -23,31 +37,69 @@ def _ray_init(spec: SweepSpec) -> bool:
 
     if ray.is_initialized():
         return False
-    if spec.ray.address:
-        ray.init(address=spec.ray.address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
-                 object_store_memory=200 * 1024**2, log_to_driver=False)
+    check_address(spec.ray.address)
+    try:
+        if spec.ray.address:
+            ray.init(address=spec.ray.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
+                     object_store_memory=200 * 1024**2, log_to_driver=False)
+    except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
+        raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
+                        "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
+                        "~/.ray/auth_token) in this shell") from None
+    logging.getLogger("ray.tune.execution.tune_controller").addFilter(_DropTrialTracebacks())
     return True
 
 
-def _scheduler(spec: SweepSpec):
-    """None (FIFO: every trial runs all epochs) or ASHA on the validation score per epoch."""
+def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool):
+    """None (FIFO: every trial runs all epochs) or ASHA within each cell (orchestrator/early_stopping.py)."""
     if spec.scheduler.type == "fifo":
         return None
-    from ray.tune.schedulers import ASHAScheduler
+    from orchestrator.early_stopping import PerCellASHA
 
-    from workers.trial import TrialConfig
+    scheduler = PerCellASHA(spec.epochs, spec.scheduler.grace_period, spec.scheduler.reduction_factor)
+    if resume:
+        for cell_key, trials in queries.epoch_peaks(engine, sweep_id).items():
+            for trial_id, peaks in trials.items():
+                scheduler.prefill(cell_key, f"stored-{trial_id}", peaks)
+    return scheduler
 
-    return ASHAScheduler(metric="val/score", mode="max", time_attr="epoch",
-                         max_t=spec.training.get("epochs", TrialConfig.epochs),
-                         grace_period=spec.scheduler.grace_period, reduction_factor=spec.scheduler.reduction_factor)
+
+def trial_folder(trial) -> str:
+    """Short trial folder names (Tune's default repeats the whole config)."""
+    return f"cell{trial.config['cell_id']}-n{trial.config['number']}-{trial.trial_id}"
+
+
+def run_name(db_url: str, sweep_id: int) -> str:
+    """Unique per store, sweep and run: sweeps of different databases never share a Tune folder."""
+    store = hashlib.sha256(db_url.encode()).hexdigest()[:8]
+    return f"superpos-{store}-sweep{sweep_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def outcome(engine, spec: SweepSpec, cells: list[Cell], sweep_id: int) -> tuple[str, list[str]]:
+    """(state, failed-cell lines). complete: every cell has its search budget and replicas finished;
+    failed: some cell has no finished search trial; partial: every cell has a rate, some trials failed."""
+    progress = queries.cell_progress(engine, sweep_id).set_index("key")
+    budget = {c.key: spec.optuna.budget(c.method) for c in cells}
+    lines, complete, failed = [], True, False
+    for key, row in progress.iterrows():
+        if key not in budget:
+            continue
+        if row.search_done == 0:
+            failed = True
+        if row.search_done < budget[key] or (row.search_done and row.replicas_done < len(spec.seeds) - 1):
+            complete = False
+        if row.failed:
+            lines.append(f"  {key}: {row.failed} failed, {row.search_done}/{budget[key]} search trials finished: "
+                         f"{first_line(row.error or '')}")
+    return ("complete" if complete else "failed" if failed else "partial"), lines
 
 
 def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print,
               resume: int | None = None) -> int:
-    """Returns the sweep's id. The store is opened (and checked) before Ray starts. `resume` names a
-    stored sweep (whose spec this is) to finish: its studies learn the stored trials first."""
+    """Returns the sweep's id. Every check (store, models, data, Ray, resources) runs before the sweep's
+    row is written. `resume` names a stored sweep (whose spec this is) to finish."""
     import ray
     from ray import tune
 
@@ -59,46 +111,62 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     engine = open_store(db_url)
     writer = ResultsWriter(engine)
     cells = expand(spec)
-    if resume is None:
-        sweep_id, history = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect()), {}
-    else:
-        writer.reopen_sweep(resume)
-        sweep_id, history = resume, queries.cell_history(engine, resume)
-    cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
-    searcher = CellSearcher(spec, cells, cell_ids, history)
-    total = searcher.total_trials()
-    echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells x {spec.optuna.trials_per_cell} Optuna trials"
-         + (f", {total} still to run" if resume else f" = {total} trials"))
-    if total == 0:
-        echo("every cell already has its trials; nothing to run")
-        writer.finish_sweep(sweep_id, "complete")
-        return sweep_id
-    run_name = f"superpos-sweep-{sweep_id}" + (f"-resume-{int(time.time())}" if resume else "")
+    check_environment(spec)
+    if resume is not None:
+        queries.sweep_details(engine, resume)  # an unknown id fails here
     started = _ray_init(spec)
-    state = "failed"
+    sweep_id, state = None, "failed"
     try:
-        resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
-        tuner = tune.Tuner(
-            tune.with_resources(tune_trainable, resources),
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec),
-                                        num_samples=total,
-                                        max_concurrent_trials=spec.resources.max_concurrent_trials,
-                                        reuse_actors=True),  # skip re-importing torch per trial
-            run_config=tune.RunConfig(name=run_name, storage_path=spec.ray.storage_path,
-                                      callbacks=[ResultsCallback(db_url, total, echo)],
-                                      verbose=0),
-        )
-        results = tuner.fit()
-        # Tune catches Ctrl-C itself and returns early: fewer trials than planned means interrupted
-        state = "complete" if len(results) >= total else "interrupted"
+        check_resources(spec)
+        if resume is None:
+            sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect())
+        else:
+            sweep_id = resume
+            writer.reopen_sweep(resume)
+        cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
+        history = queries.cell_history(engine, sweep_id) if resume is not None else {}
+        searcher = CellSearcher(spec, cells, cell_ids, history)
+        total = searcher.total_trials()
+        echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells, {total} trials "
+             + ("still to run" if resume is not None else
+                f"({spec.optuna.sampler} search of the learning rate, {len(spec.seeds) - 1} replica seed(s))"))
+        if total == 0:
+            echo("every cell already has its trials; nothing to run")
+        else:
+            tuner = tune.Tuner(
+                tune.with_resources(tune_trainable, {"cpu": spec.resources.cpus_per_trial,
+                                                     "gpu": spec.resources.gpus_per_trial}),
+                tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec, engine, sweep_id,
+                                                                                      resume is not None),
+                                            num_samples=total,
+                                            max_concurrent_trials=spec.resources.max_concurrent_trials,
+                                            trial_dirname_creator=trial_folder,
+                                            reuse_actors=True),  # one worker process serves many trials
+                run_config=tune.RunConfig(
+                    name=run_name(db_url, sweep_id), storage_path=spec.ray.storage_path,
+                    callbacks=[ResultsCallback(db_url, total, spec.resources.retries, echo)],
+                    failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),
+            )
+            tuner.fit()
+        # Tune catches Ctrl-C itself and returns early: trials left running or work never handed out
+        unfinished = queries.cell_progress(engine, sweep_id)["unfinished"].sum()
+        state = "interrupted" if unfinished or not searcher.is_done() else "ended"
     except KeyboardInterrupt:
         state = "interrupted"
         raise
     finally:
-        writer.finish_sweep(sweep_id, state)
-        if state != "complete":
-            echo(f"sweep {sweep_id} {state}; what finished is stored. Finish it with: "
-                 f"superpos sweep resume {sweep_id} --db {db_url}")
+        if sweep_id is not None:
+            if state != "interrupted":
+                state, failed = outcome(engine, spec, cells, sweep_id)
+                if failed:
+                    echo(f"failed trials, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
+                    for line in failed:
+                        echo(line)
+            writer.finish_sweep(sweep_id, state)
+            if state in ("interrupted", "failed", "partial"):
+                echo(f"sweep {sweep_id} {state}; what finished is stored. Continue it with: "
+                     f"superpos sweep resume {sweep_id} --db {db_url}")
         if started:
             ray.shutdown()
     return sweep_id

@@ -1,14 +1,29 @@
 """A Ray Tune Searcher that owns one Optuna study (over the learning rate) per grid cell.
 
 OptunaSearch cannot hold a grid (Tune refuses grid_search beside it), so this searcher walks the
-cells itself: each `suggest` asks the next cell's study for a learning rate (Optuna's ask/tell API),
-and each completed trial is told back to its study. Cells are visited round-robin, so every worker
-stays busy across cells within one Tuner run.
+cells itself, through Optuna's ask/tell API:
+
+- Order: cells are served in plan order, each until all its work is handed out, so cells finish
+  early while every worker stays busy (a sweep stopped half-way has half of its table).
+- Search, then replicas: the first seed searches `budget` learning rates; once they have finished,
+  the cell's chosen rate (best objective) runs again with every other seed, as replica trials.
+- Resume: the studies are rebuilt from the store (the single source of truth for what ran). Finished
+  trials are told to their study; interrupted ones, and failed ones with retries left, run again
+  under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
+  cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
+- Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
+  so a resumed study continues its sequence instead of replaying the rates it already tried.
+
+Optuna's RDB storage was considered and not used: its tables (`trials`, `alembic_version`) collide
+with the results schema, it keeps no sampler state (a seeded sampler replays there too), and the
+store already holds every trial's rate, state and objective.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -18,83 +33,171 @@ from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
 
 OBJECTIVE = "peak/score"  # the best validation task score so far, reported every epoch
+DONE = ("complete", "stopped")
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    role: str  # search | replica
+    seed: int
+    lr: float
+    state: str = "todo"  # todo (to run) | live | complete | stopped | failed
+    objective: float | None = None
+    failures: int = 0
+    checkpoint: str | None = None
+    rerun: bool = False  # continues a stored trial (its row, rate and seed)
+
+
+@dataclass
+class CellWork:
+    cell: Cell
+    cell_id: int
+    budget: int
+    study: optuna.Study
+    records: list[TrialRecord] = field(default_factory=list)
+
+    def role(self, role: str) -> list[TrialRecord]:
+        return [r for r in self.records if r.role == role]
+
+    def next_number(self) -> int:
+        return max((r.number for r in self.records), default=-1) + 1
+
+    def search_done(self) -> bool:
+        search = self.role("search")
+        return len(search) >= self.budget and all(r.state in (*DONE, "failed") for r in search)
+
+    def chosen(self) -> TrialRecord | None:
+        """The best finished search trial (ties: the earlier), as the best_trials view picks it."""
+        done = [r for r in self.role("search") if r.state in DONE and r.objective is not None]
+        return max(done, key=lambda r: (r.objective, -r.number)) if done else None
+
+
+def _seed(*parts: Any) -> int:
+    return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
 class CellSearcher(Searcher):
     def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
                  history: dict[str, list[dict]] | None = None):
-        """`history` (a resume): each cell's earlier trials, told to its study first; finished ones
-        count against the cell's budget, failed ones are tried again."""
+        """`history` (a resume): each cell's stored trials (number, role, seed, lr, state, objective,
+        failures, checkpoint)."""
         super().__init__(metric=OBJECTIVE, mode="max")
-        self.spec, self.cells, self.cell_ids = spec, cells, cell_ids
+        self.spec = spec
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.studies = {
-            cell.key: optuna.create_study(
-                direction="maximize",
-                sampler=optuna.samplers.TPESampler(seed=spec.optuna.sampler_seed + i),
-                study_name=cell.key,
-            )
-            for i, cell in enumerate(cells)
-        }
-        self.asked = {cell.key: 0 for cell in cells}
-        for cell in cells:
-            for past in (history or {}).get(cell.key, []):
-                self.asked[cell.key] += self._tell_past(cell, past)
-        self.live: dict[str, tuple[str, optuna.trial.Trial]] = {}
-        self._next = 0
+        self.work = [CellWork(cell, cell_ids[cell.key], spec.optuna.budget(cell.method),
+                              optuna.create_study(direction="maximize", study_name=cell.key)) for cell in cells]
+        for work in self.work:
+            for past in (history or {}).get(work.cell.key, []):
+                self._restore(work, past)
+        self.live: dict[str, tuple[CellWork, TrialRecord, optuna.trial.Trial | None]] = {}
 
     def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
+        if self.spec.optuna.sampler == "fixed":
+            rates = self.spec.optuna.fixed_rates(cell.method)
+            return optuna.distributions.FloatDistribution(min(rates), max(rates), log=True)
         low, high = self.spec.optuna.lr_range(cell.method)
         return optuna.distributions.FloatDistribution(low, high, log=True)
 
-    def _tell_past(self, cell: Cell, past: dict) -> int:
-        """Add a stored trial to the cell's study; 1 if it counts as done."""
-        done = past["state"] in ("complete", "stopped") and past["objective"] is not None
-        self.studies[cell.key].add_trial(optuna.trial.create_trial(
-            params={"lr": past["lr"]}, distributions={"lr": self._distribution(cell)},
-            value=past["objective"] if done else None,
-            state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL,
-        ))
-        return int(done)
+    def _restore(self, work: CellWork, past: dict) -> None:
+        """A stored trial: finished or out of retries, it is told to the study; else it runs again."""
+        rec = TrialRecord(past["number"], past["role"], past["seed"], past["lr"], past["state"], past["objective"],
+                          past["failures"] or 0, past["checkpoint"])
+        retry = rec.state == "interrupted" or (rec.state == "failed" and rec.failures <= self.spec.resources.retries)
+        if retry:
+            rec.state, rec.rerun = "todo", True
+        elif rec.role == "search":
+            done = rec.state in DONE and rec.objective is not None
+            work.study.add_trial(optuna.trial.create_trial(
+                params={"lr": rec.lr}, distributions={"lr": self._distribution(work.cell)},
+                value=rec.objective if done else None,
+                state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL))
+        work.records.append(rec)
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # the objective is fixed; the space lives in the studies
 
-    def _next_cell(self) -> Cell | None:
-        budget = self.spec.optuna.trials_per_cell
-        for _ in range(len(self.cells)):
-            cell = self.cells[self._next % len(self.cells)]
-            self._next += 1
-            if self.asked[cell.key] < budget:
-                return cell
+    def _sampler(self, work: CellWork) -> optuna.samplers.BaseSampler:
+        seed = _seed(self.spec.optuna.sampler_seed, work.cell.key, len(work.study.trials))
+        startup = self.spec.optuna.n_startup(work.budget)
+        return {
+            "tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
+            "gp": lambda: optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+            "fixed": lambda: optuna.samplers.RandomSampler(seed=seed),  # never samples: rates are enqueued
+        }[self.spec.optuna.sampler]()
+
+    def _ask(self, work: CellWork, lr: float | None) -> optuna.trial.Trial:
+        if lr is not None:
+            work.study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+        work.study.sampler = self._sampler(work)
+        return work.study.ask({"lr": self._distribution(work.cell)})
+
+    def _next(self, work: CellWork) -> tuple[TrialRecord, optuna.trial.Trial | None] | None:
+        """The cell's next piece of work: a re-run, a new search trial, or a replica; None if none now."""
+        todo = next((r for r in work.records if r.state == "todo"), None)
+        if todo is not None:
+            return todo, self._ask(work, todo.lr) if todo.role == "search" else None
+        search = work.role("search")
+        if len(search) < work.budget:
+            fixed = self.spec.optuna.fixed_rates(work.cell.method) if self.spec.optuna.sampler == "fixed" else None
+            otrial = self._ask(work, fixed[len(search)] if fixed else None)
+            rec = TrialRecord(work.next_number(), "search", work.cell.seed, otrial.params["lr"])
+            work.records.append(rec)
+            return rec, otrial
+        chosen = work.chosen() if work.search_done() else None
+        if chosen is not None:
+            issued = {r.seed for r in work.role("replica")}
+            for seed in self.spec.seeds[1:]:
+                if seed not in issued:
+                    rec = TrialRecord(work.next_number(), "replica", seed, chosen.lr)
+                    work.records.append(rec)
+                    return rec, None
         return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        cell = self._next_cell()
-        if cell is None:
-            return Searcher.FINISHED
-        otrial = self.studies[cell.key].ask({"lr": self._distribution(cell)})
-        self.asked[cell.key] += 1
-        self.live[trial_id] = (cell.key, otrial)
-        return {
-            "cell_key": cell.key,
-            "cell_id": self.cell_ids[cell.key],
-            "number": otrial.number,
-            "trial": trial_config(self.spec, cell, otrial.params["lr"]),
-        }
+        for work in self.work:
+            nxt = self._next(work)
+            if nxt is not None:
+                rec, otrial = nxt
+                rec.state = "live"
+                self.live[trial_id] = (work, rec, otrial)
+                return {
+                    "cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
+                    "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures,
+                    "threads": max(1, int(self.spec.resources.cpus_per_trial)),
+                    "cache": self.spec.resources.cache_models,
+                    "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed),
+                }
+        return None if self.live else Searcher.FINISHED  # None: replicas wait for a search to finish
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
             return
-        key, otrial = self.live.pop(trial_id)
+        work, rec, otrial = self.live.pop(trial_id)
         value = None if error or not result else result.get(OBJECTIVE)
-        if value is None:
-            self.studies[key].tell(otrial, state=optuna.trial.TrialState.FAIL)
-        else:
-            self.studies[key].tell(otrial, float(value))
+        ran = (result or {}).get("epoch", 0)
+        rec.state = "failed" if value is None else ("complete" if ran >= self.spec.epochs else "stopped")
+        rec.objective = None if value is None else float(value)
+        if otrial is not None:
+            if value is None:
+                work.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
+            else:
+                work.study.tell(otrial, float(value))
+
+    def is_done(self) -> bool:
+        """Nothing running and nothing left to hand out."""
+        return not self.live and all(self._peek_empty(w) for w in self.work)
+
+    def _peek_empty(self, work: CellWork) -> bool:
+        if any(r.state == "todo" for r in work.records) or len(work.role("search")) < work.budget:
+            return False
+        if work.search_done() and work.chosen() is not None:
+            return {r.seed for r in work.role("replica")} >= set(self.spec.seeds[1:])
+        return work.search_done()
 
     def save(self, checkpoint_path: str) -> None:
-        """Tune checkpoints the searcher with the experiment, so a resumed sweep keeps its studies."""
+        """Tune checkpoints the searcher with the experiment state."""
         with open(checkpoint_path, "wb") as fh:
             pickle.dump(self.__dict__, fh)
 
@@ -103,5 +206,9 @@ class CellSearcher(Searcher):
             self.__dict__.update(pickle.load(fh))
 
     def total_trials(self) -> int:
-        """Trials still to run (all of them, unless resuming)."""
-        return sum(max(0, self.spec.optuna.trials_per_cell - self.asked[c.key]) for c in self.cells)
+        """Trials still to run, assuming every cell's search finds a rate to replicate."""
+        total = 0
+        for work in self.work:
+            total += sum(r.state == "todo" for r in work.records) + max(0, work.budget - len(work.role("search")))
+            total += len(set(self.spec.seeds[1:]) - {r.seed for r in work.role("replica")})
+        return total

@@ -1,72 +1,46 @@
-"""Sweep specs: YAML in, a validated `SweepSpec` out, or a `SpecError` naming the bad key and the fix.
+"""Sweep specs: YAML in, a validated `SweepSpec` out, or one `SpecError` that lists every problem.
 
-Validation imports no torch and starts nothing, so a bad spec fails before any resources are spent.
-See orchestrator/specs/demo.yaml for a commented example.
+Types and ranges come from the schema (orchestrator/spec_schema.py); the checks here span several
+keys. Nothing here imports torch or starts anything, so a bad spec fails before resources are spent.
+Checks that must look at the machine (can the model load, does the cluster have GPUs) are in
+orchestrator/preflight.py. See orchestrator/specs/demo.yaml for a commented example.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from orchestrator.spec_schema import LimitSpec, OptunaSpec, RaySpec, ResourceSpec, SchedulerSpec, SpecModel
 from workers.data import local_files
 from workers.methods import METHOD_CONFIGS, get_method_config
-from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model, known_vocabulary
+from workers.presets import ARCHITECTURES, RANDOM_PREFIX, is_offline_model, known_vocabulary
 from workers.tasks import TASKS
 from workers.trial import TrialConfig
 
 GRID_FIELDS = {"method", "task", "model", "dropout", "method_params", "lr", "weight_decay", "seed"}
 TRAINING_FIELDS = [f.name for f in fields(TrialConfig) if f.name not in GRID_FIELDS]
-TOP_KEYS = ("name", "methods", "tasks", "models", "m", "dropout", "seeds", "method_params", "optuna",
-            "training", "scheduler", "resources", "ray")
-SCHEDULERS = ("fifo", "asha")
+
+__all__ = ["SpecError", "SweepSpec", "parse_spec", "load_spec", "OptunaSpec", "SchedulerSpec", "ResourceSpec",
+           "RaySpec"]
 
 
 class SpecError(ValueError):
-    """A sweep spec is invalid; the message names the key and what would be accepted."""
+    """A sweep spec is invalid; the message names each bad key and what would be accepted."""
 
-
-@dataclass(frozen=True)
-class OptunaSpec:
-    trials_per_cell: int = 3
-    lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # method -> (low, high), log scale
-    sampler_seed: int = 0
-
-    def lr_range(self, method: str) -> tuple[float, float]:
-        """The spec's range, else the paper's learning rate x [1/10, 10]."""
-        if method in self.lr_ranges:
-            return self.lr_ranges[method]
-        default = METHOD_CONFIGS[method].lr
-        return default / 10, default * 10
-
-
-@dataclass(frozen=True)
-class SchedulerSpec:
-    """Early stopping by Ray Tune. fifo: every trial runs all its epochs. asha: ASHA stops trials whose
-    validation score trails the others' at the same epoch (after grace_period epochs)."""
-
-    type: str = "fifo"
-    grace_period: int = 1
-    reduction_factor: int = 3
-
-
-@dataclass(frozen=True)
-class ResourceSpec:
-    cpus_per_trial: float = 1
-    gpus_per_trial: float = 0
-    max_concurrent_trials: int | None = None
-
-
-@dataclass(frozen=True)
-class RaySpec:
-    address: str | None = None  # None: start a local Ray; "auto" or "ray://host:10001": join a cluster
-    num_cpus: int | None = None  # local Ray only
-    num_gpus: int | None = None  # local Ray only
-    storage_path: str | None = None  # where Tune keeps trial folders; None: ~/ray_results
+    def __init__(self, problems: list[str] | str, source: str = "spec"):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{source}: {len(self.problems)} problems\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -78,181 +52,146 @@ class SweepSpec:
     m: tuple[int, ...]
     dropout: tuple[bool, ...]
     seeds: tuple[int, ...]
-    method_params: dict[str, dict[str, Any]]
+    method_params: dict[str, dict[str, Any]]  # fixed options per method
+    method_grid: dict[str, dict[str, list]]  # per method: option -> values (m folded in for methods with m)
     optuna: OptunaSpec
     training: dict[str, Any]
     scheduler: SchedulerSpec
     resources: ResourceSpec
     ray: RaySpec
+    limits: LimitSpec
     text: str  # the YAML as given, stored with the sweep
 
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    @property
+    def epochs(self) -> int:
+        return self.training.get("epochs", TrialConfig.epochs)
 
-def _list(raw: dict, key: str, default: list | None = None) -> list:
-    value = raw.get(key, default)
-    if value is None:
-        raise SpecError(f"spec.{key} is required")
-    if not isinstance(value, list):
-        value = [value]
-    if not value:
-        raise SpecError(f"spec.{key} must not be empty")
-    return value
+    def n_cells(self) -> int:
+        """The grid's size, computed without expanding it."""
+        per_method = sum(math.prod(len(v) for v in self.method_grid[m].values()) for m in self.methods)
+        return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
 
 
-def _choices(raw: dict, key: str, allowed: dict | tuple) -> tuple[str, ...]:
-    values = _list(raw, key)
-    for i, v in enumerate(values):
-        if v not in allowed:
-            raise SpecError(f"spec.{key}[{i}]: unknown {key[:-1]} {v!r}; choose from: {', '.join(sorted(allowed))}")
-    return tuple(dict.fromkeys(values))
+def _path(loc: tuple) -> str:
+    out = "spec"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
 
 
-def _ints(raw: dict, key: str, default: list, minimum: int) -> tuple[int, ...]:
-    values = _list(raw, key, default)
-    for i, v in enumerate(values):
-        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-            raise SpecError(f"spec.{key}[{i}] must be an integer >= {minimum}, got {v!r}")
-    return tuple(dict.fromkeys(values))
+def _schema_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        shown = e.get("input")
+        got = "" if e["type"] in ("missing", "value_error") or isinstance(shown, dict) else f" (got {shown!r})"
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key; see `superpos sweep schema` for the allowed ones"
+        problems.append(f"{_path(e['loc'])}: {msg}{got}")
+    return problems
 
 
-def _dropout(raw: dict) -> tuple[bool, ...]:
-    words = {"on": True, "off": False, True: True, False: False}
-    values = _list(raw, "dropout", [True])
-    for i, v in enumerate(values):
-        if v not in words:
-            raise SpecError(f"spec.dropout[{i}] must be on or off, got {v!r}")
-    return tuple(dict.fromkeys(words[v] for v in values))
-
-
-def _mapping(raw: dict, key: str, allowed: tuple | list | None = None) -> dict:
-    value = raw.get(key) or {}
-    if not isinstance(value, dict):
-        raise SpecError(f"spec.{key} must be a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(allowed)) if allowed is not None else []
-    if unknown:
-        raise SpecError(f"spec.{key}: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(allowed)}")
-    return value
-
-
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),)}
-
-
-def _section(raw: dict, key: str, cls: type):
-    """A spec section as its dataclass, each value checked against the field's annotation."""
-    values = _mapping(raw, key, [f.name for f in fields(cls)])
-    for f in fields(cls):
-        if f.name in values:
-            allowed = tuple(t for name in str(f.type).split(" | ") for t in _TYPES[name])
-            value = values[f.name]
-            if not isinstance(value, allowed) or isinstance(value, bool):
-                raise SpecError(f"spec.{key}.{f.name} must be {str(f.type).replace(' | None', ' or null')}, "
-                                f"got {value!r}")
-    return cls(**values)
-
-
-def _optuna(raw: dict, methods: tuple[str, ...]) -> OptunaSpec:
-    opt = _mapping(raw, "optuna", ("trials_per_cell", "lr", "sampler_seed"))
-    n = opt.get("trials_per_cell", 3)
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise SpecError(f"spec.optuna.trials_per_cell must be a positive integer, got {n!r}")
-    ranges = {}
-    for method, bounds in _mapping(opt, "lr", methods).items():
-        ok = isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)
-        if not ok or not 0 < bounds[0] <= bounds[1]:
-            raise SpecError(f"spec.optuna.lr.{method} must be [low, high] with 0 < low <= high, got {bounds!r}")
-        ranges[method] = (float(bounds[0]), float(bounds[1]))
-    seed = opt.get("sampler_seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise SpecError(f"spec.optuna.sampler_seed must be an integer, got {seed!r}")
-    return OptunaSpec(n, ranges, seed)
-
-
-def _training(raw: dict) -> dict[str, Any]:
-    training = dict(_mapping(raw, "training", TRAINING_FIELDS))
-    data = training.get("data", "demo")
-    if data not in ("demo", "hub") and not Path(str(data)).expanduser().is_dir():
-        raise SpecError(f"spec.training.data: {data!r} is not 'demo', 'hub' or an existing directory")
-    try:  # the same checks a trial makes, before anything starts
-        TrialConfig.from_dict({"method": next(iter(METHOD_CONFIGS)), "task": next(iter(TASKS)), **training})
-    except (TypeError, ValueError) as err:
-        raise SpecError(f"spec.training: {err}") from None
-    return training
-
-
-def _check_local_data(training: dict, tasks: tuple[str, ...]) -> None:
-    """A local data folder must hold every task's train and validation split, laid out like the hub's."""
-    data = training.get("data", "demo")
-    if data in ("demo", "hub"):
-        return
-    root = Path(str(data)).expanduser().resolve()
-    if not Path(str(data)).is_absolute():
-        raise SpecError(f"spec.training.data: give an absolute path ({root}), since trials run in their own folder")
-    for task in tasks:
-        spec = TASKS[task]
-        for split in (spec.train_split, spec.validation_split):
-            try:
-                local_files(root, spec, split)
-            except FileNotFoundError as err:
-                raise SpecError(f"spec.training.data: {err}") from None
-
-
-def _models(raw: dict, ms: tuple[int, ...], methods: tuple[str, ...]) -> tuple[str, ...]:
-    """Offline names must exist; paths must be folders; m must fit the vocabulary we know of."""
-    models = tuple(dict.fromkeys(str(m) for m in _list(raw, "models", list(EMBEDDED_MODELS)[:1])))
-    needs_m = max(ms) if any(METHOD_CONFIGS[m].has_m for m in methods) else 0
-    for i, name in enumerate(models):
-        if name.startswith(RANDOM_PREFIX) and not is_offline_model(name):
-            raise SpecError(f"spec.models[{i}]: no architecture preset {name[len(RANDOM_PREFIX):]!r}; choose "
-                            f"from: {', '.join(RANDOM_PREFIX + a for a in ARCHITECTURES)}")
-        if name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
-            raise SpecError(f"spec.models[{i}]: {name!r} is not a directory with model weights")
-        vocab = known_vocabulary(name)
-        if vocab is not None and needs_m > vocab:
-            raise SpecError(f"spec.m: {needs_m} superposed tokens exceed the {vocab} sampleable tokens of {name!r}")
-    return models
-
-
-def _scheduler(raw: dict) -> SchedulerSpec:
-    sched = _section(raw, "scheduler", SchedulerSpec)
-    if sched.type not in SCHEDULERS:
-        raise SpecError(f"spec.scheduler.type must be one of {', '.join(SCHEDULERS)}, got {sched.type!r}")
-    for name in ("grace_period", "reduction_factor"):
-        value = getattr(sched, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "grace_period" else 2):
-            raise SpecError(f"spec.scheduler.{name} must be an integer >= {1 if name == 'grace_period' else 2}, "
-                            f"got {value!r}")
-    return sched
-
-
-def _resources(raw: dict) -> ResourceSpec:
-    res = _section(raw, "resources", ResourceSpec)
-    if not res.cpus_per_trial > 0:
-        raise SpecError(f"spec.resources.cpus_per_trial must be > 0, got {res.cpus_per_trial!r}")
-    if res.gpus_per_trial < 0:
-        raise SpecError(f"spec.resources.gpus_per_trial must be >= 0, got {res.gpus_per_trial!r}")
-    if res.max_concurrent_trials is not None and res.max_concurrent_trials < 1:
-        raise SpecError("spec.resources.max_concurrent_trials must be >= 1")
-    return res
-
-
-def _method_params(raw: dict, methods: tuple[str, ...], ms: tuple[int, ...]) -> dict[str, dict]:
-    params = _mapping(raw, "method_params", methods)
-    for method in methods:
-        given = params.get(method) or {}
-        if not isinstance(given, dict):
-            raise SpecError(f"spec.method_params.{method} must be a mapping")
-        if "m" in given:
-            raise SpecError(f"spec.method_params.{method}.m: set m in the grid (spec.m), not per method")
-        probes = [{**given, "m": m} for m in ms] if METHOD_CONFIGS[method].has_m else [given]
-        for probe in probes:
+def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, list]]:
+    """Per method of the grid: its options as dimensions (checked against the method's config)."""
+    for method in model.method_grid:
+        if method not in model.methods:
+            problems.append(f"spec.method_grid.{method}: {method} is not in spec.methods")
+    for method in model.method_params:
+        if method not in model.methods:
+            problems.append(f"spec.method_params.{method}: {method} is not in spec.methods")
+    grids = {}
+    for method in model.methods:
+        grid = {k: list(v) for k, v in model.method_grid.get(method, {}).items()}
+        if METHOD_CONFIGS[method].has_m:
+            grid.setdefault("m", list(model.m))
+        allowed = METHOD_CONFIGS[method].field_names()
+        fixed = model.method_params.get(method, {})
+        before = len(problems)
+        for option, values in grid.items():
+            if option not in allowed or option in ("lr", "weight_decay"):
+                problems.append(f"spec.method_grid.{method}.{option}: not an option of {method}; options: "
+                                f"{', '.join(a for a in allowed if a not in ('lr', 'weight_decay'))}")
+            elif not values:
+                problems.append(f"spec.method_grid.{method}.{option}: give at least one value")
+            elif option in fixed:
+                problems.append(f"spec.method_params.{method}.{option}: also a grid dimension "
+                                f"(spec.{'m' if option == 'm' else f'method_grid.{method}.{option}'}); set it in one place")
+        probes = [{**fixed, **{k: v for k, v in ((o, vals[i % len(vals)]) for o, vals in grid.items())}}
+                  for i in range(max((len(v) for v in grid.values()), default=1))]
+        where = f"spec.method_params.{method}" + (f" with spec.method_grid.{method}" if method in model.method_grid else "")
+        for probe in probes if len(problems) == before else []:  # option names are known to be right here
             try:
                 get_method_config(method, probe)
             except (TypeError, ValueError) as err:
-                raise SpecError(f"spec.method_params.{method}: {err}") from None
-    return {m: dict(params.get(m) or {}) for m in methods}
+                problems.append(f"{where}: {err}")
+                break
+        grids[method] = grid
+    return grids
+
+
+def _training(model: SpecModel, problems: list[str]) -> dict[str, Any]:
+    training = dict(model.training)
+    unknown = sorted(set(training) - set(TRAINING_FIELDS))
+    if unknown:
+        problems.append(f"spec.training: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(TRAINING_FIELDS)}")
+        return training
+    try:  # the same checks a trial makes, before anything starts
+        TrialConfig.from_dict({"method": next(iter(METHOD_CONFIGS)), "task": next(iter(TASKS)), **training})
+    except (TypeError, ValueError) as err:
+        problems.append(f"spec.training: {err}")
+    data = str(training.get("data", "demo"))
+    if data in ("demo", "hub"):
+        return training
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        problems.append(f"spec.training.data: {data!r} is not 'demo', 'hub' or an existing directory")
+    elif not root.is_absolute():
+        problems.append(f"spec.training.data: give an absolute path ({root.resolve()}), since trials run in "
+                        "their own folder")
+    else:
+        for task in model.tasks:
+            spec = TASKS[task]
+            for split in (spec.train_split, spec.validation_split):
+                try:
+                    local_files(root, spec, split)
+                except FileNotFoundError as err:
+                    problems.append(f"spec.training.data: {err}")
+    return training
+
+
+def _models(model: SpecModel, grids: dict[str, dict[str, list]], problems: list[str]) -> None:
+    """Offline names must exist; paths must be folders; m must fit the vocabulary we know of."""
+    needs_m = max((max(g["m"]) for g in grids.values() if g.get("m")), default=0)
+    for i, name in enumerate(model.models):
+        if name.startswith(RANDOM_PREFIX) and not is_offline_model(name):
+            problems.append(f"spec.models[{i}]: no architecture preset {name[len(RANDOM_PREFIX):]!r}; choose "
+                            f"from: {', '.join(RANDOM_PREFIX + a for a in ARCHITECTURES)}")
+        elif name.startswith(("/", ".", "~")) and not Path(name).expanduser().is_dir():
+            problems.append(f"spec.models[{i}]: {name!r} is not a directory with model weights")
+        vocab = known_vocabulary(name)
+        if vocab is not None and needs_m > vocab:
+            problems.append(f"spec.m: {needs_m} superposed tokens exceed the {vocab} sampleable tokens of {name!r}")
+
+
+def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> None:
+    for key in ("lr", "rates"):
+        for method in getattr(model.optuna, key):
+            if method not in model.methods:
+                problems.append(f"spec.optuna.{key}.{method}: {method} is not in spec.methods")
+    if model.scheduler.type == "asha" and model.scheduler.grace_period > spec.epochs:
+        problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
+                        f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
+    if spec.n_cells() > model.limits.max_cells:
+        sizes = {"methods x options": sum(math.prod(len(v) for v in spec.method_grid[m].values())
+                                          for m in spec.methods),
+                 "tasks": len(spec.tasks), "models": len(spec.models), "dropout": len(spec.dropout)}
+        problems.append(f"spec: the grid has {spec.n_cells():,} cells ({' x '.join(f'{n} {k}' for k, n in sizes.items())}), "
+                        f"more than spec.limits.max_cells = {model.limits.max_cells:,}; shrink a dimension or raise "
+                        "the limit")
 
 
 def parse_spec(text: str, source: str = "spec") -> SweepSpec:
@@ -261,36 +200,34 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     except yaml.YAMLError as err:
         raise SpecError(f"{source} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{source} must be a YAML mapping with keys {', '.join(TOP_KEYS)}")
-    unknown = sorted(set(raw) - set(TOP_KEYS))
-    if unknown:
-        raise SpecError(f"spec: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(TOP_KEYS)}")
-    methods = _choices(raw, "methods", METHOD_CONFIGS)
-    ms = _ints(raw, "m", [128], 1)
-    tasks = _choices(raw, "tasks", TASKS)
-    training = _training(raw)
-    _check_local_data(training, tasks)
-    ray = _section(raw, "ray", RaySpec)
-    return SweepSpec(
-        name=str(raw.get("name") or Path(source).stem),
-        methods=methods,
-        tasks=tasks,
-        models=_models(raw, ms, methods),
-        m=ms,
-        dropout=_dropout(raw),
-        seeds=_ints(raw, "seeds", [0], 0),
-        method_params=_method_params(raw, methods, ms),
-        optuna=_optuna(raw, methods),
-        training=training,
-        scheduler=_scheduler(raw),
-        resources=_resources(raw),
-        ray=ray,
-        text=text,
+        raise SpecError(f"{source} must be a YAML mapping with keys {', '.join(SpecModel.model_fields)}")
+    try:
+        model = SpecModel.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError(_schema_problems(err), source) from None
+    problems: list[str] = []
+    grids = _method_grids(model, problems)
+    training = _training(model, problems)
+    _models(model, grids, problems)
+    spec = SweepSpec(
+        name=model.name or Path(source).stem, methods=tuple(model.methods), tasks=tuple(model.tasks),
+        models=tuple(model.models), m=tuple(model.m), dropout=tuple(model.dropout), seeds=tuple(model.seeds),
+        method_params={m: dict(model.method_params.get(m, {})) for m in model.methods}, method_grid=grids,
+        optuna=model.optuna, training=training, scheduler=model.scheduler, resources=model.resources,
+        ray=model.ray, limits=model.limits, text=text,
     )
+    _cross_checks(model, spec, problems)
+    if problems:
+        raise SpecError(problems, source)
+    return spec
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no sweep spec at {path}; see orchestrator/specs/demo.yaml for an example")
-    return parse_spec(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path} is not a text (UTF-8) file: byte {err.start} cannot be read; a spec is YAML") from None
+    return parse_spec(text, str(path))

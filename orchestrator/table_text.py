@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import pandas as pd
 
+ROW_COLUMNS = ("model", "method", "m", "options", "dropout")
+
 
 def format_table(table: pd.DataFrame) -> str:
+    """Scores with one decimal; 'mean±std' where a cell has several seeds (the footer says n)."""
     if table.empty:
         return "(no completed trials yet)"
     shown = table.copy()
     shown["m"] = shown["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     shown["dropout"] = shown["dropout"].map({True: "on", False: "off"})
-    numeric = [c for c in shown.columns if c not in ("model", "method", "m", "dropout")]
+    if "options" in shown and not shown["options"].astype(bool).any():
+        shown = shown.drop(columns="options")
+    std, n = table.attrs.get("std"), table.attrs.get("n")
+    numeric = [c for c in shown.columns if c not in ROW_COLUMNS]
     for col in numeric:
-        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    return shown.to_string(index=False)
+        values = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        if std is not None and col in std:
+            values = [v if pd.isna(s) or not v else f"{v}±{s:.1f}" for v, s in zip(values, std[col])]
+        shown[col] = values
+    text = shown.to_string(index=False)
+    if n is not None:
+        counts = n.drop(columns=[c for c in ROW_COLUMNS if c in n]).stack()
+        if len(counts) and counts.max() > 1:
+            text += f"\n(mean±std over seeds; n = {int(counts.min())}" + (
+                f"-{int(counts.max())}" if counts.max() != counts.min() else "") + " per cell)"
+    return text

@@ -3,6 +3,7 @@ derived scores, read-only readers, concurrent reading while writing, refusal of 
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 
@@ -154,6 +155,7 @@ def test_reader_on_missing_file_says_what_to_run(tmp_path):
 
 
 def test_finishing_a_sweep_closes_trials_it_left_running(store):
+    """Trials a stopped sweep left running did not fail: they are interrupted, and a resume continues them."""
     url, writer, trial = store
     writer.log_metrics(trial, 1, {"val/score": 0.5})
     with Session(writer.engine) as s:
@@ -161,12 +163,53 @@ def test_finishing_a_sweep_closes_trials_it_left_running(store):
     writer.finish_sweep(sweep_id, "interrupted")
     with Session(writer.engine) as s:
         t = s.get(Trial, trial)
-        assert (t.state, t.error) == ("failed", "the sweep ended (interrupted) before this trial finished")
+        assert (t.state, t.error, t.failures) == ("interrupted", None, 0)
+
+
+def test_a_trial_row_is_never_written_by_another_trial(store):
+    """Only a continuation (same rate and seed, of an interrupted or failed trial) may take a row over."""
+    url, writer, trial = store
+    with Session(writer.engine) as s:
+        row = s.get(Trial, trial)
+        cell_id, number, lr, seed, ray_id = row.cell_id, row.number, row.lr, row.seed, row.ray_trial_id
+        config = json.loads(row.config)
+    with pytest.raises(ValueError, match=f"belongs to Ray trial {ray_id}"):
+        writer.start_trial(cell_id, number, "other", config, lr, None)
+    writer.finish_trial(trial, "complete")
+    with pytest.raises(ValueError, match="may not write it"):  # a finished trial is never continued
+        writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True)
+    writer.finish_trial(trial, "interrupted")
+    with pytest.raises(ValueError, match="may not write it"):  # another rate is another trial
+        writer.start_trial(cell_id, number, "other", {**config, "seed": seed}, lr * 2, None, continuing=True)
+    assert writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True) == trial
+
+
+def test_a_failed_attempt_is_counted_and_its_error_kept(store):
+    url, writer, trial = store
+    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: one")
+    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: two")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert t.failures == 2 and t.error.endswith("two")
+
+
+def test_state_check_constraints_hold_in_the_database(store):
+    """Not only the writer: the schema itself refuses a state outside the lists."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    url, writer, trial = store
+    with pytest.raises(IntegrityError):
+        with writer.engine.begin() as conn:
+            conn.execute(text("UPDATE trials SET state = 'done' WHERE id = :id"), {"id": trial})
+    with pytest.raises(IntegrityError):
+        with writer.engine.begin() as conn:
+            conn.execute(text("UPDATE sweeps SET state = 'finished'"))
 
 
 def test_states_outside_the_schema_are_refused(store):
     url, writer, trial = store
-    with pytest.raises(ValueError, match="trial state must be one of pending, running, complete, stopped, failed"):
+    with pytest.raises(ValueError, match="trial state must be one of pending, running, complete, stopped, failed, interrupted"):
         writer.finish_trial(trial, "done")
     with pytest.raises(ValueError, match="sweep state must be one of"):
         writer.finish_sweep(1, "finished")

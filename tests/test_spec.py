@@ -43,37 +43,118 @@ def test_default_lr_range_is_the_papers_rate_times_ten_each_way():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("methods: [prompt_tunning]\ntasks: [rte]\n", r"spec.methods\[0\]: unknown method 'prompt_tunning'.*superpos_prompt"),
-        (BASE.replace("rte", "rtee"), r"spec.tasks\[0\]: unknown task 'rtee'.*sst2"),
-        (BASE + "m: [0]\n", r"spec.m\[0\] must be an integer >= 1"),
-        (BASE + "dropout: [maybe]\n", r"spec.dropout\[0\] must be on or off"),
-        (BASE + "epochs: 3\n", r"unknown key\(s\) epochs"),
-        (BASE + "optuna: {lr: {prompt_tuning: [0.1, 0.01]}}\n", r"spec.optuna.lr.prompt_tuning must be \[low, high\]"),
-        (BASE + "optuna: {trials_per_cell: 0}\n", r"trials_per_cell must be a positive integer"),
-        (BASE + "method_params: {superpos_prompt: {mm: 3}}\n", r"method_params.superpos_prompt: .*unknown option.*mm"),
-        (BASE + "method_params: {superpos_prompt: {m: 3}}\n", r"set m in the grid"),
+        ("methods: [prompt_tunning]\ntasks: [rte]\n", r"spec.methods\[0\]: .*'prompt_tuning', 'superpos_prompt'.*got 'prompt_tunning'"),
+        (BASE.replace("rte", "rtee"), r"spec.tasks\[0\]: .*'sst2'.*got 'rtee'"),
+        (BASE + "m: [0]\n", r"spec.m: every m must be >= 1"),
+        (BASE + "dropout: [maybe]\n", r"spec.dropout\[0\]: .*boolean \(got 'maybe'\)"),
+        (BASE + "epochs: 3\n", r"spec.epochs: unknown key; see `superpos sweep schema`"),
+        (BASE + "optuna: {lr: {prompt_tuning: [0.1, 0.01]}}\n", r"spec.optuna.lr: prompt_tuning: give \[low, high\]"),
+        (BASE + "optuna: {trials_per_cell: 0}\n", r"spec.optuna.trials_per_cell: .*greater than or equal to 1"),
+        (BASE + "method_params: {superpos_prompt: {mm: 3}}\n", r"spec.method_params.superpos_prompt: .*unknown option.*mm"),
+        (BASE + "method_params: {superpos_prompt: {m: 3}}\n", r"method_params.superpos_prompt.m: also a grid dimension"),
         (BASE + "training: {epoch: 3}\n", r"spec.training: unknown key\(s\) epoch"),
         (BASE + "training: {epochs: 0}\n", r"epochs must be a positive integer"),
         (BASE + "training: {data: /no/such/dir}\n", r"not 'demo', 'hub' or an existing directory"),
-        (BASE + "resources: {gpus_per_trial: -1}\n", r"gpus_per_trial must be >= 0"),
-        ("methods: [prompt_tuning]\n", r"spec.tasks is required"),
+        (BASE + "resources: {gpus_per_trial: -1}\n", r"spec.resources.gpus_per_trial: .*greater than or equal to 0"),
+        ("methods: [prompt_tuning]\n", r"spec.tasks: Field required"),
         ("- just\n- a list\n", r"must be a YAML mapping"),
         ("methods: [a\n", r"not valid YAML"),
-        (BASE + "scheduler: {type: hyperband}\n", r"spec.scheduler.type must be one of fifo, asha"),
-        (BASE + "scheduler: {type: asha, reduction_factor: 1}\n", r"reduction_factor must be an integer >= 2"),
-        (BASE + "resources: {cpus_per_trial: two}\n", r"spec.resources.cpus_per_trial must be float, got 'two'"),
-        (BASE + "ray: {num_cpus: 1.5}\n", r"spec.ray.num_cpus must be int or null, got 1.5"),
-        (BASE + "ray: {address: 8265}\n", r"spec.ray.address must be str or null"),
-        (BASE + "optuna: {sampler_seed: x}\n", r"sampler_seed must be an integer"),
+        (BASE + "scheduler: {type: hyperband}\n", r"spec.scheduler.type: .*'fifo' or 'asha'"),
+        (BASE + "scheduler: {type: asha, reduction_factor: 1}\n", r"spec.scheduler.reduction_factor: .*2"),
+        (BASE + "resources: {cpus_per_trial: two}\n", r"spec.resources.cpus_per_trial: .*number \(got 'two'\)"),
+        (BASE + "ray: {num_cpus: 1.5}\n", r"spec.ray.num_cpus: .*integer \(got 1.5\)"),
+        (BASE + "ray: {address: 8265}\n", r"spec.ray.address: .*string"),
+        (BASE + "optuna: {sampler_seed: x}\n", r"spec.optuna.sampler_seed: .*integer"),
         (BASE + "m: [600]\n", r"600 superposed tokens exceed the 547 sampleable tokens of 'tiny-t5'"),
         (BASE + "models: ['random:google/t5-tiny']\n", r"no architecture preset 'google/t5-tiny'.*t5-base-lm-adapt"),
         (BASE + "models: [/no/such/model]\n", r"is not a directory with model weights"),
         (BASE + "training: {data: relative/dir}\n", r"not 'demo', 'hub' or an existing directory"),
+        # fail-fast cases that used to pass validation and then hang or fail every trial
+        (BASE.replace("[rte]", "[rte, rte]"), r"spec.tasks: listed more than once: rte"),
+        (BASE + "training: {epochs: 2}\nscheduler: {type: asha, grace_period: 3}\n",
+         r"spec.scheduler.grace_period: 3 is more than the 2 epochs"),
+        (BASE + "optuna: {lr: {residual_prompt: [0.1, 0.2]}}\n", r"spec.optuna.lr.residual_prompt: .*not in spec.methods"),
+        (BASE + "method_grid: {superpos_prompt: {sofmax: [true]}}\n",
+         r"spec.method_grid.superpos_prompt.sofmax: not an option of superpos_prompt; options: .*softmax"),
+        (BASE + "method_grid: {superpos_prompt: {softmax: [true, 3]}}\n", r"softmax must be true or false, got 3"),
+        (BASE + "optuna: {sampler: cmaes}\n", r"spec.optuna.sampler: .*'tpe', 'random', 'gp' or 'fixed'"),
+        (BASE + "resources: {retries: -1}\n", r"spec.resources.retries"),
     ],
 )
 def test_bad_specs_name_the_problem(text, message):
     with pytest.raises(SpecError, match=message):
         parse_spec(text)
+
+
+def test_every_problem_of_a_spec_is_reported_at_once():
+    text = ("methods: [prompt_tunning, prompt_tuning]\ntasks: [rte, rte]\nm: [0]\n"
+            "optuna: {trials_per_cell: 0}\nresources: {cpus_per_trial: two}\nepochs: 3\n")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "my.yaml")
+    problems = info.value.problems
+    assert len(problems) == 6, problems
+    assert str(info.value).startswith("my.yaml: 6 problems")
+    for key in ("spec.methods[0]", "spec.tasks", "spec.m", "spec.optuna.trials_per_cell",
+                "spec.resources.cpus_per_trial", "spec.epochs"):
+        assert any(p.startswith(key) for p in problems), key
+    # the cross-key checks too, together
+    text = BASE + ("method_grid: {superpos_prompt: {sofmax: [true]}}\ntraining: {epochs: 1}\n"
+                   "scheduler: {type: asha, grace_period: 2}\noptuna: {rates: {full_finetune: [0.1]}}\n")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text)
+    assert len(info.value.problems) == 3, info.value.problems
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded():
+    ms = list(range(1, 1001))
+    text = ("methods: [superpos_prompt]\ntasks: [rte, sst2, cola, mnli, qqp, qnli, stsb, mrpc, boolq, cb, copa, wic, "
+            f"multirc]\nm: {ms}\nmethod_grid: {{superpos_prompt: {{n_tokens: {list(range(1, 101))}}}}}\n")
+    with pytest.raises(SpecError, match=r"spec: the grid has 1,300,000 cells .*spec.limits.max_cells = 10,000"):
+        parse_spec(text)
+    assert parse_spec(BASE + "m: [8, 16]\nlimits: {max_cells: 3}\n").n_cells() == 3
+
+
+def test_any_method_option_spans_the_grid():
+    spec = parse_spec(BASE + "m: [8, 16]\ndropout: [off]\nmethod_grid: {superpos_prompt: {softmax: [false, true]}, "
+                             "prompt_tuning: {init: [sampled_vocab, class_labels]}}\n")
+    cells = expand(spec)
+    assert len(cells) == spec.n_cells() == 2 + 4
+    sp = {dict(c.options)["softmax"]: c for c in cells if c.method == "superpos_prompt" and c.m == 8}
+    assert set(sp) == {False, True} and sp[True].key != sp[False].key
+    assert trial_config(spec, sp[True], 0.01)["method_params"] == {"m": 8, "softmax": True}
+    inits = sorted(dict(c.options)["init"] for c in cells if c.method == "prompt_tuning")
+    assert inits == ["class_labels", "sampled_vocab"]
+    assert len({c.key for c in cells}) == len(cells)
+
+
+def test_samplers_budgets_and_startup():
+    spec = parse_spec(BASE + "optuna: {sampler: fixed, rates: {prompt_tuning: [0.3, 0.1]}}\n")
+    assert spec.optuna.budget("prompt_tuning") == 2 and spec.optuna.fixed_rates("prompt_tuning") == [0.3, 0.1]
+    assert spec.optuna.fixed_rates("superpos_prompt") == [0.01]  # the paper's rate
+    tpe = parse_spec(BASE + "optuna: {trials_per_cell: 3}\n").optuna
+    assert tpe.n_startup(3) == 2 and tpe.n_startup(30) == 10 and tpe.n_startup(12) == 4
+
+
+def test_seeds_are_not_a_grid_dimension():
+    spec = parse_spec(BASE + "m: [8]\nseeds: [3, 4, 5]\n")
+    cells = expand(spec)
+    assert len(cells) == 2 and {c.seed for c in cells} == {3}  # the first seed searches
+    assert trial_config(spec, cells[0], 0.1, seed=5)["seed"] == 5
+
+
+def test_a_binary_spec_file_is_named_in_the_error(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"methods: \x85\xff\x00")
+    with pytest.raises(SpecError, match=r"spec.yaml is not a text \(UTF-8\) file"):
+        load_spec(path)
+
+
+def test_json_schema_lists_the_sections_and_enums():
+    from orchestrator.spec_schema import json_schema
+
+    schema = json_schema()
+    assert {"methods", "tasks", "optuna", "method_grid", "resources"} <= set(schema["properties"])
+    assert "superpos_prompt" in str(schema["properties"]["methods"])
 
 
 def test_missing_spec_file_points_at_the_example(tmp_path):

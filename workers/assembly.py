@@ -48,10 +48,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # keys: workers.option
 
 
 def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: TaskSpec | None = None,
-             device: str | None = None, precision: str = "fp32") -> Assembled:
+             device: str | None = None, precision: str = "fp32", loaded: LoadedModel | None = None) -> Assembled:
     """`precision` casts the T5 (frozen, or trained by full fine-tuning); a prompt method's own
-    parameters stay float32 and its prompt is cast to the model's dtype when prepended."""
-    loaded = load_model(model_name, device=device)
+    parameters stay float32 and its prompt is cast to the model's dtype when prepended. `loaded`: an
+    already loaded model to use (workers/cache.py), else it is loaded here."""
+    loaded = loaded or load_model(model_name, device=device)
     loaded.model.to(DTYPES[precision])
     set_dropout(loaded.model, dropout)
     if method_cfg.trains_prompt:

@@ -105,39 +105,65 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
+def _setup(cfg: TrialConfig, task, method_cfg, cache: bool):
+    """The assembled model and the encoded splits; through the process caches when `cache` is on
+    (prompt methods only: full fine-tuning changes the model's weights)."""
+    from workers import cache as caches
+    from workers.assembly import assemble
+    from workers.batching import encode
+    from workers.models import load_model
+    from workers.protocols import protocol_splits
+
+    share = cache and method_cfg.trains_prompt
+    loaded = caches.frozen_model((cfg.model, cfg.precision), lambda: load_model(cfg.model)) if share else None
+    built = assemble(cfg.model, method_cfg, cfg.dropout, task, precision=cfg.precision, loaded=loaded)
+    tok = built.loaded.tokenizer
+
+    def encode_all():
+        return {name: encode(tok, examples, cfg.max_source_tokens, task.target_max_tokens)
+                for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
+                                                      cfg.max_eval_samples, cfg.holdout_size).items()}
+
+    key = (cfg.model, cfg.task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples,
+           cfg.holdout_size, cfg.max_source_tokens)
+    return built, (caches.encoded_splits(key, encode_all) if cache else encode_all())
+
+
+def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callable[[dict], None] | None = None,
+              resume_state: dict | None = None, cache: bool = False) -> dict[str, Any]:
     """Train and evaluate; `report` gets one dict per epoch. Returns the peak and final results.
 
     Every epoch reports `train/loss`, `val/<metric>` (and `test/<metric>` under a holdout protocol),
     `peak/score` and `peak/epoch` (best validation score so far: the Optuna objective). The last
     report also carries `snapshot`: the method's small learned tensors (SuperPos p').
+
+    `save_state` gets, before each epoch's report, what `resume_state` needs to continue after that
+    epoch (trainable tensors, optimizer, RNG, results so far). `cache`: reuse this process's frozen
+    model and encoded data (workers/cache.py).
     """
     import torch
 
-    from workers.assembly import assemble
-    from workers.batching import batches, encode
+    from workers.batching import batches
     from workers.evaluation import evaluate
-    from workers.protocols import protocol_splits
 
     report = report or (lambda metrics: None)
     task, method_cfg = get_task(cfg.task), cfg.method_config()
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     _seed_everything(cfg.seed)
 
-    built = assemble(cfg.model, method_cfg, cfg.dropout, task, precision=cfg.precision)
+    built, splits = _setup(cfg, task, method_cfg, cache)
     tok, model = built.loaded.tokenizer, built.model.to(device)
     optimizer = torch.optim.AdamW(built.param_groups, lr=method_cfg.lr)
-    splits = {
-        name: encode(tok, examples, cfg.max_source_tokens, task.target_max_tokens)
-        for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
-                                              cfg.max_eval_samples, cfg.holdout_size).items()
-    }
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     trainable_count = built.trainable_parameters
 
     best: dict[str, Any] = {"score": float("-inf"), "epoch": 0}
-    history, peak_state = [], None
-    for epoch in range(1, cfg.epochs + 1):
+    history, peak_state, first = [], None, 1
+    if resume_state is not None:
+        best, history, peak_state, first = _restore(resume_state, trainable, optimizer)
+        if first > cfg.epochs:  # it had finished its last epoch when it was stopped: report that again
+            report(history[-1])
+    for epoch in range(first, cfg.epochs + 1):
         started = time.perf_counter()
         model.train()
         loss_sum, steps = torch.zeros((), device=device), 0  # summed on the device: no sync per step
@@ -163,10 +189,29 @@ def run_trial(cfg: TrialConfig, report: Report | None = None) -> dict[str, Any]:
         if epoch == cfg.epochs:
             metrics["snapshot"] = _snapshot(model)
         history.append(metrics)
+        if save_state is not None:
+            save_state({"epoch": epoch, "best": best, "history": history, "peak_state": peak_state,
+                        "trainable": {n: p.detach().cpu() for n, p in trainable.items()},
+                        "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()})
         report(metrics)
     if cfg.output_dir:
         _save(cfg, trainable, peak_state)
     return {"peak": history[best["epoch"] - 1], "final": history[-1], "trainable_parameters": trainable_count}
+
+
+def _restore(state: dict, trainable: dict, optimizer) -> tuple[dict, list, dict | None, int]:
+    """Continue after `state["epoch"]`: the trainable tensors, the optimizer, the RNG and the results so far."""
+    import torch
+
+    missing = sorted(set(trainable) - set(state["trainable"]))
+    if missing:
+        raise ValueError(f"the checkpoint does not match this trial: no values for {', '.join(missing[:3])}")
+    with torch.no_grad():
+        for name, p in trainable.items():
+            p.copy_(state["trainable"][name])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    return state["best"], list(state["history"]), state.get("peak_state"), state["epoch"] + 1
 
 
 def _snapshot(model) -> dict[str, dict]:

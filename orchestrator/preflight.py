@@ -1,0 +1,106 @@
+"""Checks that look at the machine before a sweep spends anything: can every model and every task's
+data load here, can Ray be reached, and does the cluster have the resources a trial asks for.
+
+They run after the spec's own checks and before the sweep's row is written, so a sweep that could
+never run leaves nothing behind. Each error names the spec key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from orchestrator.spec import SpecError, SweepSpec
+from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
+from workers.tasks import TASKS
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _model_problem(i: int, name: str) -> str | None:
+    if is_offline_model(name):
+        return None
+    where = f"spec.models[{i}]"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not any(next(path.glob(p), None) for p in WEIGHT_FILES):
+            return f"{where}: {name!r} has no config.json and weights (*.safetensors or *.bin); point it at a saved model"
+        return None
+    known = [*EMBEDDED_MODELS, *(RANDOM_PREFIX + a for a in ARCHITECTURES)]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    try:
+        from transformers.utils import cached_file
+
+        cached_file(name, "config.json")
+    except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
+        reason = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline() else \
+            f"cannot be fetched ({type(err).__name__})"
+        return (f"{where}: {name!r} {reason}; {hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a "
+                f"random-weight preset ({RANDOM_PREFIX}<id>), a local directory, or download it first")
+    return None
+
+
+def _data_problems(spec: SweepSpec) -> list[str]:
+    """`data: hub` offline needs every task's dataset in the local cache."""
+    if spec.training.get("data", "demo") != "hub" or not (_offline() or os.environ.get("HF_DATASETS_OFFLINE") == "1"):
+        return []
+    from datasets import load_dataset_builder
+
+    missing = []
+    for task in spec.tasks:
+        t = TASKS[task]
+        try:
+            load_dataset_builder(t.dataset, t.config)
+        except Exception:  # noqa: BLE001 - not cached (or unreadable): the trial would fail the same way
+            missing.append(f"{task} ({t.dataset}/{t.config})")
+    if not missing:
+        return []
+    return [f"spec.training.data: hub datasets not in the local cache while offline: {', '.join(missing)}; "
+            "download them once with network access, or use data: demo or a local directory"]
+
+
+def check_environment(spec: SweepSpec) -> None:
+    """Models and data: raise SpecError listing every problem."""
+    problems = [p for i, name in enumerate(spec.models) if (p := _model_problem(i, name))]
+    problems += _data_problems(spec)
+    if problems:
+        raise SpecError(problems)
+
+
+def check_address(address: str | None, timeout: float = 3.0) -> None:
+    """A cluster address that refuses connections fails in seconds, not after Ray's retries."""
+    if not address or address in ("auto", "local"):
+        return
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if not parsed.hostname or not parsed.port:
+        return
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
+    except OSError as err:
+        raise SpecError(f"spec.ray.address: cannot reach {address} ({err.strerror or err}); is the head running "
+                        "(`ray status` on it) and the address right?") from None
+
+
+def check_resources(spec: SweepSpec) -> None:
+    """After Ray started: some node must hold one trial's CPUs and GPUs, or Tune would wait forever."""
+    import ray
+
+    need = {"CPU": spec.resources.cpus_per_trial, "GPU": spec.resources.gpus_per_trial}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(all(node.get(k, 0) >= v for k, v in need.items() if v) for node in nodes):
+        return
+    total = ray.cluster_resources()
+    have = f"{len(nodes)} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs in all"
+    if need["GPU"] and not any(node.get("GPU", 0) >= need["GPU"] for node in nodes):
+        raise SpecError(f"spec.resources.gpus_per_trial: {need['GPU']:g} but no node has that many GPUs ({have}); "
+                        "set gpus_per_trial: 0 to train on CPUs, or join a cluster with GPUs (spec.ray.address)")
+    raise SpecError(f"spec.resources.cpus_per_trial: {need['CPU']:g} but no node has that many CPUs ({have}); "
+                    "lower cpus_per_trial or raise spec.ray.num_cpus")

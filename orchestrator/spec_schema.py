@@ -1,0 +1,170 @@
+"""The sweep spec's typed schema (pydantic v2): field types, ranges and help in one place.
+
+`superpos sweep schema` prints it as JSON Schema so editors can complete and check spec files.
+Checks that span several keys (m against a model's vocabulary, an option grid against the method's
+config, ASHA's grace period against the epochs) live in orchestrator/spec.py, which reports every
+problem of a spec at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from workers.methods import METHOD_CONFIGS
+from workers.tasks import TASKS
+
+MethodId = Literal[tuple(METHOD_CONFIGS)]  # type: ignore[valid-type]
+TaskId = Literal[tuple(TASKS)]  # type: ignore[valid-type]
+SAMPLERS = ("tpe", "random", "gp", "fixed")
+
+
+def _on_off(value: Any) -> Any:
+    """YAML reads on/off as booleans; quoted 'on'/'off' mean the same."""
+    return {"on": True, "off": False}.get(value, value) if isinstance(value, str) else value
+
+
+OnOff = Annotated[bool, BeforeValidator(_on_off)]
+
+
+def _unique(values: list) -> list:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"listed more than once: {', '.join(repeated)}; list each value once")
+    return values
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class OptunaSpec(Section):
+    """How each cell's learning rate is chosen: one Optuna study per cell."""
+
+    sampler: Literal[SAMPLERS] = Field(  # type: ignore[valid-type]
+        "tpe", description="tpe | random | gp (Gaussian process) | fixed (the `rates` below, no search)")
+    trials_per_cell: int = Field(3, ge=1, description="learning rates tried per cell (not for sampler: fixed)")
+    lr: dict[MethodId, list[float]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="method -> [low, high], log scale; default: the paper's lr x [1/10, 10]")
+    rates: dict[MethodId, list[float]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="sampler fixed: method -> the rates to run; default: the paper's rate")
+    sampler_seed: int = Field(0, description="seeds every study's sampler (with the cell and the trial number)")
+    startup_trials: int | None = Field(
+        None, ge=1, description="random trials before TPE/GP model the results; default: a third of the budget, "
+                                "at least 2 and at most 10")
+
+    @field_validator("lr")
+    @classmethod
+    def _ranges(cls, value: dict) -> dict:
+        for method, bounds in value.items():
+            if len(bounds) != 2 or not 0 < bounds[0] <= bounds[1]:
+                raise ValueError(f"{method}: give [low, high] with 0 < low <= high, got {bounds}")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict) -> dict:
+        for method, rates in value.items():
+            if not rates or any(r <= 0 for r in rates):
+                raise ValueError(f"{method}: give a non-empty list of positive rates, got {rates}")
+            _unique(rates)
+        return value
+
+    def lr_range(self, method: str) -> tuple[float, float]:
+        """The spec's range, else the paper's learning rate x [1/10, 10]."""
+        if method in self.lr:
+            low, high = self.lr[method]
+            return float(low), float(high)
+        default = METHOD_CONFIGS[method].lr
+        return default / 10, default * 10
+
+    def fixed_rates(self, method: str) -> list[float]:
+        return [float(r) for r in self.rates.get(method, [METHOD_CONFIGS[method].lr])]
+
+    def budget(self, method: str) -> int:
+        """Search trials per cell of `method`."""
+        return len(self.fixed_rates(method)) if self.sampler == "fixed" else self.trials_per_cell
+
+    def n_startup(self, budget: int) -> int:
+        """TPE and GP sample at random until this many trials have finished. Optuna's default (10)
+        would make a budget of 3 pure random search; a third of the budget keeps a model-guided part."""
+        return self.startup_trials or min(10, max(2, budget // 3))
+
+
+class SchedulerSpec(Section):
+    """Early stopping. fifo: every trial runs all its epochs. asha: within each cell, ASHA stops trials
+    whose best validation score so far trails the cell's other trials at the same epoch."""
+
+    type: Literal["fifo", "asha"] = "fifo"
+    grace_period: int = Field(1, ge=1, description="epochs before the first stopping decision")
+    reduction_factor: int = Field(3, ge=2, description="keep the top 1/reduction_factor at each rung")
+
+
+class ResourceSpec(Section):
+    cpus_per_trial: float = Field(1, gt=0, description="CPUs per trial; also torch's thread count")
+    gpus_per_trial: float = Field(0, ge=0, description="GPUs per trial (fractions share a GPU)")
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    retries: int = Field(0, ge=0, description="re-runs of a failed trial (from its last epoch's checkpoint), "
+                                              "live and on resume together")
+    cache_models: bool = Field(True, description="keep the frozen model and encoded data in each worker process "
+                                                 "between trials")
+
+
+class RaySpec(Section):
+    address: str | None = Field(None, description="null: start a local Ray; 'auto' or ray://host:10001: a cluster")
+    num_cpus: int | None = Field(None, ge=1, description="local Ray only")
+    num_gpus: int | None = Field(None, ge=0, description="local Ray only")
+    storage_path: str | None = Field(None, description="where Tune keeps trial folders; null: ~/ray_results")
+
+
+class LimitSpec(Section):
+    max_cells: int = Field(10_000, ge=1, description="refuse grids larger than this (a typo guard)")
+
+
+class SpecModel(Section):
+    """A sweep: the grid (methods x tasks x models x method options x dropout), the learning-rate search
+    per cell, seeds as replicas of each cell's chosen rate, training options, scheduling, resources."""
+
+    name: str | None = None
+    methods: list[MethodId] = Field(min_length=1)  # type: ignore[valid-type]
+    tasks: list[TaskId] = Field(min_length=1)  # type: ignore[valid-type]
+    models: list[str] = Field(["tiny-t5"], min_length=1,
+                              description="tiny-t5, random:<architecture preset>, a hub id or a local directory")
+    m: list[int] = Field([128], min_length=1, description="superposed embeddings per token: a grid dimension of "
+                                                          "every method that has m (shorthand for method_grid)")
+    dropout: list[OnOff] = Field([True], min_length=1, description="on | off: every dropout of the frozen model")
+    seeds: list[int] = Field([0], min_length=1, description="the first seed searches; the others replicate each "
+                                                            "cell's chosen learning rate")
+    method_params: dict[MethodId, dict[str, Any]] = Field(default_factory=dict,  # type: ignore[valid-type]
+                                                          description="fixed method options")
+    method_grid: dict[MethodId, dict[str, list[Any]]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="method options as grid dimensions, e.g. {superpos_prompt: {softmax: "
+                                          "[false, true]}}")
+    optuna: OptunaSpec = Field(default_factory=OptunaSpec)
+    training: dict[str, Any] = Field(default_factory=dict, description="TrialConfig fields (superpos trial run "
+                                                                       "--help)")
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    ray: RaySpec = Field(default_factory=RaySpec)
+    limits: LimitSpec = Field(default_factory=LimitSpec)
+
+    _unique_lists = field_validator("methods", "tasks", "models", "m", "dropout", "seeds")(_unique)
+
+    @field_validator("m")
+    @classmethod
+    def _positive_m(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError(f"every m must be >= 1, got {value}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if any(v < 0 for v in value):
+            raise ValueError(f"seeds must be >= 0, got {value}")
+        return value
+
+
+def json_schema() -> dict:
+    return SpecModel.model_json_schema()

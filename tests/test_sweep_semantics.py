@@ -1,0 +1,246 @@
+"""Sweeps at paper scale, in small: per-cell early stopping, resume after kill -9 that never repeats,
+honest failure, fail-fast checks, seeds as replicas, option grids. Real Ray, real SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import queries
+from db.engine import open_store
+from db.models import Cell, Sweep, Trial
+from orchestrator.table_text import format_table
+from tests.conftest import REPO
+
+CLI = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def _spec(tmp_path, body: str) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(body).format(storage=tmp_path / "ray"))
+    return str(path)
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def _count(db: str, sql: str) -> int:
+    if not os.path.exists(db):
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is being created
+        return 0
+
+
+def _run_and_kill(args: list, db: str, condition: str, at_least: int, timeout: float = 240) -> bool:
+    """Start `superpos ...` in its own process group; SIGKILL the group (driver and its local Ray) once
+    `condition` (SQL count) reaches `at_least`. False if it ended by itself first."""
+    proc = subprocess.Popen([*CLI, *map(str, args)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _count(db, condition) >= at_least:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
+RUNNING_WITH_AN_EPOCH = ("SELECT COUNT(*) FROM trials t WHERE t.state = 'running' AND "
+                         "EXISTS (SELECT 1 FROM metrics m WHERE m.trial_id = t.id)")
+FINISHED = "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'stopped')"
+
+
+def test_kill_9_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
+    spec = _spec(tmp_path, """
+        methods: [prompt_tuning, superpos_prompt]
+        tasks: [rte]
+        m: [8]
+        dropout: [off]
+        seeds: [0, 1]
+        optuna: {{trials_per_cell: 3}}
+        training: {{epochs: 4, batch_size: 8, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    db = str(tmp_path / "r.db")
+    # 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
+    assert _run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
+    assert _count(db, FINISHED) == 0
+    for target in (2, 5):
+        before = _count(db, FINISHED)
+        killed = _run_and_kill(["sweep", "resume", 1, "--db", db], db,
+                               f"SELECT CASE WHEN ({FINISHED}) >= {max(target, before + 1)} AND "
+                               f"({RUNNING_WITH_AN_EPOCH}) >= 1 THEN 1 ELSE 0 END", 1)
+        assert killed, "the resume ended before it could be killed: make the trials longer"
+    out = _cli("sweep", "resume", 1, "--db", db)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    engine = open_store(f"sqlite:///{db}", readonly=True)
+    with Session(engine) as s:
+        assert s.get(Sweep, 1).state == "complete"
+        for cell in s.scalars(select(Cell)):
+            trials = cell.trials
+            search = [t for t in trials if t.role == "search"]
+            replicas = [t for t in trials if t.role == "replica"]
+            assert len(search) == 3 and len(replicas) == 1, [(t.number, t.role, t.state) for t in trials]
+            assert {t.state for t in trials} == {"complete"}
+            assert len({t.lr for t in search}) == 3  # no rate tried twice
+            assert sorted(t.number for t in trials) == list(range(4))
+            for t in trials:  # each row was written by the trial it describes
+                config = json.loads(t.config)
+                assert (config["lr"], config["seed"]) == (t.lr, t.seed)
+            best = max(search, key=lambda t: (t.objective, -t.number))
+            assert replicas[0].lr == best.lr and replicas[0].seed == 1
+    # interrupted trials went on from their checkpoint: every epoch stored once, 1..4
+    with sqlite3.connect(db) as conn:
+        steps = conn.execute("SELECT trial_id, GROUP_CONCAT(step) FROM (SELECT trial_id, step FROM metrics "
+                             "WHERE key = 'val/score' ORDER BY trial_id, step) GROUP BY trial_id").fetchall()
+    assert steps and all(s == "1,2,3,4" for _, s in steps)
+
+
+def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
+    import shutil
+
+    from workers.data import DEMO_DATA_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA_DIR / "rte", data / "rte")
+    (data / "rte" / "validation.jsonl").write_text('{"premise": "a", "hypothesis": \n')  # broken JSON
+    spec = _spec(tmp_path, f"""
+        methods: [prompt_tuning]
+        tasks: [rte]
+        dropout: [off]
+        optuna: {{{{trials_per_cell: 2}}}}
+        training: {{{{epochs: 1, data: {data}}}}}
+        resources: {{{{retries: 1}}}}
+        ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
+    """)
+    db = tmp_path / "r.db"
+    out = _cli("sweep", "run", spec, "--db", db)
+    assert out.returncode == 1, (out.stdout[-2000:], out.stderr[-2000:])
+    assert "Trial task failed" not in out.stderr and out.stderr.count("Traceback") == 0
+    assert "failed trials, by cell" in out.stdout and "prompt_tuning|rte" in out.stdout
+    assert sum("FAILED: " in line for line in out.stdout.splitlines()) == 2
+    with Session(open_store(f"sqlite:///{db}", readonly=True)) as s:
+        assert s.get(Sweep, 1).state == "failed"
+        trials = s.scalars(select(Trial)).all()
+        assert len(trials) == 2 and {t.state for t in trials} == {"failed"}
+        for t in trials:
+            assert t.failures == 2  # the first attempt and one retry
+            assert t.error.startswith("Traceback (most recent call last)") and "\x1b[" not in t.error
+    # the same failure budget on resume: nothing has retries left, so nothing runs again
+    again = _cli("sweep", "resume", 1, "--db", db)
+    assert again.returncode == 1 and "nothing to run" in again.stdout
+
+
+def test_each_cell_keeps_its_best_trial_to_the_last_epoch_under_asha(tmp_path):
+    """Two tasks on very different score scales (CoLA's MCC near 0, SST-2's accuracy near 0.5): one
+    ASHA for the whole run stopped CoLA's best trial on SST-2's scores."""
+    spec = _spec(tmp_path, """
+        methods: [prompt_tuning]
+        tasks: [sst2, cola]
+        dropout: [off]
+        optuna: {{trials_per_cell: 5, lr: {{prompt_tuning: [0.001, 0.5]}}}}
+        training: {{epochs: 3, batch_size: 16, max_train_samples: 32, max_eval_samples: 32, eval_mode: rank}}
+        scheduler: {{type: asha, grace_period: 1, reduction_factor: 3}}
+        resources: {{max_concurrent_trials: 2}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    db = tmp_path / "r.db"
+    out = _cli("sweep", "run", spec, "--db", db)
+    assert out.returncode == 0, out.stderr[-3000:]
+    engine = open_store(f"sqlite:///{db}", readonly=True)
+    best = queries.best_trials(engine, 1)
+    assert len(best) == 2 and set(best["state"]) == {"complete"}, best[["task", "state", "objective"]]
+    summary = queries.trials_frame(engine, 1)
+    for task, rows in summary.groupby("task"):  # within a cell, no stopped trial beats a complete one
+        complete = rows[rows.state == "complete"]["objective"].max()
+        assert (rows[rows.state == "stopped"]["objective"] <= complete).all(), task
+
+
+def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
+    spec = _spec(tmp_path, """
+        methods: [superpos_prompt]
+        tasks: [rte]
+        m: [4]
+        dropout: [off]
+        seeds: [0, 1, 2]
+        method_grid: {{superpos_prompt: {{softmax: [false, true]}}}}
+        optuna: {{trials_per_cell: 2}}
+        training: {{epochs: 1, batch_size: 16, max_train_samples: 32, max_eval_samples: 32, eval_mode: rank}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    db = tmp_path / "r.db"
+    out = _cli("sweep", "run", spec, "--db", db)
+    assert out.returncode == 0, out.stderr[-3000:]
+    engine = open_store(f"sqlite:///{db}", readonly=True)
+    trials = queries.trials_frame(engine, 1)
+    assert len(trials) == 2 * (2 + 2)  # 2 cells x (2 search + 2 replicas)
+    for _, rows in trials.groupby("cell_id"):
+        search, replicas = rows[rows.role == "search"], rows[rows.role == "replica"]
+        assert set(search["seed"]) == {0} and sorted(replicas["seed"]) == [1, 2]
+        chosen = search.sort_values(["objective", "number"], ascending=[False, True]).iloc[0]
+        assert set(replicas["lr"]) == {chosen["lr"]}
+    cells = queries.cell_results(engine, 1)
+    assert sorted(cells["options"]) == ["softmax=false", "softmax=true"] and set(cells["n_seeds"]) == {3}
+    assert cells["score_std"].notna().all()
+    table = queries.comparison_table(engine, 1)
+    assert len(table) == 2 and set(table.attrs["n"]["rte"]) == {3}
+    text = format_table(table)
+    assert "±" in text and "n = 3 per cell" in text and "softmax=true" in text
+
+
+@pytest.mark.parametrize("body, message", [
+    ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs"),
+    ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node"),
+    ("models: [tiny-t6]", r"spec.models\[0\]: 'tiny-t6' not in the local Hugging Face cache.*did you mean 'tiny-t5'"),
+    ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights"),
+    ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte"),
+    ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:"),
+])
+def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, message):
+    import re
+
+    (tmp_path / "empty").mkdir()
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    body = body.replace("EMPTY", str(tmp_path / "empty")).replace("PORT", str(port))
+    if "ray:" not in body:
+        body += f"\nray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"methods: [prompt_tuning]\ntasks: [rte]\n{body}\n")
+    db = tmp_path / "r.db"
+    started = time.monotonic()
+    out = _cli("sweep", "run", spec, "--db", db, timeout=120)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert re.search(message, out.stderr), out.stderr
+    assert time.monotonic() - started < 110  # it ended by itself (the timeout above would raise)
+    assert _count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
+
+
+def test_tune_runs_are_named_per_store_and_sweep():
+    from orchestrator.run import run_name
+
+    assert run_name("sqlite:////a/x.db", 1).split("-")[1] != run_name("sqlite:////b/x.db", 1).split("-")[1]
+    assert "sweep7" in run_name("sqlite:////a/x.db", 7)
