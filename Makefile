@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m scripts.benchmarks
+	$(OFFLINE) $(BIN)/python -m scripts.benchmarks.orchestration
 
 dashboard: $(STAMP)
 	$(BIN)/superpos dashboard

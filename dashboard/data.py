@@ -26,8 +26,8 @@ def sweeps(url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=15)
-def comparison_table(url: str, sweep_id: int, selection: str) -> pd.DataFrame:
-    return queries.comparison_table(engine(url), sweep_id, selection=selection)
+def comparison_tables(url: str, sweep_id: int, selection: str) -> dict[str, pd.DataFrame]:
+    return queries.comparison_tables(engine(url), sweep_id, selection=selection)
 
 
 @st.cache_data(ttl=15)

@@ -160,25 +160,30 @@ def cell_results(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
     return _view(engine, "cell_results", sweep_id, order="cell_id")
 
 
-def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
-    """The paper's Table 1 shape: rows model x method x options x dropout, columns tasks, plus the average.
+def comparison_tables(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> dict[str, pd.DataFrame]:
+    """The paper's Table 1 shape: rows model x method x options x dropout, columns tasks (plus the average).
 
     Per cell the chosen trial (Optuna's best learning rate) and its replicas give the cell's reported
     task score (validation under the paper's protocol, held-out test otherwise), at the peak epoch or
-    the final one, as the mean over seeds; values in percent. `table.attrs` holds the matching
-    `std` and `n` tables (seeds per cell).
+    the final one. {"mean": in percent over seeds, "std": its sample standard deviation, "n": seeds}.
     """
     sweep_id = latest_sweep_id(engine) if sweep_id is None else sweep_id
     cells = cell_results(engine, sweep_id)
     if cells.empty:
-        return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    column = REPORTED[selection]
-    keys = [*ROW_KEYS, "task"]
-    table = _by_task(cells.assign(value=cells[f"{column}_mean"] * 100), keys).sort_values(ROW_KEYS, ignore_index=True)
-    for name, values in (("std", cells[f"{column}_std"] * 100), ("n", cells["n_seeds"])):
-        spread = _by_task(cells.assign(value=values), keys).sort_values(ROW_KEYS, ignore_index=True)
-        table.attrs[name] = spread.drop(columns="average")
-    return table
+        empty = pd.DataFrame(columns=[*ROW_KEYS, "average"])
+        return {"mean": empty, "std": empty.copy(), "n": empty.copy()}
+    column, keys = REPORTED[selection], [*ROW_KEYS, "task"]
+    values = {"mean": cells[f"{column}_mean"] * 100, "std": cells[f"{column}_std"] * 100, "n": cells["n_seeds"]}
+    tables = {name: _by_task(cells.assign(value=v), keys).sort_values(ROW_KEYS, ignore_index=True)
+              for name, v in values.items()}
+    for name in ("std", "n"):
+        tables[name] = tables[name].drop(columns="average")
+    return tables
+
+
+def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
+    """The mean table of `comparison_tables` (scores in percent, the average over tasks last)."""
+    return comparison_tables(engine, sweep_id, selection)["mean"]
 
 
 def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

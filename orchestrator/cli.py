@@ -107,8 +107,9 @@ def _print_table(db_url: str | None, sweep_id: int | None, selection: str, stand
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
     print(f"sweep {sweep_id}: validation task score (%) of the best trial per cell, {selection} epoch")
-    table = queries.comparison_table(engine, sweep_id, selection=selection)
-    print(format_table(table))
+    tables = queries.comparison_tables(engine, sweep_id, selection=selection)
+    table = tables["mean"]
+    print(format_table(table, tables["std"], tables["n"]))
     if standardized:
         print("\nstandardized overall score (the paper's Table 2 rule, over these rows):")
         print(format_table(queries.standardized_scores(table)))

@@ -7,8 +7,9 @@ import pandas as pd
 ROW_COLUMNS = ("model", "method", "m", "options", "dropout")
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """Scores with one decimal; 'mean±std' where a cell has several seeds (the footer says n)."""
+def format_table(table: pd.DataFrame, std: pd.DataFrame | None = None, n: pd.DataFrame | None = None) -> str:
+    """Scores with one decimal; 'mean±std' where a cell has several seeds (the footer says n). `std`
+    and `n` are shaped like `table` (db.queries.comparison_tables)."""
     if table.empty:
         return "(no completed trials yet)"
     shown = table.copy()
@@ -16,7 +17,6 @@ def format_table(table: pd.DataFrame) -> str:
     shown["dropout"] = shown["dropout"].map({True: "on", False: "off"})
     if "options" in shown and not shown["options"].astype(bool).any():
         shown = shown.drop(columns="options")
-    std, n = table.attrs.get("std"), table.attrs.get("n")
     numeric = [c for c in shown.columns if c not in ROW_COLUMNS]
     for col in numeric:
         values = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")

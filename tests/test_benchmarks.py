@@ -46,3 +46,16 @@ def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, c
     timed = time_queries(url, written["sweep_id"], repeats=1)
     assert set(timed) == {"list_sweeps", "comparison_table", "trials_frame", "metric_keys", "learning_curves"}
     assert "20/20 trials" in capsys.readouterr().out
+
+
+def test_orchestration_benchmark_measures_both_cache_settings(capsys):
+    from scripts.benchmarks.orchestration import main
+
+    figures = main(["--trials", "4", "--slots", "2"])
+    for name in ("efficiency", "steady_efficiency"):
+        assert set(figures[name]) == {"off", "on"}
+    for runs in figures["runs"].values():
+        run = runs[0]
+        assert run["trials"] == 4 and run["training_s"] > 0
+        assert run["efficiency"] == pytest.approx(run["training_s"] / (run["span_s"] * 2))
+    assert "caches off" in capsys.readouterr().out

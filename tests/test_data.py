@@ -51,3 +51,13 @@ def test_formats_follow_the_task_table():
     assert format_target(copa, 1) == "1"
     row = {"premise": "p", "hypothesis": "h", "label": 0}
     assert format_input(get_task("rte"), row) == "premise: p hypothesis: h"
+
+
+def test_the_demo_path_does_not_need_the_datasets_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from workers.data import load_examples; from workers.tasks import get_task; "
+            "rows = load_examples(get_task('rte'), 'train'); assert rows; print('datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -204,9 +204,10 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     cells = queries.cell_results(engine, 1)
     assert sorted(cells["options"]) == ["softmax=false", "softmax=true"] and set(cells["n_seeds"]) == {3}
     assert cells["score_std"].notna().all()
-    table = queries.comparison_table(engine, 1)
-    assert len(table) == 2 and set(table.attrs["n"]["rte"]) == {3}
-    text = format_table(table)
+    tables = queries.comparison_tables(engine, 1)
+    assert len(tables["mean"]) == 2 and set(tables["n"]["rte"]) == {3}
+    assert tables["std"]["rte"].notna().all()
+    text = format_table(tables["mean"], tables["std"], tables["n"])
     assert "±" in text and "n = 3 per cell" in text and "softmax=true" in text
 
 

@@ -55,11 +55,25 @@ def local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, str]:
     )
 
 
+def _read_jsonl(path: str) -> list[dict]:
+    """JSON Lines without the `datasets` library (the demo path needs nothing else; it also skips
+    a second or so of importing per worker process)."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+    return rows
+
+
 def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
     """Rows of one split, in the hub's schema. Hidden labels (-1, as in test splits) are dropped."""
-    from datasets import load_dataset
-
     if source == "hub":
+        from datasets import load_dataset
+
         try:
             ds = load_dataset(task.dataset, task.config, split=split)
         except Exception as err:  # datasets raises many kinds (ConnectionError, OSError, DatasetNotFoundError)
@@ -71,7 +85,12 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
         if source != "demo" and not root.is_dir():
             raise FileNotFoundError(f"data source {source!r} is not a directory; use {SOURCES_HELP}")
         kind, path = local_files(root, task, split)
-        ds = load_dataset(kind, data_files=path, split="train")
+        if path.endswith(".jsonl"):
+            ds = _read_jsonl(path)
+        else:
+            from datasets import load_dataset
+
+            ds = load_dataset(kind, data_files=path, split="train")
     return [row for row in ds if row["label"] != -1]
 
 

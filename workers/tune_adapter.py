@@ -70,3 +70,4 @@ def tune_trainable(config: dict[str, Any]) -> None:
                   resume_state=resume_state, cache=bool(config.get("cache", True)))
     except Exception:
         raise TrialFailure(traceback.format_exc()) from None
+

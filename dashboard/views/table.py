@@ -10,13 +10,15 @@ from dashboard.labels import method_label
 from dashboard.views.common import sweep_page
 from db import queries
 
-ROW_COLUMNS = ("model", "method", "m", "dropout")
+ROW_COLUMNS = ("model", "method", "m", "options", "dropout")
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows labelled like the paper's Table 1 (model, method, dropout), numbers in percent."""
+    """Rows labelled like the paper's Table 1 (model, method with its grid options, dropout), in percent."""
     shown = table.copy()
-    shown.insert(1, "Method", [method_label(r.method, r.m) for r in shown.itertuples()])
+    options = shown.pop("options") if "options" in shown else pd.Series("", index=shown.index)
+    shown.insert(1, "Method", [method_label(r.method, r.m) + (f" ({o})" if o else "")
+                               for r, o in zip(shown.itertuples(), options)])
     shown.insert(2, "Dropout", shown.pop("dropout").map({True: "on", False: "off"}))
     return shown.drop(columns=["method", "m"]).rename(columns={"model": "Model", "average": "Avg"})
 
@@ -34,7 +36,8 @@ def page() -> None:
         return
     selection = st.radio("Score at", ["peak", "final"], horizontal=True,
                          help="peak: the epoch with the best validation score; final: the last epoch")
-    table = data.comparison_table(url, sweep_id, selection)
+    tables = data.comparison_tables(url, sweep_id, selection)
+    table = tables["mean"]
     if table.empty:
         st.warning("This sweep has no completed trials yet.")
         return
@@ -42,6 +45,12 @@ def page() -> None:
                "protocol, held-out test under a holdout protocol). Two-metric tasks are averaged; Avg is the mean "
                "over tasks.")
     _show(table)
+    n = tables["n"]
+    if (n.drop(columns=list(ROW_COLUMNS)).max().max() or 0) > 1:
+        st.caption("Cells hold the mean over seeds (the chosen learning rate re-run with each seed); their "
+                   "standard deviations, and the number of seeds:")
+        _show(tables["std"].assign(average=float("nan")))
+        _show(n.assign(average=float("nan")))
     if table["average"].notna().any():
         st.altair_chart(charts.average_bar_chart(table.dropna(subset=["average"])), width="stretch")
     standardized = queries.standardized_scores(table)
