@@ -23,12 +23,19 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; o
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # a checkpoint per epoch is by design
 
 
-class _DropTrialTracebacks(logging.Filter):
-    """Tune logs every failed trial with its whole traceback (~90 lines); the callback prints one line
-    and the store keeps the traceback."""
+class _DropTuneNoise(logging.Filter):
+    """Tune logs every failed trial with its whole traceback (~90 lines), and on Ctrl-C advises its own
+    `Tuner.restore` and lists trials without result files. The callback prints one line per trial,
+    the store keeps the tracebacks, and `superpos sweep resume` is the way to continue."""
+
+    DROPPED = ("Trial task failed", "Tuner.restore", "Could not fetch metrics", "Failed to fetch metrics")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Trial task failed")
+        message = record.getMessage()
+        return not any(part in message for part in self.DROPPED)
+
+
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.analysis.experiment_analysis")
 
 
 def _ray_init(spec: SweepSpec) -> bool:
@@ -48,7 +55,8 @@ def _ray_init(spec: SweepSpec) -> bool:
         raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
                         "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
                         "~/.ray/auth_token) in this shell") from None
-    logging.getLogger("ray.tune.execution.tune_controller").addFilter(_DropTrialTracebacks())
+    for name in TUNE_LOGGERS:
+        logging.getLogger(name).addFilter(_DropTuneNoise())
     return True
 
 
