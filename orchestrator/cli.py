@@ -106,7 +106,8 @@ def _print_table(db_url: str | None, sweep_id: int | None, selection: str, stand
     sweep_id = queries.latest_sweep_id(engine) if sweep_id is None else sweep_id
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
-    print(f"sweep {sweep_id}: validation task score (%) of the best trial per cell, {selection} epoch")
+    print(f"sweep {sweep_id}: task score (%) per cell at the {selection} epoch, of the trial with the chosen "
+          "learning rate (and its replicas: other seeds)")
     tables = queries.comparison_tables(engine, sweep_id, selection=selection)
     table = tables["mean"]
     print(format_table(table, tables["std"], tables["n"]))

@@ -23,9 +23,9 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return shown.drop(columns=["method", "m"]).rename(columns={"model": "Model", "average": "Avg"})
 
 
-def _show(table: pd.DataFrame) -> None:
+def _show(table: pd.DataFrame, number_format: str = "%.1f") -> None:
     shown = display_table(table)
-    numbers = {c: st.column_config.NumberColumn(format="%.1f") for c in shown.columns
+    numbers = {c: st.column_config.NumberColumn(format=number_format) for c in shown.columns
                if c not in ("Model", "Method", "Dropout")}
     st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
 
@@ -41,16 +41,17 @@ def page() -> None:
     if table.empty:
         st.warning("This sweep has no completed trials yet.")
         return
-    st.caption("Task score (%) of the best trial per cell (Optuna's learning rate; validation under the paper's "
-               "protocol, held-out test under a holdout protocol). Two-metric tasks are averaged; Avg is the mean "
-               "over tasks.")
+    st.caption("Task score (%) per cell at the learning rate Optuna chose (validation under the paper's "
+               "protocol, held-out test under a holdout protocol), averaged over seeds. Two-metric tasks are "
+               "averaged; Avg is the mean over tasks.")
     _show(table)
     n = tables["n"]
     if (n.drop(columns=list(ROW_COLUMNS)).max().max() or 0) > 1:
-        st.caption("Cells hold the mean over seeds (the chosen learning rate re-run with each seed); their "
-                   "standard deviations, and the number of seeds:")
-        _show(tables["std"].assign(average=float("nan")))
-        _show(n.assign(average=float("nan")))
+        st.caption("Cells hold the mean over seeds (the chosen learning rate re-run with each seed). Their "
+                   "sample standard deviations:")
+        _show(tables["std"])
+        st.caption("Seeds per cell:")
+        _show(n, "%d")
     if table["average"].notna().any():
         st.altair_chart(charts.average_bar_chart(table.dropna(subset=["average"])), width="stretch")
     standardized = queries.standardized_scores(table)
