@@ -68,6 +68,7 @@ class Cell(Base):
     seed: Mapped[int] = mapped_column(Integer)  # the search seed; each trial records its own
     eval_protocol: Mapped[str] = mapped_column(String(30), default="paper", server_default="paper")
     eval_mode: Mapped[str] = mapped_column(String(20), default="generate", server_default="generate")
+    template: Mapped[str] = mapped_column(String(30), default="reference", server_default="reference")
     sweep: Mapped[Sweep] = relationship(back_populates="cells")
     trials: Mapped[list[Trial]] = relationship(back_populates="cell", cascade="all, delete-orphan")
 

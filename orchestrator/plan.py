@@ -26,6 +26,7 @@ class Cell:
     seed: int = 0  # the search seed (spec.seeds[0])
     eval_protocol: str = "paper"  # one per sweep (spec.training), recorded with every cell
     eval_mode: str = "generate"
+    template: str = "reference"  # the task formats (workers/tasks.py TEMPLATES), recorded with every cell
 
     @property
     def m(self) -> int | None:
@@ -40,7 +41,8 @@ class Cell:
     def as_row(self) -> dict[str, Any]:
         return {"key": self.key, "method": self.method, "task": self.task, "model": self.model, "m": self.m,
                 "options": json.dumps(dict(self.options), sort_keys=True), "dropout": self.dropout,
-                "seed": self.seed, "eval_protocol": self.eval_protocol, "eval_mode": self.eval_mode}
+                "seed": self.seed, "eval_protocol": self.eval_protocol, "eval_mode": self.eval_mode,
+                "template": self.template}
 
 
 def _option_sets(grid: dict[str, list]) -> list[tuple[tuple[str, Any], ...]]:
@@ -50,7 +52,7 @@ def _option_sets(grid: dict[str, list]) -> list[tuple[tuple[str, Any], ...]]:
 
 def expand(spec: SweepSpec) -> list[Cell]:
     """Cells in a stable order: by method, its options, task, model, dropout."""
-    evaluation = {k: spec.training[k] for k in ("eval_protocol", "eval_mode") if k in spec.training}
+    evaluation = {k: spec.training[k] for k in ("eval_protocol", "eval_mode", "template") if k in spec.training}
     cells = []
     for method in spec.methods:
         for options in _option_sets(spec.method_grid.get(method, {})):

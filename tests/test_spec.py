@@ -169,3 +169,11 @@ def test_local_data_folder_must_hold_every_split(tmp_path):
         parse_spec(BASE + f"training: {{data: {tmp_path}}}\n")
     (tmp_path / "rte" / "validation.parquet").write_text("")
     assert parse_spec(BASE + f"training: {{data: {tmp_path}}}\n").training["data"] == str(tmp_path)
+
+
+def test_the_template_set_is_a_training_option_recorded_with_every_cell():
+    cells = expand(parse_spec(BASE + "training: {template: keyvalue}\n"))
+    assert {c.template for c in cells} == {"keyvalue"} and cells[0].as_row()["template"] == "keyvalue"
+    assert {c.template for c in expand(parse_spec(BASE))} == {"reference"}
+    with pytest.raises(SpecError, match="unknown template set 'paper'"):
+        parse_spec(BASE + "training: {template: paper}\n")

@@ -26,11 +26,18 @@ class TextExample:
 
 
 def format_input(task: TaskSpec, row: dict) -> str:
+    """The template set's input: "field: value" pairs, or the raw text of a one-field task."""
+    if task.raw_single_field and len(task.input_fields) == 1:
+        return str(row[task.input_fields[0]])
     return " ".join(f"{field}: {row[field]}" for field in task.input_fields)
 
 
 def format_target(task: TaskSpec, label: float | int) -> str:
+    """A label word, or the STS-B score: cut to three characters (the reference, 3.75 -> "3.7") or
+    rounded to one decimal (3.75 -> "3.8")."""
     if task.is_regression:
+        if task.score_format == "truncate":
+            return str(float(label))[:3]
         return f"{round(float(label), 1):.1f}"
     return task.label_words[int(label)]
 

@@ -15,11 +15,19 @@ import torch
 from workers.batching import Encoded, batches
 from workers.metrics import METRICS
 from workers.options import EVAL_MODES
-from workers.tasks import TaskSpec
+from workers.tasks import TaskSpec, normalize_text
+
+
+def target_tokens(task: TaskSpec, tokenizer) -> int:
+    """Target tokens kept in training and generated at most: the task's length, raised so that every
+    label word (with </s>) fits with this tokenizer."""
+    longest = max((len(tokenizer(w)["input_ids"]) for w in task.label_words), default=0)
+    return max(task.target_max_tokens, longest)
 
 
 def parse_prediction(task: TaskSpec, text: str) -> float | int:
-    """Label index (-1 if invalid) or, for regression, the number (NaN if invalid)."""
+    """Label index (-1 if invalid) or, for regression, the number (NaN if invalid). Under a template
+    set that normalises (the reference's), both sides are compared normalised."""
     text = text.strip()
     if task.is_regression:
         try:
@@ -27,13 +35,22 @@ def parse_prediction(task: TaskSpec, text: str) -> float | int:
         except ValueError:
             return math.nan
         return value if math.isfinite(value) else math.nan
-    return task.label_words.index(text) if text in task.label_words else -1
+    words = [normalize_text(w) for w in task.label_words] if task.normalize else list(task.label_words)
+    text = normalize_text(text) if task.normalize else text
+    return words.index(text) if text in words else -1
 
 
 def score_predictions(task: TaskSpec, preds: list, golds: list, groups: list | None) -> dict[str, float]:
-    """Every metric of the task, the task score (their mean) and the invalid share, all in 0..1."""
+    """Every metric of the task, the task score (their mean) and the invalid share, all in 0..1.
+
+    One rule for invalid outputs (-1), the same for every classification metric, as in the reference
+    code (which scores the normalised strings): an invalid output is a label of its own. It never
+    equals the gold label; it is a class of its own in the Matthews correlation (all invalid: 0, the
+    paper's dagger); in F1 it predicts none of the task's classes (a miss for the gold class), and it
+    is not one of the classes that macro F1 averages. Regression: an invalid output scores as 0.0."""
     invalid = [(math.isnan(p) if task.is_regression else p == -1) for p in preds]
-    result = {name: METRICS[name](preds, golds, groups) for name in task.metrics}
+    labels = list(range(len(task.label_words)))
+    result = {name: METRICS[name](preds, golds, groups, labels=labels) for name in task.metrics}
     result["score"] = sum(result[name] for name in task.metrics) / len(task.metrics)
     result["invalid_rate"] = sum(invalid) / max(len(invalid), 1)
     return result
@@ -41,7 +58,7 @@ def score_predictions(task: TaskSpec, preds: list, golds: list, groups: list | N
 
 def _generate(model, tokenizer, task, batch, device) -> list:
     out = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                         max_new_tokens=task.target_max_tokens)
+                         max_new_tokens=target_tokens(task, tokenizer))
     return [parse_prediction(task, text) for text in tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 

@@ -47,6 +47,8 @@ class TrialConfig:
     max_source_tokens: int = _opt(256, "inputs are truncated to this many tokens")
     eval_mode: str = _opt("generate", "generate (greedy, the paper's) or rank (label likelihoods)")
     eval_protocol: str = _opt("paper", "paper, holdout_validation or holdout_train (workers/protocols.py)")
+    template: str = _opt("reference", "task formats: reference (Residual Prompt Tuning's code) or keyvalue "
+                                      "(workers/tasks.py)")
     holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol")
     device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     precision: str = _opt("fp32", "fp32 or bf16 (the T5 in bfloat16; prompt parameters stay float32)")
@@ -75,7 +77,7 @@ class TrialConfig:
     def validate(self) -> None:
         from workers.options import EVAL_MODES, PRECISIONS, PROTOCOLS
 
-        get_task(self.task)
+        get_task(self.task, self.template)
         self.method_config()
         if self.eval_mode not in EVAL_MODES:
             raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {self.eval_mode!r}")
@@ -111,6 +113,7 @@ def _setup(cfg: TrialConfig, task, method_cfg, cache: bool):
     from workers import cache as caches
     from workers.assembly import assemble
     from workers.batching import encode
+    from workers.evaluation import target_tokens
     from workers.models import load_model
     from workers.protocols import protocol_splits
 
@@ -120,11 +123,11 @@ def _setup(cfg: TrialConfig, task, method_cfg, cache: bool):
     tok = built.loaded.tokenizer
 
     def encode_all():
-        return {name: encode(tok, examples, cfg.max_source_tokens, task.target_max_tokens)
+        return {name: encode(tok, examples, cfg.max_source_tokens, target_tokens(task, tok))
                 for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
                                                       cfg.max_eval_samples, cfg.holdout_size).items()}
 
-    key = (cfg.model, cfg.task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples,
+    key = (cfg.model, cfg.task, cfg.template, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples,
            cfg.holdout_size, cfg.max_source_tokens)
     return built, (caches.encoded_splits(key, encode_all) if cache else encode_all())
 
@@ -147,7 +150,7 @@ def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callab
     from workers.evaluation import evaluate
 
     report = report or (lambda metrics: None)
-    task, method_cfg = get_task(cfg.task), cfg.method_config()
+    task, method_cfg = get_task(cfg.task, cfg.template), cfg.method_config()
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     _seed_everything(cfg.seed)
 

@@ -1,4 +1,4 @@
-"""Method options as grid dimensions (cells.options), seeds as replicas (trials.role, trials.seed),
+"""Method options as grid dimensions (cells.options), the task formats (cells.template), seeds as replicas (trials.role, trials.seed),
 failure budget and checkpoints (trials.failures, trials.checkpoint), CHECK constraints on the states,
 the duplicate metrics index dropped, and the views: trial_summary and best_trials carry the new
 columns, cell_results gives each cell's mean, std and n over seeds.
@@ -28,7 +28,7 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 TRIAL_SUMMARY = """
 CREATE VIEW trial_summary AS
 SELECT t.id AS trial_id, c.sweep_id, s.name AS sweep_name, c.id AS cell_id, c.method, c.task, c.model, c.m,
-       c.options, c.dropout, t.seed, t.role, c.eval_protocol, c.eval_mode, t.number, t.lr, t.weight_decay,
+       c.options, c.dropout, t.seed, t.role, c.eval_protocol, c.eval_mode, c.template, t.number, t.lr, t.weight_decay,
        t.batch_size, t.epochs, t.state, t.objective, t.failures,
        vp.epoch AS peak_epoch, vp.value AS val_score_peak, vf.value AS val_score_final,
        tp.value AS test_score_peak, tf.value AS test_score_final,
@@ -70,7 +70,7 @@ def _std(column: str) -> str:
 CELL_RESULTS = f"""
 CREATE VIEW cell_results AS
 SELECT b.sweep_id, b.sweep_name, b.cell_id, b.method, b.task, b.model, b.m, b.options, b.dropout,
-       b.eval_protocol, b.eval_mode, b.trial_id AS chosen_trial_id, b.lr, b.objective,
+       b.eval_protocol, b.eval_mode, b.template, b.trial_id AS chosen_trial_id, b.lr, b.objective,
        COUNT(r.reported_score) AS n_seeds,
        AVG(r.reported_score) AS score_mean, {_std('r.reported_score')} AS score_std,
        AVG(r.reported_score_final) AS score_final_mean, {_std('r.reported_score_final')} AS score_final_std
@@ -78,7 +78,7 @@ FROM best_trials b
 JOIN trial_summary r ON r.cell_id = b.cell_id AND r.state IN ('complete', 'stopped')
      AND (r.trial_id = b.trial_id OR (r.role = 'replica' AND r.lr = b.lr))
 GROUP BY b.sweep_id, b.sweep_name, b.cell_id, b.method, b.task, b.model, b.m, b.options, b.dropout,
-         b.eval_protocol, b.eval_mode, b.trial_id, b.lr, b.objective
+         b.eval_protocol, b.eval_mode, b.template, b.trial_id, b.lr, b.objective
 """
 
 
@@ -92,6 +92,8 @@ def upgrade() -> None:
     op.drop_index("ix_metric_trial_key_step", table_name="metrics")
     with op.batch_alter_table("cells") as batch:
         batch.add_column(sa.Column("options", sa.Text, nullable=False, server_default="{}"))
+        # cells of earlier versions used what is now the `keyvalue` template set
+        batch.add_column(sa.Column("template", sa.String(30), nullable=False, server_default="keyvalue"))
     with op.batch_alter_table("trials") as batch:
         batch.add_column(sa.Column("role", sa.String(10), nullable=False, server_default="search"))
         batch.add_column(sa.Column("seed", sa.Integer))
@@ -104,6 +106,8 @@ def upgrade() -> None:
     # rows of earlier versions: the cell's seed was the trial's, m was the only option
     op.execute("UPDATE trials SET seed = (SELECT seed FROM cells WHERE cells.id = trials.cell_id)")
     op.execute("UPDATE cells SET options = '{\"m\": ' || CAST(m AS VARCHAR(20)) || '}' WHERE m IS NOT NULL")
+    with op.batch_alter_table("cells") as batch:  # new cells: the reference's formats
+        batch.alter_column("template", server_default="reference")
     op.execute(TRIAL_SUMMARY)
     op.execute(BEST_TRIALS)
     op.execute(CELL_RESULTS)
@@ -119,6 +123,7 @@ def downgrade() -> None:
         for column in ("checkpoint", "failures", "seed", "role"):
             batch.drop_column(column)
     with op.batch_alter_table("cells") as batch:
+        batch.drop_column("template")
         batch.drop_column("options")
     op.create_index("ix_metric_trial_key_step", "metrics", ["trial_id", "key", "step"])
     from importlib import import_module
