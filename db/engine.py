@@ -8,6 +8,8 @@ results database is refused, never overwritten.
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
@@ -17,6 +19,7 @@ from db.models import Base
 
 DEFAULT_URL = "sqlite:///superpos.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+BACKENDS = ("sqlite", "postgresql")  # URL schemes: sqlite:///path.db, postgresql+psycopg://user@host/db
 
 
 class StoreError(RuntimeError):
@@ -39,6 +42,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _check_sqlite_file(path: Path, readonly: bool) -> None:
+    """Everything about an existing file is learnt read-only, before the engine's first connection
+    (which switches the file to WAL): a file that is not a results store is never written."""
     if not path.exists():
         if readonly:
             raise StoreError(f"no results database at {path}; run a sweep first (superpos sweep run SPEC) "
@@ -48,8 +53,21 @@ def _check_sqlite_file(path: Path, readonly: bool) -> None:
         return
     with path.open("rb") as fh:
         head = fh.read(16)
-    if head and head != SQLITE_MAGIC:
+    if not head:
+        return  # an empty file: a new store
+    if head != SQLITE_MAGIC:
         raise StoreError(f"{path} is not a SQLite database (it was left untouched); choose another --db path")
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{path} is a damaged SQLite database (SQLite says: {err}); it was left untouched: "
+                         "restore it from a backup, or choose another --db") from None
+    tables -= {"alembic_version", "sqlite_sequence"}
+    if tables and not tables & set(Base.metadata.tables):
+        raise StoreError(f"{path} holds other tables ({', '.join(sorted(tables)[:5])}) and no results store; "
+                         "it was left untouched: choose another --db")
 
 
 def _sqlite_pragmas(readonly: bool):
@@ -70,8 +88,19 @@ def _sqlite_pragmas(readonly: bool):
     return on_connect
 
 
+def _check_backend(url: str) -> None:
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:  # noqa: BLE001 - SQLAlchemy's parse errors vary
+        backend = None
+    if backend not in BACKENDS:
+        raise StoreError(f"unsupported database URL {url!r}: use sqlite:///path/to/file.db (or a plain path) or "
+                         "postgresql+psycopg://user@host/dbname")
+
+
 def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
     url = resolve_url(url)
+    _check_backend(url)
     path = sqlite_path(url)
     if path is not None:
         _check_sqlite_file(path, readonly)
@@ -97,11 +126,20 @@ def _is_empty_store(engine: Engine, readonly: bool, shown: str) -> bool:
     return not tables
 
 
+def _check_not_newer(current: str | None, head: str, shown: str) -> None:
+    from db.migrate import known_revision
+
+    if current is not None and current != head and not known_revision(current):
+        raise StoreError(f"{shown} was made by a newer superpos (schema revision {current}; this version knows up "
+                         f"to {head}); it was left untouched: upgrade superpos, or choose another --db")
+
+
 def _check_revision(engine: Engine, shown: str) -> None:
     """An old (or newer) schema gets the command that fixes it, never a silent change."""
     from db.migrate import current_revision, head_revision
 
     current, head = current_revision(engine), head_revision()
+    _check_not_newer(current, head, shown)
     if current is None:
         raise StoreError(f"{shown} has results tables but no schema revision (made by a pre-release superpos); "
                          "it was left untouched: start a new database (--db) and re-run the sweep")
@@ -120,6 +158,9 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
     try:
         empty = _is_empty_store(engine, readonly, shown)
         if not readonly and (empty or upgrade):
+            from db.migrate import current_revision, head_revision
+
+            _check_not_newer(current_revision(engine), head_revision(), shown)
             run_upgrade(engine)
         _check_revision(engine, shown)
     except Exception as err:

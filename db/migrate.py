@@ -23,6 +23,14 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    """Is `revision` one of this version's migrations (else: a newer superpos made the store)?"""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - Alembic raises CommandError / ResolutionError for unknown ids
+        return False
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

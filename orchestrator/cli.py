@@ -106,6 +106,7 @@ def _print_table(db_url: str | None, sweep_id: int | None, selection: str, stand
     sweep_id = queries.latest_sweep_id(engine) if sweep_id is None else sweep_id
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
+    queries.sweep_details(engine, sweep_id)  # an unknown sweep is an error, not an empty table
     print(f"sweep {sweep_id}: task score (%) per cell at the {selection} epoch, of the trial with the chosen "
           "learning rate (and its replicas: other seeds)")
     tables = queries.comparison_tables(engine, sweep_id, selection=selection)
@@ -152,8 +153,16 @@ def cmd_trial_run(args) -> int:
     if not path.is_file():
         return _fail(f"no trial config at {path}")
     cfg = TrialConfig.from_dict(yaml.safe_load(path.read_text()) or {})
-    run_trial(cfg, report=lambda metrics: print(json.dumps(metrics), flush=True))
+    run_trial(cfg, report=lambda metrics: print(json.dumps(_printable(metrics)), flush=True))
     return 0
+
+
+def _printable(metrics: dict) -> dict:
+    """An epoch's metrics for the terminal: learned tensors as their shapes, not their values."""
+    snapshot = metrics.get("snapshot")
+    if not snapshot:
+        return metrics
+    return {**metrics, "snapshot": {name: {"shape": t["shape"], "dtype": t["dtype"]} for name, t in snapshot.items()}}
 
 
 def _parse_sets(pairs: list[str]) -> dict:

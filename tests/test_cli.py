@@ -24,7 +24,7 @@ def test_help_lists_the_commands():
 def test_validate_prints_the_grid():
     out = superpos("sweep", "validate", "orchestrator/specs/demo.yaml")
     assert out.returncode == 0, out.stderr
-    assert "8 cells" in out.stdout and "24 search trials (tpe) + 0 replicas = 24 trials of 10 epochs" in out.stdout
+    assert "8 cells" in out.stdout and "24 search trials (tpe) + 8 replicas = 32 trials of 10 epochs" in out.stdout
     assert "superpos_prompt|sst2|tiny-t5|m=32|dropout=off" in out.stdout
 
 
@@ -53,6 +53,9 @@ def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert all(0 <= r["val/score"] <= 1 for r in rows)
+    # the learned p' is summarised, not printed: the terminal stays readable
+    assert rows[-1]["snapshot"] == {"pprime": {"shape": [10, 8], "dtype": "float32"}}
+    assert max(len(line) for line in out.stdout.splitlines()) < 2000
 
 
 def test_model_info_matches_the_papers_counts():

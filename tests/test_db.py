@@ -229,3 +229,59 @@ def test_comparison_table_reports_test_scores_under_a_holdout_protocol(store_url
     for selection, expected in (("peak", {True: 60.0, False: 40.0}), ("final", {True: 50.0, False: 30.0})):
         table = queries.comparison_table(engine, sweep, selection=selection)
         assert dict(zip(table["dropout"], table["rte"].round(6))) == expected  # paper cell: val; holdout: test
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_another_applications_sqlite_file_is_refused_unchanged(tmp_path):
+    """Nothing is written (header, journal mode, WAL files) before the file is known to be ours."""
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        conn.execute("INSERT INTO notes (text) VALUES ('keep me')")
+    conn.close()
+    before = _digest(path)
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match=r"holds other tables \(notes\).*left untouched"):
+            open_store(f"sqlite:///{path}", readonly=readonly)
+    assert _digest(path) == before
+    assert not (tmp_path / "other.db-wal").exists()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_a_store_made_by_a_newer_version_says_so(store_url):
+    engine = open_store(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"made by a newer superpos \(schema revision 0099; this version knows up to"):
+        open_store(store_url)
+    with pytest.raises(StoreError, match="made by a newer superpos"):
+        open_store(store_url, upgrade=True)
+
+
+def test_a_truncated_store_is_named_as_damaged(tmp_path):
+    path = tmp_path / "r.db"
+    writer = ResultsWriter(open_store(f"sqlite:///{path}"))
+    _trial(writer)
+    writer.engine.dispose()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"r.db{suffix}").unlink(missing_ok=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StoreError) as info:
+        open_store(f"sqlite:///{path}", readonly=True)
+    message = str(info.value)
+    assert "damaged SQLite database" in message and "SELECT" not in message and "sqlalche.me" not in message
+
+
+def test_an_unsupported_url_scheme_names_the_supported_ones():
+    with pytest.raises(StoreError, match=r"unsupported database URL 'mysql://x/y'.*sqlite:///.*postgresql\+psycopg"):
+        open_store("mysql://x/y")
