@@ -133,8 +133,8 @@ def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):
 
 
 def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
-    """ASHA with a steep reduction: every trial is either complete (all epochs) or stopped with fewer
-    metric rows, and the table still takes the best of them."""
+    """ASHA with a steep reduction (fixed rates, one trial at a time: deterministic): every trial is
+    either complete (all epochs) or stopped with fewer metric rows, and the table takes the best."""
     import textwrap
 
     from orchestrator.run import run_sweep
@@ -145,9 +145,9 @@ def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
         tasks: [sst2]
         m: [8]
         dropout: [off]
-        optuna: {{trials_per_cell: 6, lr: {{superpos_prompt: [0.0001, 0.3]}}}}
+        optuna: {{sampler: fixed, rates: {{superpos_prompt: [0.3, 0.0001, 0.05, 0.001, 0.2, 0.01]}}}}
         training: {{epochs: 4, max_train_samples: 48, max_eval_samples: 32, eval_mode: rank}}
-        scheduler: {{type: asha, grace_period: 1, reduction_factor: 4}}
+        scheduler: {{type: asha, grace_period: 1, reduction_factor: 2}}
         resources: {{max_concurrent_trials: 1}}
         ray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}
     """))
