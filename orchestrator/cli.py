@@ -37,6 +37,14 @@ def cmd_sweep_validate(args) -> int:
     return 0
 
 
+def cmd_sweep_plan(args) -> int:
+    from orchestrator.cost import format_plan
+    from orchestrator.spec import load_spec
+
+    print(format_plan(load_spec(args.spec), args.spec))
+    return 0
+
+
 def cmd_sweep_schema(args) -> int:
     from orchestrator.spec_schema import json_schema
 
@@ -274,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = _command(sweep, "validate", cmd_sweep_validate, "check a spec and summarise its grid; starts nothing")
     validate.add_argument("spec")
     validate.add_argument("--cells", action="store_true", help="list every cell (default: the first 10)")
+    _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task and "
+             "GPU-hours from measured throughput; starts nothing").add_argument("spec")
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
     status = _command(sweep, "status", cmd_sweep_status, "a sweep's cells: finished, failed and unfinished trials",
                       db=True)

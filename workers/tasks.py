@@ -52,6 +52,7 @@ class TaskSpec:
     raw_single_field: bool = True  # a one-field input is the raw text, without "field: "
     score_format: str = "truncate"  # STS-B target: "truncate" (str(x)[:3]) or "round" (one decimal)
     normalize: bool = True  # compare normalised text (see `normalize_text`), else exact strings
+    hub_sizes: tuple[int, int] = (0, 0)  # examples in the hub's train and validation splits (for plans)
 
     @property
     def is_regression(self) -> bool:
@@ -71,8 +72,13 @@ def _t(*args, **kwargs) -> TaskSpec:
     return TaskSpec(*args, **kwargs)
 
 
+# examples in the hub's train and validation splits (validation_matched for MNLI)
+HUB_SIZES = {"qqp": (363_846, 40_430), "qnli": (104_743, 5_463), "mnli": (392_702, 9_815), "sst2": (67_349, 872),
+             "stsb": (5_749, 1_500), "mrpc": (3_668, 408), "cola": (8_551, 1_043), "multirc": (27_243, 4_848),
+             "rte": (2_490, 277), "cb": (250, 56), "copa": (400, 100), "wic": (5_428, 638), "boolq": (9_427, 3_270)}
+
 TASKS: dict[str, TaskSpec] = {
-    t.name: t
+    t.name: dataclasses.replace(t, hub_sizes=HUB_SIZES[t.name])
     for t in (
         # target_max_tokens: the reference's task_to_target_len (prompt_tuner2.py)
         _t("qqp", GLUE, "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), ("f1", "accuracy"),

@@ -1,0 +1,124 @@
+"""What a sweep will cost before it starts: trials, examples processed per task, and GPU-hours from
+measured throughput (orchestrator/throughput.json, written by `python -m scripts.benchmarks.throughput`
+on a GPU, with its device and date).
+
+The estimate assumes one trial per GPU, every epoch evaluated on the validation split (and the test
+split under a holdout protocol), and inputs of the measured length (256 tokens): an upper bound where
+inputs are shorter. Early stopping (ASHA) can only make a sweep cheaper.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.plan import Cell, expand
+from orchestrator.spec import SweepSpec
+from workers.data import DEMO_DATA_DIR
+from workers.presets import RANDOM_PREFIX
+from workers.tasks import get_task
+
+THROUGHPUT = Path(__file__).resolve().parent / "throughput.json"
+
+
+@dataclass(frozen=True)
+class TaskLoad:
+    task: str
+    train: int  # examples per epoch
+    validation: int
+    source: str  # where the sizes come from
+
+
+def _lines(path: Path) -> int:
+    with path.open(encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def task_load(spec: SweepSpec, task: str) -> TaskLoad:
+    """Examples per epoch of one task: the demo copy's or a local folder's JSONL, else the hub's sizes;
+    `max_train_samples` / `max_eval_samples` cap them."""
+    t = get_task(task)
+    data = str(spec.training.get("data", "demo"))
+    root = DEMO_DATA_DIR if data == "demo" else Path(data)
+    files = [root / t.name / f"{split}.jsonl" for split in (t.train_split, t.validation_split)]
+    if data != "hub" and all(f.is_file() for f in files):
+        train, validation, source = _lines(files[0]), _lines(files[1]), "demo copy" if data == "demo" else "local"
+    else:
+        (train, validation), source = t.hub_sizes, "hub sizes"
+    cap_train, cap_eval = spec.training.get("max_train_samples"), spec.training.get("max_eval_samples")
+    return TaskLoad(task, min(train, cap_train or train), min(validation, cap_eval or validation), source)
+
+
+def load_throughput(path: Path = THROUGHPUT) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
+
+
+def _architecture(model: str) -> str:
+    return model.removeprefix(RANDOM_PREFIX)
+
+
+def trials_per_cell(spec: SweepSpec, cell: Cell) -> int:
+    return spec.optuna.budget(cell.method) + len(spec.seeds) - 1
+
+
+def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
+    """{"loads": per task, "rows": per (model, method) trials and GPU-hours (None where unmeasured),
+    "missing": the (architecture, precision, method) without a measurement, "provenance"}."""
+    table = table if table is not None else load_throughput()
+    rates = {(r["architecture"], r["precision"], r["method"]): r for r in table["rows"]}
+    precision = spec.training.get("precision", "fp32")
+    epochs = spec.epochs
+    loads = {task: task_load(spec, task) for task in spec.tasks}
+    rows: dict[tuple[str, str], dict] = {}
+    missing = set()
+    for cell in expand(spec):
+        n = trials_per_cell(spec, cell)
+        load = loads[cell.task]
+        row = rows.setdefault((cell.model, cell.method), {"model": cell.model, "method": cell.method, "trials": 0,
+                                                           "gpu_hours": 0.0})
+        row["trials"] += n
+        rate = rates.get((_architecture(cell.model), precision, cell.method))
+        if rate is None:
+            missing.add((_architecture(cell.model), precision, cell.method))
+            row["gpu_hours"] = None
+        elif row["gpu_hours"] is not None:
+            seconds = epochs * (load.train / rate["train_examples_per_s"] + load.validation / rate["eval_examples_per_s"])
+            row["gpu_hours"] += n * seconds / 3600
+    return {"loads": loads, "rows": list(rows.values()), "missing": sorted(missing), "epochs": epochs,
+            "precision": precision, "provenance": table.get("provenance", {})}
+
+
+def format_plan(spec: SweepSpec, source: str) -> str:
+    """The text of `superpos sweep plan`."""
+    cells = expand(spec)
+    est = estimate(spec)
+    trials = sum(trials_per_cell(spec, c) for c in cells)
+    lines = [f"{source}: {len(cells)} cells = {len(spec.methods)} methods (with their option grids) x "
+             f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings",
+             f"trials: {trials} ({spec.optuna.sampler} search per cell + {len(spec.seeds) - 1} replica seed(s)), "
+             f"{est['epochs']} epochs each, precision {est['precision']}", "",
+             f"{'task':<8} {'train':>9} {'validation':>10} {'trials':>7} {'examples processed':>19}  sizes"]
+    per_task = {t: sum(trials_per_cell(spec, c) for c in cells if c.task == t) for t in spec.tasks}
+    total_examples = 0
+    for task, load in est["loads"].items():
+        processed = per_task[task] * est["epochs"] * (load.train + load.validation)
+        total_examples += processed
+        lines.append(f"{task:<8} {load.train:>9,} {load.validation:>10,} {per_task[task]:>7,} {processed:>19,}  "
+                     f"{load.source}")
+    lines.append(f"{'all':<8} {'':>9} {'':>10} {trials:>7,} {total_examples:>19,}")
+    lines.append("")
+    prov = est["provenance"]
+    lines.append(f"GPU-hours, one trial per GPU, from throughput measured on {prov.get('device', '?')} "
+                 f"({prov.get('date', '?')}; {prov.get('inputs', '')}; an upper bound for shorter inputs):")
+    total = 0.0
+    for row in est["rows"]:
+        hours = "not measured" if row["gpu_hours"] is None else f"{row['gpu_hours']:,.1f}"
+        total += row["gpu_hours"] or 0.0
+        lines.append(f"  {row['model']:<34} {row['method']:<16} {row['trials']:>6,} trials  {hours:>12}")
+    lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {total:>12,.1f}"
+                 + ("  (without the rows not measured)" if est["missing"] else ""))
+    if est["missing"]:
+        lines.append("not measured: " + ", ".join("/".join(m) for m in est["missing"])
+                     + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU")
+    return "\n".join(lines)

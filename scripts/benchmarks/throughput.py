@@ -1,0 +1,121 @@
+"""Training and evaluation throughput per architecture, precision and method: the table that
+`superpos sweep plan` turns into GPU-hours (orchestrator/throughput.json, shipped with its provenance).
+
+    python -m scripts.benchmarks.throughput [--models google/t5-small-lm-adapt google/t5-base-lm-adapt]
+        [--precision bf16] [--batch-size 32] [--source-tokens 256] [--out orchestrator/throughput.json]
+
+Random weights of each architecture (no download), inputs of exactly `--source-tokens` tokens (an upper
+bound: real inputs are often shorter), dropout on. Train: one AdamW step per batch; eval: greedy
+generation of 5 tokens. Medians over timed steps after warm-up. Needs only torch and transformers;
+rows are written as they are measured, so a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from workers.assembly import assemble
+from workers.methods import METHOD_CONFIGS, get_method_config
+from workers.presets import EMBEDDED_MODELS, RANDOM_PREFIX
+
+METHOD_PARAMS = {"superpos_prompt": {"m": 128}}
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
+            steps: int, warmup: int) -> dict:
+    name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
+    built = assemble(name, get_method_config(method, METHOD_PARAMS.get(method, {})), dropout=True,
+                     device=device, precision=precision)
+    net = built.model.to(device)
+    optimizer = torch.optim.AdamW(built.param_groups, lr=1e-4)
+    vocab = built.loaded.real_vocab
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, vocab, (batch_size, source_tokens), generator=gen).to(device)
+    mask = torch.ones_like(ids)
+    labels = torch.randint(5, vocab, (batch_size, 3), generator=gen).to(device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+    def train_step():
+        loss = net(ids, mask, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def eval_step():
+        with torch.no_grad():
+            net.eval()
+            net.generate(ids, mask, max_new_tokens=5)
+            net.train()
+
+    train_s = _median_seconds(train_step, device, steps, warmup)
+    eval_s = _median_seconds(eval_step, device, max(1, steps // 2), 1)
+    return {"architecture": model, "precision": precision, "method": method, "batch_size": batch_size,
+            "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
+            "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
+            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["google/t5-small-lm-adapt", "google/t5-base-lm-adapt"])
+    parser.add_argument("--methods", nargs="+", default=list(METHOD_CONFIGS))
+    parser.add_argument("--precision", default=None, help="bf16 on a GPU, fp32 on a CPU (default)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--source-tokens", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", default="orchestrator/throughput.json")
+    args = parser.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = args.precision or ("bf16" if device == "cuda" else "fp32")
+    table = {"provenance": {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({platform.machine()})",
+        "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+        "command": "python -m scripts.benchmarks.throughput " + " ".join(argv or []),
+        "inputs": f"{args.source_tokens} source tokens, 3 target tokens, dropout on, random weights"},
+        "rows": []}
+    out = Path(args.out)
+    for model in args.models:
+        for method in args.methods:
+            row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
+                          args.warmup)
+            table["rows"].append(row)
+            out.write_text(json.dumps(table, indent=2) + "\n")
+            print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
+                  f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
+                                                              if row["peak_memory_gib"] else ""), flush=True)
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    print(f"wrote {out}")
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""`superpos sweep plan`: every shipped spec is valid, and the estimate is the arithmetic it claims."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.cost import estimate, format_plan, load_throughput, task_load
+from orchestrator.spec import load_spec, parse_spec
+from tests.conftest import REPO
+
+SPECS = sorted((REPO / "orchestrator" / "specs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if p.name != "trial-example.yaml"], ids=lambda p: p.name)
+def test_every_shipped_sweep_spec_is_valid_and_plans(path):
+    spec = load_spec(path)
+    text = format_plan(spec, path.name)
+    assert f"{spec.n_cells()} cells" in text and "GPU-hours" in text
+
+
+def test_the_paper_table1_spec_is_the_papers_grid():
+    spec = load_spec(REPO / "orchestrator" / "specs" / "paper-table1.yaml")
+    assert spec.n_cells() == 4 * 13 * 2 * 2 and spec.epochs == 80 and spec.optuna.sampler == "fixed"
+    assert set(spec.models) == {"google/t5-small-lm-adapt", "google/t5-base-lm-adapt"}
+    est = estimate(spec)
+    assert not est["missing"] and all(row["gpu_hours"] > 0 for row in est["rows"])  # measured on a GPU
+    assert est["provenance"]["device"] and est["provenance"]["date"]
+
+
+def test_gpu_hours_are_trials_times_epochs_times_examples_over_throughput():
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte, cb]\ndropout: [on, off]\nseeds: [0, 1]\n"
+                      "optuna: {trials_per_cell: 3}\ntraining: {epochs: 2, data: hub, max_train_samples: 1000}\n")
+    table = {"provenance": {"device": "test"}, "rows": [
+        {"architecture": "tiny-t5", "precision": "fp32", "method": "prompt_tuning",
+         "train_examples_per_s": 100.0, "eval_examples_per_s": 50.0}]}
+    est = estimate(spec, table)
+    rte, cb = task_load(spec, "rte"), task_load(spec, "cb")
+    assert (rte.train, rte.validation, cb.train, cb.validation) == (1000, 277, 250, 56)  # hub sizes, capped
+    trials = 2 * (3 + 1)  # per task: 2 dropout cells x (3 search + 1 replica)
+    seconds = trials * 2 * ((1000 / 100 + 277 / 50) + (250 / 100 + 56 / 50))
+    assert est["rows"][0]["trials"] == 2 * trials
+    assert est["rows"][0]["gpu_hours"] == pytest.approx(seconds / 3600)
+
+
+def test_demo_sizes_come_from_the_demo_copy_and_unmeasured_rows_are_named():
+    spec = load_spec(REPO / "orchestrator" / "specs" / "demo.yaml")
+    load = task_load(spec, "rte")
+    assert (load.train, load.validation, load.source) == (256, 64, "demo copy")
+    est = estimate(spec)
+    assert ("tiny-t5", "fp32", "prompt_tuning") in est["missing"]
+    assert "not measured" in format_plan(spec, "demo.yaml")
+
+
+def test_the_shipped_throughput_table_has_its_provenance():
+    table = load_throughput()
+    assert {"device", "date", "command"} <= set(table["provenance"])
+    assert {(r["architecture"], r["method"]) for r in table["rows"]} >= {("google/t5-base-lm-adapt", "superpos_prompt")}
+
+
+def test_plan_command_prints_the_summary():
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "plan",
+                          str(REPO / "orchestrator" / "specs" / "paper-m-ablation.yaml")],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "49 cells" in out.stdout and "GPU-hours" in out.stdout  # 7 values of m x 7 tasks
