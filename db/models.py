@@ -47,7 +47,11 @@ class Sweep(Base):
     git_commit: Mapped[str | None] = mapped_column(String(40))
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
     versions: Mapped[str | None] = mapped_column(Text)  # JSON: python, torch, transformers, ray, ...
-    hardware: Mapped[str | None] = mapped_column(String(200))
+    hardware: Mapped[str | None] = mapped_column(Text)  # the driver's host, then every node that ran a trial
+    planned_trials: Mapped[int | None] = mapped_column(Integer)  # trials this run set out to run
+    driver: Mapped[str | None] = mapped_column(String(200))  # host:pid of the process running it (cancel)
+    job_id: Mapped[str | None] = mapped_column(String(100))  # Ray Jobs submission id, when submitted
+    job_address: Mapped[str | None] = mapped_column(String(300))  # the Jobs API address it was submitted to
     cells: Mapped[list[Cell]] = relationship(back_populates="sweep", cascade="all, delete-orphan")
 
 

@@ -153,6 +153,18 @@ class ResultsWriter:
                         s.add(Score(trial_id=trial_id, split=split, metric=metric, selection=selection,
                                     epoch=step, value=value))
 
+    def set_run(self, sweep_id: int, **values: Any) -> None:
+        """What a run of the sweep set out to do and where it runs (planned_trials, driver, job_id,
+        job_address, hardware)."""
+        allowed = {"planned_trials", "driver", "job_id", "job_address", "hardware"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown sweep run field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+        with Session(self.engine) as s, s.begin():
+            sweep = s.get(Sweep, sweep_id)
+            for key, value in values.items():
+                setattr(sweep, key, value)
+
     def reopen_sweep(self, sweep_id: int) -> None:
         """Before a resume: the sweep runs again, and trials a hard crash left 'running' are interrupted."""
         with Session(self.engine) as s, s.begin():

@@ -51,14 +51,49 @@ class ResultsCallback(tune.Callback):
     """Creates the trial row when Tune starts a trial, logs each epoch and checkpoint, counts failures,
     closes the row with its scores; prints one progress line per finished trial."""
 
-    def __init__(self, db_url: str, total: int, retries: int = 0, echo: Callable[[str], None] = print):
+    def __init__(self, db_url: str, total: int, retries: int = 0, echo: Callable[[str], None] = print,
+                 epochs: int = 1, progress: bool = False):
         self.db_url, self.total, self.retries, self.echo = db_url, total, retries, echo
         self._writer: ResultsWriter | None = None
         self.db_ids: dict[str, int] = {}
         self.trainable: dict[str, int] = {}
         self.started: dict[str, float] = {}
         self.failed: list[str] = []  # "cell_key #number: first line of the error"
+        self.nodes: set[str] = set()  # the machines that ran trials
         self.done = 0
+        self.epochs, self.progress = epochs, progress
+        self._bar = None
+        self.epochs_done: dict[str, int] = {}
+
+    @property
+    def bar(self):
+        """A live bar on a terminal: epochs done of the planned ones, failures, ETA (tqdm)."""
+        if self._bar is None and self.progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total * self.epochs, unit="epoch", dynamic_ncols=True, leave=False,
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}{postfix}]")
+        return self._bar
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            self.echo(line)
+
+    def _advance(self, trial, to: int) -> None:
+        """Move the bar to `to` epochs done for this trial (a stopped or failed trial skips the rest)."""
+        if self.bar is None:
+            return
+        step = to - self.epochs_done.get(trial.trial_id, 0)
+        self.epochs_done[trial.trial_id] = to
+        if step > 0:
+            self.bar.update(step)
+        self.bar.set_postfix_str(f"{self.done}/{self.total} trials, {len(self.failed)} failed", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
     @property
     def writer(self) -> ResultsWriter:
@@ -67,8 +102,8 @@ class ResultsCallback(tune.Callback):
         return self._writer
 
     def __getstate__(self) -> dict:
-        """Tune pickles its callbacks with the experiment state: leave the engine behind."""
-        return {**self.__dict__, "_writer": None}
+        """Tune pickles its callbacks with the experiment state: leave the engine and the bar behind."""
+        return {**self.__dict__, "_writer": None, "_bar": None}
 
     def _start(self, trial) -> int:
         if trial.trial_id in self.db_ids:  # a retry of the same trial (Tune restarts it in place)
@@ -94,6 +129,9 @@ class ResultsCallback(tune.Callback):
         if result.get("snapshot"):
             self.writer.store_snapshots(db_id, step, result["snapshot"])
         self.trainable[trial.trial_id] = result.get("trainable_parameters")
+        if result.get("node"):
+            self.nodes.add(result["node"])
+        self._advance(trial, step)
 
     def on_trial_save(self, iteration, trials, trial, **info):
         checkpoint = getattr(trial, "checkpoint", None)
@@ -104,7 +142,7 @@ class ResultsCallback(tune.Callback):
         """A failed attempt that Tune retries (from the trial's last checkpoint)."""
         error = error_text(trial)
         self.writer.record_failure(self._start(trial), error)
-        self.echo(f"      {trial.config['cell_key']} #{trial.config['number']}: retrying after "
+        self._say(f"      {trial.config['cell_key']} #{trial.config['number']}: retrying after "
                   f"{first_line(error)}")
 
     def _finish(self, trial, state: str, error: str | None = None) -> None:
@@ -125,7 +163,8 @@ class ResultsCallback(tune.Callback):
             outcome = (f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
                        + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
         role = "" if cfg.get("role", "search") == "search" else f" replica seed={cfg['trial']['seed']}"
-        self.echo(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
+        self._advance(trial, self.epochs)
+        self._say(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
                   f"{outcome}  {seconds:.1f}s")
 
     def on_trial_complete(self, iteration, trials, trial, **info):

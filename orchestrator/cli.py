@@ -78,18 +78,51 @@ def _finish(db_url: str | None, sweep_id: int) -> int:
 def cmd_sweep_status(args) -> int:
     from db import queries
     from db.engine import open_store
+    from orchestrator.status import format_status
 
     engine = open_store(args.db, readonly=True)
-    details = queries.sweep_details(engine, args.sweep)
-    progress = queries.cell_progress(engine, args.sweep)
-    print(f"sweep {args.sweep} '{details['name']}': {details['state']}; {len(progress)} cells, "
-          f"{int((progress['search_done'] > 0).sum())} with a chosen learning rate, "
-          f"{int(progress['failed'].sum())} failed trials, {int(progress['unfinished'].sum())} unfinished")
-    print(progress.drop(columns=["cell_id", "error"]).to_string(index=False))
+    print(format_status(engine, args.sweep))
     if args.errors:
         for trial_id, key, number, error in queries.failed_trials(engine, args.sweep):
             print(f"\n--- trial {trial_id} ({key} #{number}) ---\n{error}")
+    print()
+    return _print_table(args.db, args.sweep, "peak")
+
+
+def cmd_sweep_submit(args) -> int:
+    from db.engine import resolve_url
+    from orchestrator import jobs
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)  # every check of the spec before anything is uploaded
+    warning = jobs.auth_warning(args.address)
+    if warning:
+        print(warning, file=sys.stderr)
+    db_url = resolve_url(args.db)
+    job_id = jobs.submit(spec.text, spec.name, args.address, db_url)
+    print(f"submitted {args.spec} as Ray job {job_id} to {args.address}; results go to {db_url}\n"
+          f"  follow it:  ray job logs --follow {job_id} --address {args.address}\n"
+          f"  or:         superpos sweep list --db {db_url}, then superpos sweep status ID --db {db_url}\n"
+          f"  stop it:    superpos sweep cancel ID --db {db_url}  (stored as cancelled; resume continues it)")
     return 0
+
+
+def cmd_sweep_cancel(args) -> int:
+    from db import queries
+    from db.engine import open_store
+    from orchestrator import jobs
+
+    engine = open_store(args.db, readonly=True)
+    details = queries.sweep_details(engine, args.sweep)
+    if details["state"] != "running":
+        return _fail(f"sweep {args.sweep} is not running (it is {details['state']}); nothing to cancel")
+    print(jobs.cancel(details))
+    if args.no_wait:
+        return 0
+    state = jobs.wait_until_stopped(lambda: queries.sweep_details(engine, args.sweep)["state"])
+    print(f"sweep {args.sweep} is {state}" + (f"; continue it with: superpos sweep resume {args.sweep}"
+                                              if state in ("cancelled", "interrupted") else ""))
+    return 0 if state != "running" else 1
 
 
 def cmd_sweep_resume(args) -> int:
@@ -285,10 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task and "
              "GPU-hours from measured throughput; starts nothing").add_argument("spec")
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
-    status = _command(sweep, "status", cmd_sweep_status, "a sweep's cells: finished, failed and unfinished trials",
-                      db=True)
+    status = _command(sweep, "status", cmd_sweep_status, "a sweep's progress against its plan, its cells, ETA and "
+                      "the table so far", db=True)
     status.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     status.add_argument("--errors", action="store_true", help="print the traceback of every failed trial")
+    submit = _command(sweep, "submit", cmd_sweep_submit, "run a spec on a Ray cluster as a Ray job (Jobs API)",
+                      db=True)
+    submit.add_argument("spec", help="a sweep spec (YAML); it travels with the uploaded project")
+    submit.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265 "
+                        "(an SSH tunnel to the head; never expose the port)")
+    cancel = _command(sweep, "cancel", cmd_sweep_cancel, "stop a running sweep (a submitted job or a local run); "
+                      "it is stored as cancelled and can be resumed", db=True)
+    cancel.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    cancel.add_argument("--no-wait", action="store_true", help="do not wait for the sweep to stop")
     _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: continue its interrupted trials (and "
              "failed ones with retries left) and run the missing ones; studies continue from the store", db=True
              ).add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
@@ -347,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (SpecError, StoreError, ValueError, OSError) as err:  # OSError covers FileNotFoundError
         return _fail(str(err))
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

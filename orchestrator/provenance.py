@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+from workers.machine import describe
 
 PACKAGES = ("torch", "transformers", "datasets", "ray", "optuna", "sqlalchemy", "superpos")
 REPO = Path(__file__).resolve().parents[1]
@@ -26,24 +29,21 @@ def _version(name: str) -> str | None:
         return None
 
 
-def hardware() -> str:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
-    except ImportError:
-        pass
-    import os
-
-    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the checkout this code runs from. A job on a Ray cluster runs from an
+    upload without `.git`: `superpos sweep submit` captures them first and passes them on
+    (SUPERPOS_GIT_COMMIT, SUPERPOS_GIT_DIRTY)."""
+    if os.environ.get("SUPERPOS_GIT_COMMIT"):
+        return os.environ["SUPERPOS_GIT_COMMIT"], os.environ.get("SUPERPOS_GIT_DIRTY") == "1"
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return _git("rev-parse", "HEAD"), None if status is None else bool(status)
 
 
 def collect() -> dict:
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    commit, dirty = git_state()
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
-        "hardware": hardware(),
+        "hardware": f"driver {describe()}",
     }

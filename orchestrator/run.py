@@ -6,6 +6,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -38,6 +42,26 @@ class _DropTuneNoise(logging.Filter):
 TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.analysis.experiment_analysis")
 
 
+class _CancelOnSigterm:
+    """`superpos sweep cancel` and `ray job stop` send SIGTERM: turn it into the Ctrl-C that Tune stops
+    on gracefully, and remember that it was a cancel (the sweep is stored `cancelled`, resumable)."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+
+
 def _ray_init(spec: SweepSpec) -> bool:
     """Start a local Ray (or join spec.ray.address); True if this call started it."""
     import ray
@@ -57,7 +81,20 @@ def _ray_init(spec: SweepSpec) -> bool:
                         "~/.ray/auth_token) in this shell") from None
     for name in TUNE_LOGGERS:
         logging.getLogger(name).addFilter(_DropTuneNoise())
+    if spec.ray.address and not _token_auth():
+        print("WARNING: joined a Ray cluster that has token authentication off: anyone who reaches its ports can "
+              "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
+              "attach with RAY_AUTH_MODE=token and its token.", file=sys.stderr)
     return True
+
+
+def _token_auth() -> bool:
+    """Does this process use token authentication (then the cluster it joined requires it too)?"""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:  # a Ray without token authentication
+        return False
+    return is_token_auth_enabled()
 
 
 def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool):
@@ -124,6 +161,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         queries.sweep_details(engine, resume)  # an unknown id fails here
     started = _ray_init(spec)
     sweep_id, state = None, "failed"
+    cancel = _CancelOnSigterm()
     try:
         check_resources(spec)
         if resume is None:
@@ -132,6 +170,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             sweep_id = resume
             writer.reopen_sweep(resume)
         cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
+        writer.set_run(sweep_id, planned_trials=sum(spec.optuna.budget(c.method) + len(spec.seeds) - 1 for c in cells),
+                       driver=f"{socket.gethostname()}:{os.getpid()}", job_id=os.environ.get("SUPERPOS_JOB_ID"),
+                       job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
         history = queries.cell_history(engine, sweep_id) if resume is not None else {}
         searcher = CellSearcher(spec, cells, cell_ids, history)
         total = searcher.total_trials()
@@ -141,6 +182,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         if total == 0:
             echo("every cell already has its trials; nothing to run")
         else:
+            callback = ResultsCallback(db_url, total, spec.resources.retries, echo, epochs=spec.epochs,
+                                       progress=echo is print and sys.stderr.isatty())
             tuner = tune.Tuner(
                 tune.with_resources(tune_trainable, {"cpu": spec.resources.cpus_per_trial,
                                                      "gpu": spec.resources.gpus_per_trial}),
@@ -152,11 +195,19 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                                             reuse_actors=True),  # one worker process serves many trials
                 run_config=tune.RunConfig(
                     name=run_name(db_url, sweep_id), storage_path=spec.ray.storage_path,
-                    callbacks=[ResultsCallback(db_url, total, spec.resources.retries, echo)],
+                    callbacks=[callback],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),
             )
-            tuner.fit()
+            try:
+                tuner.fit()
+            finally:
+                callback.close()
+            if callback.nodes:
+                details = queries.sweep_details(engine, sweep_id)
+                ran = "; ".join(sorted(callback.nodes))
+                writer.set_run(sweep_id, hardware=f"{(details['hardware'] or '').split('; trials on ')[0]}; "
+                                                  f"trials on {ran}")
         # Tune catches Ctrl-C itself and returns early: trials left running or work never handed out
         unfinished = queries.cell_progress(engine, sweep_id)["unfinished"].sum()
         state = "interrupted" if unfinished or not searcher.is_done() else "ended"
@@ -164,15 +215,18 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         state = "interrupted"
         raise
     finally:
+        cancel.restore()
+        if state == "interrupted" and cancel.requested:
+            state = "cancelled"
         if sweep_id is not None:
-            if state != "interrupted":
+            if state not in ("interrupted", "cancelled"):
                 state, failed = outcome(engine, spec, cells, sweep_id)
                 if failed:
                     echo(f"failed trials, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
                     for line in failed:
                         echo(line)
             writer.finish_sweep(sweep_id, state)
-            if state in ("interrupted", "failed", "partial"):
+            if state in ("interrupted", "cancelled", "failed", "partial"):
                 echo(f"sweep {sweep_id} {state}; what finished is stored. Continue it with: "
                      f"superpos sweep resume {sweep_id} --db {db_url}")
         if started:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,14 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    """A spec file, or `env:NAME`: the YAML in an environment variable (how `superpos sweep submit`
+    hands a spec to its job)."""
+    if str(path).startswith("env:"):
+        name = str(path)[4:]
+        if name not in os.environ:
+            raise SpecError(f"no sweep spec in the environment variable {name}")
+        spec = parse_spec(os.environ[name], f"the spec in ${name}")
+        return replace(spec, name=os.environ.get(f"{name}_NAME", spec.name))
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no sweep spec at {path}; see orchestrator/specs/demo.yaml for an example")

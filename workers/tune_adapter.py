@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from workers.machine import describe
 from workers.trial import TrialConfig, run_trial
 
 STATE_FILE = "trial_state.pt"
@@ -57,7 +58,10 @@ def tune_trainable(config: dict[str, Any]) -> None:
         torch.save(state, Path(folder) / STATE_FILE)
         saved.append(folder)
 
+    node = describe()  # the callback records which machines ran the sweep
+
     def report(metrics: dict) -> None:
+        metrics = {**metrics, "node": node}
         folder = saved.pop() if saved else None
         try:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)

@@ -1,4 +1,5 @@
-"""Method options as grid dimensions (cells.options), the task formats (cells.template), seeds as replicas (trials.role, trials.seed),
+"""Method options as grid dimensions (cells.options), the task formats (cells.template), what a run
+set out to do and where it runs (sweeps.planned_trials, driver, job_id, job_address), seeds as replicas (trials.role, trials.seed),
 failure budget and checkpoints (trials.failures, trials.checkpoint), CHECK constraints on the states,
 the duplicate metrics index dropped, and the views: trial_summary and best_trials carry the new
 columns, cell_results gives each cell's mean, std and n over seeds.
@@ -103,6 +104,11 @@ def upgrade() -> None:
         batch.create_check_constraint("ck_trial_role", "role IN ('search', 'replica')")
     with op.batch_alter_table("sweeps") as batch:
         batch.create_check_constraint("ck_sweep_state", _one_of("state", SWEEP_STATES))
+        batch.alter_column("hardware", type_=sa.Text, existing_type=sa.String(200))
+        batch.add_column(sa.Column("planned_trials", sa.Integer))
+        batch.add_column(sa.Column("driver", sa.String(200)))
+        batch.add_column(sa.Column("job_id", sa.String(100)))
+        batch.add_column(sa.Column("job_address", sa.String(300)))
     # rows of earlier versions: the cell's seed was the trial's, m was the only option
     op.execute("UPDATE trials SET seed = (SELECT seed FROM cells WHERE cells.id = trials.cell_id)")
     op.execute("UPDATE cells SET options = '{\"m\": ' || CAST(m AS VARCHAR(20)) || '}' WHERE m IS NOT NULL")
@@ -117,6 +123,9 @@ def downgrade() -> None:
     _drop_views()
     with op.batch_alter_table("sweeps") as batch:
         batch.drop_constraint("ck_sweep_state", type_="check")
+        for column in ("job_address", "job_id", "driver", "planned_trials"):
+            batch.drop_column(column)
+        batch.alter_column("hardware", type_=sa.String(200), existing_type=sa.Text)
     with op.batch_alter_table("trials") as batch:
         batch.drop_constraint("ck_trial_role", type_="check")
         batch.drop_constraint("ck_trial_state", type_="check")

@@ -1,0 +1,104 @@
+"""Sweeps on a Ray cluster through Ray's own Jobs API: submit (the driver runs on the cluster) and
+cancel (a submitted job, or a local run by its process id).
+
+The job's working directory is this project (uploaded by Ray, without `.git`), its entrypoint runs
+through the interpreter (`python -m orchestrator.cli`, not a `superpos` that the head's PATH may lack),
+and the submitting checkout's commit and dirty flag travel as environment variables, so the sweep
+records where its code came from.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+
+from orchestrator.provenance import REPO, git_state
+
+# not uploaded with the job: environments, stores, Ray's and Tune's own files, editor state
+UPLOAD_EXCLUDES = [".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "exports", "build", "dist", "*.egg-info",
+                   "__pycache__", ".pytest_cache", ".whl", ".gl"]
+STOP_GRACE_S = 60  # how long `ray job stop` waits after SIGTERM before SIGKILL: the driver stores the sweep
+
+
+def auth_warning(address: str) -> str | None:
+    """A loud warning when the Jobs API answers without a token: anyone who reaches that port can run
+    code on the cluster."""
+    import requests
+
+    try:
+        answer = requests.get(f"{address.rstrip('/')}/api/jobs/", timeout=5)
+    except requests.RequestException:
+        return None  # the submission itself will say what is wrong with the address
+    if answer.status_code != 200:
+        return None
+    return (f"WARNING: the Ray cluster at {address} accepts requests without a token: anyone who can reach "
+            "this port can run code on it. Start the head with token authentication (RAY_AUTH_MODE=token "
+            "ray start --head, after `ray get-auth-token --generate`), keep its dashboard/Jobs port on a private "
+            "network or an SSH tunnel, and submit with RAY_AUTH_MODE=token and the token "
+            "(RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token).")
+
+
+def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
+    """Submit `superpos sweep run` as a Ray job; returns the job's submission id."""
+    from ray.job_submission import JobSubmissionClient
+
+    commit, dirty = git_state()
+    job_id = f"superpos-{uuid.uuid4().hex[:10]}"
+    # the spec travels as a variable: a file staged in the project would be left out of the upload
+    # (Ray honours .gitignore) or show up in `git status`
+    env = {"SUPERPOS_SPEC": spec_text, "SUPERPOS_SPEC_NAME": name, "SUPERPOS_JOB_ID": job_id, "SUPERPOS_JOB_ADDRESS": address, "SUPERPOS_GIT_COMMIT": commit or "",
+           "SUPERPOS_GIT_DIRTY": "1" if dirty else "0", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    try:
+        client = JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError) as err:
+        raise ValueError(f"cannot reach the Ray Jobs API at {address}: {err}. Is the head running with its "
+                         "dashboard, and does this shell have RAY_AUTH_MODE=token and the cluster's token?") from None
+    deadline = time.monotonic() + 60
+    while True:  # a head that has just started answers "no available agent" for a few seconds
+        try:
+            return client.submit_job(
+                entrypoint=f"python -m orchestrator.cli sweep run env:SUPERPOS_SPEC --db {db_url}",
+                submission_id=job_id,
+                runtime_env={"working_dir": str(REPO), "excludes": UPLOAD_EXCLUDES, "env_vars": env},
+            )
+        except RuntimeError as err:
+            if "No available agent" not in str(err) or time.monotonic() > deadline:
+                raise ValueError(f"the cluster at {address} refused the job: {err}") from None
+            time.sleep(2)
+
+
+def cancel(details: dict) -> str:
+    """Ask a running sweep to stop: its Ray job, or its local driver process. Returns what was done."""
+    if details["job_id"] and details["job_address"]:
+        from ray.job_submission import JobSubmissionClient
+
+        JobSubmissionClient(details["job_address"]).stop_job(details["job_id"])
+        return f"asked Ray to stop job {details['job_id']} at {details['job_address']}"
+    host, _, pid = (details["driver"] or "").rpartition(":")
+    if not pid.isdigit():
+        raise ValueError("the store does not say which process runs this sweep; stop it where it runs (Ctrl-C)")
+    if host != socket.gethostname():
+        raise ValueError(f"the sweep runs on {host} (process {pid}); run `superpos sweep cancel` there")
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        raise ValueError(f"no process {pid} on this machine: the sweep's driver is gone; "
+                         "`superpos sweep resume` continues it") from None
+    return f"sent SIGTERM to the sweep's driver (process {pid})"
+
+
+def wait_until_stopped(read_state, timeout: float = STOP_GRACE_S + 30) -> str:
+    """Poll the stored state until it is no longer `running`."""
+    deadline = time.monotonic() + timeout
+    state = read_state()
+    while state == "running" and time.monotonic() < deadline:
+        time.sleep(1)
+        state = read_state()
+    return state

@@ -1,0 +1,177 @@
+"""A real Ray cluster started with `ray start --head` (token authentication on, free ports, its own
+temp folder): submit a sweep with `superpos sweep submit`, follow it with `sweep status`, cancel a
+second one, resume it, and check the store. Stops only the processes it started."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO
+
+SPEC = """
+name: {name}
+methods: [prompt_tuning]
+tasks: [rte]
+dropout: [off]
+seeds: [0, 1]
+optuna: {{trials_per_cell: {trials}}}
+training: {{epochs: {epochs}, batch_size: 16, max_train_samples: {train}, max_eval_samples: 16, eval_mode: rank}}
+resources: {{cpus_per_trial: 1}}
+ray: {{address: auto}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _state(db: Path, sweep: int) -> str | None:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute("SELECT state FROM sweeps WHERE id = ?", (sweep,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    token = temp / "token"
+    token.write_text(secrets.token_hex(32))
+    gcs, dashboard, client, agent, agent_grpc, metrics = (_free_port() for _ in range(6))
+    before = {p.pid for p in psutil.process_iter()}
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={gcs}",
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+                    f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
+                    f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
+                    "--num-cpus=2", f"--temp-dir={temp}",
+                    "--include-dashboard=true", "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        import requests
+
+        _wait(lambda: requests.get(f"{address}/api/version", timeout=2).status_code in (200, 401), 60, "the dashboard")
+        yield {"env": {**env, "RAY_ADDRESS": f"127.0.0.1:{gcs}"}, "address": address, "temp": temp}
+    finally:  # only the processes this cluster started: new since `ray start` and Ray's, with their children
+        mine = set()
+        for proc in psutil.process_iter(["cmdline", "name"]):
+            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
+            if proc.pid not in before and ("ray" in text or str(temp) in text):
+                mine.add(proc)
+                mine.update(proc.children(recursive=True))
+        mine.discard(psutil.Process())
+        for proc in mine:
+            proc.terminate()
+        _, alive = psutil.wait_procs(list(mine), timeout=15)
+        for proc in alive:
+            proc.kill()
+
+
+def _superpos(cluster, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, env=cluster["env"], timeout=timeout)
+
+
+def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
+    db = tmp_path / "r.db"
+    url = f"sqlite:///{db}"
+    spec = tmp_path / "one.yaml"
+    spec.write_text(SPEC.format(name="submitted", trials=2, epochs=1, train=32))
+    out = _superpos(cluster, "sweep", "submit", spec, "--address", cluster["address"], "--db", url)
+    assert out.returncode == 0, out.stderr
+    assert "submitted" in out.stdout and "ray job logs --follow superpos-" in out.stdout
+    assert "accepts requests without a token" not in out.stderr  # token authentication is on: no warning
+    _wait(lambda: _state(db, 1) not in (None, "running"), 180, "the submitted sweep")
+    status = _superpos(cluster, "sweep", "status", 1, "--db", url)
+    assert status.returncode == 0, status.stderr
+    assert "complete" in status.stdout and "trials: 3/3 done" in status.stdout and "job superpos-" in status.stdout
+    with sqlite3.connect(db) as conn:
+        commit, hardware, job_id = conn.execute("SELECT git_commit, hardware, job_id FROM sweeps WHERE id = 1").fetchone()
+    if (REPO / ".git").exists():
+        assert commit and len(commit) == 40  # captured by the submitting checkout, though Ray uploads no .git
+    assert "trials on" in hardware and job_id.startswith("superpos-")
+
+    # a longer sweep: cancel it once it has finished a trial, then resume it from here (attach mode)
+    spec.write_text(SPEC.format(name="cancelled", trials=4, epochs=12, train=96))
+    out = _superpos(cluster, "sweep", "submit", spec, "--address", cluster["address"], "--db", url)
+    assert out.returncode == 0, out.stderr
+
+    def finished_one():
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+                return conn.execute("SELECT COUNT(*) FROM trials t JOIN cells c ON c.id = t.cell_id "
+                                    "WHERE c.sweep_id = 2 AND t.state = 'complete'").fetchone()[0] >= 1
+        except sqlite3.OperationalError:
+            return False
+
+    _wait(finished_one, 180, "a finished trial of the second sweep")
+    cancel = _superpos(cluster, "sweep", "cancel", 2, "--db", url, timeout=150)
+    assert cancel.returncode == 0, (cancel.stdout, cancel.stderr)
+    assert "sweep 2 is cancelled" in cancel.stdout
+    resume = _superpos(cluster, "sweep", "resume", 2, "--db", url, timeout=300)
+    assert resume.returncode == 0, resume.stderr[-3000:]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT state FROM sweeps WHERE id = 2").fetchone()[0] == "complete"
+        rows = conn.execute("SELECT t.role, t.lr, t.state FROM trials t JOIN cells c ON c.id = t.cell_id "
+                            "WHERE c.sweep_id = 2").fetchall()
+    search = [lr for role, lr, _ in rows if role == "search"]
+    assert len(rows) == 5 and len(search) == len(set(search)) == 4 and {s for *_, s in rows} == {"complete"}
+
+
+def test_submit_warns_when_the_jobs_api_answers_without_a_token():
+    """An HTTP server on 127.0.0.1 that answers like a Jobs API without authentication (200), and one
+    that asks for a token (401)."""
+    import http.server
+    import threading
+
+    from orchestrator.jobs import auth_warning
+
+    def serve(status: int):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"[]")
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        return server
+
+    open_server = serve(200)
+    warning = auth_warning(f"http://127.0.0.1:{open_server.server_address[1]}")
+    assert warning and "without a token" in warning and "RAY_AUTH_MODE=token" in warning
+    closed = serve(401)
+    assert auth_warning(f"http://127.0.0.1:{closed.server_address[1]}") is None
+    for server in (open_server, closed):
+        server.server_close()
