@@ -4,6 +4,7 @@ the tokenizer, demo data, specs) are inside it."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from tests.conftest import REPO
 
 
 def test_a_wheel_installed_in_a_fresh_venv_runs_the_store_and_a_sweep(tmp_path):
-    wheels = tmp_path / "wheels"
+    wheels, source = tmp_path / "wheels", tmp_path / "source"  # a copy: a build leaves build/ behind
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.db*",
+                                                                "__pycache__", "*.egg-info", ".*_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(REPO)], check=True, capture_output=True, cwd=tmp_path)
+                    str(wheels), str(source)], check=True, capture_output=True, cwd=tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     # the dependencies come from this environment (a path file, so its editable install stays out)
