@@ -50,7 +50,7 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
     )
     stmt = (
         select(Sweep.id, Sweep.name, Sweep.state, Sweep.created_ms, Sweep.finished_ms, Sweep.git_commit,
-               Sweep.hardware, func.coalesce(trials.c.trials, 0).label("trials"),
+               Sweep.hardware, Sweep.planned_trials, func.coalesce(trials.c.trials, 0).label("trials"),
                func.coalesce(trials.c.complete, 0).label("complete"),
                func.coalesce(trials.c.stopped, 0).label("stopped"),
                func.coalesce(trials.c.failed, 0).label("failed"))

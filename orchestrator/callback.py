@@ -51,6 +51,8 @@ class ResultsCallback(tune.Callback):
     """Creates the trial row when Tune starts a trial, logs each epoch and checkpoint, counts failures,
     closes the row with its scores; prints one progress line per finished trial."""
 
+    LOG_EVERY_S = 30.0
+
     def __init__(self, db_url: str, total: int, retries: int = 0, echo: Callable[[str], None] = print,
                  epochs: int = 1, progress: bool = False):
         self.db_url, self.total, self.retries, self.echo = db_url, total, retries, echo
@@ -64,6 +66,8 @@ class ResultsCallback(tune.Callback):
         self.epochs, self.progress = epochs, progress
         self._bar = None
         self.epochs_done: dict[str, int] = {}
+        self._first_result: float | None = None  # monotonic time of the first epoch reported
+        self._last_log: float | None = None
 
     @property
     def bar(self):
@@ -82,14 +86,24 @@ class ResultsCallback(tune.Callback):
             self.echo(line)
 
     def _advance(self, trial, to: int) -> None:
-        """Move the bar to `to` epochs done for this trial (a stopped or failed trial skips the rest)."""
-        if self.bar is None:
-            return
+        """Count `to` epochs done for this trial (a stopped or failed trial skips the rest): on the bar,
+        or, without a terminal (a Ray job's log), as a progress line every LOG_EVERY_S seconds."""
         step = to - self.epochs_done.get(trial.trial_id, 0)
-        self.epochs_done[trial.trial_id] = to
-        if step > 0:
-            self.bar.update(step)
-        self.bar.set_postfix_str(f"{self.done}/{self.total} trials, {len(self.failed)} failed", refresh=False)
+        self.epochs_done[trial.trial_id] = max(to, self.epochs_done.get(trial.trial_id, 0))
+        if self.bar is not None:
+            if step > 0:
+                self.bar.update(step)
+            self.bar.set_postfix_str(f"{self.done}/{self.total} trials, {len(self.failed)} failed", refresh=False)
+            return
+        now = time.monotonic()
+        if self._first_result is None:
+            self._first_result = self._last_log = now
+        if now - self._last_log >= self.LOG_EVERY_S:
+            self._last_log = now
+            done, planned = sum(self.epochs_done.values()), self.total * self.epochs
+            eta = (now - self._first_result) / done * (planned - done) if done else float("nan")
+            self.echo(f"progress: {done}/{planned} epochs, {self.done}/{self.total} trials, {len(self.failed)} "
+                      f"failed, ETA {eta / 60:.1f} min")
 
     def close(self) -> None:
         if self._bar is not None:

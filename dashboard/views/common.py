@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
@@ -20,5 +21,8 @@ def pick_sweep(url: str) -> int | None:
     if sweeps.empty:
         st.info("No sweeps in this database yet. Run one: `superpos sweep run orchestrator/specs/demo.yaml`")
         return None
-    labels = {int(r.id): f"#{r.id} {r.name} ({r.state}, {r.complete}/{r.trials} trials)" for r in sweeps.itertuples()}
+    # done of the planned total (trials created so far undercount a running sweep)
+    planned = [int(p) if pd.notna(p) else t for p, t in zip(sweeps["planned_trials"], sweeps["trials"])]
+    labels = {int(r.id): f"#{r.id} {r.name} ({r.state}, {r.complete + r.stopped}/{n} trials)"
+              for r, n in zip(sweeps.itertuples(), planned)}
     return st.selectbox("Sweep", list(labels), format_func=labels.get, key="sweep")

@@ -1,0 +1,32 @@
+"""The driver-side callback's text: progress lines in a job's log, and the line that names an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.callback import ANSI, ResultsCallback, first_line
+
+
+@dataclass
+class FakeTrial:
+    trial_id: str
+
+
+def test_without_a_terminal_progress_goes_to_the_log_with_the_planned_total():
+    lines: list[str] = []
+    callback = ResultsCallback("sqlite:///unused.db", total=2, echo=lines.append, epochs=3, progress=False)
+    callback.LOG_EVERY_S = 0
+    callback._advance(FakeTrial("a"), 1)
+    callback._advance(FakeTrial("b"), 3)
+    assert lines[0].startswith("progress: 1/6 epochs, 0/2 trials, 0 failed")
+    assert lines[-1].startswith("progress: 4/6 epochs") and "ETA" in lines[-1]
+    assert callback.bar is None
+
+
+def test_the_first_line_of_an_error_is_the_exception_line():
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n    load()\n"
+                 "datasets.exceptions.DatasetGenerationError: An error occurred while generating the dataset\n")
+    assert first_line(traceback) == ("datasets.exceptions.DatasetGenerationError: An error occurred while "
+                                     "generating the dataset")
+    assert first_line("just a message") == "just a message"
+    assert ANSI.sub("", "\x1b[36mray::Trainable\x1b[39m failed") == "ray::Trainable failed"
