@@ -245,3 +245,34 @@ def test_tune_runs_are_named_per_store_and_sweep():
 
     assert run_name("sqlite:////a/x.db", 1).split("-")[1] != run_name("sqlite:////b/x.db", 1).split("-")[1]
     assert "sweep7" in run_name("sqlite:////a/x.db", 7)
+
+
+def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path):
+    spec = _spec(tmp_path, """
+        methods: [prompt_tuning]
+        tasks: [rte]
+        dropout: [off]
+        optuna: {{trials_per_cell: 4}}
+        training: {{epochs: 10, batch_size: 16, max_train_samples: 96, max_eval_samples: 16, eval_mode: rank}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    db = str(tmp_path / "r.db")
+    run = subprocess.Popen([*CLI, "sweep", "run", spec, "--db", db], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while _count(db, RUNNING_WITH_AN_EPOCH) < 1 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+        out = _cli("sweep", "cancel", 1, "--db", db)
+        assert out.returncode == 0, out.stderr
+        assert "sent SIGTERM to the sweep's driver" in out.stdout and "sweep 1 is cancelled" in out.stdout
+        assert run.wait(60) == 130
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert _count(db, "SELECT COUNT(*) FROM trials WHERE state = 'interrupted'") >= 1
+    again = _cli("sweep", "cancel", 1, "--db", db)
+    assert again.returncode == 2 and "not running (it is cancelled)" in again.stderr
+    resumed = _cli("sweep", "resume", 1, "--db", db)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _count(db, "SELECT COUNT(*) FROM trials WHERE state = 'complete'") == 4
