@@ -138,29 +138,43 @@ def cmd_sweep_resume(args) -> int:
     return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep))
 
 
-def _print_table(db_url: str | None, sweep_id: int | None, selection: str, standardized: bool = False) -> int:
-    from db import queries
+def _print_table(db_url: str | None, sweep_id: int, selection: str) -> int:
+    """The main table of a sweep (db/tables.py), as `superpos table` prints it."""
+    from db import tables
     from db.engine import open_store
-    from orchestrator.table_text import format_table
 
     engine = open_store(db_url, readonly=True)
-    sweep_id = queries.latest_sweep_id(engine) if sweep_id is None else sweep_id
-    if sweep_id is None:
-        return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
-    queries.sweep_details(engine, sweep_id)  # an unknown sweep is an error, not an empty table
     print(f"sweep {sweep_id}: task score (%) per cell at the {selection} epoch, of the trial with the chosen "
-          "learning rate (and its replicas: other seeds)")
-    tables = queries.comparison_tables(engine, sweep_id, selection=selection)
-    table = tables["mean"]
-    print(format_table(table, tables["std"], tables["n"]))
-    if standardized:
-        print("\nstandardized overall score (the paper's Table 2 rule, over these rows):")
-        print(format_table(queries.standardized_scores(table)))
+          "learning rate (mean±std over seeds; † no valid output; * best of a column)")
+    print(tables.render(*tables.build(engine, "main", sweep_id, selection), "text"))
     return 0
 
 
 def cmd_table(args) -> int:
-    return _print_table(args.db, args.sweep, args.selection, args.standardized)
+    """The paper's tables from a sweep or from the imported paper numbers (db/tables.py)."""
+    from db import queries, tables
+    from db.engine import open_store
+
+    engine = open_store(args.db, readonly=True)
+    kind = "standardized" if args.standardized else args.kind
+    source = args.source if args.source is not None else args.sweep
+    if source is None:
+        source = queries.latest_sweep_id(engine)
+        if source is None:
+            return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC "
+                         "(or show the paper's numbers: superpos table --source paper)")
+    elif source != "paper":
+        if not str(source).isdigit():
+            return _fail(f"--source takes a sweep id or 'paper', got {source!r}")
+        queries.sweep_details(engine, int(source))  # an unknown sweep is an error, not an empty table
+    elif queries.reference_results(engine, "paper_table1").empty:
+        return _fail("no paper numbers in this database yet; load them with: superpos db import-reference")
+    table, numbers = tables.build(engine, kind, source, args.selection, args.model)
+    if args.format == "text":
+        what = "the paper's Table 1" if source == "paper" else f"sweep {source}, {args.selection} epoch"
+        print(f"{kind} table, {what} (scores in %; † no valid output; * best of a column; ±std over seeds)")
+    print(tables.render(table, numbers, args.format))
+    return 0
 
 
 def cmd_sweep_list(args) -> int:
@@ -336,13 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
              ).add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
 
-    table = _command(sub, "table", cmd_table, "print the comparison table (method x dropout rows, task columns)",
-                     db=True)
-    table.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
+    table = _command(sub, "table", cmd_table, "the paper's tables (Table 1 layout, Table 2 rule, versus the "
+                     "paper) from a sweep or from the paper's numbers", db=True)
+    table.add_argument("--source", help="a sweep id, or 'paper' for the imported paper numbers (default: the "
+                       "latest sweep)")
+    table.add_argument("--sweep", type=int, help="the same as --source SWEEP_ID")
+    table.add_argument("--kind", choices=("main", "standardized", "versus"), default="main",
+                       help="main: the paper's Table 1 layout; standardized: its Table 2 rule; versus: a sweep "
+                            "beside the paper, with differences")
+    table.add_argument("--model", help="only this model's rows, e.g. google/t5-base-lm-adapt")
+    table.add_argument("--format", choices=("text", "markdown", "latex", "csv"), default="text")
     table.add_argument("--selection", choices=("peak", "final"), default="peak",
                        help="score at the epoch of the best validation score, or at the last epoch")
-    table.add_argument("--standardized", action="store_true",
-                       help="also print the paper's Table 2: per-task min-max scaled scores, mean and std")
+    table.add_argument("--standardized", action="store_true", help="the same as --kind standardized")
 
     dash = _command(sub, "dashboard", cmd_dashboard, "start the Streamlit dashboard on 127.0.0.1", db=True)
     dash.add_argument("--port", type=int, default=8501)

@@ -90,7 +90,7 @@ def cluster():
         mine.discard(psutil.Process())
         for proc in mine:
             proc.terminate()
-        _, alive = psutil.wait_procs(list(mine), timeout=15)
+        _, alive = psutil.wait_procs(list(mine), timeout=5)
         for proc in alive:
             proc.kill()
 

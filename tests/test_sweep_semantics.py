@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from db import queries
 from db.engine import open_store
 from db.models import Cell, Sweep, Trial
-from orchestrator.table_text import format_table
 from tests.conftest import REPO
 
 CLI = [sys.executable, "-m", "orchestrator.cli"]
@@ -207,8 +206,10 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     tables = queries.comparison_tables(engine, 1)
     assert len(tables["mean"]) == 2 and set(tables["n"]["rte"]) == {3}
     assert tables["std"]["rte"].notna().all()
-    text = format_table(tables["mean"], tables["std"], tables["n"])
-    assert "±" in text and "n = 3 per cell" in text and "softmax=true" in text
+    from db import tables as paper_tables
+
+    text = paper_tables.render(*paper_tables.build(engine, "main", 1), "text")
+    assert "±" in text and "softmax=true" in text
 
 
 @pytest.mark.parametrize("body, message", [

@@ -1,0 +1,216 @@
+"""The paper's tables, from a sweep or from the imported paper numbers: one implementation for the
+terminal (`superpos table`) and the dashboard.
+
+Every table starts from one long frame of task scores per row (model x method x options x dropout)
+and task: the mean over seeds, its std and n, the metrics behind it, and whether the run produced no
+valid label (the paper's dagger). Kinds:
+
+- main: the paper's Table 1 layout: two-metric tasks as "a/b", the task score's mean±std (n) where
+  there are several seeds, a dagger where no output was a valid label, the best of each column marked;
+- standardized: the paper's Table 2 (each task min-max scaled to 0..100 over the rows, then the mean
+  and the population std over tasks);
+- versus: ours beside the paper's on the rows and tasks both have, the difference per cell and the
+  average over those tasks only.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from db import queries
+from db.queries import ROW_KEYS, _frame
+from workers.tasks import TASKS
+
+KINDS = ("main", "standardized", "versus")
+FORMATS = ("text", "markdown", "latex", "csv")
+DAGGER = "†"
+
+# per cell and metric: the mean over the chosen trial and its replicas, at the reported split
+_CELL_METRICS = text("""
+SELECT cr.cell_id, sc.metric, AVG(sc.value) AS value
+FROM cell_results cr
+JOIN trial_summary r ON r.cell_id = cr.cell_id AND r.state IN ('complete', 'stopped')
+     AND (r.trial_id = cr.chosen_trial_id OR (r.role = 'replica' AND r.lr = cr.lr))
+JOIN scores sc ON sc.trial_id = r.trial_id AND sc.selection = :selection
+     AND sc.split = CASE WHEN cr.eval_protocol = 'paper' THEN 'val' ELSE 'test' END
+WHERE cr.sweep_id = :sweep_id
+GROUP BY cr.cell_id, sc.metric
+""")
+
+
+def _metric_text(task: str, metrics: dict[str, float]) -> str:
+    names = TASKS[task].metrics if task in TASKS else ()
+    values = [metrics.get(name) for name in names]
+    if len(names) > 1 and all(v is not None and v == v for v in values):
+        return "/".join(f"{v:.1f}" for v in values)
+    return ""
+
+
+def sweep_scores(engine: Engine, sweep_id: int, selection: str = "peak") -> pd.DataFrame:
+    """Long frame: ROW_KEYS, task, score, std, n, invalid, metrics (text 'a/b' for two-metric tasks)."""
+    cells = queries.cell_results(engine, sweep_id)
+    if cells.empty:
+        return pd.DataFrame(columns=[*ROW_KEYS, "task", "score", "std", "n", "invalid", "metrics"])
+    per_metric = _frame(engine, _CELL_METRICS, selection=selection, sweep_id=sweep_id)
+    by_cell: dict[int, dict[str, float]] = {}
+    for row in per_metric.itertuples():
+        by_cell.setdefault(int(row.cell_id), {})[row.metric] = None if row.value is None else 100 * row.value
+    column = queries.REPORTED[selection]
+    out = cells[[*ROW_KEYS, "task"]].copy()
+    out["score"] = cells[f"{column}_mean"] * 100
+    out["std"] = cells[f"{column}_std"] * 100
+    out["n"] = cells["n_seeds"]
+    metrics = [by_cell.get(int(c), {}) for c in cells["cell_id"]]
+    out["invalid"] = [m.get("invalid_rate") == 100.0 for m in metrics]
+    out["metrics"] = [_metric_text(t, m) for t, m in zip(cells["task"], metrics)]
+    return out.reset_index(drop=True)
+
+
+def paper_scores(engine: Engine, model: str | None = None) -> pd.DataFrame:
+    """The same long frame from the imported Table 1 (one run per row: no std)."""
+    ref = queries.reference_results(engine, "paper_table1")
+    if ref.empty:
+        return pd.DataFrame(columns=[*ROW_KEYS, "task", "score", "std", "n", "invalid", "metrics"])
+    if model is not None:
+        ref = ref[ref["model"] == model]
+    rows = []
+    for (m, method, dropout, task), group in ref.groupby(["model", "method", "dropout", "task"]):
+        values = dict(zip(group["metric"], group["value"]))
+        rows.append({"model": m, "method": method, "m": 128 if method == "superpos_prompt" else pd.NA,
+                     "options": "", "dropout": dropout == "on", "task": task,
+                     "score": sum(values.values()) / len(values), "std": float("nan"), "n": 1,
+                     "invalid": (group["note"] == "invalid_output=yes").any(), "metrics": _metric_text(task, values)})
+    out = pd.DataFrame(rows)
+    out["m"] = out["m"].astype("Int64")
+    return out
+
+
+def _wide(scores: pd.DataFrame, value: str) -> pd.DataFrame:
+    table = scores.groupby([*ROW_KEYS, "task"], dropna=False)[value].first().unstack("task")
+    table.columns.name = None
+    order = [t for t in TASKS if t in table.columns]
+    return table[order]
+
+
+def score_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Numbers only: task scores (percent) as columns and the average (NaN while a task is missing)."""
+    if scores.empty:
+        return pd.DataFrame(columns=[*ROW_KEYS, "average"])
+    table = _wide(scores.assign(options=scores["options"].fillna("")), "score")
+    table["average"] = table.mean(axis=1, skipna=False)
+    return table.reset_index().sort_values(ROW_KEYS, ignore_index=True)
+
+
+def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cell texts, the numbers behind them) in the paper's layout; the best of each column is found
+    on the numbers."""
+    numbers = score_table(scores)
+    if numbers.empty:
+        return numbers, numbers
+    keyed = scores.assign(options=scores["options"].fillna("")).set_index([*ROW_KEYS, "task"])
+    texts = numbers.copy().astype(object)
+    for i, row in numbers.iterrows():
+        for task in [c for c in numbers.columns if c in TASKS]:
+            key = (*[row[k] for k in ROW_KEYS], task)
+            if key not in keyed.index or pd.isna(row[task]):
+                texts.at[i, task] = ""
+                continue
+            cell = keyed.loc[key]
+            shown = cell["metrics"] or f"{cell['score']:.1f}"
+            if cell["invalid"]:
+                shown += DAGGER
+            if cell["n"] and cell["n"] > 1 and not pd.isna(cell["std"]):
+                shown += f" ±{cell['std']:.1f}"
+            texts.at[i, task] = shown
+        texts.at[i, "average"] = "" if pd.isna(row["average"]) else f"{row['average']:.1f}"
+    return texts, numbers
+
+
+def versus_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Ours, the paper's and the difference on the rows (model, method, dropout; m = 128 for SuperPos)
+    and tasks both have; the averages over those tasks only."""
+    keys = ["model", "method", "dropout"]
+    ours = ours[(ours["options"].fillna("") == "") & ((ours["method"] != "superpos_prompt") | (ours["m"] == 128))]
+    merged = ours[[*keys, "task", "score"]].merge(paper[[*keys, "task", "score"]], on=[*keys, "task"],
+                                                  suffixes=("_ours", "_paper"))
+    if merged.empty:
+        return pd.DataFrame(columns=[*keys, "task", "ours", "paper", "difference"])
+    merged = merged.rename(columns={"score_ours": "ours", "score_paper": "paper"})
+    merged["difference"] = merged["ours"] - merged["paper"]
+    averages = merged.groupby(keys, as_index=False)[["ours", "paper", "difference"]].mean().assign(task="average")
+    return pd.concat([merged, averages], ignore_index=True).sort_values([*keys, "task"], ignore_index=True)
+
+
+def build(engine: Engine, kind: str, source: int | str, selection: str = "peak",
+          model: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the table to show, the numbers behind it for marking the best, or None)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown table kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    paper = paper_scores(engine, model)
+    if source == "paper":
+        scores = paper
+    else:
+        scores = sweep_scores(engine, int(source), selection)
+        if model is not None:
+            scores = scores[scores["model"] == model]
+    if kind == "main":
+        return main_table(scores)
+    if kind == "standardized":
+        return queries.standardized_scores(score_table(scores)), None
+    if source == "paper":
+        raise ValueError("--kind versus compares a sweep with the paper: give --source SWEEP_ID")
+    return versus_table(scores, paper), None
+
+
+def _labels(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table.copy()
+    if "m" in shown:
+        shown["m"] = shown["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    if "dropout" in shown:
+        shown["dropout"] = shown["dropout"].map({True: "on", False: "off"})
+    if "options" in shown and not shown["options"].astype(bool).any():
+        shown = shown.drop(columns="options")
+    return shown
+
+
+def _best(table: pd.DataFrame, numbers: pd.DataFrame | None, mark) -> pd.DataFrame:
+    """Mark the best value of each task column and the average (the paper's bold)."""
+    if numbers is None or numbers.empty:
+        return table
+    marked = table.copy()
+    for col in [c for c in numbers.columns if c in TASKS or c == "average"]:
+        values = pd.to_numeric(numbers[col], errors="coerce")
+        if values.notna().sum() > 1:
+            best = values.max()
+            for i in values.index[values == best]:
+                if marked.at[i, col]:
+                    marked.at[i, col] = mark(marked.at[i, col])
+    return marked
+
+
+def render(table: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if table.empty:
+        return "(no rows)"
+    if fmt == "csv":
+        return (numbers if numbers is not None else table).to_csv(index=False)
+    numeric = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    shown = _labels(table)
+    for col in numeric:
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    if fmt == "text":
+        return _best(shown, numbers, lambda v: f"*{v}").to_string(index=False)
+    if fmt == "markdown":
+        shown = _best(shown, numbers, lambda v: f"**{v}**")
+        header = "| " + " | ".join(shown.columns) + " |"
+        rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+        return "\n".join([header, rule, *("| " + " | ".join(map(str, r)) + " |" for r in shown.itertuples(index=False))])
+    shown = _best(shown, numbers, lambda v: f"\\textbf{{{v}}}")
+    body = [" & ".join(str(v).replace("_", "\\_").replace("±", "$\\pm$").replace(DAGGER, "$^\\dagger$")
+                       for v in r) + " \\\\" for r in shown.itertuples(index=False)]
+    columns = " & ".join(c.replace("_", "\\_") for c in shown.columns)
+    return "\n".join([f"\\begin{{tabular}}{{{'l' * len(shown.columns)}}}", "\\toprule", columns + " \\\\",
+                      "\\midrule", *body, "\\bottomrule", "\\end{tabular}"])
