@@ -32,6 +32,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m scripts.benchmarks
 	$(OFFLINE) $(BIN)/python -m scripts.benchmarks.orchestration
+	# on a GPU: the throughput table that `superpos sweep plan` turns into GPU-hours
+	if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
+		$(OFFLINE) $(BIN)/python -m scripts.benchmarks.throughput --out orchestrator/throughput.json; fi
 
 dashboard: $(STAMP)
 	$(BIN)/superpos dashboard
