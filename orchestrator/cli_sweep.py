@@ -1,0 +1,149 @@
+"""The `superpos sweep ...` commands: validate, plan, schema, run, resume, status, submit, cancel, list."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from orchestrator.cli_common import fail as _fail
+
+
+def cmd_sweep_validate(args) -> int:
+    from orchestrator.plan import expand
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)
+    cells = expand(spec)
+    search = sum(spec.optuna.budget(c.method) for c in cells)
+    replicas = len(cells) * (len(spec.seeds) - 1)
+    print(f"{args.spec}: valid. {len(cells)} cells ({len(spec.methods)} methods with their option grids x "
+          f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings); "
+          f"{search} search trials ({spec.optuna.sampler}) + {replicas} replicas = {search + replicas} trials "
+          f"of {spec.epochs} epochs")
+    shown = cells if args.cells else cells[:10]
+    for cell in shown:
+        print(f"  {cell.key}")
+    if len(shown) < len(cells):
+        print(f"  ... {len(cells) - len(shown)} more (--cells lists them all)")
+    return 0
+
+
+def cmd_sweep_plan(args) -> int:
+    from orchestrator.cost import format_plan
+    from orchestrator.spec import load_spec
+
+    print(format_plan(load_spec(args.spec), args.spec))
+    return 0
+
+
+def cmd_sweep_schema(args) -> int:
+    from orchestrator.spec_schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_sweep_run(args) -> int:
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)  # every check of the spec happens here, before Ray or the database start
+    return _finish(args.db, run_sweep(spec, args.db))
+
+
+EXIT_CODES = {"complete": 0, "partial": 0, "failed": 1, "interrupted": 130, "cancelled": 130}
+
+
+def _finish(db_url: str | None, sweep_id: int) -> int:
+    """Print the sweep's table; the exit code says how it ended: 0 complete or partial (every cell has
+    a result), 1 failed (some cell has none), 130 interrupted."""
+    from db import queries
+    from db.engine import open_store
+
+    print()
+    _print_table(db_url, sweep_id, "peak")
+    state = queries.sweep_details(open_store(db_url, readonly=True), sweep_id)["state"]
+    return EXIT_CODES.get(state, 1)
+
+
+def cmd_sweep_status(args) -> int:
+    from db import queries
+    from db.engine import open_store
+    from orchestrator.status import format_status
+
+    engine = open_store(args.db, readonly=True)
+    print(format_status(engine, args.sweep))
+    if args.errors:
+        for trial_id, key, number, error in queries.failed_trials(engine, args.sweep):
+            print(f"\n--- trial {trial_id} ({key} #{number}) ---\n{error}")
+    print()
+    return _print_table(args.db, args.sweep, "peak")
+
+
+def cmd_sweep_submit(args) -> int:
+    from db.engine import resolve_url
+    from orchestrator import jobs
+    from orchestrator.spec import load_spec
+
+    spec = load_spec(args.spec)  # every check of the spec before anything is uploaded
+    warning = jobs.auth_warning(args.address)
+    if warning:
+        print(warning, file=sys.stderr)
+    db_url = resolve_url(args.db)
+    job_id = jobs.submit(spec.text, spec.name, args.address, db_url)
+    print(f"submitted {args.spec} as Ray job {job_id} to {args.address}; results go to {db_url}\n"
+          f"  follow it:  ray job logs --follow {job_id} --address {args.address}\n"
+          f"  or:         superpos sweep list --db {db_url}, then superpos sweep status ID --db {db_url}\n"
+          f"  stop it:    superpos sweep cancel ID --db {db_url}  (stored as cancelled; resume continues it)")
+    return 0
+
+
+def cmd_sweep_cancel(args) -> int:
+    from db import queries
+    from db.engine import open_store
+    from orchestrator import jobs
+
+    engine = open_store(args.db, readonly=True)
+    details = queries.sweep_details(engine, args.sweep)
+    if details["state"] != "running":
+        return _fail(f"sweep {args.sweep} is not running (it is {details['state']}); nothing to cancel")
+    print(jobs.cancel(details))
+    if args.no_wait:
+        return 0
+    state = jobs.wait_until_stopped(lambda: queries.sweep_details(engine, args.sweep)["state"])
+    print(f"sweep {args.sweep} is {state}" + (f"; continue it with: superpos sweep resume {args.sweep}"
+                                              if state in ("cancelled", "interrupted") else ""))
+    return 0 if state != "running" else 1
+
+
+def cmd_sweep_resume(args) -> int:
+    from dataclasses import replace
+
+    from db import queries
+    from db.engine import open_store
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+
+    details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
+    spec = replace(parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec"), name=details["name"])
+    return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep))
+
+
+def _print_table(db_url: str | None, sweep_id: int, selection: str) -> int:
+    """The main table of a sweep (db/tables.py), as `superpos table` prints it."""
+    from db import tables
+    from db.engine import open_store
+
+    engine = open_store(db_url, readonly=True)
+    print(f"sweep {sweep_id}: task score (%) per cell at the {selection} epoch, of the trial with the chosen "
+          "learning rate (mean±std over seeds; † no valid output; * best of a column)")
+    print(tables.render(*tables.build(engine, "main", sweep_id, selection), "text"))
+    return 0
+
+
+def cmd_sweep_list(args) -> int:
+    from db import queries
+    from db.engine import open_store
+
+    print(queries.list_sweeps(open_store(args.db, readonly=True)).to_string(index=False))
+    return 0
