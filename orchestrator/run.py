@@ -159,6 +159,10 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     check_environment(spec)
     if resume is not None:
         queries.sweep_details(engine, resume)  # an unknown id fails here
+        stored = set(queries.cell_history(engine, resume))
+        if stored and not stored & {c.key for c in cells}:
+            raise SpecError(f"sweep {resume} was planned by an earlier superpos (its cells have other keys, e.g. "
+                            f"{sorted(stored)[0]!r}); resuming it would start over: run its spec as a new sweep")
     started = _ray_init(spec)
     sweep_id, state = None, "failed"
     cancel = _CancelOnSigterm()

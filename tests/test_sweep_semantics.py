@@ -277,3 +277,22 @@ def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path
     resumed = _cli("sweep", "resume", 1, "--db", db)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _count(db, "SELECT COUNT(*) FROM trials WHERE state = 'complete'") == 4
+
+
+def test_a_sweep_planned_by_an_earlier_version_is_not_resumed_into_new_cells(tmp_path):
+    """Cell keys of the previous version carried the seed; resuming would quietly start over."""
+    from db.writer import ResultsWriter
+
+    spec_text = "methods: [prompt_tuning]\ntasks: [rte]\ndropout: [on]\n"
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    writer = ResultsWriter(open_store(url))
+    sweep = writer.create_sweep("old", spec_text, "h", {"versions": {}})
+    old_key = "prompt_tuning|rte|tiny-t5|m=-|dropout=on|seed=0"
+    cell = writer.add_cells(sweep, [dict(key=old_key, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
+                                         dropout=True, seed=0)])[old_key]
+    trial = writer.start_trial(cell, 0, "ray-0", {"seed": 0}, 0.1, 0.01)
+    writer.finish_trial(trial, "interrupted")
+    writer.finish_sweep(sweep, "interrupted")
+    out = _cli("sweep", "resume", sweep, "--db", url)
+    assert out.returncode == 2 and "planned by an earlier superpos" in out.stderr
+    assert _count(str(tmp_path / "r.db"), "SELECT COUNT(*) FROM cells") == 1
