@@ -58,3 +58,32 @@ def similarity_heatmap(matrix: pd.DataFrame, title: str) -> alt.Chart:
         x=alt.X("task_a:N", title=None), y=alt.Y("task_b:N", title=None),
         color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
         tooltip=["task_a", "task_b", alt.Tooltip("cosine:Q", format=".2f")])
+
+
+def m_ablation_chart(points: pd.DataFrame) -> alt.Chart:
+    """Fig. 2c: score vs m (log axis) per task and the average; ours solid, the paper's dashed."""
+    return (
+        alt.Chart(points)
+        .mark_line(point=True)
+        .encode(x=alt.X("m:Q", scale=alt.Scale(type="log", base=2), title="m (superposed embeddings)"),
+                y=alt.Y("score:Q", title="score (%)"), color=alt.Color("series:N", legend=alt.Legend(orient="top")),
+                strokeDash=alt.StrokeDash("source:N"), tooltip=["series", "task", "m", "score"])
+        .properties(width=220, height=180)
+        .facet(facet=alt.Facet("task:N", title=None), columns=3)
+        .resolve_scale(y="independent")
+    )
+
+
+def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
+    """Per cell: the objective of each tried learning rate (log axis; the chosen trial larger), and the
+    optimisation history (objective per trial number, best so far as a line)."""
+    points = alt.Chart(search).mark_point(filled=True).encode(
+        x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate"),
+        y=alt.Y("objective:Q", title="peak validation score"),
+        color=alt.Color("cell:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
+        size=alt.Size("chosen:N", scale=alt.Scale(range=[40, 220]), title="chosen"),
+        tooltip=["cell", "number", "lr", "objective", "state", "chosen"])
+    history = alt.Chart(search).encode(x=alt.X("number:Q", title="trial number"), color=alt.Color("cell:N", legend=None))
+    lines = history.mark_line().encode(y=alt.Y("best_so_far:Q", title="objective (points) and best so far (line)"))
+    dots = history.mark_point().encode(y="objective:Q", tooltip=["cell", "number", "lr", "objective"])
+    return alt.hconcat(points.properties(width=360, height=260), (lines + dots).properties(width=360, height=260))

@@ -63,3 +63,25 @@ def trial_error(url: str, trial_id: int) -> str | None:
 @st.cache_data(ttl=60)
 def sweep_details(url: str, sweep_id: int) -> dict:
     return queries.sweep_details(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=15)
+def cell_results(url: str, sweep_id: int) -> pd.DataFrame:
+    return queries.cell_results(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=15)
+def reference(url: str, source: str) -> pd.DataFrame:
+    return queries.reference_results(engine(url), source)
+
+
+@st.cache_data(ttl=15)
+def table(url: str, kind: str, source: str, selection: str, model: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from db import tables
+
+    return tables.build(engine(url), kind, source, selection, model)
+
+
+@st.cache_data(ttl=15)
+def best_trials(url: str, sweep_id: int) -> pd.DataFrame:
+    return queries.best_trials(engine(url), sweep_id)

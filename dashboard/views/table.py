@@ -30,6 +30,18 @@ def _show(table: pd.DataFrame, number_format: str = "%.1f") -> None:
     st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
 
 
+def _downloads(url: str, sweep_id: int, selection: str) -> None:
+    """The sweep's table in the paper's layout (db/tables.py), as files."""
+    from db.tables import render
+
+    table, numbers = data.table(url, "main", str(sweep_id), selection, None)
+    columns = st.columns(3)
+    for column, (fmt, suffix, mime) in zip(columns, (("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
+                                                     ("latex", "tex", "text/x-tex"))):
+        column.download_button(f"Download {fmt}", render(table, numbers, fmt), file_name=f"sweep{sweep_id}.{suffix}",
+                               mime=mime)
+
+
 def page() -> None:
     url, sweep_id = sweep_page("Comparison table")
     if sweep_id is None:
@@ -63,6 +75,8 @@ def page() -> None:
         st.dataframe(shown, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.1f")
                                     for c in ("standardized_mean", "standardized_std")})
+
+    _downloads(url, sweep_id, selection)
 
     st.subheader("The paper's Table 1")
     paper = data.paper_table(url)

@@ -1,0 +1,42 @@
+"""Frames behind the m-ablation and learning-rate pages (pure pandas, no Streamlit)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def m_ablation(cells: pd.DataFrame, paper_fig2c: pd.DataFrame) -> pd.DataFrame:
+    """Score (%) vs m per task and their average over tasks, ours (SuperPos cells of a sweep) beside the
+    paper's Fig. 2c: columns source, series (model, dropout, options), task, m, score."""
+    ours = cells[(cells["method"] == "superpos_prompt") & cells["m"].notna()]
+    frames = []
+    if not ours.empty:
+        series = [f"ours: {r.model}, dropout {'on' if r.dropout else 'off'}" + (f", {r.options}" if r.options else "")
+                  for r in ours.itertuples()]
+        frames.append(pd.DataFrame({"source": "ours", "series": series, "task": ours["task"].values,
+                                    "m": ours["m"].astype(int).values, "score": ours["score_mean"].values * 100}))
+    if not paper_fig2c.empty:
+        paper = paper_fig2c[paper_fig2c["task"] != "average"]
+        frames.append(pd.DataFrame({"source": "paper", "series": "paper (Fig. 2c, read off the plot)",
+                                    "task": paper["task"].values,
+                                    "m": paper["variant"].str.removeprefix("m=").astype(int).values,
+                                    "score": paper["value"].values}))
+    if not frames:
+        return pd.DataFrame(columns=["source", "series", "task", "m", "score"])
+    points = pd.concat(frames, ignore_index=True)
+    average = points.groupby(["source", "series", "m"], as_index=False)["score"].mean().assign(task="average")
+    return pd.concat([points, average], ignore_index=True)
+
+
+def lr_search(trials: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """The search trials of a sweep with their cell label, the best objective so far in the cell (by
+    trial number) and whether the trial is the cell's chosen one."""
+    search = trials[trials["role"] == "search"].copy()
+    if search.empty:
+        return search.assign(cell="", best_so_far=[], chosen=[])
+    search["cell"] = [f"{r.method}{'' if pd.isna(r.m) else f' m={int(r.m)}'}{f' {r.options}' if r.options else ''} | "
+                      f"{r.task} | {r.model} | dropout {'on' if r.dropout else 'off'}" for r in search.itertuples()]
+    search = search.sort_values(["cell", "number"])
+    search["best_so_far"] = search.groupby("cell")["objective"].cummax()
+    search["chosen"] = search["trial_id"].isin(best["trial_id"])
+    return search.reset_index(drop=True)
