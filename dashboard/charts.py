@@ -11,24 +11,26 @@ from dashboard.labels import method_label
 
 
 def _series_label(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series([f"{method_label(r.method, r.m)}, dropout {'on' if r.dropout else 'off'}"
-                      for r in frame.itertuples()], index=frame.index)
+    options = frame["options"] if "options" in frame else pd.Series("", index=frame.index)
+    return pd.Series([f"{method_label(r.method, r.m)}{f' ({o})' if o else ''}, dropout {'on' if r.dropout else 'off'}"
+                      for r, o in zip(frame.itertuples(), options)], index=frame.index)
 
 
-def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.Chart:
-    """One line per (method, m, dropout) of the best trial per cell: metric vs epoch (the paper's Fig. 2a/b)."""
-    data = curves.assign(series=_series_label(curves), epoch=curves["step"],
-                         value=curves["value"] * (100 if metric.endswith(("score", "accuracy", "f1")) else 1))
-    return (
-        alt.Chart(data)
-        .mark_line(point=True)
-        .encode(x=alt.X("epoch:Q", title="epoch"), y=alt.Y("value:Q", title=metric),
-                color=alt.Color("series:N", title="method", legend=alt.Legend(orient="top", columns=2)),
-                tooltip=["series", "task", "epoch", "value", "lr"])
-        .properties(width=340, height=220)
-        .facet(facet=alt.Facet("task:N", title=None), columns=2)
-        .resolve_scale(y="independent")
-    )
+def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
+    """The paper's Fig. 2a/b: per task, one line per (method, m, options, dropout): the metric per epoch of
+    each cell's chosen trial, averaged over its seeds, with a band from the lowest to the highest seed."""
+    scale = 100 if metric.endswith(("score", "accuracy", "f1")) else 1
+    data = curves.assign(series=_series_label(curves), epoch=curves["step"], value=curves["value"] * scale)
+    summary = (data.groupby(["series", "task", "epoch"], as_index=False)["value"]
+               .agg(mean="mean", low="min", high="max", seeds="count"))
+    base = alt.Chart(summary).encode(x=alt.X("epoch:Q", title="epoch"),
+                                     color=alt.Color("series:N", title="method",
+                                                     legend=alt.Legend(orient="top", columns=2)))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", title=metric), y2="high:Q")
+    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high",
+                                                                  "seeds"])
+    return ((band + line).properties(width=340, height=220)
+            .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 
 
 def average_bar_chart(table: pd.DataFrame) -> alt.Chart:

@@ -198,10 +198,16 @@ def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_only: bool = True) -> pd.DataFrame:
-    """Per-epoch values of one metric key, with each trial's cell values (best trial per cell by default)."""
-    trials = best_trials(engine, sweep_id) if best_only else trials_frame(engine, sweep_id)
+    """Per-epoch values of one metric key, with each trial's cell values. `best_only`: each cell's chosen
+    trial and its replicas (the same rate, other seeds), which the tables average; else every trial."""
+    trials = trials_frame(engine, sweep_id)
+    if best_only and not trials.empty:
+        chosen = best_trials(engine, sweep_id)[["cell_id", "trial_id", "lr"]]
+        replica = trials.merge(chosen[["cell_id", "lr"]], on=["cell_id", "lr"])
+        replica = replica[replica["role"] == "replica"]["trial_id"]
+        trials = trials[trials["trial_id"].isin(chosen["trial_id"]) | trials["trial_id"].isin(replica)]
     if trials.empty:
-        return pd.DataFrame(columns=["trial_id", "step", "value", *ROW_KEYS, "task"])
+        return pd.DataFrame(columns=["trial_id", "step", "value", *ROW_KEYS, "task", "seed", "lr"])
     stmt = text("SELECT trial_id, step, value, nonfinite FROM metrics WHERE key = :key AND trial_id IN :ids "
                 "ORDER BY trial_id, step").bindparams(bindparam("ids", expanding=True))
     values = _frame(engine, stmt, key=key, ids=[int(i) for i in trials["trial_id"]])

@@ -135,3 +135,30 @@ def test_table_page_offers_the_paper_layout_as_files(tiny_sweep, monkeypatch):
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download csv", "Download markdown", "Download latex"]
+
+
+def test_learning_curves_average_the_seeds_of_a_series():
+    """One line per series and task: seeds averaged per epoch (no zig-zag through the seeds' points)."""
+    import pandas as pd
+
+    from dashboard.charts import learning_curve_chart
+
+    curves = pd.DataFrame({"trial_id": [1, 1, 2, 2], "step": [1, 2, 1, 2], "value": [0.5, 0.6, 0.7, 0.8],
+                           "model": "tiny-t5", "method": "prompt_tuning", "m": pd.NA, "options": "",
+                           "dropout": True, "task": "rte", "seed": [0, 0, 1, 1], "lr": 0.1})
+    spec = learning_curve_chart(curves, "val/score").to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert [(v["epoch"], round(v["mean"], 6), v["low"], v["high"], v["seeds"]) for v in values] == [
+        (1, 60.0, 50.0, 70.0, 2), (2, 70.0, 60.0, 80.0, 2)]
+
+
+def test_sweep_progress_counts_against_the_plan_and_estimates_the_rest():
+    import pandas as pd
+
+    from dashboard.views.sweeps import eta_minutes, progress
+
+    sweeps = pd.DataFrame({"id": [1], "name": ["s"], "state": ["running"], "planned_trials": [96], "trials": [46],
+                           "complete": [40], "stopped": [2], "failed": [1]})
+    assert progress(sweeps)["progress"].item() == "43/96"  # not 46/48: trials created so far
+    trials = pd.DataFrame({"seconds": [60.0, 60.0, None, None], "state": ["complete", "failed", "running", "running"]})
+    assert eta_minutes(trials, 10) == pytest.approx(8 * 60 / 2 / 60)

@@ -21,5 +21,6 @@ def page() -> None:
     if curves.empty:
         st.warning("No completed trials yet.")
         return
-    st.caption("The best trial of each cell (by peak validation score), per epoch.")
+    st.caption("Each cell's chosen trial (Optuna's best learning rate) and its replicas: the mean over seeds per "
+               "epoch, the band from the lowest to the highest seed.")
     st.altair_chart(charts.learning_curve_chart(curves, key))

@@ -1,28 +1,64 @@
-"""Page: the sweeps in the store and the trials of one of them."""
+"""Page: the sweeps in the store (progress against each one's plan) and the trials of one of them.
+Refreshes by itself while a sweep runs."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data
+
+TRIAL_COLUMNS = ["trial_id", "method", "m", "options", "task", "dropout", "role", "seed", "number", "lr", "objective",
+                 "reported_score", "state", "failures", "seconds"]
+
+
+def progress(sweeps: pd.DataFrame) -> pd.DataFrame:
+    """Sweeps with 'done/planned' trials (done: finished or failed) in front."""
+    planned = [int(p) if pd.notna(p) else t for p, t in zip(sweeps["planned_trials"], sweeps["trials"])]
+    done = sweeps["complete"] + sweeps["stopped"] + sweeps["failed"]
+    shown = sweeps.assign(progress=[f"{d}/{p}" for d, p in zip(done, planned)])
+    return shown[["id", "name", "state", "progress", "failed", *[c for c in sweeps.columns if c not in
+                                                               ("id", "name", "state", "failed", "planned_trials")]]]
+
+
+def eta_minutes(trials: pd.DataFrame, planned: int) -> float | None:
+    """Trials left x the median trial time / trials running at once; None before any trial finished."""
+    seconds = trials["seconds"].dropna()
+    if seconds.empty:
+        return None
+    done = int(trials["state"].isin(["complete", "stopped", "failed"]).sum())
+    running = max(1, int((trials["state"] == "running").sum()))
+    return max(0, planned - done) * float(seconds.median()) / running / 60
+
+
+def _body(url: str) -> None:
+    sweeps = data.sweeps(url)
+    if sweeps.empty:
+        st.info("No sweeps in this store yet: `superpos sweep run orchestrator/specs/demo.yaml --db ...` makes one.")
+        return
+    st.dataframe(progress(sweeps), hide_index=True, width="stretch")
+    sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist())
+    row = sweeps[sweeps["id"] == sweep_id].iloc[0]
+    trials = data.trials(url, sweep_id)
+    if row["state"] == "running" and pd.notna(row["planned_trials"]):
+        eta = eta_minutes(trials, int(row["planned_trials"]))
+        st.info(f"Running: {progress(sweeps[sweeps['id'] == sweep_id])['progress'].item()} trials done"
+                + (f", about {eta:.1f} min left" if eta is not None else "") + "; this page refreshes by itself.")
+    details = data.sweep_details(url, sweep_id)
+    with st.expander("Spec and provenance"):
+        st.code(details["spec_text"], language="yaml")
+        st.json({k: v for k, v in details.items() if k != "spec_text"})
+    columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
+    st.dataframe(trials[columns + [c for c in trials.columns if c not in columns]], hide_index=True, width="stretch",
+                 column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
+    failed = trials[trials["state"] == "failed"]
+    for trial in failed.itertuples():
+        with st.expander(f"trial {trial.trial_id} failed ({trial.method}, {trial.task})"):
+            st.code(data.trial_error(url, int(trial.trial_id)) or "no error text")
 
 
 def page() -> None:
     url = data.db_url()
     st.header("Sweeps")
-    sweeps = data.sweeps(url)
-    st.dataframe(sweeps, hide_index=True, width="stretch")
-    if sweeps.empty:
-        return
-    sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist())
-    details = data.sweep_details(url, sweep_id)
-    with st.expander("Spec and provenance"):
-        st.code(details["spec_text"], language="yaml")
-        st.json({k: v for k, v in details.items() if k != "spec_text"})
-    trials = data.trials(url, sweep_id)
-    st.dataframe(trials, hide_index=True, width="stretch",
-                 column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
-    failed = trials[trials["state"] == "failed"]
-    for row in failed.itertuples():
-        with st.expander(f"trial {row.trial_id} failed ({row.method}, {row.task})"):
-            st.code(data.trial_error(url, int(row.trial_id)) or "no error text")
+    running = not data.sweeps(url).empty and (data.sweeps(url)["state"] == "running").any()
+    st.fragment(_body, run_every=15 if running else None)(url)
