@@ -26,11 +26,6 @@ def sweeps(url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=15)
-def comparison_tables(url: str, sweep_id: int, selection: str) -> dict[str, pd.DataFrame]:
-    return queries.comparison_tables(engine(url), sweep_id, selection=selection)
-
-
-@st.cache_data(ttl=15)
 def trials(url: str, sweep_id: int) -> pd.DataFrame:
     return queries.trials_frame(engine(url), sweep_id)
 
@@ -43,11 +38,6 @@ def learning_curves(url: str, sweep_id: int, key: str) -> pd.DataFrame:
 @st.cache_data(ttl=60)
 def metric_keys(url: str, sweep_id: int) -> list[str]:
     return queries.metric_keys(engine(url), sweep_id)
-
-
-@st.cache_data(ttl=60)
-def paper_table(url: str) -> pd.DataFrame:
-    return queries.paper_table(engine(url))
 
 
 @st.cache_data(ttl=15)
@@ -76,10 +66,22 @@ def reference(url: str, source: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=15)
-def table(url: str, kind: str, source: str, selection: str, model: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def table(url: str, kind: str, source: str, selection: str, model: str | None = None,
+          filters: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """db/tables.py's table (the one `superpos table` prints) and the numbers behind it."""
     from db import tables
 
-    return tables.build(engine(url), kind, source, selection, model)
+    return tables.build(engine(url), kind, source, selection, model, filters)
+
+
+@st.cache_data(ttl=15)
+def table_scores(url: str, source: str, selection: str) -> pd.DataFrame:
+    """The long frame behind a table (for the filters' choices)."""
+    from db import tables
+
+    if source == "paper":
+        return tables.paper_scores(engine(url))
+    return tables.sweep_scores(engine(url), int(source), selection)
 
 
 @st.cache_data(ttl=15)

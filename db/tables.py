@@ -143,18 +143,28 @@ def versus_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([merged, averages], ignore_index=True).sort_values([*keys, "task"], ignore_index=True)
 
 
-def build(engine: Engine, kind: str, source: int | str, selection: str = "peak",
-          model: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(the table to show, the numbers behind it for marking the best, or None)."""
+def _filter(scores: pd.DataFrame, filters: dict | None) -> pd.DataFrame:
+    """Rows and tasks to keep: {"methods": [...], "tasks": [...], "dropout": [True/False]} (absent: all)."""
+    for column, key in (("method", "methods"), ("task", "tasks"), ("dropout", "dropout")):
+        if filters and filters.get(key):
+            scores = scores[scores[column].isin(filters[key])]
+    return scores
+
+
+def build(engine: Engine, kind: str, source: int | str, selection: str = "peak", model: str | None = None,
+          filters: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the table to show, the numbers behind it for marking the best, or None). `filters` keep some
+    methods, tasks and dropout settings; averages are over the tasks kept."""
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; choose one of: {', '.join(KINDS)}")
-    paper = paper_scores(engine, model)
+    paper = _filter(paper_scores(engine, model), filters)
     if source == "paper":
         scores = paper
     else:
         scores = sweep_scores(engine, int(source), selection)
         if model is not None:
             scores = scores[scores["model"] == model]
+        scores = _filter(scores, filters)
     if kind == "main":
         return main_table(scores)
     if kind == "standardized":

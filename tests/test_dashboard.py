@@ -25,34 +25,57 @@ def _page(name: str) -> None:
     importlib.import_module(f"dashboard.views.{name}").page()
 
 
-def test_table_page_shows_our_table_and_the_papers(tiny_sweep, monkeypatch):
+def _markdown_tables(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("| model |")]
+
+
+def test_table_page_shows_the_sweep_in_the_papers_layout(tiny_sweep, monkeypatch):
+    from db import tables
+    from db.engine import open_store
+
     url, sweep_id, spec, _ = tiny_sweep
     monkeypatch.setenv("SUPERPOS_DB", url)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    ours, standardized, paper = (frame.value for frame in at.dataframe)
-    assert len(standardized) == len(ours) and standardized["standardized_mean"].between(0, 100).all()
-    assert list(ours.columns[:3]) == ["Model", "Method", "Dropout"]
-    assert {"rte", "Avg"} <= set(ours.columns)
-    assert len(ours) == len(spec.methods) * len(spec.dropout)
-    assert any(label.startswith("SuperPos PT (m=") for label in ours["Method"])
-    base = paper[(paper["Model"] == "google/t5-base-lm-adapt") & (paper["Method"] == "SuperPos PT (m=128)")
-                 & (paper["Dropout"] == "off")]
-    assert base["Avg"].round(1).tolist() == [75.8]  # the paper's Table 1 average
+    [shown] = _markdown_tables(at)
+    expected = tables.render(*tables.build(open_store(url, readonly=True), "main", sweep_id), "markdown")
+    assert shown == expected  # the same table as `superpos table --format markdown`
+    assert shown.count("| tiny-t5 |") == len(spec.methods) * len(spec.dropout) and "rte" in shown
+    assert [b.label for b in at.get("download_button")] == ["Download csv", "Download markdown", "Download latex"]
+    at.radio[2].set_value("final").run()  # score at the final epoch
+    assert _markdown_tables(at)[0] == tables.render(
+        *tables.build(open_store(url, readonly=True), "main", sweep_id, "final"), "markdown")
 
 
-def test_final_epoch_selection_shows_the_final_epoch_table(tiny_sweep, monkeypatch):
-    from db import queries
-    from db.engine import open_store
-
-    url, sweep_id, *_ = tiny_sweep
+def test_table_page_shows_the_papers_tables_and_filters(tiny_sweep, monkeypatch):
+    url, *_ = tiny_sweep
     monkeypatch.setenv("SUPERPOS_DB", url)
     at = AppTest.from_file(APP, default_timeout=60).run()
-    at.radio[0].set_value("final").run()
+    at.radio[0].set_value("the paper").run()
     assert not at.exception
-    shown = at.dataframe[0].value
-    expected = queries.comparison_table(open_store(url, readonly=True), sweep_id, selection="final")
-    assert shown["rte"].round(6).tolist() == expected["rte"].round(6).tolist()
+    [paper] = _markdown_tables(at)
+    base = next(line for line in paper.splitlines()
+                if line.startswith("| google/t5-base-lm-adapt | superpos_prompt | 128 | off |"))
+    assert base.rstrip(" |").endswith("75.8")  # the paper's Table 1 average for this row
+    at.radio[1].set_value("standardized").run()
+    [standardized] = _markdown_tables(at)
+    assert "standardized_mean" in standardized and standardized.count("\n| google/") == 14
+    at.multiselect[0].set_value(["superpos_prompt", "full_finetune"]).run()  # methods
+    [filtered] = _markdown_tables(at)
+    assert "prompt_tuning" not in filtered and "superpos_prompt" in filtered
+    at.radio[1].set_value("versus").run()
+    assert "compares a sweep" in at.info[0].value
+
+
+def test_table_page_on_a_store_without_sweeps_or_paper_numbers(tmp_path, monkeypatch):
+    from db.engine import open_store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(url).dispose()  # the schema, no sweeps
+    monkeypatch.setenv("SUPERPOS_DB", url)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "superpos sweep run" in at.info[0].value
 
 
 @pytest.mark.parametrize("page, expects", [("curves", "vega"), ("weights", "info:at least two tasks"),
@@ -126,39 +149,3 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
     assert ours_avg.to_dict() == pytest.approx({4: 60.0, 8: 75.0})
     paper_rows = points[(points.source == "paper") & (points.task == "rte")]
     assert sorted(paper_rows["m"]) == [4, 8]  # the paper's own 'average' row is recomputed, not copied
-
-
-def test_table_page_offers_the_paper_layout_as_files(tiny_sweep, monkeypatch):
-    url, sweep_id, *_ = tiny_sweep
-    monkeypatch.setenv("SUPERPOS_DB", url)
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download csv", "Download markdown", "Download latex"]
-
-
-def test_learning_curves_average_the_seeds_of_a_series():
-    """One line per series and task: seeds averaged per epoch (no zig-zag through the seeds' points)."""
-    import pandas as pd
-
-    from dashboard.charts import learning_curve_chart
-
-    curves = pd.DataFrame({"trial_id": [1, 1, 2, 2], "step": [1, 2, 1, 2], "value": [0.5, 0.6, 0.7, 0.8],
-                           "model": "tiny-t5", "method": "prompt_tuning", "m": pd.NA, "options": "",
-                           "dropout": True, "task": "rte", "seed": [0, 0, 1, 1], "lr": 0.1})
-    spec = learning_curve_chart(curves, "val/score").to_dict()
-    values = next(iter(spec["datasets"].values()))
-    assert [(v["epoch"], round(v["mean"], 6), v["low"], v["high"], v["seeds"]) for v in values] == [
-        (1, 60.0, 50.0, 70.0, 2), (2, 70.0, 60.0, 80.0, 2)]
-
-
-def test_sweep_progress_counts_against_the_plan_and_estimates_the_rest():
-    import pandas as pd
-
-    from dashboard.views.sweeps import eta_minutes, progress
-
-    sweeps = pd.DataFrame({"id": [1], "name": ["s"], "state": ["running"], "planned_trials": [96], "trials": [46],
-                           "complete": [40], "stopped": [2], "failed": [1]})
-    assert progress(sweeps)["progress"].item() == "43/96"  # not 46/48: trials created so far
-    trials = pd.DataFrame({"seconds": [60.0, 60.0, None, None], "state": ["complete", "failed", "running", "running"]})
-    assert eta_minutes(trials, 10) == pytest.approx(8 * 60 / 2 / 60)
