@@ -89,3 +89,11 @@ def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
     lines = history.mark_line().encode(y=alt.Y("best_so_far:Q", title="objective (points) and best so far (line)"))
     dots = history.mark_point().encode(y="objective:Q", tooltip=["cell", "number", "lr", "objective"])
     return alt.hconcat(points.properties(width=360, height=260), (lines + dots).properties(width=360, height=260))
+
+
+def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
+    """Every metric of one trial per epoch, one small panel per key."""
+    return (alt.Chart(metrics).mark_line(point=True)
+            .encode(x=alt.X("step:Q", title="epoch"), y=alt.Y("value:Q", title=None), tooltip=["key", "step", "value"])
+            .properties(width=220, height=140)
+            .facet(facet=alt.Facet("key:N", title=None), columns=4).resolve_scale(y="independent"))

@@ -87,3 +87,8 @@ def table_scores(url: str, source: str, selection: str) -> pd.DataFrame:
 @st.cache_data(ttl=15)
 def best_trials(url: str, sweep_id: int) -> pd.DataFrame:
     return queries.best_trials(engine(url), sweep_id)
+
+
+@st.cache_data(ttl=15)
+def trial_detail(url: str, trial_id: int) -> tuple[dict, pd.DataFrame]:
+    return queries.trial_detail(engine(url), trial_id)

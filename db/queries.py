@@ -197,15 +197,22 @@ def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.reset_index()
 
 
+def chosen_and_replicas(engine: Engine, sweep_id: int) -> pd.DataFrame:
+    """The `trial_summary` rows of each cell's chosen trial and its replicas (the trials that the
+    tables average over seeds)."""
+    trials = trials_frame(engine, sweep_id)
+    if trials.empty:
+        return trials
+    chosen = best_trials(engine, sweep_id)[["cell_id", "trial_id", "lr"]]
+    replica = trials.merge(chosen[["cell_id", "lr"]], on=["cell_id", "lr"])
+    replica = replica[(replica["role"] == "replica") & replica["state"].isin(["complete", "stopped"])]["trial_id"]
+    return trials[trials["trial_id"].isin(chosen["trial_id"]) | trials["trial_id"].isin(replica)]
+
+
 def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_only: bool = True) -> pd.DataFrame:
     """Per-epoch values of one metric key, with each trial's cell values. `best_only`: each cell's chosen
     trial and its replicas (the same rate, other seeds), which the tables average; else every trial."""
-    trials = trials_frame(engine, sweep_id)
-    if best_only and not trials.empty:
-        chosen = best_trials(engine, sweep_id)[["cell_id", "trial_id", "lr"]]
-        replica = trials.merge(chosen[["cell_id", "lr"]], on=["cell_id", "lr"])
-        replica = replica[replica["role"] == "replica"]["trial_id"]
-        trials = trials[trials["trial_id"].isin(chosen["trial_id"]) | trials["trial_id"].isin(replica)]
+    trials = chosen_and_replicas(engine, sweep_id) if best_only else trials_frame(engine, sweep_id)
     if trials.empty:
         return pd.DataFrame(columns=["trial_id", "step", "value", *ROW_KEYS, "task", "seed", "lr"])
     stmt = text("SELECT trial_id, step, value, nonfinite FROM metrics WHERE key = :key AND trial_id IN :ids "
@@ -213,6 +220,17 @@ def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_
     values = _frame(engine, stmt, key=key, ids=[int(i) for i in trials["trial_id"]])
     cells = trials[["trial_id", *ROW_KEYS, "task", "seed", "lr"]]
     return values.merge(cells, on="trial_id")
+
+
+def trial_detail(engine: Engine, trial_id: int) -> tuple[dict, pd.DataFrame]:
+    """One trial's full config (JSON) and every metric it stored per epoch (key, step, value)."""
+    with engine.connect() as conn:
+        config = conn.execute(select(Trial.config).where(Trial.id == trial_id)).scalar()
+    if config is None:
+        raise ValueError(f"no trial {trial_id} in this database")
+    metrics = _frame(engine, text("SELECT key, step, value FROM metrics WHERE trial_id = :trial_id "
+                                  "ORDER BY key, step"), trial_id=trial_id)
+    return json.loads(config), metrics
 
 
 def trial_error(engine: Engine, trial_id: int) -> str | None:
@@ -228,15 +246,18 @@ def metric_keys(engine: Engine, sweep_id: int) -> list[str]:
 
 
 def snapshots(engine: Engine, sweep_id: int, name: str = "pprime") -> pd.DataFrame:
-    """Learned tensors of the best trial per cell, as numpy arrays in column `array`."""
-    best = best_trials(engine, sweep_id)
+    """Learned tensors of each cell's chosen trial and its replicas (column `seed`), as numpy arrays in
+    column `array`."""
+    best = chosen_and_replicas(engine, sweep_id)
+    if best.empty:
+        return pd.DataFrame(columns=["trial_id", "step", "array", *ROW_KEYS, "task", "seed"])
     stmt = select(Snapshot).where(Snapshot.name == name, Snapshot.trial_id.in_([int(i) for i in best["trial_id"]]))
     with engine.connect() as conn:
         rows = conn.execute(stmt).mappings().all()
     arrays = pd.DataFrame([{"trial_id": r["trial_id"], "step": r["step"],
                             "array": np.asarray(json.loads(r["values"]), dtype=r["dtype"]).reshape(json.loads(r["shape"]))}
                            for r in rows], columns=["trial_id", "step", "array"])
-    return arrays.merge(best[["trial_id", *ROW_KEYS, "task"]], on="trial_id")
+    return arrays.merge(best[["trial_id", *ROW_KEYS, "task", "seed"]], on="trial_id")
 
 
 def reference_results(engine: Engine, source: str | None = None) -> pd.DataFrame:

@@ -125,6 +125,14 @@ def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 shown += f" ±{cell['std']:.1f}"
             texts.at[i, task] = shown
         texts.at[i, "average"] = "" if pd.isna(row["average"]) else f"{row['average']:.1f}"
+    if scores["n"].max() > 1:  # how many seeds each row's means and stds are over
+        def row_key(frame: pd.DataFrame) -> list[str]:
+            return ["|".join(map(str, values)) for values in frame[ROW_KEYS].itertuples(index=False)]
+
+        seeds = scores.assign(row=row_key(scores.assign(options=scores["options"].fillna("")))).groupby("row")["n"]
+        low, high = (seeds.min().reindex(row_key(numbers)).tolist(), seeds.max().reindex(row_key(numbers)).tolist())
+        texts["seeds"] = [str(int(b)) if a == b else f"{int(a)}-{int(b)}" for a, b in zip(low, high)]
+        numbers = numbers.assign(seeds=[int(b) for b in high])
     return texts, numbers
 
 

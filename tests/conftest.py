@@ -56,6 +56,36 @@ def tiny_sweep(tmp_path_factory):
     return url, sweep_id, spec, lines
 
 
+RICH_SWEEP = """
+name: rich
+methods: [prompt_tuning, superpos_prompt]
+tasks: [rte, sst2]
+m: [4, 8]
+dropout: [off]
+seeds: [0, 1]
+optuna: {{trials_per_cell: 2}}
+training: {{epochs: 2, batch_size: 16, max_train_samples: 32, max_eval_samples: 16, eval_mode: rank}}
+ray: {{num_cpus: 2, storage_path: {storage}}}
+"""
+
+
+@pytest.fixture(scope="session")
+def rich_sweep(tmp_path_factory):
+    """A real sweep with two seeds and two values of m over two tasks, plus the paper's numbers:
+    every dashboard page has something to show. (db_url, sweep_id)."""
+    from db.engine import open_store
+    from db.reference import import_reference
+    from orchestrator.run import run_sweep
+    from orchestrator.spec import parse_spec
+
+    folder = tmp_path_factory.mktemp("rich")
+    url = f"sqlite:///{folder / 'results.db'}"
+    sweep_id = run_sweep(parse_spec(textwrap.dedent(RICH_SWEEP.format(storage=folder / "ray")), "rich.yaml"), url,
+                         echo=lambda line: None)
+    import_reference(open_store(url))
+    return url, sweep_id
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     from workers.models import load_model

@@ -149,3 +149,43 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
     assert ours_avg.to_dict() == pytest.approx({4: 60.0, 8: 75.0})
     paper_rows = points[(points.source == "paper") & (points.task == "rte")]
     assert sorted(paper_rows["m"]) == [4, 8]  # the paper's own 'average' row is recomputed, not copied
+
+
+PAGES = ["table", "curves", "ablation", "search", "weights", "sweeps"]
+
+
+def _charts(at) -> int:
+    return len(at.get("arrow_vega_lite_chart")) + len(at.get("vega_lite_chart"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_a_sweep_with_two_seeds_and_two_values_of_m(page, rich_sweep, monkeypatch):
+    url, sweep_id = rich_sweep
+    monkeypatch.setenv("SUPERPOS_DB", url)
+    at = AppTest.from_function(_page, args=(page,), default_timeout=90).run()
+    assert not at.exception, at.exception
+    assert not at.warning and not at.error
+    if page == "table":
+        table = next(m.value for m in at.markdown if m.value.startswith("| model |"))
+        assert "±" in table and "| 4 |" in table and "| 8 |" in table
+    elif page == "sweeps":
+        assert at.dataframe[0].value["progress"].tolist() == ["18/18"]
+        assert _charts(at) == 1 and at.json[-1].value  # the chosen trial's curves and config
+    elif page == "weights":
+        assert at.selectbox[1].options == ["0", "1"] and _charts(at) >= 2  # seeds; a heat map per token
+    else:
+        assert _charts(at) >= 1, page
+    if page == "ablation":
+        assert not at.info  # two values of m: the figure, no explanation
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_on_an_empty_store_says_how_to_fill_it(page, tmp_path, monkeypatch):
+    from db.engine import open_store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(url).dispose()
+    monkeypatch.setenv("SUPERPOS_DB", url)
+    at = AppTest.from_function(_page, args=(page,), default_timeout=60).run()
+    assert not at.exception
+    assert "superpos sweep run" in at.info[0].value

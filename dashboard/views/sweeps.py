@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data
 
 TRIAL_COLUMNS = ["trial_id", "method", "m", "options", "task", "dropout", "role", "seed", "number", "lr", "objective",
                  "reported_score", "state", "failures", "seconds"]
@@ -31,6 +31,12 @@ def eta_minutes(trials: pd.DataFrame, planned: int) -> float | None:
     return max(0, planned - done) * float(seconds.median()) / running / 60
 
 
+def _trial_label(trials: pd.DataFrame, trial_id: int) -> str:
+    row = trials[trials["trial_id"] == trial_id].iloc[0]
+    return (f"trial {trial_id}: {row['method']} {row['task']} {row['role']} seed {row['seed']} lr {row['lr']:.2e} "
+            f"({row['state']})")
+
+
 def _body(url: str) -> None:
     sweeps = data.sweeps(url)
     if sweeps.empty:
@@ -51,6 +57,14 @@ def _body(url: str) -> None:
     columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
     st.dataframe(trials[columns + [c for c in trials.columns if c not in columns]], hide_index=True, width="stretch",
                  column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
+    if not trials.empty:
+        trial_id = st.selectbox("A trial's curves and config", trials["trial_id"].tolist(),
+                                format_func=lambda t: _trial_label(trials, t))
+        config, metrics = data.trial_detail(url, int(trial_id))
+        if not metrics.empty:
+            st.altair_chart(charts.trial_chart(metrics))
+        with st.expander("Its config (every option; `superpos trial run` takes it as YAML)"):
+            st.json(config)
     failed = trials[trials["state"] == "failed"]
     for trial in failed.itertuples():
         with st.expander(f"trial {trial.trial_id} failed ({trial.method}, {trial.task})"):

@@ -16,9 +16,13 @@ def page() -> None:
     if snaps.empty:
         st.info("This sweep stored no SuperPos weights (it has no completed superpos_prompt trials).")
         return
-    groups = snaps.groupby(["model", "m", "dropout"], dropna=False)
+    seeds = sorted(int(x) for x in snaps["seed"].dropna().unique())
+    seed = st.selectbox("Seed", seeds, help="the chosen learning rate's trial (first seed) or one of its replicas")
+    snaps = snaps[snaps["seed"] == seed]
+    groups = snaps.groupby(["model", "m", "options", "dropout"], dropna=False)
     options = list(groups.groups)
-    choice = st.selectbox("Cell family", options, format_func=lambda g: f"{g[0]}, m={g[1]}, dropout {'on' if g[2] else 'off'}")
+    choice = st.selectbox("Cell family", options, format_func=lambda g: f"{g[0]}, m={g[1]}{f', {g[2]}' if g[2] else ''}, "
+                                                                        f"dropout {'on' if g[3] else 'off'}")
     sims = charts.cosine_by_token(groups.get_group(choice))
     if not sims:
         st.info("Needs SuperPos trials on at least two tasks to compare.")
