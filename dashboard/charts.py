@@ -54,10 +54,25 @@ def cosine_by_token(snapshots: pd.DataFrame) -> dict[int, pd.DataFrame]:
             for i in range(stacked.shape[1])}
 
 
+def cluster_order(matrix: pd.DataFrame) -> list[str]:
+    """Tasks ordered by average-linkage clustering on 1 - cosine, so similar tasks sit together (the
+    paper's clustered heat maps)."""
+    if len(matrix) < 3:
+        return list(matrix.index)
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    distance = (1 - matrix.to_numpy()).clip(min=0)
+    np.fill_diagonal(distance, 0)
+    distance = (distance + distance.T) / 2
+    return [matrix.index[i] for i in leaves_list(linkage(squareform(distance, checks=False), method="average"))]
+
+
 def similarity_heatmap(matrix: pd.DataFrame, title: str) -> alt.Chart:
+    order = cluster_order(matrix)
     data = matrix.rename_axis("task_a").reset_index().melt("task_a", var_name="task_b", value_name="cosine")
     return alt.Chart(data, title=title).mark_rect().encode(
-        x=alt.X("task_a:N", title=None), y=alt.Y("task_b:N", title=None),
+        x=alt.X("task_a:N", title=None, sort=order), y=alt.Y("task_b:N", title=None, sort=order),
         color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
         tooltip=["task_a", "task_b", alt.Tooltip("cosine:Q", format=".2f")])
 

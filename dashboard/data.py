@@ -92,3 +92,10 @@ def best_trials(url: str, sweep_id: int) -> pd.DataFrame:
 @st.cache_data(ttl=15)
 def trial_detail(url: str, trial_id: int) -> tuple[dict, pd.DataFrame]:
     return queries.trial_detail(engine(url), trial_id)
+
+
+@st.cache_data(ttl=15)
+def appendix_table(url: str) -> pd.DataFrame:
+    from db import tables
+
+    return tables.appendix_table(engine(url))

@@ -87,6 +87,19 @@ def paper_scores(engine: Engine, model: str | None = None) -> pd.DataFrame:
     return out
 
 
+def appendix_table(engine: Engine) -> pd.DataFrame:
+    """The paper's Table 3 (appendix: T5 v1.0 base, prompt lengths, softmax, numbers others reported):
+    one row per model, method, variant, dropout and who reported it; task scores (metrics averaged)."""
+    ref = queries.reference_results(engine, "paper_table3")
+    if ref.empty:
+        return ref
+    ref = ref.assign(reported_by=ref["note"].str.removeprefix("reported by: "))
+    keys = ["model", "method", "variant", "dropout", "reported_by"]
+    table = ref.groupby([*keys, "task"], dropna=False)["value"].mean().unstack("task")
+    table.columns.name = None
+    return table[[t for t in TASKS if t in table.columns]].reset_index()
+
+
 def _wide(scores: pd.DataFrame, value: str) -> pd.DataFrame:
     table = scores.groupby([*ROW_KEYS, "task"], dropna=False)[value].first().unstack("task")
     table.columns.name = None

@@ -57,6 +57,8 @@ def test_table_page_shows_the_papers_tables_and_filters(tiny_sweep, monkeypatch)
     base = next(line for line in paper.splitlines()
                 if line.startswith("| google/t5-base-lm-adapt | superpos_prompt | 128 | off |"))
     assert base.rstrip(" |").endswith("75.8")  # the paper's Table 1 average for this row
+    appendix = at.dataframe[-1].value  # the paper's Table 3
+    assert {"model", "variant", "reported_by"} <= set(appendix.columns) and "google-t5/t5-base" in set(appendix["model"])
     at.radio[1].set_value("standardized").run()
     [standardized] = _markdown_tables(at)
     assert "standardized_mean" in standardized and standardized.count("\n| google/") == 14
@@ -189,3 +191,15 @@ def test_every_page_on_an_empty_store_says_how_to_fill_it(page, tmp_path, monkey
     at = AppTest.from_function(_page, args=(page,), default_timeout=60).run()
     assert not at.exception
     assert "superpos sweep run" in at.info[0].value
+
+
+def test_heat_maps_cluster_similar_tasks_together():
+    import pandas as pd
+
+    from dashboard.charts import cluster_order
+
+    tasks = ["rte", "sst2", "cb", "cola"]
+    sim = pd.DataFrame([[1.0, 0.1, 0.9, 0.0], [0.1, 1.0, 0.0, 0.8], [0.9, 0.0, 1.0, 0.1], [0.0, 0.8, 0.1, 1.0]],
+                       index=tasks, columns=tasks)
+    order = cluster_order(sim)
+    assert abs(order.index("rte") - order.index("cb")) == 1 and abs(order.index("sst2") - order.index("cola")) == 1

@@ -74,3 +74,12 @@ def page() -> None:
     if kind == "main" and numbers["average"].notna().any():
         st.altair_chart(charts.average_bar_chart(numbers.dropna(subset=["average"])), width="stretch")
     _downloads(table, numbers, "paper" if source == "paper" else f"sweep{sweep_id}")
+    if source == "paper":
+        appendix = data.appendix_table(url)
+        if not appendix.empty:
+            st.subheader("The paper's Table 3 (appendix)")
+            st.caption("T5 v1.0 base and the variants of the appendix (prompt length, softmax), with numbers other "
+                       "papers reported; task scores in % (two-metric tasks averaged).")
+            st.dataframe(appendix, hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.1f") for c in appendix.columns
+                                        if c not in ("model", "method", "variant", "dropout", "reported_by")})
