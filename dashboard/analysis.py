@@ -40,3 +40,17 @@ def lr_search(trials: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     search["best_so_far"] = search.groupby("cell")["objective"].cummax()
     search["chosen"] = search["trial_id"].isin(best["trial_id"])
     return search.reset_index(drop=True)
+
+
+def cell_study(rows: pd.DataFrame):
+    """One cell's search as an in-memory Optuna study (its finished trials), for Optuna's own plots."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", study_name=str(rows["cell"].iloc[0]))
+    done = rows[rows["objective"].notna()].sort_values("number")
+    low, high = float(rows["lr"].min()), float(rows["lr"].max())
+    distribution = optuna.distributions.FloatDistribution(low, high if high > low else low * 1.0001, log=True)
+    study.add_trials([optuna.trial.create_trial(params={"lr": float(r.lr)}, distributions={"lr": distribution},
+                                                value=float(r.objective)) for r in done.itertuples()])
+    return study

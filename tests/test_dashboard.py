@@ -177,6 +177,8 @@ def test_every_page_on_a_sweep_with_two_seeds_and_two_values_of_m(page, rich_swe
         assert at.selectbox[1].options == ["0", "1"] and _charts(at) >= 2  # seeds; a heat map per token
     else:
         assert _charts(at) >= 1, page
+    if page == "search":  # Optuna's slice plot and optimisation history of one cell
+        assert len(at.get("plotly_chart")) == 2
     if page == "ablation":
         assert not at.info  # two values of m: the figure, no explanation
 

@@ -21,6 +21,15 @@ def page() -> None:
     shown = search[search["cell"].isin(chosen)]
     st.caption("Each point is a search trial (its peak validation score); the larger point is the cell's chosen "
                "learning rate, which its replicas (other seeds) re-run. Right: the objective by trial number and "
-               "the best so far. (Drawn with Altair: Optuna's own plots need plotly, which is not installed.)")
+               "the best so far. Below, one cell's study in Optuna's own plots.")
     st.altair_chart(charts.lr_search_chart(shown))
     st.dataframe(shown[["cell", "number", "lr", "objective", "state", "chosen"]], hide_index=True, width="stretch")
+    one = st.selectbox("One cell, in Optuna's own plots", cells)
+    rows = search[search["cell"] == one]
+    if rows["objective"].notna().sum() >= 1:
+        import optuna.visualization as ov
+
+        study = analysis.cell_study(rows)
+        left, right = st.columns(2)
+        left.plotly_chart(ov.plot_slice(study), width="stretch")
+        right.plotly_chart(ov.plot_optimization_history(study), width="stretch")
