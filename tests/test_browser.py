@@ -67,8 +67,11 @@ def test_tables_page_renders_the_tables_values_in_chromium(tiny_sweep, tmp_path)
         for value in expected:  # every score of the rte column, as the table renders it
             assert value.split(" ")[0] in dom, value
         shot = tmp_path / "tables.png"
-        _chromium(browser, "--window-size=1400,1100", f"--screenshot={shot}", page)
-        assert shot.is_file() and shot.stat().st_size > 20_000
+        for _ in range(4):  # the same: a new browser session's first paint can be an empty page
+            _chromium(browser, "--window-size=1400,1100", f"--screenshot={shot}", page)
+            if shot.is_file() and shot.stat().st_size > 20_000:
+                break
+        assert shot.is_file() and shot.stat().st_size > 20_000  # an empty page is ~8 KB, the table ~100 KB
     finally:
         server.terminate()
         server.wait(30)
