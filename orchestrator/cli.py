@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -61,8 +60,9 @@ def cmd_dashboard(args) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
            "--browser.gatherUsageStats", "false"]
-    print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)")
-    return subprocess.call(cmd, env=env)
+    print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execvpe(cmd[0], cmd, env)  # Streamlit takes this process over: a signal to it stops the server
+    return 0  # not reached
 
 
 def cmd_trial_run(args) -> int:

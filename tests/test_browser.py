@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def test_tables_page_renders_the_tables_values_in_chromium(tiny_sweep, tmp_path)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "--db", url, "--port", str(port)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -72,6 +73,6 @@ def test_tables_page_renders_the_tables_values_in_chromium(tiny_sweep, tmp_path)
             if shot.is_file() and shot.stat().st_size > 20_000:
                 break
         assert shot.is_file() and shot.stat().st_size > 20_000  # an empty page is ~8 KB, the table ~100 KB
-    finally:
-        server.terminate()
+    finally:  # the server and anything it started
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
