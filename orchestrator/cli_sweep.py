@@ -14,8 +14,9 @@ def cmd_sweep_validate(args) -> int:
 
     spec = load_spec(args.spec)
     cells = expand(spec)
-    search = sum(spec.optuna.budget(c.method) for c in cells)
-    replicas = len(cells) * (len(spec.seeds) - 1)
+    total = sum(spec.trials_per_cell(c.method) for c in cells)
+    replicas = len(cells) * spec.replicas
+    search = total - replicas
     print(f"{args.spec}: valid. {len(cells)} cells ({len(spec.methods)} methods with their option grids x "
           f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings); "
           f"{search} search trials ({spec.optuna.sampler}) + {replicas} replicas = {search + replicas} trials "

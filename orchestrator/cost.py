@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.plan import Cell, expand
+from orchestrator.plan import expand
 from orchestrator.spec import SweepSpec
 from workers.data import DEMO_DATA_DIR
 from workers.presets import RANDOM_PREFIX
@@ -58,10 +58,6 @@ def _architecture(model: str) -> str:
     return model.removeprefix(RANDOM_PREFIX)
 
 
-def trials_per_cell(spec: SweepSpec, cell: Cell) -> int:
-    return spec.optuna.budget(cell.method) + len(spec.seeds) - 1
-
-
 def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
     """{"loads": per task, "rows": per (model, method) trials and GPU-hours (None where unmeasured),
     "missing": the (architecture, precision, method) without a measurement, "provenance"}."""
@@ -73,7 +69,7 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
     rows: dict[tuple[str, str], dict] = {}
     missing = set()
     for cell in expand(spec):
-        n = trials_per_cell(spec, cell)
+        n = spec.trials_per_cell(cell.method)
         load = loads[cell.task]
         row = rows.setdefault((cell.model, cell.method), {"model": cell.model, "method": cell.method, "trials": 0,
                                                            "gpu_hours": 0.0})
@@ -93,13 +89,13 @@ def format_plan(spec: SweepSpec, source: str) -> str:
     """The text of `superpos sweep plan`."""
     cells = expand(spec)
     est = estimate(spec)
-    trials = sum(trials_per_cell(spec, c) for c in cells)
+    trials = sum(spec.trials_per_cell(c.method) for c in cells)
     lines = [f"{source}: {len(cells)} cells = {len(spec.methods)} methods (with their option grids) x "
              f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings",
-             f"trials: {trials} ({spec.optuna.sampler} search per cell + {len(spec.seeds) - 1} replica seed(s)), "
+             f"trials: {trials} ({spec.optuna.sampler} search per cell + {spec.replicas} replica seed(s)), "
              f"{est['epochs']} epochs each, precision {est['precision']}", "",
              f"{'task':<8} {'train':>9} {'validation':>10} {'trials':>7} {'examples processed':>19}  sizes"]
-    per_task = {t: sum(trials_per_cell(spec, c) for c in cells if c.task == t) for t in spec.tasks}
+    per_task = {t: sum(spec.trials_per_cell(c.method) for c in cells if c.task == t) for t in spec.tasks}
     total_examples = 0
     for task, load in est["loads"].items():
         processed = per_task[task] * est["epochs"] * (load.train + load.validation)

@@ -133,7 +133,7 @@ def outcome(engine, spec: SweepSpec, cells: list[Cell], sweep_id: int) -> tuple[
             continue
         if row.search_done == 0:
             failed = True
-        if row.search_done < budget[key] or (row.search_done and row.replicas_done < len(spec.seeds) - 1):
+        if row.search_done < budget[key] or (row.search_done and row.replicas_done < spec.replicas):
             complete = False
         if row.failed:
             lines.append(f"  {key}: {row.failed} failed, {row.search_done}/{budget[key]} search trials finished: "
@@ -174,7 +174,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             sweep_id = resume
             writer.reopen_sweep(resume)
         cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
-        writer.set_run(sweep_id, planned_trials=sum(spec.optuna.budget(c.method) + len(spec.seeds) - 1 for c in cells),
+        writer.set_run(sweep_id, planned_trials=sum(spec.trials_per_cell(c.method) for c in cells),
                        driver=f"{socket.gethostname()}:{os.getpid()}", job_id=os.environ.get("SUPERPOS_JOB_ID"),
                        job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
         history = queries.cell_history(engine, sweep_id) if resume is not None else {}
@@ -182,7 +182,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         total = searcher.total_trials()
         echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells, {total} trials "
              + ("still to run" if resume is not None else
-                f"({spec.optuna.sampler} search of the learning rate, {len(spec.seeds) - 1} replica seed(s))"))
+                f"({spec.optuna.sampler} search of the learning rate, {spec.replicas} replica seed(s))"))
         if total == 0:
             echo("every cell already has its trials; nothing to run")
         else:

@@ -185,16 +185,17 @@ class CellSearcher(Searcher):
             else:
                 work.study.tell(otrial, float(value))
 
+    def _left(self, work: CellWork) -> int:
+        """Trials of a cell still to hand out: re-runs, missing search trials, and replicas (none once a
+        finished search has no chosen rate: every search trial failed)."""
+        left = sum(r.state == "todo" for r in work.records) + max(0, work.budget - len(work.role("search")))
+        if not (work.search_done() and work.chosen() is None):
+            left += len(set(self.spec.seeds[1:]) - {r.seed for r in work.role("replica")})
+        return left
+
     def is_done(self) -> bool:
         """Nothing running and nothing left to hand out."""
-        return not self.live and all(self._peek_empty(w) for w in self.work)
-
-    def _peek_empty(self, work: CellWork) -> bool:
-        if any(r.state == "todo" for r in work.records) or len(work.role("search")) < work.budget:
-            return False
-        if work.search_done() and work.chosen() is not None:
-            return {r.seed for r in work.role("replica")} >= set(self.spec.seeds[1:])
-        return work.search_done()
+        return not self.live and self.total_trials() == 0
 
     def save(self, checkpoint_path: str) -> None:
         """Tune checkpoints the searcher with the experiment state."""
@@ -206,9 +207,5 @@ class CellSearcher(Searcher):
             self.__dict__.update(pickle.load(fh))
 
     def total_trials(self) -> int:
-        """Trials still to run, assuming every cell's search finds a rate to replicate."""
-        total = 0
-        for work in self.work:
-            total += sum(r.state == "todo" for r in work.records) + max(0, work.budget - len(work.role("search")))
-            total += len(set(self.spec.seeds[1:]) - {r.seed for r in work.role("replica")})
-        return total
+        """Trials still to hand out (replicas counted while a cell's search may still find a rate)."""
+        return sum(self._left(work) for work in self.work)

@@ -71,9 +71,22 @@ class SweepSpec:
     def epochs(self) -> int:
         return self.training.get("epochs", TrialConfig.epochs)
 
+    @property
+    def replicas(self) -> int:
+        """Replica trials per cell: one per seed after the first (the search seed)."""
+        return len(self.seeds) - 1
+
+    def trials_per_cell(self, method: str) -> int:
+        """Search trials (the sampler's budget) plus replicas, for a cell of `method`."""
+        return self.optuna.budget(method) + self.replicas
+
+    def option_sets(self, method: str) -> int:
+        """How many cells one method's option grid makes per task, model and dropout setting."""
+        return math.prod(len(v) for v in self.method_grid[method].values())
+
     def n_cells(self) -> int:
         """The grid's size, computed without expanding it."""
-        per_method = sum(math.prod(len(v) for v in self.method_grid[m].values()) for m in self.methods)
+        per_method = sum(self.option_sets(m) for m in self.methods)
         return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
 
 
@@ -187,8 +200,7 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
         problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
                         f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
     if spec.n_cells() > model.limits.max_cells:
-        sizes = {"methods x options": sum(math.prod(len(v) for v in spec.method_grid[m].values())
-                                          for m in spec.methods),
+        sizes = {"methods x options": sum(spec.option_sets(m) for m in spec.methods),
                  "tasks": len(spec.tasks), "models": len(spec.models), "dropout": len(spec.dropout)}
         problems.append(f"spec: the grid has {spec.n_cells():,} cells ({' x '.join(f'{n} {k}' for k, n in sizes.items())}), "
                         f"more than spec.limits.max_cells = {model.limits.max_cells:,}; shrink a dimension or raise "

@@ -29,7 +29,7 @@ def format_status(engine, sweep_id: int) -> str:
     failed = int((trials["state"] == "failed").sum()) if len(trials) else 0
     running = int((trials["state"] == "running").sum()) if len(trials) else 0
     methods = {key: key.split("|")[0] for key in progress["key"]}
-    progress["state"] = [_cell_state(row, spec.optuna.budget(methods[row.key]), len(spec.seeds) - 1)
+    progress["state"] = [_cell_state(row, spec.optuna.budget(methods[row.key]), spec.replicas)
                          for row in progress.itertuples()]
     counts = progress["state"].value_counts().to_dict()
     where = f"job {details['job_id']} at {details['job_address']}" if details["job_id"] else f"driver {details['driver']}"
