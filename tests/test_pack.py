@@ -1,0 +1,122 @@
+"""Packed trials on one shared frozen T5 equal the same trials run alone (fp32, dropout off)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pytest
+import torch
+
+from workers import cache
+from workers.pack import check_pack, run_pack
+from workers.trial import TrialConfig, run_trial
+
+COMMON = dict(dropout=False, epochs=2, max_eval_samples=8, eval_batch_size=16)
+# different tasks, methods, options, input lengths, batch sizes and train sizes (so epochs end apart)
+MEMBERS = [
+    dict(method="prompt_tuning", task="rte", lr=0.3, seed=1, max_train_samples=20, batch_size=8, max_source_tokens=96),
+    dict(method="superpos_prompt", task="sst2", lr=0.01, seed=2, max_train_samples=12, batch_size=4,
+         method_params={"m": 8, "n_tokens": 6}, max_source_tokens=32),
+    dict(method="residual_prompt", task="cola", lr=0.003, seed=3, max_train_samples=16, batch_size=8,
+         method_params={"bottleneck": 16}),
+]
+
+
+def _configs() -> list[TrialConfig]:
+    return [TrialConfig.from_dict({**COMMON, **m}) for m in MEMBERS]
+
+
+def _saved(state: dict) -> dict:
+    """Through torch.save and load, as the Tune adapter keeps it (a copy, not live tensors)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def _alone(cfg: TrialConfig) -> tuple[list[dict], list[dict]]:
+    reports, states = [], []
+    run_trial(cfg, report=reports.append, save_state=lambda s: states.append(_saved(s)))
+    return reports, states
+
+
+def _packed(cfgs, **kwargs) -> tuple[dict[int, list], dict[int, list]]:
+    reports: dict[int, list] = {i: [] for i in range(len(cfgs))}
+    states: dict[int, list] = {i: [] for i in range(len(cfgs))}
+    run_pack(cfgs, lambda i, m: reports[i].append(m), lambda i, s: states[i].append(_saved(s)), **kwargs)
+    return reports, states
+
+
+def _assert_same(alone, packed):
+    (a_reports, a_states), (p_reports, p_states) = alone, packed
+    assert [r["epoch"] for r in a_reports] == [r["epoch"] for r in p_reports]
+    for a, p in zip(a_reports, p_reports):
+        assert p["train/loss"] == pytest.approx(a["train/loss"], abs=1e-5)
+        assert p["val/score"] == a["val/score"]
+    for a, p in zip(a_states, p_states):
+        assert set(a["trainable"]) == set(p["trainable"])
+        for name, value in a["trainable"].items():
+            torch.testing.assert_close(p["trainable"][name], value, atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def alone():
+    cache.clear()
+    return [_alone(cfg) for cfg in _configs()]
+
+
+def test_each_member_equals_its_trial_run_alone(alone):
+    reports, states = _packed(_configs())
+    for i, expected in enumerate(alone):
+        _assert_same(expected, (reports[i], states[i]))
+        assert reports[i][-1]["left"] == "complete" and "left" not in reports[i][0]
+        assert reports[i][0]["pack/size"] >= 1
+    # the sst2 member has 3 steps an epoch, the others 2-3: the first trial's prompt moved
+    assert not torch.equal(states[0][0]["trainable"]["method.prompt"], states[0][1]["trainable"]["method.prompt"])
+
+
+def test_compiled_and_bucketed_steps_give_the_same_trajectories(alone):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="compiling the model failed")  # no fallback: compiled path ran
+        reports, states = _packed(_configs(), compile="eager")  # dynamo traces the T5; no C++ toolchain needed
+    for i, expected in enumerate(alone):
+        _assert_same(expected, (reports[i], states[i]))
+    padding = reports[0][0]["pack/padding"]
+    assert 0 < padding < 1  # widths round up to buckets and the batch to a fixed number of rows
+
+
+def _broken_backend(gm, example_inputs):
+    raise RuntimeError("this backend cannot compile")
+
+
+def test_a_compile_that_fails_falls_back_with_a_warning(alone):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reports, states = _packed(_configs()[:1], compile=_broken_backend)
+    assert any("training goes on without compiling" in str(w.message) for w in caught)
+    _assert_same(alone[0], (reports[0], states[0]))
+
+
+def test_a_member_that_leaves_does_not_change_the_others(alone):
+    reports, states = _packed(_configs(), leave=lambda i: i == 1)
+    assert [r.get("left") for r in reports[1]] == [None, "stopped"]
+    assert reports[1][-1]["event_only"] and reports[1][-1]["epoch"] == 1
+    for i in (0, 2):
+        _assert_same(alone[i], (reports[i], states[i]))
+
+
+def test_a_member_resumes_after_its_saved_epoch(alone):
+    cfgs = _configs()
+    reports, _ = _packed(cfgs, resume_states={0: alone[0][1][0], 2: alone[2][1][1]})
+    assert [r["epoch"] for r in reports[0]] == [2]
+    assert reports[0][0]["train/loss"] == pytest.approx(alone[0][0][1]["train/loss"], abs=1e-5)
+    assert [r["epoch"] for r in reports[2]] == [2] and reports[2][0]["left"] == "complete"  # had finished
+
+
+def test_a_pack_refuses_members_that_cannot_share_the_model():
+    cfgs = _configs()
+    with pytest.raises(ValueError, match="differ in dropout"):
+        check_pack([cfgs[0], TrialConfig.from_dict({**COMMON, **MEMBERS[1], "dropout": True})])
+    with pytest.raises(ValueError, match="full_finetune trains the model itself"):
+        check_pack([cfgs[0], TrialConfig(method="full_finetune", task="rte", dropout=False)])

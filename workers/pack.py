@@ -1,0 +1,151 @@
+"""Several trials trained together on one shared frozen T5: a pack.
+
+Most of a prompt-tuning sweep is the same frozen model run again and again with different small
+prompts; one trial's batch leaves a GPU mostly idle (the step is launch-bound). A pack stacks its
+members' batches into one forward and backward pass (workers/packed_step.py). Each member keeps its
+own prompt module, optimizer, seeded data order, evaluation, reports, state and early-stopping
+decision (workers/member.py); members may differ in method, task, options, learning rate and seed,
+and advance through their epochs at their own pace (tasks differ in size). A member leaves the pack
+when it has run its epochs, when `leave(i)` says so after one of its reports (the sweep's early
+stopping), or when it fails on its own (its evaluation raised): the others go on.
+
+Exactness: with dropout off and fp32, a member's losses and prompt equal the same trial run alone up
+to float rounding (tests/test_pack.py checks 1e-5). With dropout on, the masks are drawn from the
+one random stream of the stacked batch, so a member's masks differ from the ones it would draw
+alone: the same distribution, not the same numbers.
+
+Members must share the frozen model (model, precision, dropout, device); full fine-tuning trains
+the model itself and is never packed.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from workers.member import Member, frozen_model
+from workers.packed_step import PackStats, packed_losses
+from workers.trial import TrialConfig
+
+PackReport = Callable[[int, dict[str, Any]], None]
+SHARED = ("model", "precision", "dropout", "device")
+
+
+def check_pack(cfgs: list[TrialConfig]) -> None:
+    """A clear error before anything is loaded: members must share the frozen model."""
+    if not cfgs:
+        raise ValueError("a pack needs at least one trial")
+    for name in SHARED:
+        values = sorted({str(getattr(c, name)) for c in cfgs})
+        if len(values) > 1:
+            raise ValueError(f"the trials of a pack share one frozen model; they differ in {name} ({', '.join(values)})")
+    tuned = sorted({c.method for c in cfgs if not c.method_config().trains_prompt})
+    if tuned:
+        raise ValueError(f"{', '.join(tuned)} trains the model itself and cannot share it: run it alone (pack size 1)")
+
+
+class _Forward:
+    """The T5's forward, compiled when asked; a compile that fails falls back to eager with a warning."""
+
+    def __init__(self, t5, compile: bool | str):
+        self.t5, self.compiled = t5, None
+        if compile:
+            backend = "inductor" if compile is True else compile
+            try:
+                import torch._dynamo
+
+                torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)  # one per bucket
+                self.compiled = torch.compile(t5, backend=backend, dynamic=False)
+            except Exception as err:  # noqa: BLE001 - any failure to set up compiling means eager
+                self.fall_back(err)
+
+    @property
+    def active(self):
+        return self.compiled if self.compiled is not None else self.t5
+
+    def fall_back(self, err: BaseException) -> None:
+        warnings.warn(f"compiling the model failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                      "training goes on without compiling", RuntimeWarning, stacklevel=2)
+        self.compiled = None
+
+
+def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[int, dict], None] | None = None,
+             resume_states: dict[int, dict] | None = None, cache: bool = False, compile: bool | str = False,
+             leave: Callable[[int], bool] | None = None) -> dict[int, dict]:
+    """Train the pack; `report(i, metrics)` per member epoch (with `member`, and `left` on a member's
+    last report: complete, stopped or failed, the latter with `error`). `save_state(i, state)` before
+    each of those reports; `resume_states[i]` continues member i after its saved epoch. `compile`:
+    True (inductor) or a torch.compile backend name; widths are then bucketed and the batch padded to
+    a fixed number of rows. Returns each finished member's peak and final results."""
+    check_pack(cfgs)
+    first = cfgs[0]
+    loaded = frozen_model(first, first.method_config(), cache)
+    members = [Member.build(cfg, cache=cache, loaded=loaded) for cfg in cfgs]
+    t5, device = members[0].model.t5, members[0].device
+    forward = _Forward(t5, compile)
+    rows = sum(c.batch_size for c in cfgs) if compile else None
+    stats, results = PackStats(), {}
+    active, epoch, queue = [], {}, {}
+    for i, member in enumerate(members):
+        if resume_states and i in resume_states:
+            member.restore(resume_states[i])
+        if member.first_epoch > member.cfg.epochs:  # it had finished: say so again
+            report(i, {**member.history[-1], "member": i, "left": "complete"})
+            results[i] = member.result()
+            continue
+        active.append(i)
+        epoch[i] = member.first_epoch
+        queue[i] = deque(member.train_batches(epoch[i]))
+
+    def end_epoch(i: int) -> None:
+        member, done = members[i], epoch[i] >= members[i].cfg.epochs
+        try:
+            metrics = member.end_epoch(epoch[i], {"pack/size": len(active), "pack/padding": stats.padding})
+        except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
+            active.remove(i)
+            report(i, {"member": i, "epoch": epoch[i] - 1, "left": "failed", "error": traceback.format_exc(),
+                       "peak/score": member.best["score"], "event_only": True})
+            return
+        if save_state is not None:
+            save_state(i, member.state(epoch[i]))
+        report(i, {**metrics, "member": i, **({"left": "complete"} if done else {})})
+        if done:
+            active.remove(i)
+            results[i] = member.result()
+            member.save_outputs()
+        elif leave is not None and leave(i):
+            active.remove(i)
+            report(i, {"member": i, "epoch": epoch[i], "left": "stopped", "peak/score": member.best["score"],
+                       "peak/epoch": member.best["epoch"], "event_only": True})
+        else:
+            epoch[i] += 1
+            queue[i] = deque(member.train_batches(epoch[i]))
+        t5.train()  # evaluation switched the shared model to eval mode
+
+    while active:
+        for i in list(active):
+            if not queue[i]:
+                end_epoch(i)
+        if not active:
+            break
+        stepping = list(active)
+        parts = [(members[i].method, queue[i].popleft()) for i in stepping]
+        try:
+            losses = packed_losses(t5, forward.active, parts, device, rows, stats)
+            torch.stack(losses).sum().backward()
+        except Exception as err:
+            if forward.compiled is None:
+                raise
+            for i in stepping:
+                members[i].optimizer.zero_grad(set_to_none=True)
+            forward.fall_back(err)
+            losses = packed_losses(t5, forward.active, parts, device, rows, stats)
+            torch.stack(losses).sum().backward()
+        for i, loss in zip(stepping, losses):
+            members[i].step(loss)
+    return results

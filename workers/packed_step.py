@@ -1,0 +1,90 @@
+"""One forward and backward pass of a shared frozen T5 over several trials' batches.
+
+Each member's rows are its prompt (its own method's output) followed by its input embeddings; the
+rows are right-padded to one width and stacked. Rows never mix in T5 (per-token norms, masked
+attention, relative positions counted from the left), so member i's loss, and the gradient its
+prompt gets from the summed loss, are those of its batch run alone (up to float rounding). With
+`buckets` on, widths round up to fixed steps and the batch to a fixed number of rows, so that a
+compiled model sees the same few shapes again and again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+ENCODER_STEP = 64  # encoder widths round up to a multiple of this (prompt included) when bucketing
+
+
+def bucket(width: int, step: int) -> int:
+    return -(-width // step) * step
+
+
+def decoder_bucket(width: int) -> int:
+    """Targets are short (a label word): the next power of two."""
+    return 1 << max(0, (width - 1).bit_length())
+
+
+@dataclass
+class PackStats:
+    """Token slots computed vs. slots holding a real token (prompt, input or target)."""
+
+    slots: int = 0
+    real: int = 0
+
+    @property
+    def padding(self) -> float:
+        return 1.0 - self.real / self.slots if self.slots else 0.0
+
+    def reset(self) -> None:
+        self.slots = self.real = 0
+
+
+def _member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+    embeds = t5.get_input_embeddings()(batch["input_ids"].to(device))
+    mask = batch["attention_mask"].to(device)
+    if method is None:
+        return embeds, mask
+    prompt = method().to(embeds.dtype)
+    rows = embeds.shape[0]
+    embeds = torch.cat([prompt.unsqueeze(0).expand(rows, -1, -1), embeds], dim=1)
+    return embeds, torch.cat([mask.new_ones(rows, prompt.shape[0]), mask], dim=1)
+
+
+def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: int | None = None,
+                  stats: PackStats | None = None) -> list[torch.Tensor]:
+    """Each part's mean token cross-entropy. `parts`: (method or None, batch) per member. `forward`
+    is the T5's forward (compiled or not). `rows`: pad the stacked batch to this many rows and the
+    widths to buckets (compiled steps); None: pad to the widest member only."""
+    pieces = [_member_rows(t5, method, batch, device) for method, batch in parts]
+    labels = [batch["labels"].to(device) for _, batch in parts]
+    width = max(e.shape[1] for e, _ in pieces)
+    target = max(lab.shape[1] for lab in labels)
+    if rows is not None:
+        width, target = bucket(width, ENCODER_STEP), decoder_bucket(target)
+    embeds = torch.cat([F.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in pieces])
+    mask = torch.cat([F.pad(m, (0, width - m.shape[1])) for _, m in pieces])
+    stacked = torch.cat([F.pad(lab, (0, target - lab.shape[1]), value=-100) for lab in labels])
+    used = embeds.shape[0]
+    if rows is not None and rows > used:  # filler rows: attend to their first slot only, no target
+        embeds = F.pad(embeds, (0, 0, 0, 0, 0, rows - used))
+        filler = mask.new_zeros(rows - used, width)
+        filler[:, 0] = 1
+        mask = torch.cat([mask, filler])
+        stacked = F.pad(stacked, (0, 0, 0, rows - used), value=-100)
+    if stats is not None:  # counted on the host's copies of the batches: no device sync
+        stats.slots += embeds.shape[0] * (width + target)
+        stats.real += sum(int(b["attention_mask"].sum()) + int((b["labels"] != -100).sum())
+                          + (e.shape[1] - b["input_ids"].shape[1]) * e.shape[0]
+                          for (_, b), (e, _) in zip(parts, pieces))
+    logits = forward(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=t5._shift_right(stacked),
+                     use_cache=False).logits
+    losses, start = [], 0
+    for lab in labels:
+        end = start + lab.shape[0]
+        part = logits[start:end, : lab.shape[1]].float()
+        losses.append(F.cross_entropy(part.reshape(-1, part.shape[-1]), lab.reshape(-1), ignore_index=-100))
+        start = end
+    return losses
