@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.models import SWEEP_STATES, TRIAL_STATES, Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
 
-STORED_PREFIXES = ("train/", "val/", "test/", "time/")  # metric keys kept per step
+STORED_PREFIXES = ("train/", "val/", "test/", "time/", "pack/")  # metric keys kept per step
 SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task score
 UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 

@@ -65,7 +65,9 @@ class ResultsCallback(tune.Callback):
         self.done = 0
         self.epochs, self.progress = epochs, progress
         self._bar = None
-        self.epochs_done: dict[str, int] = {}
+        self.epochs_done: dict[str, int] = {}  # by member slot ("<Tune trial id>/<index>")
+        self.last: dict[str, dict] = {}  # each member's latest epoch result
+        self.closed: set[str] = set()  # members whose rows are finished
         self._first_result: float | None = None  # monotonic time of the first epoch reported
         self._last_log: float | None = None
 
@@ -85,11 +87,11 @@ class ResultsCallback(tune.Callback):
         else:
             self.echo(line)
 
-    def _advance(self, trial, to: int) -> None:
-        """Count `to` epochs done for this trial (a stopped or failed trial skips the rest): on the bar,
+    def _advance(self, slot: str, to: int) -> None:
+        """Count `to` epochs done for this member (a stopped or failed one skips the rest): on the bar,
         or, without a terminal (a Ray job's log), as a progress line every LOG_EVERY_S seconds."""
-        step = to - self.epochs_done.get(trial.trial_id, 0)
-        self.epochs_done[trial.trial_id] = max(to, self.epochs_done.get(trial.trial_id, 0))
+        step = to - self.epochs_done.get(slot, 0)
+        self.epochs_done[slot] = max(to, self.epochs_done.get(slot, 0))
         if self.bar is not None:
             if step > 0:
                 self.bar.update(step)
@@ -119,55 +121,86 @@ class ResultsCallback(tune.Callback):
         """Tune pickles its callbacks with the experiment state: leave the engine and the bar behind."""
         return {**self.__dict__, "_writer": None, "_bar": None}
 
-    def _start(self, trial) -> int:
-        if trial.trial_id in self.db_ids:  # a retry of the same trial (Tune restarts it in place)
-            return self.db_ids[trial.trial_id]
-        cfg = trial.config
+    @staticmethod
+    def _slot(trial, index: int) -> str:
+        return f"{trial.trial_id}/{index}"
+
+    def _open(self, trial) -> list[int]:
+        """Indices of the trial's members whose rows are not closed yet."""
+        return [i for i in range(len(trial.config["members"])) if self._slot(trial, i) not in self.closed]
+
+    def _start(self, trial) -> None:
+        for index in range(len(trial.config["members"])):
+            self._start_member(trial, index)
+
+    def _start_member(self, trial, index: int) -> int:
+        slot = self._slot(trial, index)
+        if slot in self.db_ids:  # a retry of the same trial (Tune restarts it in place)
+            return self.db_ids[slot]
+        members = trial.config["members"]
+        cfg = members[index]
         method_cfg = TrialConfig.from_dict(cfg["trial"]).method_config()
-        self.db_ids[trial.trial_id] = self.writer.start_trial(
-            cfg["cell_id"], cfg["number"], trial.trial_id, cfg["trial"], method_cfg.lr, method_cfg.weight_decay,
+        ray_id = trial.trial_id if len(members) == 1 else slot
+        self.db_ids[slot] = self.writer.start_trial(
+            cfg["cell_id"], cfg["number"], ray_id, cfg["trial"], method_cfg.lr, method_cfg.weight_decay,
             role=cfg.get("role", "search"), continuing=cfg.get("continuing", False),
         )
         # the failure budget spans resumes: a trial that failed before has fewer retries left now
         if hasattr(trial, "max_failures"):
-            trial.max_failures = max(0, self.retries - cfg.get("failures", 0))
-        self.started[trial.trial_id] = time.monotonic()
-        return self.db_ids[trial.trial_id]
+            trial.max_failures = max(0, self.retries - max(m.get("failures", 0) for m in members))
+        self.started[slot] = time.monotonic()
+        return self.db_ids[slot]
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._start(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        db_id, step = self.db_ids[trial.trial_id], int(result["epoch"])
-        self.writer.log_metrics(db_id, step, result)
-        if result.get("snapshot"):
-            self.writer.store_snapshots(db_id, step, result["snapshot"])
-        self.trainable[trial.trial_id] = result.get("trainable_parameters")
+        """One member's epoch (`member` indexes the trial's members); `left` closes its row."""
+        index = int(result.get("member", 0))
+        slot = self._slot(trial, index)
+        db_id = self._start_member(trial, index)
         if result.get("node"):
             self.nodes.add(result["node"])
-        self._advance(trial, step)
+        if not result.get("event_only"):
+            step = int(result["epoch"])
+            self.writer.log_metrics(db_id, step, result)
+            if result.get("snapshot"):
+                self.writer.store_snapshots(db_id, step, result["snapshot"])
+            self.trainable[slot] = result.get("trainable_parameters")
+            self.last[slot] = result
+            self._advance(slot, step)
+        if "left" in result and slot not in self.closed:
+            state = result["left"]
+            self._finish(trial, index, state, result.get("error") if state == "failed" else None)
 
     def on_trial_save(self, iteration, trials, trial, **info):
         checkpoint = getattr(trial, "checkpoint", None)
-        if checkpoint is not None and trial.trial_id in self.db_ids:
-            self.writer.set_checkpoint(self.db_ids[trial.trial_id], checkpoint.path)
+        if checkpoint is None:
+            return
+        for index in self._open(trial):
+            slot = self._slot(trial, index)
+            if slot in self.db_ids:
+                self.writer.set_checkpoint(self.db_ids[slot], checkpoint.path)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        """A failed attempt that Tune retries (from the trial's last checkpoint)."""
+        """A failed attempt that Tune retries (from the trial's last checkpoint): every member still in it."""
         error = error_text(trial)
-        self.writer.record_failure(self._start(trial), error)
-        self._say(f"      {trial.config['cell_key']} #{trial.config['number']}: retrying after "
-                  f"{first_line(error)}")
+        for index in self._open(trial):
+            self.writer.record_failure(self._start_member(trial, index), error)
+            cfg = trial.config["members"][index]
+            self._say(f"      {cfg['cell_key']} #{cfg['number']}: retrying after {first_line(error)}")
 
-    def _finish(self, trial, state: str, error: str | None = None) -> None:
-        db_id = self._start(trial)  # a trial can fail before it starts
+    def _finish(self, trial, index: int, state: str, error: str | None = None) -> None:
+        slot = self._slot(trial, index)
+        db_id = self._start_member(trial, index)  # a trial can fail before it starts
         if error is not None:
             self.writer.record_failure(db_id, error)
-        self.writer.finish_trial(db_id, state, error, self.trainable.get(trial.trial_id))
+        self.writer.finish_trial(db_id, state, error, self.trainable.get(slot))
+        self.closed.add(slot)
         self.done += 1
-        seconds = time.monotonic() - self.started.get(trial.trial_id, time.monotonic())
-        last = trial.last_result or {}
-        cfg = trial.config
+        seconds = time.monotonic() - self.started.get(slot, time.monotonic())
+        last = self.last.get(slot) or {}
+        cfg = trial.config["members"][index]
         if error is not None:
             outcome = f"FAILED: {first_line(error)}"
             self.failed.append(f"{cfg['cell_key']} #{cfg['number']}: {first_line(error)}")
@@ -177,15 +210,19 @@ class ResultsCallback(tune.Callback):
             outcome = (f"peak val score {100 * last['peak/score']:.1f} (epoch {last['peak/epoch']})"
                        + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
         role = "" if cfg.get("role", "search") == "search" else f" replica seed={cfg['trial']['seed']}"
-        self._advance(trial, self.epochs)
+        pack = len(trial.config["members"])
+        self._advance(slot, self.epochs)
         self._say(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
-                  f"{outcome}  {seconds:.1f}s")
+                  f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack})" if pack > 1 else ""))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        """'stopped' when early stopping ended it before its last epoch, else 'complete'."""
-        last_epoch = (trial.last_result or {}).get("epoch", 0)
-        planned = trial.config["trial"].get("epochs", TrialConfig.epochs)
-        self._finish(trial, "complete" if last_epoch >= planned else "stopped")
+        """Members still open: 'stopped' when early stopping ended them before their last epoch, else 'complete'."""
+        for index in self._open(trial):
+            last_epoch = (self.last.get(self._slot(trial, index)) or {}).get("epoch", 0)
+            planned = trial.config["members"][index]["trial"].get("epochs", TrialConfig.epochs)
+            self._finish(trial, index, "complete" if last_epoch >= planned else "stopped")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "failed", error_text(trial))
+        error = error_text(trial)
+        for index in self._open(trial):
+            self._finish(trial, index, "failed", error)

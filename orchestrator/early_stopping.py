@@ -15,51 +15,97 @@ never stopped: they are measurements, not candidates.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 RUNG_METRIC = "peak/score"
 
 
+def member_key(member: dict) -> str:
+    """A trial's id in its cell's rungs and on the pack board: (cell, number) is unique in a sweep."""
+    return f"{member['cell_id']}:{member['number']}"
+
+
 class PerCellASHA(FIFOScheduler):
-    def __init__(self, max_t: int, grace_period: int, reduction_factor: int):
+    """Decides per member: a Tune trial holds one trial, or a pack of several (workers/pack.py). A
+    pack's member that its cell's ASHA stops leaves the pack through the board actor
+    (orchestrator/pack_board.py) while the others go on; the Tune trial stops with its last member."""
+
+    def __init__(self, max_t: int, grace_period: int, reduction_factor: int, board=None):
         super().__init__()
         if grace_period > max_t:  # ASHA would assert inside fit(); the spec check names the key first
             raise ValueError(f"grace_period ({grace_period}) must not exceed the epochs ({max_t})")
         self.params = {"time_attr": "epoch", "metric": RUNG_METRIC, "mode": "max", "max_t": max_t,
                        "grace_period": grace_period, "reduction_factor": reduction_factor}
         self.cells: dict[str, ASHAScheduler] = {}
+        self.board = board
+        self.running: dict[str, set[int]] = {}  # Tune trial id -> indices of members still in it
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
         return True  # the rung metric is fixed (see the module's docstring)
 
-    def _asha(self, trial) -> ASHAScheduler | None:
-        if trial.config.get("role", "search") != "search":
+    def _asha(self, member: dict) -> ASHAScheduler | None:
+        if member.get("role", "search") != "search":
             return None
-        key = trial.config["cell_key"]
-        if key not in self.cells:
-            self.cells[key] = ASHAScheduler(**self.params)
-        return self.cells[key]
+        return self.cells.setdefault(member["cell_key"], ASHAScheduler(**self.params))
+
+    def _members(self, trial) -> list[dict]:
+        return trial.config.get("members", [])
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        asha = self._asha(trial)
+        members = self._members(trial)
+        self.running[trial.trial_id] = set(range(len(members)))
+        for member in members:
+            asha = self._asha(member)
+            if asha is not None:
+                asha.on_trial_add(tune_controller, SimpleNamespace(trial_id=member_key(member)))
+
+    def _drop(self, trial, index: int) -> None:
+        member = self._members(trial)[index]
+        self.running.get(trial.trial_id, set()).discard(index)
+        asha = self._asha(member)
         if asha is not None:
-            asha.on_trial_add(tune_controller, trial)
+            asha._trial_info.pop(member_key(member), None)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        asha = self._asha(trial)
-        if asha is None:
+        index = result.get("member", 0)
+        members = self._members(trial)
+        if result.get("event_only") or index >= len(members):
+            if "left" in result:
+                self._drop(trial, index)
             return TrialScheduler.CONTINUE
-        return asha.on_trial_result(tune_controller, trial, result)
+        member = members[index]
+        asha, key = self._asha(member), member_key(member)
+        if "left" in result:  # its last epoch: it joins the rungs as a finished trial
+            if asha is not None and key in asha._trial_info:
+                asha.on_trial_complete(tune_controller, SimpleNamespace(trial_id=key), result)
+            self._drop(trial, index)
+            return TrialScheduler.CONTINUE
+        if asha is None or key not in asha._trial_info:
+            return TrialScheduler.CONTINUE
+        if asha.on_trial_result(tune_controller, SimpleNamespace(trial_id=key), result) != TrialScheduler.STOP:
+            return TrialScheduler.CONTINUE
+        others = self.running.get(trial.trial_id, set()) - {index}
+        self._drop(trial, index)
+        if not others or self.board is None:
+            return TrialScheduler.STOP  # its last member: the Tune trial ends
+        import ray
+
+        ray.get(self.board.stop.remote(key))  # before the worker's report returns (Tune reports synchronously)
+        return TrialScheduler.CONTINUE
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        asha = self._asha(trial)
-        if asha is not None and trial.trial_id in asha._trial_info:
-            asha.on_trial_complete(tune_controller, trial, result)
+        """A Tune trial that ends on its own ends after its members' last reports (handled above);
+        one that early stopping ended: its member joined the rungs when it was stopped."""
+        self.on_trial_remove(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        asha = self._asha(trial)
-        if asha is not None:
-            asha._trial_info.pop(trial.trial_id, None)
+        for index in list(self.running.pop(trial.trial_id, set())):
+            member = self._members(trial)[index]
+            asha = self._asha(member)
+            if asha is not None:
+                asha._trial_info.pop(member_key(member), None)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         self.on_trial_remove(tune_controller, trial)

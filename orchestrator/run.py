@@ -97,13 +97,13 @@ def _token_auth() -> bool:
     return is_token_auth_enabled()
 
 
-def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool):
+def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool, board=None):
     """None (FIFO: every trial runs all epochs) or ASHA within each cell (orchestrator/early_stopping.py)."""
     if spec.scheduler.type == "fifo":
         return None
     from orchestrator.early_stopping import PerCellASHA
 
-    scheduler = PerCellASHA(spec.epochs, spec.scheduler.grace_period, spec.scheduler.reduction_factor)
+    scheduler = PerCellASHA(spec.epochs, spec.scheduler.grace_period, spec.scheduler.reduction_factor, board)
     if resume:
         for cell_key, trials in queries.epoch_peaks(engine, sweep_id).items():
             for trial_id, peaks in trials.items():
@@ -112,8 +112,10 @@ def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool):
 
 
 def trial_folder(trial) -> str:
-    """Short trial folder names (Tune's default repeats the whole config)."""
-    return f"cell{trial.config['cell_id']}-n{trial.config['number']}-{trial.trial_id}"
+    """Short trial folder names (Tune's default repeats the whole config); a pack's names its first member."""
+    members = trial.config["members"]
+    pack = f"pack{len(members)}-" if len(members) > 1 else ""
+    return f"{pack}cell{members[0]['cell_id']}-n{members[0]['number']}-{trial.trial_id}"
 
 
 def run_name(db_url: str, sweep_id: int) -> str:
@@ -149,6 +151,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     from ray import tune
 
     from orchestrator.callback import ResultsCallback
+    from orchestrator.pack_board import start_board
+    from orchestrator.packing import pack_sizes
     from orchestrator.searcher import CellSearcher
     from workers.tune_adapter import tune_trainable
 
@@ -178,7 +182,10 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                        driver=f"{socket.gethostname()}:{os.getpid()}", job_id=os.environ.get("SUPERPOS_JOB_ID"),
                        job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
         history = queries.cell_history(engine, sweep_id) if resume is not None else {}
-        searcher = CellSearcher(spec, cells, cell_ids, history)
+        sizes = pack_sizes(spec, echo)
+        name = run_name(db_url, sweep_id)
+        board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
+        searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name)
         total = searcher.total_trials()
         echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells, {total} trials "
              + ("still to run" if resume is not None else
@@ -192,13 +199,13 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                 tune.with_resources(tune_trainable, {"cpu": spec.resources.cpus_per_trial,
                                                      "gpu": spec.resources.gpus_per_trial}),
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_scheduler(spec, engine, sweep_id,
-                                                                                      resume is not None),
+                                                                                      resume is not None, board),
                                             num_samples=total,
                                             max_concurrent_trials=spec.resources.max_concurrent_trials,
                                             trial_dirname_creator=trial_folder,
                                             reuse_actors=True),  # one worker process serves many trials
                 run_config=tune.RunConfig(
-                    name=run_name(db_url, sweep_id), storage_path=spec.ray.storage_path,
+                    name=name, storage_path=spec.ray.storage_path,
                     callbacks=[callback],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),

@@ -11,6 +11,9 @@ cells itself, through Optuna's ask/tell API:
   trials are told to their study; interrupted ones, and failed ones with retries left, run again
   under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
   cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
+- Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of
+  cells that share a frozen model (orchestrator/packing.py), taken in the same order; each member
+  is a trial of its own here (its study learns its result when it leaves the pack).
 - Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
   so a resumed study continues its sequence instead of replaying the rates it already tried.
 
@@ -29,6 +32,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
+from orchestrator.packing import group
 from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
 
@@ -73,15 +77,25 @@ class CellWork:
         return max(done, key=lambda r: (r.objective, -r.number)) if done else None
 
 
+@dataclass
+class Member:
+    work: CellWork
+    record: TrialRecord
+    otrial: optuna.trial.Trial | None
+    last: dict | None = None  # its latest result
+
+
 def _seed(*parts: Any) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
 class CellSearcher(Searcher):
     def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
-                 history: dict[str, list[dict]] | None = None):
+                 history: dict[str, list[dict]] | None = None, pack_sizes: dict[str, int] | None = None,
+                 board: str | None = None):
         """`history` (a resume): each cell's stored trials (number, role, seed, lr, state, objective,
-        failures, checkpoint)."""
+        failures, checkpoint). `pack_sizes`: members per Tune trial, per model (default 1). `board`:
+        the name of the actor through which early stopping tells a pack that a member leaves."""
         super().__init__(metric=OBJECTIVE, mode="max")
         self.spec = spec
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -90,7 +104,8 @@ class CellSearcher(Searcher):
         for work in self.work:
             for past in (history or {}).get(work.cell.key, []):
                 self._restore(work, past)
-        self.live: dict[str, tuple[CellWork, TrialRecord, optuna.trial.Trial | None]] = {}
+        self.pack_sizes, self.board = pack_sizes or {}, board
+        self.live: dict[str, list[Member | None]] = {}  # Tune trial id -> its members (None: left)
 
     def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
         if self.spec.optuna.sampler == "fixed":
@@ -155,27 +170,50 @@ class CellSearcher(Searcher):
                     return rec, None
         return None
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def _gather(self) -> list[Member]:
+        """The next Tune trial's members: the first piece of work in plan order, then more from the
+        cells that share its frozen model, up to the model's pack size."""
+        members: list[Member] = []
+        first = None
         for work in self.work:
-            nxt = self._next(work)
-            if nxt is not None:
-                rec, otrial = nxt
-                rec.state = "live"
-                self.live[trial_id] = (work, rec, otrial)
-                return {
-                    "cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
-                    "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures,
-                    "threads": max(1, int(self.spec.resources.cpus_per_trial)),
-                    "cache": self.spec.resources.cache_models,
-                    "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed),
-                }
-        return None if self.live else Searcher.FINISHED  # None: replicas wait for a search to finish
+            key = group(self.spec, work.cell)
+            if members and (key is None or key != first):
+                continue
+            limit = 1 if key is None else self.pack_sizes.get(work.cell.model, 1)
+            while len(members) < limit:
+                nxt = self._next(work)
+                if nxt is None:
+                    break
+                nxt[0].state = "live"  # taken: the cell's next call moves on
+                members.append(Member(work, *nxt))
+                first = key
+            if members and len(members) >= limit:
+                break
+        return members
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id not in self.live:
-            return
-        work, rec, otrial = self.live.pop(trial_id)
-        value = None if error or not result else result.get(OBJECTIVE)
+    def _member_config(self, member: Member) -> dict[str, Any]:
+        work, rec = member.work, member.record
+        return {"cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
+                "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures,
+                "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed)}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        """A Tune trial's config: its members (one, or a pack), threads, caching, compiling."""
+        members = self._gather()
+        if not members:
+            return None if self.live else Searcher.FINISHED  # None: replicas wait for a search to finish
+        self.live[trial_id] = members
+        return {"members": [self._member_config(m) for m in members],
+                "threads": max(1, int(self.spec.resources.cpus_per_trial)),
+                "cache": self.spec.resources.cache_models, "compile": self.spec.resources.compile,
+                "board": self.board if len(members) > 1 else None}
+
+    def _close(self, member: Member, result: dict | None, failed: bool) -> None:
+        """A member left: its record's state and objective; its study learns the result."""
+        work, rec, otrial = member.work, member.record, member.otrial
+        value = None if failed or not result else result.get(OBJECTIVE)
+        if value is not None and value != value:  # NaN: no epoch finished
+            value = None
         ran = (result or {}).get("epoch", 0)
         rec.state = "failed" if value is None else ("complete" if ran >= self.spec.epochs else "stopped")
         rec.objective = None if value is None else float(value)
@@ -184,6 +222,27 @@ class CellSearcher(Searcher):
                 work.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
             else:
                 work.study.tell(otrial, float(value))
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """A member's epoch (`result["member"]` indexes the trial's members); `left` closes it."""
+        members = self.live.get(trial_id, [])
+        index = result.get("member", 0)
+        member = members[index] if index < len(members) else None
+        if member is None:
+            return
+        if not result.get("event_only"):
+            member.last = result
+        if "left" in result:
+            members[index] = None
+            self._close(member, member.last, result["left"] == "failed")
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        """The Tune trial ended: every member still in it closes (failed if the trial failed)."""
+        members = self.live.pop(trial_id, [])
+        for member in members:
+            if member is not None:  # a one-trial Tune trial's last result is its member's
+                last = member.last if member.last is not None or len(members) > 1 else result
+                self._close(member, last, error or last is None)
 
     def _left(self, work: CellWork) -> int:
         """Trials of a cell still to hand out: re-runs, missing search trials, and replicas (none once a

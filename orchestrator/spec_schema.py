@@ -109,6 +109,19 @@ class ResourceSpec(Section):
                                               "live and on resume together")
     cache_models: bool = Field(True, description="keep the frozen model and encoded data in each worker process "
                                                  "between trials")
+    pack_size: int | Literal["auto"] = Field(1, description="trials trained together on one shared frozen model in "
+                                                            "one worker (prompt methods; full fine-tuning runs "
+                                                            "alone); auto: as many as fit the GPU's memory, from an "
+                                                            "estimate per example (orchestrator/packing.py)")
+    compile: bool = Field(False, description="torch.compile the frozen model's training step (widths bucketed so "
+                                             "shapes repeat); falls back to eager with a warning if compiling fails")
+
+    @field_validator("pack_size")
+    @classmethod
+    def _pack_size(cls, value):
+        if isinstance(value, int) and not 1 <= value <= 64:
+            raise ValueError("must be 1..64 or 'auto'")
+        return value
 
 
 class RaySpec(Section):

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from orchestrator.callback import ANSI, ResultsCallback, first_line
-
-
-@dataclass
-class FakeTrial:
-    trial_id: str
 
 
 def test_without_a_terminal_progress_goes_to_the_log_with_the_planned_total():
     lines: list[str] = []
     callback = ResultsCallback("sqlite:///unused.db", total=2, echo=lines.append, epochs=3, progress=False)
     callback.LOG_EVERY_S = 0
-    callback._advance(FakeTrial("a"), 1)
-    callback._advance(FakeTrial("b"), 3)
+    callback._advance("a/0", 1)  # members: "<Tune trial>/<index>"
+    callback._advance("b/0", 3)
     assert lines[0].startswith("progress: 1/6 epochs, 0/2 trials, 0 failed")
     assert lines[-1].startswith("progress: 4/6 epochs") and "ETA" in lines[-1]
     assert callback.bar is None

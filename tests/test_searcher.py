@@ -31,6 +31,15 @@ def _searcher(budget=3, extra="", history=None):
     return spec, cells, CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, history)
 
 
+def _suggest(searcher, trial_id):
+    """A one-trial Tune trial's member (pack_size 1), or None / FINISHED."""
+    config = searcher.suggest(trial_id)
+    if isinstance(config, dict):
+        assert len(config["members"]) == 1
+        return config["members"][0]
+    return config
+
+
 def _finish(searcher, trial_id, score):
     searcher.on_trial_complete(trial_id, {"peak/score": score, "epoch": 3})
 
@@ -44,7 +53,7 @@ def test_cells_are_served_in_order_and_finish_early():
     live = []
     while True:
         while len(live) < 2:
-            config = searcher.suggest(f"t{n}")
+            config = _suggest(searcher, f"t{n}")
             if config in (None, Searcher.FINISHED):
                 break
             live.append((f"t{n}", config))
@@ -56,7 +65,7 @@ def test_cells_are_served_in_order_and_finish_early():
         _finish(searcher, trial_id, 0.1 * config["number"])
         done.append(config["cell_key"])
     assert len(done) == per_cell * len(cells) and searcher.is_done()
-    assert searcher.suggest("last") == Searcher.FINISHED
+    assert _suggest(searcher, "last") == Searcher.FINISHED
     # when the first cell's last trial finishes, at most one trial of another cell has finished
     first_complete = max(i for i, k in enumerate(done) if k == cells[0].key)
     assert first_complete < per_cell + 2
@@ -65,12 +74,12 @@ def test_cells_are_served_in_order_and_finish_early():
 
 def test_replicas_run_the_chosen_rate_with_the_other_seeds():
     spec, cells, searcher = _searcher()
-    configs = [searcher.suggest(f"s{i}") for i in range(3)]
+    configs = [_suggest(searcher, f"s{i}") for i in range(3)]
     assert {c["cell_key"] for c in configs} == {cells[0].key} and {c["role"] for c in configs} == {"search"}
     for i, (score, config) in enumerate(zip((0.2, 0.9, 0.5), configs)):
         _finish(searcher, f"s{i}", score)
         assert config["trial"]["seed"] == 0
-    replicas = [searcher.suggest(f"r{i}") for i in range(2)]
+    replicas = [_suggest(searcher, f"r{i}") for i in range(2)]
     assert [r["role"] for r in replicas] == ["replica", "replica"]
     assert sorted(r["trial"]["seed"] for r in replicas) == [1, 2]
     assert {r["trial"]["lr"] for r in replicas} == {configs[1]["trial"]["lr"]}  # the best search trial's rate
@@ -80,9 +89,9 @@ def test_replicas_run_the_chosen_rate_with_the_other_seeds():
 def test_a_cell_whose_search_all_failed_gets_no_replicas():
     spec, cells, searcher = _searcher(budget=2)
     for i in range(2):
-        searcher.suggest(f"s{i}")
+        _suggest(searcher, f"s{i}")
         searcher.on_trial_complete(f"s{i}", error=True)
-    nxt = searcher.suggest("x")
+    nxt = _suggest(searcher, "x")
     assert nxt["cell_key"] == cells[1].key and nxt["role"] == "search"
 
 
@@ -96,7 +105,7 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates():
     trial and the failed one with retries left continue under their number and rate; new rates are
     new; no number is reused."""
     spec, cells, fresh = _searcher(budget=5)
-    first = [fresh.suggest(f"f{i}")["trial"]["lr"] for i in range(2)]
+    first = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(2)]
     key = cells[0].key
     stored = _history([
         (0, "search", 0, first[0], "complete", 0.5, 0, None),
@@ -105,23 +114,23 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates():
         (4, "search", 0, 0.0456, "failed", None, 2, None),  # out of retries: counts against the budget
     ])
     _, _, searcher = _searcher(budget=5, history={key: stored})
-    reruns = [searcher.suggest(f"r{i}") for i in range(2)]
+    reruns = [_suggest(searcher, f"r{i}") for i in range(2)]
     assert [(r["number"], r["trial"]["lr"], r["continuing"]) for r in reruns] == [
         (2, first[1], True), (3, 0.0123, True)]
     assert reruns[0]["resume_from"] == "/ckpt/2"
-    new = searcher.suggest("n0")
+    new = _suggest(searcher, "n0")
     assert new["cell_key"] == key and new["number"] == 5 and not new["continuing"]
     assert new["trial"]["lr"] not in {first[0], first[1], 0.0123, 0.0456}
-    assert searcher.suggest("n1")["cell_key"] == cells[1].key  # budget of 5 search trials is used up
+    assert _suggest(searcher, "n1")["cell_key"] == cells[1].key  # budget of 5 search trials is used up
 
 
 def test_resumed_study_does_not_replay_the_seeded_sequence():
     """The old behaviour: a study rebuilt with the same sampler seed asked for the rates it had tried."""
     spec, cells, fresh = _searcher()
-    original = [fresh.suggest(f"f{i}")["trial"]["lr"] for i in range(3)]
+    original = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(3)]
     stored = _history([(i, "search", 0, lr, "complete", 0.1 * i, 0, None) for i, lr in enumerate(original[:2])])
     _, _, resumed = _searcher(history={cells[0].key: stored})
-    third = resumed.suggest("x")
+    third = _suggest(resumed, "x")
     assert third["number"] == 2 and third["trial"]["lr"] not in original[:2]
 
 
@@ -130,8 +139,8 @@ def test_fixed_sampler_runs_the_listed_rates():
                       "{prompt_tuning: [0.3, 0.03]}}\n")
     cells = expand(spec)
     searcher = CellSearcher(spec, cells, {cells[0].key: 1})
-    assert [searcher.suggest(f"t{i}")["trial"]["lr"] for i in range(2)] == [0.3, 0.03]
-    assert searcher.suggest("t2") is None  # both running: nothing to hand out yet
+    assert [_suggest(searcher, f"t{i}")["trial"]["lr"] for i in range(2)] == [0.3, 0.03]
+    assert _suggest(searcher, "t2") is None  # both running: nothing to hand out yet
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "gp"])
@@ -139,11 +148,15 @@ def test_samplers_stay_in_range_and_do_not_repeat(sampler):
     spec, cells, searcher = _searcher(budget=6, extra=f", sampler: {sampler}")
     lrs = []
     for i in range(6):
-        config = searcher.suggest(f"t{i}")
+        config = _suggest(searcher, f"t{i}")
         lrs.append(config["trial"]["lr"])
         _finish(searcher, f"t{i}", (i % 3) / 3)
     low, high = spec.optuna.lr_range("prompt_tuning")
     assert all(low <= lr <= high for lr in lrs) and len(set(lrs)) == 6
+
+
+def _members(cell: str, role: str, name: str) -> dict:
+    return {"members": [{"cell_key": cell, "cell_id": cell, "number": name, "role": role}]}
 
 
 @dataclass
@@ -157,8 +170,8 @@ class FakeTrial:
 def test_early_stopping_compares_only_trials_of_the_same_cell():
     """Cell A scores ~0.9, cell B ~0.1: B's trials are judged among themselves, so B's best goes on."""
     scheduler = PerCellASHA(max_t=4, grace_period=1, reduction_factor=2)
-    a = [FakeTrial(f"a{i}", {"cell_key": "A", "role": "search"}) for i in range(3)]
-    b = [FakeTrial(f"b{i}", {"cell_key": "B", "role": "search"}) for i in range(3)]
+    a = [FakeTrial(f"a{i}", _members("A", "search", f"a{i}")) for i in range(3)]
+    b = [FakeTrial(f"b{i}", _members("B", "search", f"b{i}")) for i in range(3)]
     for trial in a + b:
         scheduler.on_trial_add(None, trial)
     for trial, score in zip(a, (0.9, 0.95, 0.92)):
@@ -172,8 +185,8 @@ def test_early_stopping_compares_only_trials_of_the_same_cell():
 def test_replicas_are_never_stopped_and_resume_prefills_the_rungs():
     scheduler = PerCellASHA(max_t=4, grace_period=1, reduction_factor=2)
     scheduler.prefill("A", "stored-1", {1: 0.9, 2: 0.9})
-    weak = FakeTrial("w", {"cell_key": "A", "role": "search"})
-    replica = FakeTrial("r", {"cell_key": "A", "role": "replica"})
+    weak = FakeTrial("w", _members("A", "search", "w"))
+    replica = FakeTrial("r", _members("A", "replica", "r"))
     scheduler.on_trial_add(None, weak)
     scheduler.on_trial_add(None, replica)
     assert scheduler.on_trial_result(None, weak, {"epoch": 1, "peak/score": 0.1}) == TrialScheduler.STOP

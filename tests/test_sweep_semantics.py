@@ -70,7 +70,7 @@ RUNNING_WITH_AN_EPOCH = ("SELECT COUNT(*) FROM trials t WHERE t.state = 'running
 FINISHED = "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'stopped')"
 
 
-def test_kill_9_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
+def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
     spec = _spec(tmp_path, """
         methods: [prompt_tuning, superpos_prompt]
         tasks: [rte]
@@ -79,10 +79,11 @@ def test_kill_9_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
         seeds: [0, 1]
         optuna: {{trials_per_cell: 3}}
         training: {{epochs: 4, batch_size: 8, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank}}
+        resources: {{pack_size: 2}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
     db = str(tmp_path / "r.db")
-    # 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
+    # packs of two (the solo path's resume is the cluster test's); 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
     assert _run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
     assert _count(db, FINISHED) == 0
     for target in (2, 5):
@@ -112,6 +113,9 @@ def test_kill_9_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
             assert replicas[0].lr == best.lr and replicas[0].seed == 1
     # interrupted trials went on from their checkpoint: every epoch stored once, 1..4
     with sqlite3.connect(db) as conn:
+        packed = conn.execute("SELECT COUNT(*) FROM trials WHERE ray_trial_id LIKE '%/%'").fetchone()[0]
+        assert packed >= 4  # members of packs: '<Tune trial>/<index>'
+
         steps = conn.execute("SELECT trial_id, GROUP_CONCAT(step) FROM (SELECT trial_id, step FROM metrics "
                              "WHERE key = 'val/score' ORDER BY trial_id, step) GROUP BY trial_id").fetchall()
     assert steps and all(s == "1,2,3,4" for _, s in steps)
@@ -296,3 +300,45 @@ def test_a_sweep_planned_by_an_earlier_version_is_not_resumed_into_new_cells(tmp
     out = _cli("sweep", "resume", sweep, "--db", url)
     assert out.returncode == 2 and "planned by an earlier superpos" in out.stderr
     assert _count(str(tmp_path / "r.db"), "SELECT COUNT(*) FROM cells") == 1
+
+
+def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path):
+    """Packs of 4 on the shared frozen model: each member is a trial of its own in the store (its
+    epochs, state, objective); a member that its cell's ASHA stops leaves the pack after that rung and
+    the others run on; full fine-tuning runs alone."""
+    spec = _spec(tmp_path, """
+        methods: [prompt_tuning, superpos_prompt, full_finetune]
+        tasks: [sst2]
+        m: [8]
+        dropout: [off]
+        seeds: [0, 1]
+        optuna: {{trials_per_cell: 4}}
+        scheduler: {{type: asha, grace_period: 1, reduction_factor: 2}}
+        training: {{epochs: 3, batch_size: 8, max_train_samples: 32, max_eval_samples: 16, eval_mode: rank}}
+        resources: {{pack_size: 4}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    db = tmp_path / "r.db"
+    out = _cli("sweep", "run", spec, "--db", db)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "(pack of 4)" in out.stdout
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT c.method, t.role, t.state, t.ray_trial_id, t.objective, (SELECT GROUP_CONCAT(step) FROM "
+            "(SELECT step FROM metrics m WHERE m.trial_id = t.id AND m.key = 'val/score' ORDER BY step)) "
+            "FROM trials t JOIN cells c ON c.id = t.cell_id").fetchall()
+    assert len(rows) == 3 * 5
+    tune_trials = {ray_id.split("/")[0] for *_, ray_id, _, _ in rows}
+    assert len(tune_trials) < len(rows)
+    for method, role, state, ray_id, objective, steps in rows:
+        assert ("/" in ray_id) == (method != "full_finetune" and role == "search")  # FT: never packed
+        assert objective is not None
+        if state == "stopped":
+            assert role == "search" and steps in ("1", "1,2")  # left the pack at a rung
+        else:
+            assert state == "complete" and steps == "1,2,3"
+    stopped = [r for r in rows if r[2] == "stopped"]
+    assert stopped, "ASHA stopped no member: the scores at the first rung tied"
+    engine = open_store(f"sqlite:///{db}", readonly=True)
+    chosen = queries.best_trials(engine, 1)
+    assert len(chosen) == 3 and set(chosen["state"]) == {"complete"}  # a cell's best ran all its epochs

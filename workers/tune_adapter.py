@@ -1,8 +1,12 @@
-"""The Ray Tune trainable: a thin adapter around `run_trial` (the only worker module that imports Ray).
+"""The Ray Tune trainable: a thin adapter around `run_trial` and `run_pack` (the only worker module
+that imports Ray).
 
-Each epoch's trainable state goes to Tune as a checkpoint with that epoch's report, so a trial that
-Tune retries (`resources.retries`) or that a resumed sweep continues (`resume_from`, the stored
-checkpoint of an interrupted trial) starts after its last finished epoch instead of at epoch 1.
+A Tune trial holds one trial or a pack of several (`config["members"]`, see orchestrator/searcher.py);
+every report names its member (`member`: the index) and a member's last report says it `left`.
+Each report goes to Tune with a checkpoint holding every member's latest state (keyed by cell and
+number), so a trial that Tune retries (`resources.retries`) or that a resumed sweep continues
+(`resume_from`, the stored checkpoint of an interrupted trial) starts after its last finished epoch;
+members that had left are not run again.
 """
 
 from __future__ import annotations
@@ -38,40 +42,101 @@ def load_state(directory: str | Path) -> dict:
     return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+def member_key(member: dict) -> str:
+    return f"{member['cell_id']}:{member['number']}"
+
+
+def member_state(saved: dict, key: str) -> dict | None:
+    """A member's state in a checkpoint (a one-trial checkpoint of an earlier version is its state)."""
+    if "members" not in saved:
+        return saved
+    return saved["members"].get(key)
+
+
+class _Checkpoints:
+    """The pack's checkpoint: every member's latest state, and which members have left."""
+
+    def __init__(self, keys: list[str], restored: dict | None):
+        self.keys = keys
+        self.states: dict[str, dict] = dict((restored or {}).get("members", {}))
+        self.left: set[str] = set((restored or {}).get("left", []))
+
+    def save(self, index: int, state: dict) -> None:
+        self.states[self.keys[index]] = state
+
+    def folder(self) -> str:
+        import torch
+
+        folder = tempfile.mkdtemp(prefix="superpos-ckpt-")
+        torch.save({"members": self.states, "left": sorted(self.left)}, Path(folder) / STATE_FILE)
+        return folder
+
+
 def tune_trainable(config: dict[str, Any]) -> None:
-    """`config["trial"]` is a TrialConfig dict; every epoch's metrics and state go to `tune.report`."""
+    """`config["members"]`: each with a TrialConfig dict (`trial`); every member's epoch goes to
+    `tune.report` with the trial's checkpoint."""
     import torch
     from ray import tune
 
     torch.set_num_threads(int(config.get("threads", 1)))  # the CPUs Tune gave this trial, not the machine's
-    checkpoint = tune.get_checkpoint()
-    resume_state = None
+    members = config["members"]
+    keys = [member_key(m) for m in members]
+    checkpoint, restored = tune.get_checkpoint(), None
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            resume_state = load_state(folder)
-    elif config.get("resume_from") and (Path(config["resume_from"]) / STATE_FILE).is_file():
-        resume_state = load_state(config["resume_from"])
-    saved: list[str] = []
-
-    def save_state(state: dict) -> None:
-        folder = tempfile.mkdtemp(prefix="superpos-ckpt-")
-        torch.save(state, Path(folder) / STATE_FILE)
-        saved.append(folder)
-
+            restored = load_state(folder)
+    book = _Checkpoints(keys, restored if restored is not None and "members" in restored else None)
+    resume: dict[int, dict] = {}
+    for i, (member, key) in enumerate(zip(members, keys)):
+        state = member_state(restored, key) if restored is not None else None
+        if state is None and member.get("resume_from") and (Path(member["resume_from"]) / STATE_FILE).is_file():
+            state = member_state(load_state(member["resume_from"]), key)
+        if state is not None:
+            resume[i] = state
     node = describe()  # the callback records which machines ran the sweep
 
-    def report(metrics: dict) -> None:
-        metrics = {**metrics, "node": node}
-        folder = saved.pop() if saved else None
+    def report(index: int, metrics: dict) -> None:
+        if "left" in metrics:
+            book.left.add(keys[index])
+        folder = book.folder()
         try:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
+            tune.report({**metrics, "member": index, "node": node},
+                        checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
         finally:  # Tune has copied the checkpoint into the run's storage by now
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    running = [i for i, key in enumerate(keys) if key not in book.left]
+    cfgs = [TrialConfig.from_dict(members[i]["trial"]) for i in running]
     try:
-        run_trial(TrialConfig.from_dict(config["trial"]), report=report, save_state=save_state,
-                  resume_state=resume_state, cache=bool(config.get("cache", True)))
+        if len(running) == 1 and not config.get("compile"):
+            _solo(cfgs[0], running[0], report, book, resume.get(running[0]), bool(config.get("cache", True)))
+        elif running:
+            _pack(cfgs, running, report, book, resume, config, keys)
     except Exception:
         raise TrialFailure(traceback.format_exc()) from None
 
+
+def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool) -> None:
+    """One trial on its own model: the unpacked path, unchanged by packing."""
+
+    def solo_report(metrics: dict) -> None:
+        report(index, {**metrics, **({"left": "complete"} if metrics["epoch"] >= cfg.epochs else {})})
+
+    run_trial(cfg, report=solo_report, save_state=lambda s: book.save(index, s), resume_state=state, cache=cache)
+
+
+def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoints, resume: dict, config: dict,
+          keys: list[str]) -> None:
+    from workers.pack import run_pack
+
+    import ray
+
+    board = ray.get_actor(config["board"]) if config.get("board") else None
+
+    def leave(j: int) -> bool:
+        return board is not None and ray.get(board.is_stopped.remote(keys[running[j]]))
+
+    run_pack(cfgs, lambda j, m: report(running[j], m), lambda j, s: book.save(running[j], s),
+             {j: resume[i] for j, i in enumerate(running) if i in resume}, cache=bool(config.get("cache", True)),
+             compile=bool(config.get("compile")), leave=leave)

@@ -1,0 +1,30 @@
+"""The pack board: how early stopping tells a running pack that one of its members leaves.
+
+Tune's scheduler can only stop a whole Tune trial; a pack (workers/pack.py) is one Tune trial with
+several members. When a member's cell's ASHA stops it, the scheduler writes the member's key here
+and lets the trial continue; the worker asks after each of that member's reports (Tune's function
+trainables report synchronously: the report returns after the scheduler has decided), and the
+member leaves the pack. One small actor per run, named so the workers can find it.
+"""
+
+from __future__ import annotations
+
+import ray
+
+
+@ray.remote(num_cpus=0)
+class PackBoard:
+    def __init__(self):
+        self.stopped: set[str] = set()
+
+    def stop(self, key: str) -> None:
+        self.stopped.add(key)
+
+    def is_stopped(self, key: str) -> bool:
+        return key in self.stopped
+
+
+def start_board(run_name: str):
+    """(handle, name) of a new board for this run."""
+    name = f"{run_name}-board"
+    return PackBoard.options(name=name).remote(), name

@@ -1,0 +1,104 @@
+"""Packing in the driver: which cells' trials may share a worker's frozen model, and how many.
+
+A pack is several trials in one Tune trial, trained on one shared frozen T5 (workers/pack.py).
+Trials may share it when they use the same model and dropout setting (precision and device are one
+per sweep); full fine-tuning trains the model and always runs alone.
+
+`resources.pack_size: auto` sizes packs from a memory estimate per example: the activations a
+training step keeps for the backward pass grow with encoder layers x tokens x d_model; the constant
+below is the measured eager bf16 step of t5-base (11 GiB at batch 32 x 266 tokens, H200; see the
+README's GPU figures), doubled in fp32. The memory is the GPU share one trial gets (a Ray task with
+the trial's GPUs asks torch); without GPUs, `auto` means CPU_AUTO (the CPU benchmark's pack).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from orchestrator.plan import Cell
+from orchestrator.spec import SweepSpec
+from workers.methods import get_method_config
+
+BYTES_PER_LAYER_TOKEN_DIM = 72  # per byte of the model's dtype (bf16: 144 bytes)
+HEADROOM = 0.85  # of the GPU's memory; the rest is the allocator's and CUDA's
+AUTO_MAX = 16  # packs larger than this gained nothing more on an H200 (README)
+CPU_AUTO = 4
+DTYPE_BYTES = {"fp32": 4, "bf16": 2}
+
+
+def group(spec: SweepSpec, cell: Cell) -> tuple | None:
+    """Cells whose trials may share one frozen model have equal groups; None: never packed."""
+    if not get_method_config(cell.method).trains_prompt:
+        return None
+    return (cell.model, cell.dropout, spec.training.get("precision", "fp32"), spec.training.get("device", "auto"))
+
+
+def estimate_bytes(config: Any, n_params: int, tokens: int, batch_size: int, precision: str) -> tuple[int, int]:
+    """(frozen weights, activations of one trial's training batch) in bytes."""
+    size = DTYPE_BYTES[precision]
+    activations = BYTES_PER_LAYER_TOKEN_DIM * size * config.num_layers * tokens * config.d_model * batch_size
+    return n_params * size, activations
+
+
+def fit(memory: int, weights: int, per_trial: int, largest: int = AUTO_MAX) -> int:
+    """How many trials' batches fit beside one copy of the weights."""
+    return max(1, min(largest, math.floor((HEADROOM * memory - weights) / max(per_trial, 1))))
+
+
+def _model_shape(name: str) -> tuple[Any, int]:
+    import torch
+    from transformers import T5ForConditionalGeneration
+
+    from workers.models import load_model
+
+    with torch.device("meta"):
+        model = load_model(name, device="meta").model if _offline(name) else T5ForConditionalGeneration(_config(name))
+    return model.config, sum(p.numel() for p in model.parameters())
+
+
+def _offline(name: str) -> bool:
+    from workers.presets import is_offline_model
+
+    return is_offline_model(name)
+
+
+def _config(name: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name)
+
+
+def _gpu_memory(gpus: float) -> int:
+    """Bytes of GPU memory one trial gets: a Ray task holding the trial's GPUs asks torch."""
+    import ray
+
+    @ray.remote(num_cpus=0, num_gpus=gpus)
+    def probe() -> int:
+        import torch
+
+        return torch.cuda.get_device_properties(0).total_memory
+
+    return int(ray.get(probe.remote(), timeout=300) * min(gpus, 1.0))
+
+
+def pack_sizes(spec: SweepSpec, echo=print) -> dict[str, int]:
+    """The pack size per model: the spec's number, or `auto` resolved (needs Ray started for GPUs)."""
+    chosen = spec.resources.pack_size
+    if chosen != "auto":
+        return {model: int(chosen) for model in spec.models}
+    if not spec.resources.gpus_per_trial:
+        echo(f"pack_size auto: no GPUs per trial, packs of {CPU_AUTO}")
+        return {model: CPU_AUTO for model in spec.models}
+    memory = _gpu_memory(spec.resources.gpus_per_trial)
+    precision = spec.training.get("precision", "fp32")
+    tokens = spec.training.get("max_source_tokens", 256) + 10  # the prompt: the paper's 10 tokens
+    batch = spec.training.get("batch_size", 32)
+    sizes = {}
+    for model in spec.models:
+        config, n_params = _model_shape(model)
+        weights, per_trial = estimate_bytes(config, n_params, tokens, batch, precision)
+        sizes[model] = fit(memory, weights, per_trial)
+        echo(f"pack_size auto: {model}: {sizes[model]} trials per pack ({memory / 2**30:.0f} GiB per trial's GPUs, "
+             f"~{per_trial / 2**30:.1f} GiB per trial's batch, {weights / 2**30:.1f} GiB of weights)")
+    return sizes
