@@ -128,9 +128,9 @@ def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict 
 
 def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoints, resume: dict, config: dict,
           keys: list[str]) -> None:
-    from workers.pack import run_pack
-
     import ray
+
+    from workers.pack import run_pack
 
     board = ray.get_actor(config["board"]) if config.get("board") else None
 
