@@ -49,6 +49,16 @@ def check_pack(cfgs: list[TrialConfig]) -> None:
         raise ValueError(f"{', '.join(tuned)} trains the model itself and cannot share it: run it alone (pack size 1)")
 
 
+def _allow_recompiles(limit: int) -> None:
+    """Dynamo keeps 8 graphs per function by default, then runs eager; bucketed shapes need more
+    (the setting's name changed across torch versions)."""
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), limit))
+
+
 class _Forward:
     """The T5's forward, compiled when asked; a compile that fails falls back to eager with a warning."""
 
@@ -57,9 +67,7 @@ class _Forward:
         if compile:
             backend = "inductor" if compile is True else compile
             try:
-                import torch._dynamo
-
-                torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)  # one per bucket
+                _allow_recompiles(64)  # one graph per bucketed shape
                 self.compiled = torch.compile(t5, backend=backend, dynamic=False)
             except Exception as err:  # noqa: BLE001 - any failure to set up compiling means eager
                 self.fall_back(err)
@@ -89,6 +97,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     t5, device = members[0].model.t5, members[0].device
     forward = _Forward(t5, compile)
     rows = sum(c.batch_size for c in cfgs) if compile else None
+    widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members)
     stats, results = PackStats(), {}
     active, epoch, queue = [], {}, {}
     for i, member in enumerate(members):
@@ -136,7 +145,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         stepping = list(active)
         parts = [(members[i].method, queue[i].popleft()) for i in stepping]
         try:
-            losses = packed_losses(t5, forward.active, parts, device, rows, stats)
+            losses = packed_losses(t5, forward.active, parts, device, rows, stats, widest)
             torch.stack(losses).sum().backward()
         except Exception as err:
             if forward.compiled is None:
@@ -144,7 +153,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             for i in stepping:
                 members[i].optimizer.zero_grad(set_to_none=True)
             forward.fall_back(err)
-            losses = packed_losses(t5, forward.active, parts, device, rows, stats)
+            losses = packed_losses(t5, forward.active, parts, device, rows, stats, widest)
             torch.stack(losses).sum().backward()
         for i, loss in zip(stepping, losses):
             members[i].step(loss)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ENCODER_STEP = 64  # encoder widths round up to a multiple of this (prompt included) when bucketing
+ENCODER_STEP = 32  # encoder widths round up to a multiple of this (prompt included) when bucketing
 
 
 def bucket(width: int, step: int) -> int:
@@ -54,16 +54,18 @@ def _member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.T
 
 
 def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: int | None = None,
-                  stats: PackStats | None = None) -> list[torch.Tensor]:
+                  stats: PackStats | None = None, widest: int | None = None) -> list[torch.Tensor]:
     """Each part's mean token cross-entropy. `parts`: (method or None, batch) per member. `forward`
     is the T5's forward (compiled or not). `rows`: pad the stacked batch to this many rows and the
-    widths to buckets (compiled steps); None: pad to the widest member only."""
+    widths to buckets (compiled steps); None: pad to the widest member only. `widest`: the widest
+    encoder input possible (prompt + max_source_tokens): a bucket never exceeds it, so full-length
+    batches carry no bucket padding."""
     pieces = [_member_rows(t5, method, batch, device) for method, batch in parts]
     labels = [batch["labels"].to(device) for _, batch in parts]
     width = max(e.shape[1] for e, _ in pieces)
     target = max(lab.shape[1] for lab in labels)
     if rows is not None:
-        width, target = bucket(width, ENCODER_STEP), decoder_bucket(target)
+        width, target = min(bucket(width, ENCODER_STEP), max(widest or 0, width)), decoder_bucket(target)
     embeds = torch.cat([F.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in pieces])
     mask = torch.cat([F.pad(m, (0, width - m.shape[1])) for _, m in pieces])
     stacked = torch.cat([F.pad(lab, (0, target - lab.shape[1]), value=-100) for lab in labels])
