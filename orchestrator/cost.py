@@ -2,9 +2,12 @@
 measured throughput (orchestrator/throughput.json, written by `python -m scripts.benchmarks.throughput`
 on a GPU, with its device and date).
 
-The estimate assumes one trial per GPU, every epoch evaluated on the validation split (and the test
-split under a holdout protocol), and inputs of the measured length (256 tokens): an upper bound where
-inputs are shorter. Early stopping (ASHA) can only make a sweep cheaper.
+The estimate assumes every epoch evaluated on the validation split (and the test split under a
+holdout protocol) and inputs of the measured length (256 tokens): an upper bound where inputs are
+shorter. Prompt methods train in packs (`resources.pack_size`, `compile`): their training time is
+divided by the measured speed-up of that pack size over one eager trial (throughput.json's
+`packing`, from `python -m scripts.benchmarks.packing`); evaluation is not packed. Early stopping
+(ASHA) can only make a sweep cheaper.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.plan import expand
+from orchestrator.packing import AUTO_MAX, compile_enabled, group
+from orchestrator.plan import Cell, expand
 from orchestrator.spec import SweepSpec
 from workers.data import DEMO_DATA_DIR
 from workers.presets import RANDOM_PREFIX
@@ -58,6 +62,23 @@ def _architecture(model: str) -> str:
     return model.removeprefix(RANDOM_PREFIX)
 
 
+def planned_pack(spec: SweepSpec) -> int:
+    """The pack size the plan assumes: the spec's, or what `auto` gives with GPUs (memory permitting)."""
+    size = spec.resources.pack_size
+    return int(size) if size != "auto" else (AUTO_MAX if spec.resources.gpus_per_trial else 1)
+
+
+def train_speedup(spec: SweepSpec, cell: Cell, table: dict) -> float:
+    """Aggregate training throughput of this cell's trials in their packs, over one eager trial: the
+    measured curve at the largest measured pack size not above the planned one (1.0 unmeasured)."""
+    curves = (table.get("packing") or {}).get("train_speedup_over_solo_eager")
+    if not curves or group(spec, cell) is None:
+        return 1.0
+    curve = curves["compiled" if compile_enabled(spec) else "eager"]
+    sizes = [int(k) for k in curve if int(k) <= planned_pack(spec)]
+    return curve[str(max(sizes))] if sizes else 1.0
+
+
 def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
     """{"loads": per task, "rows": per (model, method) trials and GPU-hours (None where unmeasured),
     "missing": the (architecture, precision, method) without a measurement, "provenance"}."""
@@ -79,7 +100,8 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
             missing.add((_architecture(cell.model), precision, cell.method))
             row["gpu_hours"] = None
         elif row["gpu_hours"] is not None:
-            seconds = epochs * (load.train / rate["train_examples_per_s"] + load.validation / rate["eval_examples_per_s"])
+            train_rate = rate["train_examples_per_s"] * train_speedup(spec, cell, table)
+            seconds = epochs * (load.train / train_rate + load.validation / rate["eval_examples_per_s"])
             row["gpu_hours"] += n * seconds / 3600
     return {"loads": loads, "rows": list(rows.values()), "missing": sorted(missing), "epochs": epochs,
             "precision": precision, "provenance": table.get("provenance", {})}
@@ -105,7 +127,12 @@ def format_plan(spec: SweepSpec, source: str) -> str:
     lines.append(f"{'all':<8} {'':>9} {'':>10} {trials:>7,} {total_examples:>19,}")
     lines.append("")
     prov = est["provenance"]
-    lines.append(f"GPU-hours, one trial per GPU, from throughput measured on {prov.get('device', '?')} "
+    packing = (load_throughput().get("packing") or {}).get("provenance", {})
+    pack, compiled = planned_pack(spec), compile_enabled(spec)
+    how = ("one trial per GPU" if pack == 1 and not compiled else
+           f"prompt methods in packs of {pack}{', compiled' if compiled else ''} (training speed-up measured on "
+           f"{packing.get('device', '?')}), full fine-tuning one trial per GPU")
+    lines.append(f"GPU-hours, {how}, from throughput measured on {prov.get('device', '?')} "
                  f"({prov.get('date', '?')}; {prov.get('inputs', '')}; an upper bound for shorter inputs):")
     total = 0.0
     for row in est["rows"]:

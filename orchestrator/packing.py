@@ -5,10 +5,17 @@ Trials may share it when they use the same model and dropout setting (precision 
 per sweep); full fine-tuning trains the model and always runs alone.
 
 `resources.pack_size: auto` sizes packs from a memory estimate per example: the activations a
-training step keeps for the backward pass grow with encoder layers x tokens x d_model; the constant
-below is the measured eager bf16 step of t5-base (11 GiB at batch 32 x 266 tokens, H200; see the
-README's GPU figures), doubled in fp32. The memory is the GPU share one trial gets (a Ray task with
-the trial's GPUs asks torch); without GPUs, `auto` means CPU_AUTO (the CPU benchmark's pack).
+training step keeps for the backward pass grow with encoder layers x tokens x d_model. The constant
+below is measured: t5-base-lm-adapt, bf16, batch 32 x 268 tokens, on an NVIDIA H200 (README, GPU
+figures): 6.3 GiB alone, 23.4 / 46.2 / 91.8 GiB in packs of 4 / 8 / 16, i.e. 5.75 GiB per trial
+beside 0.5 GiB of weights, eager and compiled alike. The memory is the GPU share one trial gets (a
+Ray task holding the trial's GPUs asks torch). Packs stop at AUTO_MAX: on that GPU, compiled packs
+of 4 / 8 / 16 gave 5.7 / 5.8 / 5.8x the solo eager tokens/s, eager ones 2.4 / 2.8 / 2.9x, so
+larger packs buy little and make early stopping coarser. Without GPUs `auto` means 1: on the
+2-core CPU a pack of 4 tiny-t5 trials gave about 1.1x.
+
+`resources.compile: auto` compiles where a trial has GPUs: 3.1x alone and 2.1x in a pack over
+eager, for ~50 s of compiling per new input width per worker process.
 """
 
 from __future__ import annotations
@@ -17,13 +24,12 @@ import math
 from typing import Any
 
 from orchestrator.plan import Cell
-from orchestrator.spec import SweepSpec
+from orchestrator.spec import SpecError, SweepSpec
 from workers.methods import get_method_config
 
-BYTES_PER_LAYER_TOKEN_DIM = 72  # per byte of the model's dtype (bf16: 144 bytes)
+BYTES_PER_LAYER_TOKEN_DIM = 40  # per byte of the model's dtype: 5.75 GiB / (12 x 268 x 768 x 32 x 2 bytes) = 39
 HEADROOM = 0.85  # of the GPU's memory; the rest is the allocator's and CUDA's
-AUTO_MAX = 16  # packs larger than this gained nothing more on an H200 (README)
-CPU_AUTO = 4
+AUTO_MAX = 8
 DTYPE_BYTES = {"fp32": 4, "bf16": 2}
 
 
@@ -82,17 +88,26 @@ def _gpu_memory(gpus: float) -> int:
     return int(ray.get(probe.remote(), timeout=300) * min(gpus, 1.0))
 
 
+def compile_enabled(spec: SweepSpec) -> bool:
+    chosen = spec.resources.compile
+    return bool(spec.resources.gpus_per_trial) if chosen == "auto" else bool(chosen)
+
+
 def pack_sizes(spec: SweepSpec, echo=print) -> dict[str, int]:
     """The pack size per model: the spec's number, or `auto` resolved (needs Ray started for GPUs)."""
     chosen = spec.resources.pack_size
     if chosen != "auto":
         return {model: int(chosen) for model in spec.models}
     if not spec.resources.gpus_per_trial:
-        echo(f"pack_size auto: no GPUs per trial, packs of {CPU_AUTO}")
-        return {model: CPU_AUTO for model in spec.models}
-    memory = _gpu_memory(spec.resources.gpus_per_trial)
+        return {model: 1 for model in spec.models}
+    try:
+        memory = _gpu_memory(spec.resources.gpus_per_trial)
+    except Exception as err:  # noqa: BLE001 - no GPU answered: say what to set instead
+        raise SpecError(f"spec.resources.pack_size: auto needs the GPU's memory, and no GPU task answered "
+                        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); set pack_size "
+                        "to a number") from None
     precision = spec.training.get("precision", "fp32")
-    tokens = spec.training.get("max_source_tokens", 256) + 10  # the prompt: the paper's 10 tokens
+    tokens = spec.training.get("max_source_tokens", 256) + 12  # the paper's 10 prompt tokens, ~2 target tokens
     batch = spec.training.get("batch_size", 32)
     sizes = {}
     for model in spec.models:

@@ -172,6 +172,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     cancel = _CancelOnSigterm()
     try:
         check_resources(spec)
+        sizes = pack_sizes(spec, echo)  # before the sweep's row: `auto` may need to ask a GPU
         if resume is None:
             sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect())
         else:
@@ -182,7 +183,6 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                        driver=f"{socket.gethostname()}:{os.getpid()}", job_id=os.environ.get("SUPERPOS_JOB_ID"),
                        job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
         history = queries.cell_history(engine, sweep_id) if resume is not None else {}
-        sizes = pack_sizes(spec, echo)
         name = run_name(db_url, sweep_id)
         board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
         searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name)

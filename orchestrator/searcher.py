@@ -32,7 +32,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
-from orchestrator.packing import group
+from orchestrator.packing import compile_enabled, group
 from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
 
@@ -205,7 +205,8 @@ class CellSearcher(Searcher):
         self.live[trial_id] = members
         return {"members": [self._member_config(m) for m in members],
                 "threads": max(1, int(self.spec.resources.cpus_per_trial)),
-                "cache": self.spec.resources.cache_models, "compile": self.spec.resources.compile,
+                "cache": self.spec.resources.cache_models,
+                "compile": compile_enabled(self.spec) and group(self.spec, members[0].work.cell) is not None,
                 "board": self.board if len(members) > 1 else None}
 
     def _close(self, member: Member, result: dict | None, failed: bool) -> None:

@@ -109,12 +109,14 @@ class ResourceSpec(Section):
                                               "live and on resume together")
     cache_models: bool = Field(True, description="keep the frozen model and encoded data in each worker process "
                                                  "between trials")
-    pack_size: int | Literal["auto"] = Field(1, description="trials trained together on one shared frozen model in "
-                                                            "one worker (prompt methods; full fine-tuning runs "
-                                                            "alone); auto: as many as fit the GPU's memory, from an "
-                                                            "estimate per example (orchestrator/packing.py)")
-    compile: bool = Field(False, description="torch.compile the frozen model's training step (widths bucketed so "
-                                             "shapes repeat); falls back to eager with a warning if compiling fails")
+    pack_size: int | Literal["auto"] = Field("auto", description="trials trained together on one shared frozen "
+                                                                 "model in one worker (prompt methods; full "
+                                                                 "fine-tuning runs alone); auto: with GPUs, as many "
+                                                                 "as fit the GPU's memory, at most 8; without, 1 "
+                                                                 "(orchestrator/packing.py)")
+    compile: bool | Literal["auto"] = Field("auto", description="torch.compile the frozen model's training step "
+                                                                "(widths bucketed so shapes repeat; falls back to "
+                                                                "eager with a warning); auto: on with GPUs")
 
     @field_validator("pack_size")
     @classmethod

@@ -66,3 +66,22 @@ def test_plan_command_prints_the_summary():
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "49 cells" in out.stdout and "GPU-hours" in out.stdout  # 7 values of m x 7 tasks
+
+
+def test_packs_divide_the_training_time_by_the_measured_speed_up():
+    body = ("methods: [prompt_tuning, full_finetune]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 2}\n"
+            "training: {epochs: 1, data: hub}\nresources: {gpus_per_trial: 1, pack_size: PACK, compile: COMPILE}\n")
+    rows = [{"architecture": "tiny-t5", "precision": "fp32", "method": m, "train_examples_per_s": 100.0,
+             "eval_examples_per_s": 1e12} for m in ("prompt_tuning", "full_finetune")]
+    curves = {"eager": {"1": 1.0, "4": 2.0}, "compiled": {"1": 3.0, "4": 6.0, "8": 6.5}}
+    table = {"provenance": {}, "rows": rows, "packing": {"train_speedup_over_solo_eager": curves}}
+
+    def hours(pack, compile):
+        spec = parse_spec(body.replace("PACK", str(pack)).replace("COMPILE", str(compile).lower()))
+        return {r["method"]: r["gpu_hours"] for r in estimate(spec, table)["rows"]}
+
+    alone = hours(1, False)
+    assert hours(4, False)["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 2.0, rel=1e-3)
+    assert hours(6, True)["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 6.0, rel=1e-3)  # 4: measured
+    assert hours("auto", "auto")["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 6.5, rel=1e-3)
+    assert hours("auto", "auto")["full_finetune"] == alone["full_finetune"]  # never packed nor compiled

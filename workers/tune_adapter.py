@@ -109,7 +109,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
     running = [i for i, key in enumerate(keys) if key not in book.left]
     cfgs = [TrialConfig.from_dict(members[i]["trial"]) for i in running]
     try:
-        if len(running) == 1 and not config.get("compile"):
+        if len(running) == 1 and (not config.get("compile") or not cfgs[0].method_config().trains_prompt):
             _solo(cfgs[0], running[0], report, book, resume.get(running[0]), bool(config.get("cache", True)))
         elif running:
             _pack(cfgs, running, report, book, resume, config, keys)

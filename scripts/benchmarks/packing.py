@@ -280,6 +280,31 @@ def _summarise(results: Results, solo: dict) -> None:
     print(json.dumps({k: v for k, v in results.data.items() if k != "rows"}, indent=2), flush=True)
 
 
+def write_speedups(results: Results, path: Path) -> None:
+    """The training speed-up of packs (eager and compiled) over one eager trial, per pack size, for the
+    planner; kept beside the per-method throughput rows."""
+    import datetime
+
+    speedups, info = results.data["speedup_over_solo_eager"], results.data["info"]
+    curves = {"eager": {"1": 1.0}, "compiled": {}}
+    for name, value in speedups.items():
+        parts = name.split("_")  # solo_eager, packed_8_compiled, ... (SuperPos and processes rows are not curves)
+        if len(parts) == 2 and parts[0] == "solo" and parts[1] == "compiled":
+            curves["compiled"]["1"] = round(value, 3)
+        elif len(parts) == 3 and parts[0] == "packed":
+            curves[parts[2]][parts[1]] = round(value, 3)
+    table = json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
+    setup = info["setup"]
+    table["packing"] = {"provenance": {
+        "device": info["device"], "date": datetime.date.today().isoformat(), "torch": info["torch"],
+        "command": "python -m scripts.benchmarks.packing",
+        "inputs": f"{setup['model'].removeprefix('random:')} architecture, {setup['precision']}, batch {setup['batch']} "
+                  f"x {setup['source']} source tokens, 10 prompt tokens, {setup['target']} target tokens, dropout off, "
+                  "random weights"}, "train_speedup_over_solo_eager": curves}
+    path.write_text(json.dumps(table, indent=2) + "\n")
+    print(f"wrote the pack speed-ups into {path}")
+
+
 def cpu(results: Results, rounds: int = 5) -> None:
     """Solo vs packed K=4 on tiny-t5, interleaved rounds (this machine is noisy)."""
     bench = Bench(CPU, "cpu")
@@ -307,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-s", type=float, default=540.0, help="stop starting compiled runs after this")
     parser.add_argument("--solo-worker", help=argparse.SUPPRESS)
     parser.add_argument("--rehearse", action="store_true", help="run the GPU sequence on the CPU with tiny-t5")
+    parser.add_argument("--throughput", help="on a GPU: also write the pack speed-ups into this throughput table "
+                                             "(orchestrator/throughput.json, read by `superpos sweep plan`)")
     args = parser.parse_args(argv)
     if args.solo_worker:
         return solo_worker(args.solo_worker)
@@ -322,6 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     elif cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         gpu(results, args.budget_s, started)
+        if args.throughput:
+            write_speedups(results, Path(args.throughput))
     else:
         cpu(results)
     print(f"wrote {args.out}")

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
         "inputs": f"{args.source_tokens} source tokens, 3 target tokens, dropout on, random weights"},
         "rows": []}
     out = Path(args.out)
+    if out.is_file():  # other sections (the packing speed-ups of scripts/benchmarks/packing.py) stay
+        table = {**json.loads(out.read_text()), **table}
     for model in args.models:
         for method in args.methods:
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
