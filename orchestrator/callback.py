@@ -211,9 +211,10 @@ class ResultsCallback(tune.Callback):
                        + (f", stopped early at epoch {last['epoch']}" if state == "stopped" else ""))
         role = "" if cfg.get("role", "search") == "search" else f" replica seed={cfg['trial']['seed']}"
         pack = len(trial.config["members"])
+        padding = f", {last['pack/padding']:.0%} padding" if "pack/padding" in last else ""
         self._advance(slot, self.epochs)
         self._say(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
-                  f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack})" if pack > 1 else ""))
+                  f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack}{padding})" if pack > 1 else ""))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         """Members still open: 'stopped' when early stopping ended them before their last epoch, else 'complete'."""

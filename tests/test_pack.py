@@ -120,3 +120,18 @@ def test_a_pack_refuses_members_that_cannot_share_the_model():
         check_pack([cfgs[0], TrialConfig.from_dict({**COMMON, **MEMBERS[1], "dropout": True})])
     with pytest.raises(ValueError, match="full_finetune trains the model itself"):
         check_pack([cfgs[0], TrialConfig(method="full_finetune", task="rte", dropout=False)])
+
+
+def test_a_member_that_cannot_be_set_up_fails_alone(alone, tmp_path):
+    import shutil
+
+    from workers.data import DEMO_DATA_DIR
+
+    shutil.copytree(DEMO_DATA_DIR / "sst2", tmp_path / "sst2")
+    (tmp_path / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # broken JSON
+    cfgs = _configs()
+    cfgs[1] = TrialConfig.from_dict({**COMMON, **MEMBERS[1], "data": str(tmp_path)})
+    reports, states = _packed(cfgs)
+    assert [r["left"] for r in reports[1]] == ["failed"] and "Traceback" in reports[1][0]["error"]
+    for i in (0, 2):
+        _assert_same(alone[i], (reports[i], states[i]))

@@ -93,14 +93,22 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     check_pack(cfgs)
     first = cfgs[0]
     loaded = frozen_model(first, first.method_config(), cache)
-    members = [Member.build(cfg, cache=cache, loaded=loaded) for cfg in cfgs]
-    t5, device = members[0].model.t5, members[0].device
+    members: dict[int, Member] = {}
+    for i, cfg in enumerate(cfgs):
+        try:  # a member whose data or method cannot be set up fails alone
+            members[i] = Member.build(cfg, cache=cache, loaded=loaded)
+        except Exception:  # noqa: BLE001
+            report(i, {"member": i, "epoch": 0, "left": "failed", "error": traceback.format_exc(),
+                       "peak/score": float("nan"), "event_only": True})
+    if not members:
+        return {}
+    t5, device = loaded.model, next(iter(members.values())).device
     forward = _Forward(t5, compile)
     rows = sum(c.batch_size for c in cfgs) if compile else None
-    widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members)
+    widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
     stats, results = PackStats(), {}
     active, epoch, queue = [], {}, {}
-    for i, member in enumerate(members):
+    for i, member in members.items():
         if resume_states and i in resume_states:
             member.restore(resume_states[i])
         if member.first_epoch > member.cfg.epochs:  # it had finished: say so again
