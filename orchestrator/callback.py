@@ -68,6 +68,7 @@ class ResultsCallback(tune.Callback):
         self.epochs_done: dict[str, int] = {}  # by member slot ("<Tune trial id>/<index>")
         self.last: dict[str, dict] = {}  # each member's latest epoch result
         self.closed: set[str] = set()  # members whose rows are finished
+        self.compile_errors: set[str] = set()  # told once each
         self._first_result: float | None = None  # monotonic time of the first epoch reported
         self._last_log: float | None = None
 
@@ -161,6 +162,10 @@ class ResultsCallback(tune.Callback):
         db_id = self._start_member(trial, index)
         if result.get("node"):
             self.nodes.add(result["node"])
+        if result.get("compile_error") and result["compile_error"] not in self.compile_errors:
+            self.compile_errors.add(result["compile_error"])
+            self._say(f"WARNING: compiling the model failed on {result.get('node') or 'a worker'} "
+                      f"({result['compile_error']}); its packs train without compiling")
         if not result.get("event_only"):
             step = int(result["epoch"])
             self.writer.log_metrics(db_id, step, result)

@@ -95,6 +95,7 @@ def test_a_compile_that_fails_falls_back_with_a_warning(alone):
         warnings.simplefilter("always")
         reports, states = _packed(_configs()[:1], compile=_broken_backend)
     assert any("training goes on without compiling" in str(w.message) for w in caught)
+    assert "this backend cannot compile" in reports[0][0]["compile_error"]  # the driver prints it
     _assert_same(alone[0], (reports[0], states[0]))
 
 

@@ -63,7 +63,7 @@ class _Forward:
     """The T5's forward, compiled when asked; a compile that fails falls back to eager with a warning."""
 
     def __init__(self, t5, compile: bool | str):
-        self.t5, self.compiled = t5, None
+        self.t5, self.compiled, self.error = t5, None, None  # error: why compiling was given up
         if compile:
             backend = "inductor" if compile is True else compile
             try:
@@ -77,8 +77,9 @@ class _Forward:
         return self.compiled if self.compiled is not None else self.t5
 
     def fall_back(self, err: BaseException) -> None:
-        warnings.warn(f"compiling the model failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                      "training goes on without compiling", RuntimeWarning, stacklevel=2)
+        self.error = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        warnings.warn(f"compiling the model failed ({self.error}); training goes on without compiling", RuntimeWarning,
+                      stacklevel=2)
         self.compiled = None
 
 
@@ -122,7 +123,10 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     def end_epoch(i: int) -> None:
         member, done = members[i], epoch[i] >= members[i].cfg.epochs
         try:
-            metrics = member.end_epoch(epoch[i], {"pack/size": len(active), "pack/padding": stats.padding})
+            extra = {"pack/size": len(active), "pack/padding": stats.padding}
+            if forward.error:  # the driver says it once: a worker's warnings do not reach the terminal
+                extra["compile_error"] = forward.error
+            metrics = member.end_epoch(epoch[i], extra)
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             active.remove(i)
             report(i, {"member": i, "epoch": epoch[i] - 1, "left": "failed", "error": traceback.format_exc(),
