@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -321,7 +322,7 @@ def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path
     db = tmp_path / "r.db"
     out = _cli("sweep", "run", spec, "--db", db)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "(pack of 4)" in out.stdout
+    assert re.search(r"\(pack of 4, \d+% padding\)", out.stdout), out.stdout[-2000:]
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT c.method, t.role, t.state, t.ray_trial_id, t.objective, (SELECT GROUP_CONCAT(step) FROM "
