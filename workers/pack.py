@@ -59,7 +59,7 @@ def _allow_recompiles(limit: int) -> None:
             setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), limit))
 
 
-class _Forward:
+class StepForward:
     """The T5's forward, compiled when asked; a compile that fails falls back to eager with a warning."""
 
     def __init__(self, t5, compile: bool | str):
@@ -104,7 +104,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     if not members:
         return {}
     t5, device = loaded.model, next(iter(members.values())).device
-    forward = _Forward(t5, compile)
+    forward = StepForward(t5, compile)
     rows = sum(c.batch_size for c in cfgs) if compile else None
     widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
     stats, results = PackStats(), {}

@@ -31,117 +31,19 @@ from pathlib import Path
 
 import torch
 
-from workers.assembly import assemble
-from workers.member import seed_everything
-from workers.methods import get_method_config
-from workers.models import load_model
-from workers.pack import _Forward
-from workers.packed_step import packed_losses
-
-GPU = dict(model="random:google/t5-base-lm-adapt", precision="bf16", batch=32, source=256, target=2, steps=10, warmup=3)
-CPU = dict(model="tiny-t5", precision="fp32", batch=8, source=64, target=2, steps=6, warmup=2)
-METHODS = {"prompt_tuning": {}, "superpos_prompt": {"m": 128}}
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-class Bench:
-    """One shared frozen model and a synthetic batch per member (full-length rows: no padding)."""
-
-    def __init__(self, setup: dict, device: str):
-        self.setup, self.device = setup, device
-        self.loaded = load_model(setup["model"])
-        self.loaded.model.to(device)
-
-    def members(self, k: int, method: str = "prompt_tuning") -> list:
-        out = []
-        for i in range(k):
-            seed_everything(i)
-            built = assemble(self.setup["model"], get_method_config(method, METHODS[method]), dropout=False,
-                             precision=self.setup["precision"], loaded=self.loaded)
-            built.model.to(self.device)
-            out.append((built.model, torch.optim.AdamW(built.param_groups, lr=0.01), self.batch(i)))
-        return out
-
-    def batch(self, seed: int) -> dict:
-        s, gen = self.setup, torch.Generator().manual_seed(seed)
-        ids = torch.randint(5, self.loaded.real_vocab, (s["batch"], s["source"]), generator=gen)
-        labels = torch.randint(5, self.loaded.real_vocab, (s["batch"], s["target"]), generator=gen)
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
-
-    def tokens(self, members: list) -> int:
-        s = self.setup
-        return sum(s["batch"] * (m.method.n_tokens + s["source"] + s["target"]) for m, _, _ in members)
-
-
-def solo_step(members: list, device: str):
-    model, opt, batch = members[0]
-
-    def step():  # as workers/trial.py's loop: batches come from the host
-        loss = model(**{k: v.to(device) for k, v in batch.items()})
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step
-
-
-def packed_step(members: list, device: str, compile: bool):
-    t5 = members[0][0].t5
-    forward = _Forward(t5, compile)
-    rows = sum(b["input_ids"].shape[0] for _, _, b in members) if compile else None
-    widest = max(m.method.n_tokens + b["input_ids"].shape[1] for m, _, b in members)
-
-    def step():
-        losses = packed_losses(t5, forward.active, [(m.method, b) for m, _, b in members], device, rows, None, widest)
-        torch.stack(losses).sum().backward()
-        for _, opt, _ in members:
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-    return step, forward
-
-
-def seconds_per_step(step, steps: int, warmup: int) -> tuple[float, float]:
-    """(median seconds per step, seconds the warm-up took: compiling, for a compiled step)."""
-    start = time.perf_counter()
-    for _ in range(warmup):
-        step()
-    _sync()
-    warm = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        _sync()
-        t = time.perf_counter()
-        step()
-        _sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), warm
-
-
-def step_flops(step) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step()
-    return counter.get_total_flops()
-
-
-def matmul_peak(device: str, n: int = 8192, reps: int = 20) -> float:
-    """FLOP/s of a large bf16 matmul on this device (the MFU denominator)."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    _sync()
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    _sync()
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+from scripts.benchmarks.pack_steps import (
+    CPU,
+    DTYPES,
+    GPU,
+    Bench,
+    matmul_peak,
+    packed_step,
+    peak_memory,
+    seconds_per_step,
+    solo_step,
+    step_flops,
+    sync,
+)
 
 
 class Results:
@@ -161,10 +63,6 @@ class Results:
         return row
 
 
-def _peak_memory() -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-
-
 def measure(bench: Bench, results: Results, name: str, k: int, method: str, compile: bool, peak: float | None) -> dict:
     device, s = bench.device, bench.setup
     if torch.cuda.is_available():
@@ -172,16 +70,16 @@ def measure(bench: Bench, results: Results, name: str, k: int, method: str, comp
         torch.cuda.reset_peak_memory_stats()
     members = bench.members(k, method)
     if k == 1 and not compile:
-        step, fell_back = solo_step(members, device), False
+        step, forward = solo_step(members, device), None
     else:
         step, forward = packed_step(members, device, compile)
     flops = step_flops(solo_step(members, device) if k == 1 else packed_step(members, device, False)[0])
     seconds, warm = seconds_per_step(step, s["steps"], s["warmup"])
-    fell_back = compile and forward.compiled is None
+    fell_back = forward is not None and compile and forward.compiled is None
     tokens = bench.tokens(members)
     row = {"name": name, "pack": k, "method": method, "compiled": compile and not fell_back, "step_s": seconds,
            "tokens_per_s": tokens / seconds, "tflops": flops / seconds / 1e12,
-           "mfu": flops / seconds / peak if peak else None, "peak_memory_gib": _peak_memory(),
+           "mfu": flops / seconds / peak if peak else None, "peak_memory_gib": peak_memory(),
            "warmup_s": warm}
     del members, step
     return results.add(row)
@@ -208,15 +106,15 @@ def solo_worker(arg: str) -> None:
     step = solo_step(members, device)
     for _ in range(cfg["warmup"]):
         step()
-    _sync()
+    sync()
     time.sleep(max(0.0, cfg["start_at"] - time.time()))
     start, steps = time.perf_counter(), 0
     while time.perf_counter() - start < cfg["seconds"]:
         step()
         steps += 1
-    _sync()
+    sync()
     rate = steps * bench.tokens(members) / (time.perf_counter() - start)
-    print(json.dumps({"tokens_per_s": rate, "peak_memory_gib": _peak_memory()}), flush=True)
+    print(json.dumps({"tokens_per_s": rate, "peak_memory_gib": peak_memory()}), flush=True)
 
 
 def _guarded(results: Results, name: str, run) -> dict | None:
