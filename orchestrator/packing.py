@@ -12,7 +12,8 @@ beside 0.5 GiB of weights, eager and compiled alike. The memory is the GPU share
 Ray task holding the trial's GPUs asks torch). Packs stop at AUTO_MAX: on that GPU, compiled packs
 of 4 / 8 / 16 gave 5.7 / 5.8 / 5.8x the solo eager tokens/s, eager ones 2.4 / 2.8 / 2.9x, so
 larger packs buy little and make early stopping coarser. Without GPUs `auto` means 1: on the
-2-core CPU a pack of 4 tiny-t5 trials gave about 1.1x.
+2-core CPU a pack of 4 tiny-t5 trials steps 1.5x faster than one, but the demo sweep gained little
+end to end (44-45 s packed, 46-49 s not): evaluation and Ray dominate there.
 
 `resources.compile: auto` compiles where a trial has GPUs: 3.1x alone and 2.1x in a pack over
 eager, for ~50 s of compiling per new input width per worker process.
