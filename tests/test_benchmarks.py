@@ -59,3 +59,33 @@ def test_orchestration_benchmark_measures_both_cache_settings(capsys):
         assert run["trials"] == 4 and run["training_s"] > 0
         assert run["efficiency"] == pytest.approx(run["training_s"] / (run["span_s"] * 2))
     assert "caches off" in capsys.readouterr().out
+
+
+def test_packing_benchmark_cpu_path_and_the_speed_ups_it_writes_for_the_planner(tmp_path):
+    import json
+
+    from scripts.benchmarks.pack_steps import CPU, Bench
+    from scripts.benchmarks.packing import Results, main, write_speedups
+
+    out = tmp_path / "bench-results.json"
+    out.write_text(json.dumps({"earlier": 1}))
+    main(["--out", str(out)])
+    data = json.loads(out.read_text())
+    assert data["earlier"] == 1  # other benchmarks' figures stay
+    rows = {r["name"]: r for r in data["packing"]["rows"]}
+    assert data["packing"]["cpu_packed_4_over_solo_tokens_per_s"] == pytest.approx(
+        rows["cpu_packed_4_eager"]["tokens_per_s"] / rows["cpu_solo_eager"]["tokens_per_s"])
+    bench = Bench(CPU, "cpu")  # tokens of a member: its rows x (prompt + source + target)
+    assert bench.tokens(bench.members(2)) == 2 * CPU["batch"] * (10 + CPU["source"] + CPU["target"])
+
+    results = Results(tmp_path / "gpu.json", {"device": "test", "torch": "x", "setup": CPU})
+    results.data["speedup_over_solo_eager"] = {"solo_eager": 1.0, "solo_compiled": 3.0, "packed_4_eager": 2.0,
+                                               "packed_4_compiled": 5.5, "packed_8_eager_superpos": 1.9,
+                                               "separate_processes_4": 1.8}
+    table = tmp_path / "throughput.json"
+    table.write_text(json.dumps({"provenance": {"device": "d"}, "rows": [{"a": 1}]}))
+    write_speedups(results, table)
+    written = json.loads(table.read_text())
+    assert written["rows"] == [{"a": 1}] and written["packing"]["provenance"]["device"] == "test"
+    assert written["packing"]["train_speedup_over_solo_eager"] == {"eager": {"1": 1.0, "4": 2.0},
+                                                                   "compiled": {"1": 3.0, "4": 5.5}}
