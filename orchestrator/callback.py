@@ -69,6 +69,7 @@ class ResultsCallback(tune.Callback):
         self.last: dict[str, dict] = {}  # each member's latest epoch result
         self.closed: set[str] = set()  # members whose rows are finished
         self.compile_errors: set[str] = set()  # told once each
+        self.failed_alone: set[str] = set()  # pack members that failed while their pack went on
         self._first_result: float | None = None  # monotonic time of the first epoch reported
         self._last_log: float | None = None
 
@@ -176,15 +177,20 @@ class ResultsCallback(tune.Callback):
             self._advance(slot, step)
         if "left" in result and slot not in self.closed:
             state = result["left"]
+            if state == "failed":
+                self.failed_alone.add(slot)
             self._finish(trial, index, state, result.get("error") if state == "failed" else None)
 
     def on_trial_save(self, iteration, trials, trial, **info):
+        """The trial's newest checkpoint (Tune keeps only it) for every member that may be continued:
+        those still running and those that failed alone (a resume re-runs them from their last epoch,
+        which the pack's checkpoint still holds)."""
         checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is None:
             return
-        for index in self._open(trial):
+        for index in range(len(trial.config["members"])):
             slot = self._slot(trial, index)
-            if slot in self.db_ids:
+            if slot in self.db_ids and (slot not in self.closed or slot in self.failed_alone):
                 self.writer.set_checkpoint(self.db_ids[slot], checkpoint.path)
 
     def on_trial_recover(self, iteration, trials, trial, **info):

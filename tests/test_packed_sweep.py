@@ -51,3 +51,35 @@ def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path
     engine = open_store(f"sqlite:///{db}", readonly=True)
     chosen = queries.best_trials(engine, 1)
     assert len(chosen) == 3 and set(chosen["state"]) == {"complete"}  # a cell's best ran all its epochs
+
+
+def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_path):
+    import shutil
+
+    from workers.data import DEMO_DATA_DIR
+
+    data = tmp_path / "data"
+    for task in ("rte", "sst2"):
+        shutil.copytree(DEMO_DATA_DIR / task, data / task)
+    (data / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # broken JSON
+    spec = _spec(tmp_path, f"""
+        methods: [prompt_tuning]
+        tasks: [rte, sst2]
+        dropout: [off]
+        optuna: {{{{trials_per_cell: 2}}}}
+        training: {{{{epochs: 1, batch_size: 8, max_train_samples: 16, max_eval_samples: 8, data: {data}}}}}
+        resources: {{{{pack_size: 4}}}}
+        ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
+    """)
+    db = tmp_path / "r.db"
+    out = _cli("sweep", "run", spec, "--db", db)
+    assert out.returncode == 1, out.stderr[-3000:]  # a cell without any finished trial: the sweep failed
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT c.task, t.state, t.ray_trial_id, t.error, t.failures FROM trials t "
+                            "JOIN cells c ON c.id = t.cell_id ORDER BY c.task, t.number").fetchall()
+    assert [(task, state) for task, state, *_ in rows] == [("rte", "complete")] * 2 + [("sst2", "failed")] * 2
+    assert len({ray_id.split("/")[0] for _, _, ray_id, _, _ in rows}) == 1  # all four in one pack
+    for _, state, _, error, failures in rows:
+        assert (state == "failed") == bool(error) and failures == (1 if error else 0)
+        assert error is None or ("Traceback" in error and "sst2" in error)
+    assert "sst2" in out.stdout and "FAILED" in out.stdout
