@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.packing import AUTO_MAX, compile_enabled, group
+from orchestrator.packing import compile_enabled, group, nominal_pack_size
 from orchestrator.plan import Cell, expand
 from orchestrator.spec import SweepSpec
 from workers.data import DEMO_DATA_DIR
@@ -62,12 +62,6 @@ def _architecture(model: str) -> str:
     return model.removeprefix(RANDOM_PREFIX)
 
 
-def planned_pack(spec: SweepSpec) -> int:
-    """The pack size the plan assumes: the spec's, or what `auto` gives with GPUs (memory permitting)."""
-    size = spec.resources.pack_size
-    return int(size) if size != "auto" else (AUTO_MAX if spec.resources.gpus_per_trial else 1)
-
-
 def train_speedup(spec: SweepSpec, cell: Cell, table: dict) -> float:
     """Aggregate training throughput of this cell's trials in their packs, over one eager trial: the
     measured curve at the largest measured pack size not above the planned one (1.0 unmeasured)."""
@@ -75,7 +69,7 @@ def train_speedup(spec: SweepSpec, cell: Cell, table: dict) -> float:
     if not curves or group(spec, cell) is None:
         return 1.0
     curve = curves["compiled" if compile_enabled(spec) else "eager"]
-    sizes = [int(k) for k in curve if int(k) <= planned_pack(spec)]
+    sizes = [int(k) for k in curve if int(k) <= nominal_pack_size(spec)]
     return curve[str(max(sizes))] if sizes else 1.0
 
 
@@ -128,7 +122,7 @@ def format_plan(spec: SweepSpec, source: str) -> str:
     lines.append("")
     prov = est["provenance"]
     packing = (load_throughput().get("packing") or {}).get("provenance", {})
-    pack, compiled = planned_pack(spec), compile_enabled(spec)
+    pack, compiled = nominal_pack_size(spec), compile_enabled(spec)
     how = ("one trial per GPU" if pack == 1 and not compiled else
            f"prompt methods in packs of {pack}{', compiled' if compiled else ''} (training speed-up measured on "
            f"{packing.get('device', '?')}), full fine-tuning one trial per GPU")

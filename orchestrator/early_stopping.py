@@ -19,12 +19,9 @@ from types import SimpleNamespace
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from workers.tune_adapter import member_key  # a member's id in its cell's rungs, on the board, in checkpoints
+
 RUNG_METRIC = "peak/score"
-
-
-def member_key(member: dict) -> str:
-    """A trial's id in its cell's rungs and on the pack board: (cell, number) is unique in a sweep."""
-    return f"{member['cell_id']}:{member['number']}"
 
 
 class PerCellASHA(FIFOScheduler):

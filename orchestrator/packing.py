@@ -94,13 +94,19 @@ def compile_enabled(spec: SweepSpec) -> bool:
     return bool(spec.resources.gpus_per_trial) if chosen == "auto" else bool(chosen)
 
 
-def pack_sizes(spec: SweepSpec, echo=print) -> dict[str, int]:
-    """The pack size per model: the spec's number, or `auto` resolved (needs Ray started for GPUs)."""
+def nominal_pack_size(spec: SweepSpec) -> int:
+    """The spec's pack size, with `auto` read as 1 without GPUs and AUTO_MAX with them (the most a
+    GPU's memory can make it; `pack_sizes` asks the GPU). What `superpos sweep plan` assumes."""
     chosen = spec.resources.pack_size
     if chosen != "auto":
-        return {model: int(chosen) for model in spec.models}
-    if not spec.resources.gpus_per_trial:
-        return {model: 1 for model in spec.models}
+        return int(chosen)
+    return AUTO_MAX if spec.resources.gpus_per_trial else 1
+
+
+def pack_sizes(spec: SweepSpec, echo=print) -> dict[str, int]:
+    """The pack size per model: the spec's number, or `auto` resolved (needs Ray started for GPUs)."""
+    if spec.resources.pack_size != "auto" or not spec.resources.gpus_per_trial:
+        return {model: nominal_pack_size(spec) for model in spec.models}
     try:
         memory = _gpu_memory(spec.resources.gpus_per_trial)
     except Exception as err:  # noqa: BLE001 - no GPU answered: say what to set instead

@@ -43,6 +43,8 @@ def load_state(directory: str | Path) -> dict:
 
 
 def member_key(member: dict) -> str:
+    """A member's id wherever it is named apart from its pack (checkpoints, the scheduler's rungs, the
+    pack board): (cell, number) is unique in a sweep."""
     return f"{member['cell_id']}:{member['number']}"
 
 
@@ -100,11 +102,9 @@ def tune_trainable(config: dict[str, Any]) -> None:
             book.left.add(keys[index])
         folder = book.folder()
         try:
-            tune.report({**metrics, "member": index, "node": node},
-                        checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
+            tune.report({**metrics, "member": index, "node": node}, checkpoint=tune.Checkpoint.from_directory(folder))
         finally:  # Tune has copied the checkpoint into the run's storage by now
-            if folder:
-                shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     running = [i for i, key in enumerate(keys) if key not in book.left]
     cfgs = [TrialConfig.from_dict(members[i]["trial"]) for i in running]
