@@ -8,14 +8,14 @@ import sqlite3
 
 from db import queries
 from db.engine import open_store
-from tests.test_sweep_semantics import _cli, _spec
+from tests.sweep_cli import run_spec
 
 
 def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path):
     """Packs of 4 on the shared frozen model: each member is a trial of its own in the store (its
     epochs, state, objective); a member that its cell's ASHA stops leaves the pack after that rung and
     the others run on; full fine-tuning runs alone."""
-    spec = _spec(tmp_path, """
+    out, db = run_spec(tmp_path, """
         methods: [prompt_tuning, superpos_prompt, full_finetune]
         tasks: [sst2]
         m: [8]
@@ -27,9 +27,6 @@ def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path
         resources: {{pack_size: 4}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
-    db = tmp_path / "r.db"
-    out = _cli("sweep", "run", spec, "--db", db)
-    assert out.returncode == 0, out.stderr[-3000:]
     assert re.search(r"\(pack of 4, \d+% padding\)", out.stdout), out.stdout[-2000:]
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
@@ -62,7 +59,7 @@ def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_pat
     for task in ("rte", "sst2"):
         shutil.copytree(DEMO_DATA_DIR / task, data / task)
     (data / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # broken JSON
-    spec = _spec(tmp_path, f"""
+    out, db = run_spec(tmp_path, f"""
         methods: [prompt_tuning]
         tasks: [rte, sst2]
         dropout: [off]
@@ -70,10 +67,7 @@ def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_pat
         training: {{{{epochs: 1, batch_size: 8, max_train_samples: 16, max_eval_samples: 8, data: {data}}}}}
         resources: {{{{pack_size: 4}}}}
         ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
-    """)
-    db = tmp_path / "r.db"
-    out = _cli("sweep", "run", spec, "--db", db)
-    assert out.returncode == 1, out.stderr[-3000:]  # a cell without any finished trial: the sweep failed
+    """, returncode=1)  # a cell without any finished trial: the sweep failed
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT c.task, t.state, t.ray_trial_id, t.error, t.failures FROM trials t "
                             "JOIN cells c ON c.id = t.cell_id ORDER BY c.task, t.number").fetchall()

@@ -4,13 +4,9 @@ honest failure, fail-fast checks, seeds as replicas, option grids. Real Ray, rea
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -21,57 +17,11 @@ from db import queries
 from db.engine import open_store
 from db.models import Cell, Sweep, Trial
 from tests.conftest import REPO
-
-CLI = [sys.executable, "-m", "orchestrator.cli"]
-
-
-def _spec(tmp_path, body: str) -> str:
-    path = tmp_path / "spec.yaml"
-    path.write_text(textwrap.dedent(body).format(storage=tmp_path / "ray"))
-    return str(path)
-
-
-def _cli(*args, timeout=300):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=REPO)
-
-
-def _count(db: str, sql: str) -> int:
-    if not os.path.exists(db):
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute(sql).fetchone()[0]
-    except sqlite3.OperationalError:  # the schema is being created
-        return 0
-
-
-def _run_and_kill(args: list, db: str, condition: str, at_least: int, timeout: float = 240) -> bool:
-    """Start `superpos ...` in its own process group; SIGKILL the group (driver and its local Ray) once
-    `condition` (SQL count) reaches `at_least`. False if it ended by itself first."""
-    proc = subprocess.Popen([*CLI, *map(str, args)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None and time.monotonic() < deadline:
-            if _count(db, condition) >= at_least:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(30)
-                return True
-            time.sleep(0.05)
-        return False
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-
-
-RUNNING_WITH_AN_EPOCH = ("SELECT COUNT(*) FROM trials t WHERE t.state = 'running' AND "
-                         "EXISTS (SELECT 1 FROM metrics m WHERE m.trial_id = t.id)")
-FINISHED = "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'stopped')"
+from tests.sweep_cli import CLI, FINISHED, RUNNING_WITH_AN_EPOCH, cli, count, run_and_kill, run_spec, spec_file
 
 
 def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
-    spec = _spec(tmp_path, """
+    spec = spec_file(tmp_path, """
         methods: [prompt_tuning, superpos_prompt]
         tasks: [rte]
         m: [8]
@@ -84,15 +34,15 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
     """)
     db = str(tmp_path / "r.db")
     # packs of two (the solo path's resume is the cluster test's); 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
-    assert _run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
-    assert _count(db, FINISHED) == 0
+    assert run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
+    assert count(db, FINISHED) == 0
     for target in (2, 5):
-        before = _count(db, FINISHED)
-        killed = _run_and_kill(["sweep", "resume", 1, "--db", db], db,
+        before = count(db, FINISHED)
+        killed = run_and_kill(["sweep", "resume", 1, "--db", db], db,
                                f"SELECT CASE WHEN ({FINISHED}) >= {max(target, before + 1)} AND "
                                f"({RUNNING_WITH_AN_EPOCH}) >= 1 THEN 1 ELSE 0 END", 1)
         assert killed, "the resume ended before it could be killed: make the trials longer"
-    out = _cli("sweep", "resume", 1, "--db", db)
+    out = cli("sweep", "resume", 1, "--db", db)
     assert out.returncode == 0, out.stderr[-3000:]
 
     engine = open_store(f"sqlite:///{db}", readonly=True)
@@ -129,7 +79,7 @@ def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(DEMO_DATA_DIR / "rte", data / "rte")
     (data / "rte" / "validation.jsonl").write_text('{"premise": "a", "hypothesis": \n')  # broken JSON
-    spec = _spec(tmp_path, f"""
+    spec = spec_file(tmp_path, f"""
         methods: [prompt_tuning]
         tasks: [rte]
         dropout: [off]
@@ -139,7 +89,7 @@ def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
         ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
     """)
     db = tmp_path / "r.db"
-    out = _cli("sweep", "run", spec, "--db", db)
+    out = cli("sweep", "run", spec, "--db", db)
     assert out.returncode == 1, (out.stdout[-2000:], out.stderr[-2000:])
     assert "Trial task failed" not in out.stderr and out.stderr.count("Traceback") == 0
     assert "failed trials, by cell" in out.stdout and "prompt_tuning|rte" in out.stdout
@@ -152,14 +102,14 @@ def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
             assert t.failures == 2  # the first attempt and one retry
             assert t.error.startswith("Traceback (most recent call last)") and "\x1b[" not in t.error
     # the same failure budget on resume: nothing has retries left, so nothing runs again
-    again = _cli("sweep", "resume", 1, "--db", db)
+    again = cli("sweep", "resume", 1, "--db", db)
     assert again.returncode == 1 and "nothing to run" in again.stdout
 
 
 def test_each_cell_keeps_its_best_trial_to_the_last_epoch_under_asha(tmp_path):
     """Two tasks on very different score scales (CoLA's MCC near 0, SST-2's accuracy near 0.5): one
     ASHA for the whole run stopped CoLA's best trial on SST-2's scores."""
-    spec = _spec(tmp_path, """
+    _, db = run_spec(tmp_path, """
         methods: [prompt_tuning]
         tasks: [sst2, cola]
         dropout: [off]
@@ -169,9 +119,6 @@ def test_each_cell_keeps_its_best_trial_to_the_last_epoch_under_asha(tmp_path):
         resources: {{max_concurrent_trials: 2}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
-    db = tmp_path / "r.db"
-    out = _cli("sweep", "run", spec, "--db", db)
-    assert out.returncode == 0, out.stderr[-3000:]
     engine = open_store(f"sqlite:///{db}", readonly=True)
     best = queries.best_trials(engine, 1)
     assert len(best) == 2 and set(best["state"]) == {"complete"}, best[["task", "state", "objective"]]
@@ -182,7 +129,7 @@ def test_each_cell_keeps_its_best_trial_to_the_last_epoch_under_asha(tmp_path):
 
 
 def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
-    spec = _spec(tmp_path, """
+    _, db = run_spec(tmp_path, """
         methods: [superpos_prompt]
         tasks: [rte]
         m: [4]
@@ -193,9 +140,6 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
         training: {{epochs: 1, batch_size: 16, max_train_samples: 32, max_eval_samples: 32, eval_mode: rank}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
-    db = tmp_path / "r.db"
-    out = _cli("sweep", "run", spec, "--db", db)
-    assert out.returncode == 0, out.stderr[-3000:]
     engine = open_store(f"sqlite:///{db}", readonly=True)
     trials = queries.trials_frame(engine, 1)
     assert len(trials) == 2 * (2 + 2)  # 2 cells x (2 search + 2 replicas)
@@ -238,11 +182,11 @@ def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, me
     spec.write_text(f"methods: [prompt_tuning]\ntasks: [rte]\n{body}\n")
     db = tmp_path / "r.db"
     started = time.monotonic()
-    out = _cli("sweep", "run", spec, "--db", db, timeout=120)
+    out = cli("sweep", "run", spec, "--db", db, timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert re.search(message, out.stderr), out.stderr
     assert time.monotonic() - started < 110  # it ended by itself (the timeout above would raise)
-    assert _count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
+    assert count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
 
 
 def test_tune_runs_are_named_per_store_and_sweep():
@@ -253,7 +197,7 @@ def test_tune_runs_are_named_per_store_and_sweep():
 
 
 def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path):
-    spec = _spec(tmp_path, """
+    spec = spec_file(tmp_path, """
         methods: [prompt_tuning]
         tasks: [rte]
         dropout: [off]
@@ -266,21 +210,21 @@ def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path
                            stderr=subprocess.DEVNULL, text=True)
     try:
         deadline = time.monotonic() + 180
-        while _count(db, RUNNING_WITH_AN_EPOCH) < 1 and time.monotonic() < deadline and run.poll() is None:
+        while count(db, RUNNING_WITH_AN_EPOCH) < 1 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.2)
-        out = _cli("sweep", "cancel", 1, "--db", db)
+        out = cli("sweep", "cancel", 1, "--db", db)
         assert out.returncode == 0, out.stderr
         assert "sent SIGTERM to the sweep's driver" in out.stdout and "sweep 1 is cancelled" in out.stdout
         assert run.wait(60) == 130
     finally:
         if run.poll() is None:
             run.kill()
-    assert _count(db, "SELECT COUNT(*) FROM trials WHERE state = 'interrupted'") >= 1
-    again = _cli("sweep", "cancel", 1, "--db", db)
+    assert count(db, "SELECT COUNT(*) FROM trials WHERE state = 'interrupted'") >= 1
+    again = cli("sweep", "cancel", 1, "--db", db)
     assert again.returncode == 2 and "not running (it is cancelled)" in again.stderr
-    resumed = _cli("sweep", "resume", 1, "--db", db)
+    resumed = cli("sweep", "resume", 1, "--db", db)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _count(db, "SELECT COUNT(*) FROM trials WHERE state = 'complete'") == 4
+    assert count(db, "SELECT COUNT(*) FROM trials WHERE state = 'complete'") == 4
 
 
 def test_a_sweep_planned_by_an_earlier_version_is_not_resumed_into_new_cells(tmp_path):
@@ -297,7 +241,7 @@ def test_a_sweep_planned_by_an_earlier_version_is_not_resumed_into_new_cells(tmp
     trial = writer.start_trial(cell, 0, "ray-0", {"seed": 0}, 0.1, 0.01)
     writer.finish_trial(trial, "interrupted")
     writer.finish_sweep(sweep, "interrupted")
-    out = _cli("sweep", "resume", sweep, "--db", url)
+    out = cli("sweep", "resume", sweep, "--db", url)
     assert out.returncode == 2 and "planned by an earlier superpos" in out.stderr
-    assert _count(str(tmp_path / "r.db"), "SELECT COUNT(*) FROM cells") == 1
+    assert count(str(tmp_path / "r.db"), "SELECT COUNT(*) FROM cells") == 1
 
