@@ -49,11 +49,19 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # keys: workers.option
 
 def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: TaskSpec | None = None,
              device: str | None = None, precision: str = "fp32", loaded: LoadedModel | None = None) -> Assembled:
-    """`precision` casts the T5 (frozen, or trained by full fine-tuning); a prompt method's own
-    parameters stay float32 and its prompt is cast to the model's dtype when prepended. `loaded`: an
-    already loaded model to use (workers/cache.py), else it is loaded here."""
+    """`precision` for a prompt method casts the frozen T5 (its weights never change); the method's own
+    parameters stay float32 and its prompt is cast to the model's dtype when prepended. Full
+    fine-tuning trains the T5's weights, so they stay float32 (master weights, and so the optimizer's
+    state) and `precision` is the compute dtype (autocast): in bfloat16 weights, AdamW's updates at
+    lr 1e-5 fall below a weight's last bit and most round away. `loaded`: an already loaded model to
+    use (workers/cache.py), else it is loaded here."""
     loaded = loaded or load_model(model_name, device=device)
-    loaded.model.to(DTYPES[precision])
+    autocast = None
+    if method_cfg.trains_prompt:
+        loaded.model.to(DTYPES[precision])
+    else:
+        loaded.model.to(torch.float32)
+        autocast = DTYPES[precision] if DTYPES[precision] != torch.float32 else None
     set_dropout(loaded.model, dropout)
     if method_cfg.trains_prompt:
         freeze(loaded.model)
@@ -62,4 +70,4 @@ def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: Tas
         groups = [{"params": list(loaded.model.parameters()), "weight_decay": method_cfg.weight_decay}]
     else:
         groups = method.param_groups(method_cfg.weight_decay)
-    return Assembled(PromptedT5(loaded.model, method), loaded, groups)
+    return Assembled(PromptedT5(loaded.model, method, autocast), loaded, groups)

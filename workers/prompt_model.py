@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -11,12 +13,18 @@ from workers.methods.base import PromptMethod
 class PromptedT5(nn.Module):
     """Prepends `method()` (n, d) to the encoder's input embeddings and extends the attention mask.
 
-    With `method=None` the T5 runs as is (full fine-tuning).
+    With `method=None` the T5 runs as is (full fine-tuning). `autocast`: a lower compute dtype for a
+    float32 T5 (full fine-tuning in bf16 keeps float32 master weights); None: the weights' own dtype.
     """
 
-    def __init__(self, t5: nn.Module, method: PromptMethod | None):
+    def __init__(self, t5: nn.Module, method: PromptMethod | None, autocast: torch.dtype | None = None):
         super().__init__()
-        self.t5, self.method = t5, method
+        self.t5, self.method, self.autocast = t5, method, autocast
+
+    def _compute(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=next(self.t5.parameters()).device.type, dtype=self.autocast)
 
     def _encoder_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
         embeds = self.t5.get_input_embeddings()(input_ids)
@@ -30,32 +38,35 @@ class PromptedT5(nn.Module):
 
     def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
         """The mean token cross-entropy of `labels` (pad positions set to -100)."""
-        return self.t5(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
+        with self._compute():
+            return self.t5(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
 
     @torch.no_grad()
     def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:
         """(batch, labels): the summed log-probability of each label's tokens (the `rank` evaluation).
         The encoder runs once; one decoder pass scores every label (labels stacked along the batch)."""
-        inputs = self._encoder_inputs(input_ids, attention_mask)
-        hidden = self.t5.get_encoder()(**inputs).last_hidden_state
         batch, k = input_ids.shape[0], len(label_ids)
         width = max(len(ids) for ids in label_ids)
         labels = torch.full((k, width), -100, dtype=torch.long, device=input_ids.device)
         for i, ids in enumerate(label_ids):
             labels[i, : len(ids)] = torch.tensor(ids)
         labels = labels.repeat(batch, 1)  # (batch * k, width): example-major
-        logits = self.t5(
-            encoder_outputs=(hidden.repeat_interleave(k, dim=0),),
-            attention_mask=inputs["attention_mask"].repeat_interleave(k, dim=0),
-            decoder_input_ids=self.t5._shift_right(labels), use_cache=False,
-        ).logits.float()
+        with self._compute():
+            inputs = self._encoder_inputs(input_ids, attention_mask)
+            hidden = self.t5.get_encoder()(**inputs).last_hidden_state
+            logits = self.t5(
+                encoder_outputs=(hidden.repeat_interleave(k, dim=0),),
+                attention_mask=inputs["attention_mask"].repeat_interleave(k, dim=0),
+                decoder_input_ids=self.t5._shift_right(labels), use_cache=False,
+            ).logits.float()
         picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (picked * (labels != -100)).sum(-1).view(batch, k)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:
         """Greedy decoding, the paper's protocol."""
-        return self.t5.generate(
-            **self._encoder_inputs(input_ids, attention_mask), max_new_tokens=max_new_tokens, do_sample=False,
-            num_beams=1,
-        )
+        with self._compute():
+            return self.t5.generate(
+                **self._encoder_inputs(input_ids, attention_mask), max_new_tokens=max_new_tokens, do_sample=False,
+                num_beams=1,
+            )

@@ -49,7 +49,9 @@ class TrialConfig:
                                       "(workers/tasks.py)")
     holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol")
     device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
-    precision: str = _opt("fp32", "fp32 or bf16 (the T5 in bfloat16; prompt parameters stay float32)")
+    precision: str = _opt("fp32", "fp32 or bf16: prompt methods run the frozen T5 in bfloat16 (their own "
+                                  "parameters stay float32); full fine-tuning keeps float32 weights and computes "
+                                  "in bfloat16 (autocast)")
     output_dir: str | None = _opt(None, "where to save the trainable parameters (final and peak); null: nowhere")
 
     @classmethod
