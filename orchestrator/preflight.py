@@ -67,10 +67,29 @@ def _data_problems(spec: SweepSpec) -> list[str]:
             "download them once with network access, or use data: demo or a local directory"]
 
 
+def _storage_problem(spec: SweepSpec) -> str | None:
+    """Tune's storage folder must be a folder this machine can create and write (a remote URI is left
+    to Tune)."""
+    path = spec.ray.storage_path
+    if not path or "://" in path:
+        return None
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".superpos-write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        what = "is a file, not a folder" if folder.is_file() else f"cannot be created or written ({err.strerror or err})"
+        return f"spec.ray.storage_path: {path!r} {what}; point it at a folder (or null for ~/ray_results)"
+    return None
+
+
 def check_environment(spec: SweepSpec) -> None:
-    """Models and data: raise SpecError listing every problem."""
+    """Models, data and Tune's storage folder: raise SpecError listing every problem."""
     problems = [p for i, name in enumerate(spec.models) if (p := _model_problem(i, name))]
     problems += _data_problems(spec)
+    problems += [p for p in [_storage_problem(spec)] if p]
     if problems:
         raise SpecError(problems)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,16 @@ __all__ = ["SpecError", "SweepSpec", "parse_spec", "load_spec", "OptunaSpec", "S
            "RaySpec"]
 
 
+def _cut(problem: str, limit: int = 600) -> str:
+    """A problem's line stays readable whatever value it quotes."""
+    return problem if len(problem) <= limit else f"{problem[:limit]}... ({len(problem) - limit:,} more characters)"
+
+
 class SpecError(ValueError):
     """A sweep spec is invalid; the message names each bad key and what would be accepted."""
 
     def __init__(self, problems: list[str] | str, source: str = "spec"):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.problems = [_cut(p) for p in ([problems] if isinstance(problems, str) else problems)]
         if len(self.problems) == 1:
             message = self.problems[0]
         else:
@@ -89,6 +95,55 @@ class SweepSpec:
         per_method = sum(self.option_sets(m) for m in self.methods)
         return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
 
+    def n_trials(self) -> int:
+        """Every trial the grid plans (search budgets and replicas), computed without expanding it."""
+        per_method = sum(self.option_sets(m) * self.trials_per_cell(m) for m in self.methods)
+        return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
+
+
+MAX_SPEC_BYTES = 256_000  # a spec is a small file; anything larger is refused before it is parsed
+MAX_SPEC_VALUES = 50_000  # values once YAML aliases are expanded (a "billion laughs" file expands to billions)
+MAX_SPEC_DEPTH = 50  # nesting of mappings and lists
+MAX_SHOWN = 120  # characters of a bad value an error message shows
+
+
+def _short(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut to MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text):,} characters)"
+
+
+def _expanded(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    """How many values `node` stands for once every alias is expanded (shared nodes counted each
+    time they are used, each computed once), refusing deep nesting as it goes."""
+    if depth > MAX_SPEC_DEPTH:
+        raise SpecError(f"the YAML nests deeper than {MAX_SPEC_DEPTH} levels; a sweep spec is a few levels deep")
+    if id(node) not in memo:
+        children = node.value if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else []
+        items = [part for pair in children for part in pair] if isinstance(node, yaml.MappingNode) else children
+        memo[id(node)] = 1 + sum(_expanded(child, memo, depth + 1) for child in items)
+    return memo[id(node)]
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """yaml.safe_load with bounds: size, nesting and alias expansion are checked on the composed node
+    graph (where an alias is one shared node), before anything is expanded."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"{source} is {len(text):,} characters; a sweep spec is a small YAML file (at most "
+                        f"{MAX_SPEC_BYTES:,})")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            values = _expanded(root, {})
+            if values > MAX_SPEC_VALUES:
+                raise SpecError(f"{source} expands to {values:,} values once its YAML aliases (&name / *name) are "
+                                f"followed, more than {MAX_SPEC_VALUES:,}; write the values out, or use fewer aliases")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{source} is not valid YAML: {err}") from None
+    except RecursionError:
+        raise SpecError(f"{source} nests too deeply to be a sweep spec") from None
+
 
 def _path(loc: tuple) -> str:
     out = "spec"
@@ -97,15 +152,30 @@ def _path(loc: tuple) -> str:
     return out
 
 
+UNION_TAG = re.compile(r"^(int|bool|str|float|none|[a-z-]+\[.*\])$")  # pydantic's name of a union's member
+
+
 def _schema_problems(err: ValidationError) -> list[str]:
-    problems = []
+    """One line per bad key in the product's words: a union's alternatives (pydantic reports each
+    under its own tag, e.g. `pack_size.int` and `pack_size.literal['auto']`) become one line."""
+    merged: dict[tuple, list[dict]] = {}
     for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        shown = e.get("input")
-        got = "" if e["type"] in ("missing", "value_error") or isinstance(shown, dict) else f" (got {shown!r})"
-        if e["type"] == "extra_forbidden":
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and UNION_TAG.match(p)))
+        merged.setdefault(loc, []).append(e)
+    problems = []
+    for loc, errors in merged.items():
+        first = errors[0]
+        if first["type"] == "extra_forbidden":
             msg = "unknown key; see `superpos sweep schema` for the allowed ones"
-        problems.append(f"{_path(e['loc'])}: {msg}{got}")
+        elif len(errors) > 1:
+            wanted = dict.fromkeys(e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+                                   for e in errors)
+            msg = "must be " + " or ".join(wanted)
+        else:
+            msg = first["msg"].removeprefix("Value error, ")
+        shown = first.get("input")
+        got = "" if first["type"] in ("missing", "value_error") or isinstance(shown, dict) else f" (got {_short(shown)})"
+        problems.append(f"{_path(loc)}: {msg}{got}")
     return problems
 
 
@@ -121,6 +191,9 @@ def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, 
     for method in model.methods:
         grid = {k: list(v) for k, v in model.method_grid.get(method, {}).items()}
         if METHOD_CONFIGS[method].has_m:
+            if "m" in grid and "m" in model.model_fields_set:
+                problems.append(f"spec.m and spec.method_grid.{method}.m both give {method}'s m ({list(model.m)} and "
+                                f"{grid['m']}); set it in one place")
             grid.setdefault("m", list(model.m))
         allowed = METHOD_CONFIGS[method].field_names()
         fixed = model.method_params.get(method, {})
@@ -134,10 +207,13 @@ def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, 
             elif option in fixed:
                 problems.append(f"spec.method_params.{method}.{option}: also a grid dimension "
                                 f"(spec.{'m' if option == 'm' else f'method_grid.{method}.{option}'}); set it in one place")
-        probes = [{**fixed, **{k: v for k, v in ((o, vals[i % len(vals)]) for o, vals in grid.items())}}
+        if len(problems) > before:  # the probes below need known option names and non-empty lists
+            grids[method] = grid
+            continue
+        probes = [{**fixed, **{o: vals[i % len(vals)] for o, vals in grid.items()}}
                   for i in range(max((len(v) for v in grid.values()), default=1))]
         where = f"spec.method_params.{method}" + (f" with spec.method_grid.{method}" if method in model.method_grid else "")
-        for probe in probes if len(problems) == before else []:  # option names are known to be right here
+        for probe in probes:
             try:
                 get_method_config(method, probe)
             except (TypeError, ValueError) as err:
@@ -199,6 +275,15 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
     if model.scheduler.type == "asha" and model.scheduler.grace_period > spec.epochs:
         problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
                         f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
+    packable = [m for m in spec.methods if METHOD_CONFIGS[m].trains_prompt]
+    if isinstance(model.resources.pack_size, int) and model.resources.pack_size > 1 and not packable:
+        problems.append(f"spec.resources.pack_size: {model.resources.pack_size}, but nothing can be packed: "
+                        f"{', '.join(spec.methods)} trains the model itself and runs alone; remove pack_size "
+                        "or set it to 1")
+    if spec.n_trials() > model.limits.max_trials:
+        problems.append(f"spec: the grid has {spec.n_trials():,} trials ({spec.n_cells():,} cells x their search "
+                        f"budget and {len(spec.seeds) - 1} replica seed(s)), more than spec.limits.max_trials = "
+                        f"{model.limits.max_trials:,}; shrink a dimension or raise the limit")
     if spec.n_cells() > model.limits.max_cells:
         sizes = {"methods x options": sum(spec.option_sets(m) for m in spec.methods),
                  "tasks": len(spec.tasks), "models": len(spec.models), "dropout": len(spec.dropout)}
@@ -208,10 +293,7 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
 
 
 def parse_spec(text: str, source: str = "spec") -> SweepSpec:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError(f"{source} is not valid YAML: {err}") from None
+    raw = _load_yaml(text, source)
     if not isinstance(raw, dict):
         raise SpecError(f"{source} must be a YAML mapping with keys {', '.join(SpecModel.model_fields)}")
     try:

@@ -135,6 +135,8 @@ class RaySpec(Section):
 
 class LimitSpec(Section):
     max_cells: int = Field(10_000, ge=1, description="refuse grids larger than this (a typo guard)")
+    max_trials: int = Field(100_000, ge=1, description="refuse grids that plan more trials than this (search "
+                                                       "budgets and replicas; a typo guard)")
 
 
 class SpecModel(Section):

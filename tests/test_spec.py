@@ -177,3 +177,44 @@ def test_the_template_set_is_a_training_option_recorded_with_every_cell():
     assert {c.template for c in expand(parse_spec(BASE))} == {"reference"}
     with pytest.raises(SpecError, match="unknown template set 'paper'"):
         parse_spec(BASE + "training: {template: paper}\n")
+
+
+LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 10))
+
+
+@pytest.mark.parametrize("text, message", [
+    (BASE.replace("prompt_tuning, ", "") + "method_grid: {superpos_prompt: {softmax: []}}\n",
+     r"^spec.method_grid.superpos_prompt.softmax: give at least one value$"),
+    (BASE + "m: [8]\nmethod_grid: {superpos_prompt: {m: [16, 32]}}\n",
+     r"spec.m and spec.method_grid.superpos_prompt.m both give"),
+    ("methods: [full_finetune]\ntasks: [rte]\nresources: {pack_size: 4}\n",
+     r"spec.resources.pack_size: 4, but nothing can be packed: full_finetune"),
+    (BASE + "resources: {pack_size: 2.5}\n", r"^spec.resources.pack_size: must be a valid integer or 'auto' \(got 2.5\)$"),
+    (BASE + "resources: {compile: 'yes'}\n", r"^spec.resources.compile: must be a valid boolean or 'auto' \(got 'yes'\)$"),
+    (BASE + f"m: [{', '.join(map(str, range(1, 501)))}]\nseeds: [{', '.join(map(str, range(2000)))}]\n",
+     r"1,003,002 trials \(501 cells.* more than spec.limits.max_trials = 100,000"),
+    (BASE + LAUGHS, r"expands to [\d,]+ values once its YAML aliases"),
+    ("methods: [prompt_tuning]\n" + LAUGHS + "tasks: *l9\n", r"expands to [\d,]+ values once its YAML aliases"),
+    (BASE + "x: " + "[" * 80 + "]" * 80 + "\n", r"nests deeper than 50 levels"),
+    (BASE + "x: " + "[" * 50_000 + "]" * 50_000 + "\n", r"nests too deeply|is 100,\d+ characters"),
+])
+def test_hostile_and_contradictory_specs_end_in_one_clear_line(text, message):
+    """Each used to crash (a traceback), hang (minutes, gigabytes) or drop a key silently."""
+    import resource
+    import time
+
+    start, rss = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(SpecError) as err:
+        parse_spec(text)
+    assert len(err.value.problems) == 1 and len(str(err.value)) < 700, str(err.value)[:2000]
+    assert __import__("re").search(message, str(err.value)), str(err.value)
+    assert time.monotonic() - start < 20  # a guard against a hang, not a speed target
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 500_000  # KiB: bounded memory
+
+
+def test_a_long_bad_value_is_cut_in_the_message():
+    with pytest.raises(SpecError) as err:
+        parse_spec(BASE + f"zzz: [{', '.join(['1'] * 5000)}]\n")
+    assert "spec.zzz: unknown key" in str(err.value) and "characters)" in str(err.value)
+    assert len(str(err.value)) < 700

@@ -167,6 +167,7 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights"),
     ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte"),
     ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:"),
+    ("ray: {num_cpus: 2, storage_path: AFILE}", r"spec.ray.storage_path: .* is a file, not a folder"),
 ])
 def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, message):
     import re
@@ -175,7 +176,8 @@ def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, me
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    body = body.replace("EMPTY", str(tmp_path / "empty")).replace("PORT", str(port))
+    (tmp_path / "a-file").write_text("")
+    body = body.replace("EMPTY", str(tmp_path / "empty")).replace("PORT", str(port)).replace("AFILE", str(tmp_path / "a-file"))
     if "ray:" not in body:
         body += f"\nray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}"
     spec = tmp_path / "spec.yaml"
