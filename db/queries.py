@@ -122,10 +122,23 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     return df
 
 
-def failed_trials(engine: Engine, sweep_id: int) -> list[tuple]:
-    """(trial id, cell key, number, error) of every failed trial of a sweep."""
-    stmt = (select(Trial.id, Cell.key, Trial.number, Trial.error).join(Cell, Trial.cell_id == Cell.id)
-            .where(Cell.sweep_id == sweep_id, Trial.state == "failed").order_by(Trial.id))
+def failed_retries(engine: Engine, sweep_id: int, retries: int) -> tuple[int, int]:
+    """(failed trials that a resume re-runs: retries left, failed trials out of retries)."""
+    stmt = (select(Trial.failures).join(Cell, Trial.cell_id == Cell.id)
+            .where(Cell.sweep_id == sweep_id, Trial.state == "failed"))
+    with engine.connect() as conn:
+        failures = [f or 0 for (f,) in conn.execute(stmt)]
+    left = sum(f <= retries for f in failures)
+    return left, len(failures) - left
+
+
+def trial_errors(engine: Engine, sweep_id: int) -> list[tuple]:
+    """(trial id, cell key, number, state, failures, error) of every trial of a sweep that raised: the
+    failed ones, and those that recovered on a retry or a resume (their last error is kept)."""
+    stmt = (select(Trial.id, Cell.key, Trial.number, Trial.state, Trial.failures, Trial.error)
+            .join(Cell, Trial.cell_id == Cell.id)
+            .where(Cell.sweep_id == sweep_id, (Trial.state == "failed") | Trial.error.is_not(None))
+            .order_by(Trial.state != "failed", Trial.id))
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(stmt)]
 

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -87,14 +87,23 @@ class ResultsWriter:
             trial = s.get(Trial, trial_id)
             trial.failures, trial.error = (trial.failures or 0) + 1, error
 
-    def set_checkpoint(self, trial_id: int, path: str) -> None:
-        """Where the trial's last epoch was checkpointed: a resume continues from there."""
-        with Session(self.engine) as s, s.begin():
-            s.get(Trial, trial_id).checkpoint = path
+    def set_checkpoint(self, trial_ids: list[int], path: str, session: Session | None = None) -> None:
+        """Where the trials' last epoch was checkpointed (a pack's members share one): a resume continues
+        from there."""
+        if not trial_ids:
+            return
+        if session is None:
+            with Session(self.engine) as s, s.begin():
+                self.set_checkpoint(trial_ids, path, s)
+            return
+        session.execute(update(Trial).where(Trial.id.in_(list(trial_ids))).values(checkpoint=path))
 
-    def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any]) -> int:
-        """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place."""
-        return self.log_history(trial_id, {step: metrics})
+    def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any],
+                    checkpoint: tuple[list[int], str] | None = None) -> int:
+        """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place.
+        `checkpoint`: (trial ids, path) of the checkpoint taken after this step, set in the same
+        transaction, so a store never names a checkpoint whose epoch it lacks, nor the other way round."""
+        return self.log_history(trial_id, {step: metrics}, checkpoint)
 
     def _upsert(self, session: Session, model: type, rows: list[dict], keys: list[str], update: list[str]) -> None:
         """INSERT ... ON CONFLICT (keys) DO UPDATE: a repeated report replaces its row."""
@@ -103,7 +112,8 @@ class ResultsWriter:
             session.execute(stmt.on_conflict_do_update(
                 index_elements=keys, set_={col: stmt.excluded[col] for col in update}))
 
-    def log_history(self, trial_id: int, steps: Mapping[int, Mapping[str, Any]]) -> int:
+    def log_history(self, trial_id: int, steps: Mapping[int, Mapping[str, Any]],
+                    checkpoint: tuple[list[int], str] | None = None) -> int:
         """Many steps of one trial in one transaction (bulk loads, benchmarks)."""
         rows = [
             {"trial_id": trial_id, "key": key, "step": step, **dict(zip(("value", "nonfinite"), encode_value(value)))}
@@ -111,9 +121,12 @@ class ResultsWriter:
             for key, value in metrics.items()
             if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
-        if rows:
+        if rows or checkpoint:
             with Session(self.engine) as s, s.begin():
-                self._upsert(s, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
+                if rows:
+                    self._upsert(s, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
+                if checkpoint:
+                    self.set_checkpoint(*checkpoint, s)
         return len(rows)
 
     def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
@@ -133,7 +146,8 @@ class ResultsWriter:
         with Session(self.engine) as s, s.begin():
             trial = s.get(Trial, trial_id)
             trial.state, trial.finished_ms = state, now_ms()
-            trial.error = error if state == "failed" else None
+            if error is not None:  # a trial that recovered (a retry, a resume) keeps its last error
+                trial.error = error
             if trainable_parameters is not None:
                 trial.trainable_parameters = trainable_parameters
             metrics = s.scalars(select(Metric).where(Metric.trial_id == trial_id)).all()

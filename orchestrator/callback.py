@@ -12,6 +12,7 @@ from ray import tune
 
 from db.engine import open_store
 from db.writer import ResultsWriter
+from orchestrator.faults import explain, what_next
 from workers.trial import TrialConfig
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -21,23 +22,24 @@ def _read(path) -> bytes | None:
     return Path(path).read_bytes() if path and Path(path).is_file() else None
 
 
-def error_text(trial) -> str:
-    """The trial's own traceback (header line included, no colour codes), as the trainable raised it
-    (workers.tune_adapter.TrialFailure); else Ray's text of the error; else a note. Read from the
-    trial's local folder, where Tune writes the error before it calls the callbacks."""
-    text = None
+def error_text(trial) -> tuple[str, BaseException | None]:
+    """(the trial's own traceback, header line included, no colour codes, as the trainable raised it
+    (workers.tune_adapter.TrialFailure), else Ray's text of the error, else a note; the exception
+    when it could be read). Read from the trial's local folder, where Tune writes the error before
+    it calls the callbacks."""
+    text, exc = None, None
     pickled = _read(getattr(trial, "pickled_error_file", None))
     if pickled is not None:
         try:
             exc = cloudpickle.loads(pickled)
-            cause = getattr(exc, "cause", None) or exc
-            text = getattr(cause, "traceback_text", None) or str(exc)
+            exc = getattr(exc, "cause", None) or exc
+            text = getattr(exc, "traceback_text", None) or str(exc)
         except Exception:  # noqa: BLE001 - an unreadable pickle falls back to the text file
-            text = None
+            text = exc = None
     if text is None:
         raw = _read(getattr(trial, "error_file", None))
         text = raw.decode(errors="replace") if raw is not None else None
-    return ANSI.sub("", text or f"trial {trial.trial_id} failed (no error recorded)").strip()
+    return ANSI.sub("", text or f"trial {trial.trial_id} failed (no error recorded)").strip(), exc
 
 
 def first_line(error: str) -> str:
@@ -54,8 +56,8 @@ class ResultsCallback(tune.Callback):
     LOG_EVERY_S = 30.0
 
     def __init__(self, db_url: str, total: int, retries: int = 0, echo: Callable[[str], None] = print,
-                 epochs: int = 1, progress: bool = False):
-        self.db_url, self.total, self.retries, self.echo = db_url, total, retries, echo
+                 epochs: int = 1, progress: bool = False, sweep_id: int | None = None):
+        self.db_url, self.total, self.retries, self.echo, self.sweep_id = db_url, total, retries, echo, sweep_id
         self._writer: ResultsWriter | None = None
         self.db_ids: dict[str, int] = {}
         self.trainable: dict[str, int] = {}
@@ -167,35 +169,37 @@ class ResultsCallback(tune.Callback):
             self.compile_errors.add(result["compile_error"])
             self._say(f"WARNING: compiling the model failed on {result.get('node') or 'a worker'} "
                       f"({result['compile_error']}); its packs train without compiling")
+        checkpoint = self._checkpoint(trial, result)
         if not result.get("event_only"):
             step = int(result["epoch"])
-            self.writer.log_metrics(db_id, step, result)
+            self.writer.log_metrics(db_id, step, result, checkpoint)
             if result.get("snapshot"):
                 self.writer.store_snapshots(db_id, step, result["snapshot"])
             self.trainable[slot] = result.get("trainable_parameters")
             self.last[slot] = result
             self._advance(slot, step)
+        elif checkpoint:
+            self.writer.set_checkpoint(*checkpoint)
         if "left" in result and slot not in self.closed:
             state = result["left"]
             if state == "failed":
                 self.failed_alone.add(slot)
             self._finish(trial, index, state, result.get("error") if state == "failed" else None)
 
-    def on_trial_save(self, iteration, trials, trial, **info):
-        """The trial's newest checkpoint (Tune keeps only it) for every member that may be continued:
-        those still running and those that failed alone (a resume re-runs them from their last epoch,
-        which the pack's checkpoint still holds)."""
-        checkpoint = getattr(trial, "checkpoint", None)
-        if checkpoint is None:
-            return
-        for index in range(len(trial.config["members"])):
-            slot = self._slot(trial, index)
-            if slot in self.db_ids and (slot not in self.closed or slot in self.failed_alone):
-                self.writer.set_checkpoint(self.db_ids[slot], checkpoint.path)
+    def _checkpoint(self, trial, result: dict) -> tuple[list[int], str] | None:
+        """The checkpoint this report came with (Tune names its folder in the result, and keeps only the
+        newest) and the rows that may be continued from it: members still running and those that failed
+        alone (a resume re-runs them from their last epoch, which the pack's checkpoint holds)."""
+        name = result.get("checkpoint_dir_name")
+        if not name or not trial.path:
+            return None
+        ids = [self.db_ids[slot] for slot in (self._slot(trial, i) for i in range(len(trial.config["members"])))
+               if slot in self.db_ids and (slot not in self.closed or slot in self.failed_alone)]
+        return ids, f"{trial.path.rstrip('/')}/{name}"
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         """A failed attempt that Tune retries (from the trial's last checkpoint): every member still in it."""
-        error = error_text(trial)
+        error = self._error(trial, retrying=True)
         for index in self._open(trial):
             self.writer.record_failure(self._start_member(trial, index), error)
             cfg = trial.config["members"][index]
@@ -234,7 +238,13 @@ class ResultsCallback(tune.Callback):
             planned = trial.config["members"][index]["trial"].get("epochs", TrialConfig.epochs)
             self._finish(trial, index, "complete" if last_epoch >= planned else "stopped")
 
+    def _error(self, trial, retrying: bool = False) -> str:
+        """The trial's error, with a plain last line when its worker or node went away (orchestrator/faults.py)."""
+        text, exc = error_text(trial)
+        last = next((self.last[s] for s in (self._slot(trial, i) for i in self._open(trial)) if s in self.last), {})
+        return explain(text, exc, last.get("node"), last.get("node_id"), what_next(retrying, self.retries, self.sweep_id))
+
     def on_trial_error(self, iteration, trials, trial, **info):
-        error = error_text(trial)
+        error = self._error(trial)
         for index in self._open(trial):
             self._finish(trial, index, "failed", error)

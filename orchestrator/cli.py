@@ -211,9 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                       "it is stored as cancelled and can be resumed", db=True)
     cancel.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     cancel.add_argument("--no-wait", action="store_true", help="do not wait for the sweep to stop")
-    _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: continue its interrupted trials (and "
-             "failed ones with retries left) and run the missing ones; studies continue from the store", db=True
-             ).add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    resume = _command(sweep, "resume", cmd_sweep_resume, "finish a stopped sweep: continue its interrupted "
+                      "trials (and failed ones with retries left) and run the missing ones; studies continue from "
+                      "the store", db=True)
+    resume.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
+    resume.add_argument("--retry-failed", action="store_true", help="also run again the failed trials that are out "
+                        "of retries (each gets spec.resources.retries more), e.g. after a lost node")
     _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
 
     table = _command(sub, "table", cmd_table, "the paper's tables (Table 1 layout, Table 2 rule, versus the "

@@ -75,8 +75,12 @@ def cmd_sweep_status(args) -> int:
     engine = open_store(args.db, readonly=True)
     print(format_status(engine, args.sweep))
     if args.errors:
-        for trial_id, key, number, error in queries.failed_trials(engine, args.sweep):
-            print(f"\n--- trial {trial_id} ({key} #{number}) ---\n{error}")
+        errors = queries.trial_errors(engine, args.sweep)
+        if not errors:
+            print("\nno trial of this sweep has failed")
+        for trial_id, key, number, state, failures, error in errors:
+            how = "failed" if state == "failed" else f"{state} after {failures} failure(s); its last error"
+            print(f"\n--- trial {trial_id} ({key} #{number}): {how} ---\n{error or '(no error recorded)'}")
     print()
     return _print_table(args.db, args.sweep, "peak")
 
@@ -87,9 +91,9 @@ def cmd_sweep_submit(args) -> int:
     from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec)  # every check of the spec before anything is uploaded
-    warning = jobs.auth_warning(args.address)
-    if warning:
-        print(warning, file=sys.stderr)
+    for warning in (jobs.auth_warning(args.address), jobs.token_file_warning()):
+        if warning:
+            print(warning, file=sys.stderr)
     db_url = resolve_url(args.db)
     job_id = jobs.submit(spec.text, spec.name, args.address, db_url)
     print(f"submitted {args.spec} as Ray job {job_id} to {args.address}; results go to {db_url}\n"
@@ -127,7 +131,7 @@ def cmd_sweep_resume(args) -> int:
 
     details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
     spec = replace(parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec"), name=details["name"])
-    return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep))
+    return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep, retry_failed=args.retry_failed))
 
 
 def _print_table(db_url: str | None, sweep_id: int, selection: str) -> int:

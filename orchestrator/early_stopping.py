@@ -74,7 +74,9 @@ class PerCellASHA(FIFOScheduler):
             return TrialScheduler.CONTINUE
         member = members[index]
         asha, key = self._asha(member), member_key(member)
-        if "left" in result:  # its last epoch: it joins the rungs as a finished trial
+        planned = member.get("trial", {}).get("epochs", self.params["max_t"])
+        if "left" in result or result.get("epoch", 0) >= planned:  # its last epoch: it joins the rungs as a
+            # finished trial, and its Tune trial is not stopped: it ends when its function returns
             if asha is not None and key in asha._trial_info:
                 asha.on_trial_complete(tune_controller, SimpleNamespace(trial_id=key), result)
             self._drop(trial, index)

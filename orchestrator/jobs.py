@@ -41,6 +41,22 @@ def auth_warning(address: str) -> str | None:
             "(RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token).")
 
 
+def token_file_warning() -> str | None:
+    """A warning when the Ray token file this process uses can be read by other users of the machine
+    (`ray get-auth-token --generate` writes it 0644): whoever reads it can run code on the cluster."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token" and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return None
+    path = os.path.expanduser(os.environ.get("RAY_AUTH_TOKEN_PATH") or "~/.ray/auth_token")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # no file: Ray itself says what is missing
+    if not mode & 0o077:
+        return None
+    return (f"WARNING: the Ray token file {path} is readable by other users (mode {mode & 0o777:o}); anyone who "
+            f"reads it can run code on the cluster. Make it private: chmod 600 {path}")
+
+
 def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     """Submit `superpos sweep run` as a Ray job; returns the job's submission id."""
     from ray.job_submission import JobSubmissionClient

@@ -32,11 +32,34 @@ class _DropTuneNoise(logging.Filter):
     `Tuner.restore` and lists trials without result files. The callback prints one line per trial,
     the store keeps the tracebacks, and `superpos sweep resume` is the way to continue."""
 
-    DROPPED = ("Trial task failed", "Tuner.restore", "Could not fetch metrics", "Failed to fetch metrics")
+    DROPPED = ("Trial task failed", "Tuner.restore", "Could not fetch metrics", "Failed to fetch metrics",
+               "Trials did not complete")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not any(part in message for part in self.DROPPED)
+
+
+def _quiet_raylet_deaths() -> None:
+    """A node whose raylet dies has each of its agents publish `Raylet is terminated ...` with the
+    raylet's last log lines (~40 lines of state dump) to every driver, which prints them. Drop those:
+    Ray's own one line (`The node with node id ... and address ... has been marked dead`) names the
+    node, and its trials' failures say the rest. Ray's driver prints these through
+    `ray._private.worker.print_to_stdstream` (private: if it moves, the lines come through unfiltered)."""
+    from ray._private import worker
+
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "superpos_quiet", False):
+        return
+
+    def quiet(data, ignore_prefix: bool):
+        lines = data.get("lines") or []
+        if data.get("pid") == "raylet" and lines and str(lines[0]).startswith("Raylet is terminated"):
+            return
+        original(data, ignore_prefix)
+
+    quiet.superpos_quiet = True
+    worker.print_to_stdstream = quiet
 
 
 TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.analysis.experiment_analysis")
@@ -81,6 +104,12 @@ def _ray_init(spec: SweepSpec) -> bool:
                         "~/.ray/auth_token) in this shell") from None
     for name in TUNE_LOGGERS:
         logging.getLogger(name).addFilter(_DropTuneNoise())
+    _quiet_raylet_deaths()
+    from orchestrator.jobs import token_file_warning
+
+    warning = token_file_warning() if spec.ray.address else None
+    if warning:
+        print(warning, file=sys.stderr)
     if spec.ray.address and not _token_auth():
         print("WARNING: joined a Ray cluster that has token authentication off: anyone who reaches its ports can "
               "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
@@ -143,10 +172,26 @@ def outcome(engine, spec: SweepSpec, cells: list[Cell], sweep_id: int) -> tuple[
     return ("complete" if complete else "failed" if failed else "partial"), lines
 
 
+def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> str | None:
+    """What will continue a sweep that did not complete, and only what will do something: a plain
+    resume for interrupted work and failed trials with retries left; `--retry-failed` for the rest."""
+    if state not in ("interrupted", "cancelled", "failed", "partial"):
+        return None
+    resume = f"superpos sweep resume {sweep_id} --db {db_url}"
+    left, spent = queries.failed_retries(engine, sweep_id, spec.resources.retries)
+    if state in ("interrupted", "cancelled") or left:
+        return f"Continue it with: {resume}"
+    if spent:
+        return (f"{spent} failed trial(s) are out of retries (spec.resources.retries = {spec.resources.retries}); "
+                f"once their cause is fixed, run them again with: {resume} --retry-failed")
+    return None
+
+
 def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print,
-              resume: int | None = None) -> int:
+              resume: int | None = None, retry_failed: bool = False) -> int:
     """Returns the sweep's id. Every check (store, models, data, Ray, resources) runs before the sweep's
-    row is written. `resume` names a stored sweep (whose spec this is) to finish."""
+    row is written. `resume` names a stored sweep (whose spec this is) to finish; `retry_failed` also
+    runs its failed trials that are out of retries, each with a fresh budget."""
     import ray
     from ray import tune
 
@@ -185,8 +230,10 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         history = queries.cell_history(engine, sweep_id) if resume is not None else {}
         name = run_name(db_url, sweep_id)
         board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
-        searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name)
+        searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name, retry_failed=retry_failed)
         total = searcher.total_trials()
+        for note in searcher.notes:
+            echo(f"WARNING: {note}")
         echo(f"sweep {sweep_id} '{spec.name}': {len(cells)} cells, {total} trials "
              + ("still to run" if resume is not None else
                 f"({spec.optuna.sampler} search of the learning rate, {spec.replicas} replica seed(s))"))
@@ -194,7 +241,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             echo("every cell already has its trials; nothing to run")
         else:
             callback = ResultsCallback(db_url, total, spec.resources.retries, echo, epochs=spec.epochs,
-                                       progress=echo is print and sys.stderr.isatty())
+                                       progress=echo is print and sys.stderr.isatty(), sweep_id=sweep_id)
             tuner = tune.Tuner(
                 tune.with_resources(tune_trainable, {"cpu": spec.resources.cpus_per_trial,
                                                      "gpu": spec.resources.gpus_per_trial}),
@@ -237,9 +284,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                     for line in failed:
                         echo(line)
             writer.finish_sweep(sweep_id, state)
-            if state in ("interrupted", "cancelled", "failed", "partial"):
-                echo(f"sweep {sweep_id} {state}; what finished is stored. Continue it with: "
-                     f"superpos sweep resume {sweep_id} --db {db_url}")
+            advice = _advice(engine, spec, sweep_id, state, db_url)
+            if advice:
+                echo(f"sweep {sweep_id} {state}; what finished is stored. {advice}")
         if started:
             ray.shutdown()
     return sweep_id

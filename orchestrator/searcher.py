@@ -35,6 +35,7 @@ from ray.tune.search import Searcher
 from orchestrator.packing import compile_enabled, group
 from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
+from workers.tune_adapter import checkpoint_exists
 
 OBJECTIVE = "peak/score"  # the best validation task score so far, reported every epoch
 DONE = ("complete", "stopped")
@@ -51,6 +52,7 @@ class TrialRecord:
     failures: int = 0
     checkpoint: str | None = None
     rerun: bool = False  # continues a stored trial (its row, rate and seed)
+    budget_from: int = 0  # failures before this run that do not count against its retries (--retry-failed)
 
 
 @dataclass
@@ -92,13 +94,16 @@ def _seed(*parts: Any) -> int:
 class CellSearcher(Searcher):
     def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
                  history: dict[str, list[dict]] | None = None, pack_sizes: dict[str, int] | None = None,
-                 board: str | None = None):
+                 board: str | None = None, retry_failed: bool = False):
         """`history` (a resume): each cell's stored trials (number, role, seed, lr, state, objective,
         failures, checkpoint). `pack_sizes`: members per Tune trial, per model (default 1). `board`:
-        the name of the actor through which early stopping tells a pack that a member leaves."""
+        the name of the actor through which early stopping tells a pack that a member leaves.
+        `retry_failed`: failed trials out of retries run again too, each with a fresh retry budget."""
         super().__init__(metric=OBJECTIVE, mode="max")
         self.spec = spec
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.retry_failed = retry_failed
+        self.notes: list[str] = []  # what a resume must tell the user (e.g. a checkpoint that is gone)
         self.work = [CellWork(cell, cell_ids[cell.key], spec.optuna.budget(cell.method),
                               optuna.create_study(direction="maximize", study_name=cell.key)) for cell in cells]
         for work in self.work:
@@ -118,9 +123,16 @@ class CellSearcher(Searcher):
         """A stored trial: finished or out of retries, it is told to the study; else it runs again."""
         rec = TrialRecord(past["number"], past["role"], past["seed"], past["lr"], past["state"], past["objective"],
                           past["failures"] or 0, past["checkpoint"])
-        retry = rec.state == "interrupted" or (rec.state == "failed" and rec.failures <= self.spec.resources.retries)
+        retry = rec.state == "interrupted" or (rec.state == "failed" and (
+            self.retry_failed or rec.failures <= self.spec.resources.retries))
         if retry:
+            if rec.state == "failed" and self.retry_failed:
+                rec.budget_from = rec.failures  # its retries count from here
             rec.state, rec.rerun = "todo", True
+            if rec.checkpoint and not checkpoint_exists(rec.checkpoint):
+                self.notes.append(f"{work.cell.key} #{rec.number}: its checkpoint {rec.checkpoint} no longer exists "
+                                  "(Tune's storage folder was moved or deleted?); it starts again from epoch 1")
+                rec.checkpoint = None
         elif rec.role == "search":
             done = rec.state in DONE and rec.objective is not None
             work.study.add_trial(optuna.trial.create_trial(
@@ -194,7 +206,7 @@ class CellSearcher(Searcher):
     def _member_config(self, member: Member) -> dict[str, Any]:
         work, rec = member.work, member.record
         return {"cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
-                "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures,
+                "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures - rec.budget_from,
                 "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed)}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:

@@ -4,20 +4,15 @@ second one, resume it, and check the store. Stops only the processes it started.
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.conftest import REPO
+from tests.ray_cluster import LocalCluster, wait
 
 SPEC = """
 name: {name}
@@ -32,12 +27,6 @@ ray: {{address: auto}}
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _state(db: Path, sweep: int) -> str | None:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -47,52 +36,17 @@ def _state(db: Path, sweep: int) -> str | None:
     return row[0] if row else None
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    token = temp / "token"
-    token.write_text(secrets.token_hex(32))
-    gcs, dashboard, client, agent, agent_grpc, metrics = (_free_port() for _ in range(6))
-    before = {p.pid for p in psutil.process_iter()}
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
-    subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={gcs}",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-                    f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
-                    f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
-                    "--num-cpus=2", f"--temp-dir={temp}",
-                    "--include-dashboard=true", "--disable-usage-stats"],
-                   env=env, check=True, capture_output=True, timeout=120)
-    address = f"http://127.0.0.1:{dashboard}"
-    try:
-        import requests
+    import requests
 
-        _wait(lambda: requests.get(f"{address}/api/version", timeout=2).status_code in (200, 401), 60, "the dashboard")
-        yield {"env": {**env, "RAY_ADDRESS": f"127.0.0.1:{gcs}"}, "address": address, "temp": temp}
-    finally:  # only the processes this cluster started: new since `ray start` and Ray's, with their children
-        mine = set()
-        for proc in psutil.process_iter(["cmdline", "name"]):
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-            if proc.pid not in before and ("ray" in text or str(temp) in text):
-                mine.add(proc)
-                mine.update(proc.children(recursive=True))
-        mine.discard(psutil.Process())
-        for proc in mine:
-            proc.terminate()
-        _, alive = psutil.wait_procs(list(mine), timeout=5)
-        for proc in alive:
-            proc.kill()
+    head = LocalCluster(head_cpus=2)
+    try:
+        wait(lambda: requests.get(f"{head.address}/api/version", timeout=2).status_code in (200, 401), 60,
+             "the dashboard")
+        yield {"env": head.env, "address": head.address, "temp": head.temp}
+    finally:
+        head.stop()
 
 
 def _superpos(cluster, *args, timeout=120):
@@ -109,7 +63,7 @@ def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "submitted" in out.stdout and "ray job logs --follow superpos-" in out.stdout
     assert "accepts requests without a token" not in out.stderr  # token authentication is on: no warning
-    _wait(lambda: _state(db, 1) not in (None, "running"), 180, "the submitted sweep")
+    wait(lambda: _state(db, 1) not in (None, "running"), 180, "the submitted sweep")
     status = _superpos(cluster, "sweep", "status", 1, "--db", url)
     assert status.returncode == 0, status.stderr
     assert "complete" in status.stdout and "trials: 3/3 done" in status.stdout and "job superpos-" in status.stdout
@@ -132,7 +86,7 @@ def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
         except sqlite3.OperationalError:
             return False
 
-    _wait(finished_one, 180, "a finished trial of the second sweep")
+    wait(finished_one, 180, "a finished trial of the second sweep")
     cancel = _superpos(cluster, "sweep", "cancel", 2, "--db", url, timeout=150)
     assert cancel.returncode == 0, (cancel.stdout, cancel.stderr)
     assert "sweep 2 is cancelled" in cancel.stdout

@@ -48,8 +48,14 @@ def _packed(cfgs, **kwargs) -> tuple[dict[int, list], dict[int, list]]:
     return reports, states
 
 
+def _epochs(reports: list[dict]) -> list[dict]:
+    """A member's epoch reports (not the events: left complete after its outputs, stopped, failed)."""
+    return [r for r in reports if not r.get("event_only")]
+
+
 def _assert_same(alone, packed):
     (a_reports, a_states), (p_reports, p_states) = alone, packed
+    p_reports = _epochs(p_reports)
     assert [r["epoch"] for r in a_reports] == [r["epoch"] for r in p_reports]
     for a, p in zip(a_reports, p_reports):
         assert p["train/loss"] == pytest.approx(a["train/loss"], abs=1e-5)
@@ -110,9 +116,22 @@ def test_a_member_that_leaves_does_not_change_the_others(alone):
 def test_a_member_resumes_after_its_saved_epoch(alone):
     cfgs = _configs()
     reports, _ = _packed(cfgs, resume_states={0: alone[0][1][0], 2: alone[2][1][1]})
-    assert [r["epoch"] for r in reports[0]] == [2]
+    assert [r["epoch"] for r in _epochs(reports[0])] == [2]
     assert reports[0][0]["train/loss"] == pytest.approx(alone[0][0][1]["train/loss"], abs=1e-5)
-    assert [r["epoch"] for r in reports[2]] == [2] and reports[2][0]["left"] == "complete"  # had finished
+    assert [r["epoch"] for r in _epochs(reports[2])] == [2] and reports[2][-1]["left"] == "complete"  # had finished
+
+
+def test_a_member_whose_outputs_cannot_be_saved_fails_alone_after_its_last_epoch(alone, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    cfgs = _configs()
+    cfgs[1] = TrialConfig.from_dict({**COMMON, **MEMBERS[1], "output_dir": str(tmp_path / "a-file" / "out")})
+    reports, states = _packed(cfgs)
+    assert [r["epoch"] for r in _epochs(reports[1])] == [1, 2]  # it ran its epochs; only then did it raise
+    assert reports[1][-1]["left"] == "failed" and "NotADirectoryError" in reports[1][-1]["error"]
+    assert all(r.get("left") != "complete" for r in reports[1])
+    for i in (0, 2):
+        _assert_same(alone[i], (reports[i], states[i]))
+        assert reports[i][-1]["left"] == "complete"
 
 
 def test_a_pack_refuses_members_that_cannot_share_the_model():

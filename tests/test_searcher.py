@@ -100,24 +100,27 @@ def _history(rows):
     return [dict(zip(keys, row)) for row in rows]
 
 
-def test_resume_continues_studies_and_numbers_without_repeating_rates():
+def test_resume_continues_studies_and_numbers_without_repeating_rates(tmp_path):
     """A stored cell with a gap in its numbers, an interrupted trial and failed ones: the interrupted
-    trial and the failed one with retries left continue under their number and rate; new rates are
-    new; no number is reused."""
+    trial and the failed one with retries left continue under their number and rate (from their
+    checkpoint, or, when it is gone, from epoch 1 with a note that says so); new rates are new; no
+    number is reused."""
     spec, cells, fresh = _searcher(budget=5)
     first = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(2)]
     key = cells[0].key
+    (tmp_path / "trial_state.pt").write_bytes(b"")
     stored = _history([
         (0, "search", 0, first[0], "complete", 0.5, 0, None),
-        (2, "search", 0, first[1], "interrupted", None, 0, "/ckpt/2"),
-        (3, "search", 0, 0.0123, "failed", None, 1, None),  # retries: 1 -> one attempt left
+        (2, "search", 0, first[1], "interrupted", None, 0, str(tmp_path)),
+        (3, "search", 0, 0.0123, "failed", None, 1, "/gone/checkpoint_000002"),  # retries: 1 -> one attempt left
         (4, "search", 0, 0.0456, "failed", None, 2, None),  # out of retries: counts against the budget
     ])
     _, _, searcher = _searcher(budget=5, history={key: stored})
     reruns = [_suggest(searcher, f"r{i}") for i in range(2)]
     assert [(r["number"], r["trial"]["lr"], r["continuing"]) for r in reruns] == [
         (2, first[1], True), (3, 0.0123, True)]
-    assert reruns[0]["resume_from"] == "/ckpt/2"
+    assert reruns[0]["resume_from"] == str(tmp_path) and reruns[1]["resume_from"] is None
+    assert len(searcher.notes) == 1 and "#3" in searcher.notes[0] and "/gone/checkpoint_000002" in searcher.notes[0]
     new = _suggest(searcher, "n0")
     assert new["cell_key"] == key and new["number"] == 5 and not new["continuing"]
     assert new["trial"]["lr"] not in {first[0], first[1], 0.0123, 0.0456}

@@ -109,16 +109,22 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
     stats, results = PackStats(), {}
     active, epoch, queue = [], {}, {}
-    for i, member in members.items():
-        if resume_states and i in resume_states:
-            member.restore(resume_states[i])
-        if member.first_epoch > member.cfg.epochs:  # it had finished: say so again
-            report(i, {**member.history[-1], "member": i, "left": "complete"})
-            results[i] = member.result()
-            continue
-        active.append(i)
-        epoch[i] = member.first_epoch
-        queue[i] = deque(member.train_batches(epoch[i]))
+
+    def fail(i: int, epoch_done: int) -> None:
+        report(i, {"member": i, "epoch": epoch_done, "left": "failed", "error": traceback.format_exc(),
+                   "peak/score": members[i].best["score"], "event_only": True})
+
+    def finish(i: int, metrics: dict) -> bool:
+        """A member that ran its epochs is complete once its outputs are saved: only then does its
+        last report say so; a failure here fails it alone (its checkpoint holds every epoch)."""
+        try:
+            members[i].save_outputs()
+        except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
+            fail(i, metrics["epoch"])
+            return False
+        report(i, {"member": i, "epoch": metrics["epoch"], "left": "complete", "peak/score": members[i].best["score"],
+                   "peak/epoch": members[i].best["epoch"], "event_only": True})
+        return True
 
     def end_epoch(i: int) -> None:
         member, done = members[i], epoch[i] >= members[i].cfg.epochs
@@ -129,16 +135,15 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             metrics = member.end_epoch(epoch[i], extra)
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             active.remove(i)
-            report(i, {"member": i, "epoch": epoch[i] - 1, "left": "failed", "error": traceback.format_exc(),
-                       "peak/score": member.best["score"], "event_only": True})
+            fail(i, epoch[i] - 1)
             return
         if save_state is not None:
             save_state(i, member.state(epoch[i]))
-        report(i, {**metrics, "member": i, **({"left": "complete"} if done else {})})
+        report(i, {**metrics, "member": i})  # on its last epoch, `left` follows once its outputs are saved
         if done:
             active.remove(i)
-            results[i] = member.result()
-            member.save_outputs()
+            if finish(i, metrics):
+                results[i] = member.result()
         elif leave is not None and leave(i):
             active.remove(i)
             report(i, {"member": i, "epoch": epoch[i], "left": "stopped", "peak/score": member.best["score"],
@@ -147,6 +152,18 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             epoch[i] += 1
             queue[i] = deque(member.train_batches(epoch[i]))
         t5.train()  # evaluation switched the shared model to eval mode
+
+    for i, member in members.items():
+        if resume_states and i in resume_states:
+            member.restore(resume_states[i])
+        if member.first_epoch > member.cfg.epochs:  # it had run its epochs: say so again, then finish it
+            report(i, {**member.history[-1], "member": i})
+            if finish(i, member.history[-1]):
+                results[i] = member.result()
+            continue
+        active.append(i)
+        epoch[i] = member.first_epoch
+        queue[i] = deque(member.train_batches(epoch[i]))
 
     while active:
         for i in list(active):

@@ -11,13 +11,14 @@ members that had left are not run again.
 
 from __future__ import annotations
 
+import platform
 import shutil
 import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
 
-from workers.machine import describe
+from workers.machine import hardware
 from workers.trial import TrialConfig, run_trial
 
 STATE_FILE = "trial_state.pt"
@@ -40,6 +41,24 @@ def load_state(directory: str | Path) -> dict:
     import torch
 
     return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def checkpoint_exists(path: str) -> bool:
+    """Whether a stored checkpoint can be read here; paths on a remote filesystem (`s3://...`) are
+    taken on trust (the trial that reads it says so if it cannot)."""
+    return "://" in path or (Path(path) / STATE_FILE).is_file()
+
+
+def ray_node() -> tuple[str, str]:
+    """(this Ray node in a few words: host, node id, address, the CPUs and GPUs Ray gives it, the
+    device; its node id). Two nodes on one host stay two."""
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id()
+    info = next((n for n in ray.nodes() if n.get("NodeID") == node_id), {})
+    res = info.get("Resources", {})
+    return (f"{platform.node()} Ray node {node_id[:8]} at {info.get('NodeManagerAddress', '?')} "
+            f"({res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; {hardware()})"), node_id
 
 
 def member_key(member: dict) -> str:
@@ -91,18 +110,23 @@ def tune_trainable(config: dict[str, Any]) -> None:
     resume: dict[int, dict] = {}
     for i, (member, key) in enumerate(zip(members, keys)):
         state = member_state(restored, key) if restored is not None else None
-        if state is None and member.get("resume_from") and (Path(member["resume_from"]) / STATE_FILE).is_file():
+        if state is None and member.get("resume_from"):
+            if not checkpoint_exists(member["resume_from"]):  # the driver saw it: this node does not
+                raise FileNotFoundError(f"the checkpoint {member['resume_from']} that {member['cell_key']} "
+                                        f"#{member['number']} continues from is not readable on {platform.node()}; "
+                                        "every node must see spec.ray.storage_path (a shared filesystem)")
             state = member_state(load_state(member["resume_from"]), key)
         if state is not None:
             resume[i] = state
-    node = describe()  # the callback records which machines ran the sweep
+    node, node_id = ray_node()  # the callback records which nodes ran the sweep (and names a lost one)
 
     def report(index: int, metrics: dict) -> None:
         if "left" in metrics:
             book.left.add(keys[index])
         folder = book.folder()
         try:
-            tune.report({**metrics, "member": index, "node": node}, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report({**metrics, "member": index, "node": node, "node_id": node_id},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
         finally:  # Tune has copied the checkpoint into the run's storage by now
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -118,12 +142,11 @@ def tune_trainable(config: dict[str, Any]) -> None:
 
 
 def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool) -> None:
-    """One trial on its own model: the unpacked path, unchanged by packing."""
-
-    def solo_report(metrics: dict) -> None:
-        report(index, {**metrics, **({"left": "complete"} if metrics["epoch"] >= cfg.epochs else {})})
-
-    run_trial(cfg, report=solo_report, save_state=lambda s: book.save(index, s), resume_state=state, cache=cache)
+    """One trial on its own model: the unpacked path, unchanged by packing. Its reports never say
+    `left`: it is complete only when this function returns (its outputs saved), and anything that
+    raises after its last report fails it (orchestrator/callback.py closes the row then)."""
+    run_trial(cfg, report=lambda metrics: report(index, metrics), save_state=lambda s: book.save(index, s),
+              resume_state=state, cache=cache)
 
 
 def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoints, resume: dict, config: dict,
