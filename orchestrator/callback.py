@@ -71,7 +71,6 @@ class ResultsCallback(tune.Callback):
         self.last: dict[str, dict] = {}  # each member's latest epoch result
         self.closed: set[str] = set()  # members whose rows are finished
         self.compile_errors: set[str] = set()  # told once each
-        self.failed_alone: set[str] = set()  # pack members that failed while their pack went on
         self._first_result: float | None = None  # monotonic time of the first epoch reported
         self._last_log: float | None = None
 
@@ -182,19 +181,18 @@ class ResultsCallback(tune.Callback):
             self.writer.set_checkpoint(*checkpoint)
         if "left" in result and slot not in self.closed:
             state = result["left"]
-            if state == "failed":
-                self.failed_alone.add(slot)
             self._finish(trial, index, state, result.get("error") if state == "failed" else None)
 
     def _checkpoint(self, trial, result: dict) -> tuple[list[int], str] | None:
         """The checkpoint this report came with (Tune names its folder in the result, and keeps only the
-        newest) and the rows that may be continued from it: members still running and those that failed
-        alone (a resume re-runs them from their last epoch, which the pack's checkpoint holds)."""
+        newest) and the rows it belongs to: every member of the trial, since a pack's checkpoint holds
+        each member's latest state (a member that failed alone is re-run from it on resume; one that
+        finished keeps naming a folder that exists)."""
         name = result.get("checkpoint_dir_name")
         if not name or not trial.path:
             return None
         ids = [self.db_ids[slot] for slot in (self._slot(trial, i) for i in range(len(trial.config["members"])))
-               if slot in self.db_ids and (slot not in self.closed or slot in self.failed_alone)]
+               if slot in self.db_ids]
         return ids, f"{trial.path.rstrip('/')}/{name}"
 
     def on_trial_recover(self, iteration, trials, trial, **info):

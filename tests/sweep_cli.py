@@ -3,6 +3,7 @@ CLI in a subprocess, SQL counts on the store while it runs, and a kill -9 at a c
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -67,3 +69,35 @@ def run_spec(tmp_path, body: str, returncode: int = 0):
     out = cli("sweep", "run", spec_file(tmp_path, body), "--db", db)
     assert out.returncode == returncode, (out.stdout[-2000:], out.stderr[-3000:])
     return out, db
+
+
+def first_reported(storage: Path, run: str) -> dict[tuple[int, int], int]:
+    """(cell id, number) -> the first epoch each member reported in the Tune run `run` (its folder's
+    result.json files: what the trials did, not what the store kept)."""
+    first: dict[tuple[int, int], int] = {}
+    for params in (storage / run).glob("*/params.json"):
+        members = json.loads(params.read_text())["members"]
+        lines = (params.parent / "result.json").read_text().splitlines() if (params.parent / "result.json").exists() else []
+        for line in lines:
+            result = json.loads(line)
+            if result.get("event_only"):
+                continue
+            member = members[int(result.get("member", 0))]
+            first.setdefault((member["cell_id"], member["number"]), int(result["epoch"]))
+    return first
+
+
+def interrupted_with_checkpoint(db: str) -> dict[tuple[int, int], int]:
+    """(cell id, number) -> epochs stored, for every interrupted trial that has a checkpoint (after a kill -9
+    its row still says running)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT t.cell_id, t.number, (SELECT COUNT(*) FROM metrics m WHERE m.trial_id = t.id "
+                            "AND m.key = 'val/score') FROM trials t WHERE t.state IN ('interrupted', 'running') "
+                            "AND t.checkpoint IS NOT NULL").fetchall()
+        for (path,) in conn.execute("SELECT checkpoint FROM trials WHERE checkpoint IS NOT NULL"):
+            assert Path(path, "trial_state.pt").is_file(), f"the store names a checkpoint that is gone: {path}"
+    return {(c, n): k for c, n, k in rows}
+
+
+def tune_runs(storage: Path) -> list[str]:
+    return sorted(p.name for p in storage.iterdir() if p.is_dir() and p.name.startswith("superpos-"))

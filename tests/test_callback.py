@@ -23,3 +23,19 @@ def test_the_first_line_of_an_error_is_the_exception_line():
                                      "generating the dataset")
     assert first_line("just a message") == "just a message"
     assert ANSI.sub("", "\x1b[36mray::Trainable\x1b[39m failed") == "ray::Trainable failed"
+
+
+def test_a_lost_worker_is_said_in_plain_words_and_ordinary_errors_stay_as_they_are():
+    from orchestrator.faults import explain, what_next, worker_gone
+
+    ray_text = ("The actor d8f8 is unavailable: The actor is temporarily unavailable: RpcError: RPC error: Socket "
+                "closed rpc_code: 14. The task may or may not have been executed on the actor.")
+    assert worker_gone(None, ray_text) and not worker_gone(ValueError("x"), "ValueError: x")
+    said = explain(ray_text, None, "host Ray node 1234abcd at 127.0.0.1", None, what_next(False, 0, 7))
+    last = said.splitlines()[-1]
+    assert said.startswith(ray_text) and last.startswith("WorkerLostError: the worker process that ran this trial")
+    assert "Ray node 1234abcd" in last and "`superpos sweep resume 7 --retry-failed` runs it again" in last
+    assert "would have retried" in last
+    assert "retries it from its last checkpoint" in what_next(True, 2, 7)
+    assert "its 2 retries" in what_next(False, 2, 7)
+    assert explain("Traceback ...\nValueError: x", ValueError("x"), None, None, "then") == "Traceback ...\nValueError: x"

@@ -193,6 +193,21 @@ def test_a_failed_attempt_is_counted_and_its_error_kept(store):
         assert t.failures == 2 and t.error.endswith("two")
 
 
+def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store):
+    url, writer, trial = store
+    writer.record_failure(trial, "Traceback (most recent call last):\nNodeLostError: the node was lost")
+    writer.log_metrics(trial, 1, {"val/score": 0.5}, checkpoint=([trial], "/ckpt/checkpoint_000001"))
+    writer.finish_trial(trial, "complete")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert (t.state, t.failures, t.checkpoint) == ("complete", 1, "/ckpt/checkpoint_000001")
+        assert t.error.endswith("NodeLostError: the node was lost")
+        sweep = t.cell.sweep_id
+    (row,) = queries.trial_errors(writer.engine, sweep)
+    assert row[3:5] == ("complete", 1) and "NodeLostError" in row[5]
+    assert queries.failed_retries(writer.engine, sweep, retries=0) == (0, 0)  # it is not failed
+
+
 def test_state_check_constraints_hold_in_the_database(store):
     """Not only the writer: the schema itself refuses a state outside the lists."""
     from sqlalchemy import text

@@ -4,18 +4,26 @@ a stored checkpoint that is gone is said, never a silent restart. Real Ray, real
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.sweep_cli import CLI, RUNNING_WITH_AN_EPOCH, cli, count, run_spec, spec_file
+from tests.sweep_cli import (
+    CLI,
+    RUNNING_WITH_AN_EPOCH,
+    cli,
+    count,
+    first_reported,
+    interrupted_with_checkpoint,
+    run_spec,
+    spec_file,
+    tune_runs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,38 +54,6 @@ def test_a_trial_that_raises_after_its_last_epoch_is_failed_and_retried(tmp_path
     assert "FAILED" in out.stdout and "complete" not in out.stdout.split("failed trials, by cell")[0].lower()
 
 
-def _first_reported(storage: Path, run: str) -> dict[tuple[int, int], int]:
-    """(cell id, number) -> the first epoch each member reported in the Tune run `run` (its folder's
-    result.json files: what the trials did, not what the store kept)."""
-    first: dict[tuple[int, int], int] = {}
-    for params in (storage / run).glob("*/params.json"):
-        members = json.loads(params.read_text())["members"]
-        lines = (params.parent / "result.json").read_text().splitlines() if (params.parent / "result.json").exists() else []
-        for line in lines:
-            result = json.loads(line)
-            if result.get("event_only"):
-                continue
-            member = members[int(result.get("member", 0))]
-            first.setdefault((member["cell_id"], member["number"]), int(result["epoch"]))
-    return first
-
-
-def _interrupted(db: str) -> dict[tuple[int, int], int]:
-    """(cell id, number) -> epochs stored, for every interrupted trial that has a checkpoint (after a kill -9
-    its row still says running)."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT t.cell_id, t.number, (SELECT COUNT(*) FROM metrics m WHERE m.trial_id = t.id "
-                            "AND m.key = 'val/score') FROM trials t WHERE t.state IN ('interrupted', 'running') "
-                            "AND t.checkpoint IS NOT NULL").fetchall()
-        for (path,) in conn.execute("SELECT checkpoint FROM trials WHERE checkpoint IS NOT NULL"):
-            assert Path(path, "trial_state.pt").is_file(), f"the store names a checkpoint that is gone: {path}"
-    return {(c, n): k for c, n, k in rows}
-
-
-def _runs(storage: Path) -> list[str]:
-    return sorted(p.name for p in storage.iterdir() if p.is_dir() and p.name.startswith("superpos-"))
-
-
 def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tmp_path):
     spec = spec_file(tmp_path, """
         methods: [prompt_tuning, superpos_prompt]
@@ -104,12 +80,12 @@ def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, output[-3000:]
-    interrupted = _interrupted(db)
+    interrupted = interrupted_with_checkpoint(db)
     assert len(interrupted) >= 2 and any(k >= 2 for k in interrupted.values()), interrupted
 
     out = cli("sweep", "resume", 1, "--db", db)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    first = _first_reported(storage, _runs(storage)[-1])
+    first = first_reported(storage, tune_runs(storage)[-1])
     assert {key: first.get(key) for key in interrupted} == {key: min(k + 1, 8) for key, k in interrupted.items()}
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM trials WHERE state != 'complete'").fetchone()[0] == 0
@@ -130,9 +106,9 @@ def test_resume_names_a_checkpoint_that_is_gone_and_the_trial_starts_over(tmp_pa
     """)
     db, storage = str(tmp_path / "r.db"), tmp_path / "ray"
     assert run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
-    assert len(_interrupted(db)) == 1  # kill -9 after an epoch: its checkpoint is stored and on disk
+    assert len(interrupted_with_checkpoint(db)) == 1  # kill -9 after an epoch: its checkpoint is stored and on disk
     shutil.rmtree(storage)  # the storage folder is gone (moved, cleaned up)
     out = cli("sweep", "resume", 1, "--db", db)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "prompt_tuning|rte" in out.stdout and "no longer exists" in out.stdout and "epoch 1" in out.stdout
-    assert list(_first_reported(storage, _runs(storage)[-1]).values()) == [1]
+    assert list(first_reported(storage, tune_runs(storage)[-1]).values()) == [1]

@@ -25,10 +25,11 @@ training: {{epochs: 3}}
 """
 
 
-def _searcher(budget=3, extra="", history=None):
+def _searcher(budget=3, extra="", history=None, retry_failed=False):
     spec = parse_spec(SPEC.format(budget=budget, extra=extra))
     cells = expand(spec)
-    return spec, cells, CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, history)
+    return spec, cells, CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, history,
+                                     retry_failed=retry_failed)
 
 
 def _suggest(searcher, trial_id):
@@ -199,3 +200,17 @@ def test_replicas_are_never_stopped_and_resume_prefills_the_rungs():
 def test_grace_period_beyond_the_epochs_is_refused():
     with pytest.raises(ValueError, match="grace_period"):
         PerCellASHA(max_t=2, grace_period=3, reduction_factor=2)
+
+
+def test_retry_failed_runs_failed_trials_out_of_retries_with_a_fresh_budget():
+    spec, cells, _ = _searcher(budget=2)
+    key = cells[0].key
+    stored = _history([(0, "search", 0, 0.01, "complete", 0.5, 0, None),
+                       (1, "search", 0, 0.02, "failed", None, 2, None)])  # retries: 1, both attempts used
+    _, _, plain = _searcher(budget=2, history={key: stored})
+    nxt = _suggest(plain, "p")  # out of retries: a plain resume leaves it (and moves on to other work)
+    assert not (isinstance(nxt, dict) and nxt["number"] == 1)
+    _, _, again = _searcher(budget=2, history={key: stored}, retry_failed=True)
+    rerun = _suggest(again, "r")
+    assert (rerun["cell_key"], rerun["number"], rerun["continuing"]) == (key, 1, True)
+    assert rerun["failures"] == 0  # its retries count from this run

@@ -17,7 +17,19 @@ from db import queries
 from db.engine import open_store
 from db.models import Cell, Sweep, Trial
 from tests.conftest import REPO
-from tests.sweep_cli import CLI, FINISHED, RUNNING_WITH_AN_EPOCH, cli, count, run_and_kill, run_spec, spec_file
+from tests.sweep_cli import (
+    CLI,
+    FINISHED,
+    RUNNING_WITH_AN_EPOCH,
+    cli,
+    count,
+    first_reported,
+    interrupted_with_checkpoint,
+    run_and_kill,
+    run_spec,
+    spec_file,
+    tune_runs,
+)
 
 
 def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
@@ -34,16 +46,29 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
     """)
     db = str(tmp_path / "r.db")
     # packs of two (the solo path's resume is the cluster test's); 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
+    storage = tmp_path / "ray"
+
+    def continued(stored: dict, every: bool = False) -> None:
+        """Each interrupted member that the last run started (`every`: all of them) began at the epoch
+        after its stored ones."""
+        first = first_reported(storage, tune_runs(storage)[-1])
+        seen = {key: first[key] for key in stored if key in first}
+        assert seen == {key: min(stored[key] + 1, 4) for key in (stored if every else seen)}, (stored, first)
+
     assert run_and_kill(["sweep", "run", spec, "--db", db], db, RUNNING_WITH_AN_EPOCH, 1)
     assert count(db, FINISHED) == 0
     for target in (2, 5):
-        before = count(db, FINISHED)
+        before, stored = count(db, FINISHED), interrupted_with_checkpoint(db)
         killed = run_and_kill(["sweep", "resume", 1, "--db", db], db,
                                f"SELECT CASE WHEN ({FINISHED}) >= {max(target, before + 1)} AND "
                                f"({RUNNING_WITH_AN_EPOCH}) >= 1 THEN 1 ELSE 0 END", 1)
         assert killed, "the resume ended before it could be killed: make the trials longer"
+        continued(stored)
+    stored = interrupted_with_checkpoint(db)
     out = cli("sweep", "resume", 1, "--db", db)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert stored
+    continued(stored, every=True)
 
     engine = open_store(f"sqlite:///{db}", readonly=True)
     with Session(engine) as s:
