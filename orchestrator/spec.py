@@ -143,6 +143,8 @@ def _load_yaml(text: str, source: str) -> Any:
         raise SpecError(f"{source} is not valid YAML: {err}") from None
     except RecursionError:
         raise SpecError(f"{source} nests too deeply to be a sweep spec") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise SpecError(f"{source} holds a value that cannot be read: {_cut(str(err), 200)}") from None
 
 
 def _path(loc: tuple) -> str:

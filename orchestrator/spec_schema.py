@@ -143,7 +143,8 @@ class SpecModel(Section):
     """A sweep: the grid (methods x tasks x models x method options x dropout), the learning-rate search
     per cell, seeds as replicas of each cell's chosen rate, training options, scheduling, resources."""
 
-    name: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=200, description="the sweep's name (default: the "
+                                                                               "spec file's name)")
     methods: list[MethodId] = Field(min_length=1)  # type: ignore[valid-type]
     tasks: list[TaskId] = Field(min_length=1)  # type: ignore[valid-type]
     models: list[str] = Field(["tiny-t5"], min_length=1,

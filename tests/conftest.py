@@ -112,7 +112,7 @@ def pg_server():
 _DB_COUNTER = iter(range(10_000))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_url(request, tmp_path):
     """A fresh, empty results-store URL on each backend."""
     if request.param == "sqlite":

@@ -48,6 +48,7 @@ def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, c
     assert "20/20 trials" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # real Ray trials
 def test_orchestration_benchmark_measures_both_cache_settings(capsys):
     from scripts.benchmarks.orchestration import main
 

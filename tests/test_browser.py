@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # a real Streamlit server in headless Chromium
+
 
 def _browser() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -58,6 +60,7 @@ def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
     assert max(len(line) for line in out.stdout.splitlines()) < 2000
 
 
+@pytest.mark.slow  # builds t5-small and t5-base with random weights
 def test_model_info_matches_the_papers_counts():
     out = superpos("model", "info", "google/t5-base-lm-adapt", "--weights", "random", "--method", "superpos_prompt",
                    "--set", "m=128")

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import REPO
 from tests.ray_cluster import LocalCluster, wait
 
+pytestmark = pytest.mark.slow  # a real `ray start` cluster
+
 SPEC = """
 name: {name}
 methods: [prompt_tuning]

@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # real sweeps (session fixtures) behind every page
+
 APP = str(REPO / "dashboard" / "app.py")
 
 

@@ -95,6 +95,7 @@ def test_readers_cannot_write(store):
         assert s.get(Trial, trial) is not None
 
 
+@pytest.mark.slow  # 10,000 rows with a reader beside
 def test_reader_queries_continuously_while_writer_stores_10000_rows(store):
     url, writer, trial = store
     reader = open_store(url, readonly=True)

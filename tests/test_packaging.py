@@ -10,7 +10,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # a wheel installed in a fresh venv
 
 
 def test_a_wheel_installed_in_a_fresh_venv_runs_the_store_and_a_sweep(tmp_path):

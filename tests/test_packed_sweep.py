@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 import sqlite3
 
+import pytest
+
 from db import queries
 from db.engine import open_store
 from tests.sweep_cli import run_spec
+
+pytestmark = pytest.mark.slow  # real Ray sweeps
 
 
 def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path):

@@ -198,6 +198,8 @@ LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"
     ("methods: [prompt_tuning]\n" + LAUGHS + "tasks: *l9\n", r"expands to [\d,]+ values once its YAML aliases"),
     (BASE + "x: " + "[" * 80 + "]" * 80 + "\n", r"nests deeper than 50 levels"),
     (BASE + "x: " + "[" * 50_000 + "]" * 50_000 + "\n", r"nests too deeply|is 100,\d+ characters"),
+    (BASE + "seeds: [" + "9" * 5000 + "]\n", r"holds a value that cannot be read: Exceeds the limit"),
+    (BASE + "name: " + "x" * 5000 + "\n", r"^spec.name: String should have at most 200 characters \(got 'xxx"),
 ])
 def test_hostile_and_contradictory_specs_end_in_one_clear_line(text, message):
     """Each used to crash (a traceback), hang (minutes, gigabytes) or drop a key silently."""

@@ -13,6 +13,8 @@ import pytest
 from db.engine import sqlite_path
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # a real sweep queried by sqlite3
+
 QUERIES = re.findall(r"```sql\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,8 @@ from db import queries
 from db.engine import open_store
 from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial
 from orchestrator.plan import expand
+
+pytestmark = pytest.mark.slow  # real Ray sweeps
 
 
 def test_every_planned_trial_is_stored_complete(tiny_sweep):

@@ -31,6 +31,8 @@ from tests.sweep_cli import (
     tune_runs,
 )
 
+pytestmark = pytest.mark.slow  # real Ray sweeps, kill -9 and resume
+
 
 def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_nothing(tmp_path):
     spec = spec_file(tmp_path, """
