@@ -58,7 +58,10 @@ def explain(text: str, exc: BaseException | None, node: str | None, node_id: str
     if not worker_gone(exc, text):
         return text
     where = node or "its node"
-    if node_alive(node_id) is False:
+    # an unreachable actor (its raylet's socket closed) usually means a dying node: give Ray's health checks
+    # time to say so; a worker that died on a live node (killed, out of memory) is told at once
+    unreachable = bool(re.search(r"is unavailable|rpc_code: 14", text))
+    if node_alive(node_id, NODE_CHECK_S if unreachable else 0.0) is False:
         what = f"NodeLostError: the node that ran this trial was lost ({where}): its Ray processes or its machine stopped"
     else:
         what = (f"WorkerLostError: the worker process that ran this trial on {where} died (killed, out of memory, "

@@ -21,7 +21,7 @@ def test_demo_copy_has_the_hub_schema_and_renders(name):
             assert field in rows[0], (name, field)
     example = load_examples(task, task.validation_split)[0]
     raw = len(task.input_fields) == 1  # the reference passes a one-field input as raw text
-    assert example.source.startswith("" if raw else f"{task.input_fields[0]}: ") and example.source
+    assert example.source.startswith("" if raw else f"{task.input_name(0)}: ") and example.source
     assert example.target in task.label_words or task.is_regression
     legacy = load_examples(get_task(name, "keyvalue"), task.validation_split)[0]
     assert legacy.source.startswith(f"{get_task(name, 'keyvalue').input_fields[0]}: ")

@@ -105,14 +105,18 @@ def test_reference_formats_of_each_task():
     assert get_task("copa").label_words == ("false", "true") and get_task("copa", "keyvalue").label_words == ("0", "1")
     assert format_target(get_task("stsb"), 3.75) == "3.7" and format_target(get_task("stsb", "keyvalue"), 3.75) == "3.8"
     assert format_target(get_task("stsb"), 5) == "5.0" and format_target(get_task("stsb"), 0.4) == "0.4"
+    qnli = {"question": "Who?", "sentence": "Ann did."}  # the hub's columns; the reference's strings say text1/text2
+    assert format_input(get_task("qnli"), qnli) == "text1: Who? text2: Ann did."
+    assert format_input(get_task("qnli", "reference_hub_fields"), qnli) == "question: Who? sentence: Ann did."
+    assert format_input(get_task("qnli", "keyvalue"), qnli) == "question: Who? sentence: Ann did."
 
 
 def test_unknown_template_set_is_named():
-    with pytest.raises(ValueError, match="unknown template set 'paper'; choose one of: reference, keyvalue"):
+    with pytest.raises(ValueError, match="unknown template set 'paper'; choose one of: reference, reference_hub_fields, keyvalue"):
         get_task("rte", "paper")
 
 
-@pytest.mark.parametrize("template", ["reference", "keyvalue"])
+@pytest.mark.parametrize("template", ["reference", "reference_hub_fields", "keyvalue"])
 def test_every_label_word_fits_in_what_is_generated(template):
     """The target length of each task is raised where a label word needs more tokens, so neither
     training targets nor greedy generation can cut a label word."""

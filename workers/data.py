@@ -29,7 +29,7 @@ def format_input(task: TaskSpec, row: dict) -> str:
     """The template set's input: "field: value" pairs, or the raw text of a one-field task."""
     if task.raw_single_field and len(task.input_fields) == 1:
         return str(row[task.input_fields[0]])
-    return " ".join(f"{field}: {row[field]}" for field in task.input_fields)
+    return " ".join(f"{task.input_name(i)}: {row[field]}" for i, field in enumerate(task.input_fields))
 
 
 def format_target(task: TaskSpec, label: float | int) -> str:

@@ -11,8 +11,10 @@ setup the paper follows:
   the model's tokenizer (workers/evaluation.py `target_tokens`);
 - matching: generated text and label words both normalised (lower case, no punctuation or articles,
   single spaces: `normalize_text`) before comparing.
-Where the hub's schema differs from the reference's data source (QNLI: `question`/`sentence` for
-SetFit's `text1`/`text2`; STS-B: `label` for `similarity_score`), the hub's field names are used.
+Where the hub's schema differs from the reference's data source, the input reads as the reference's
+does: QNLI's hub columns `question`/`sentence` are written `text1: ... text2: ...` (SetFit's columns,
+which the reference loads); the template set `reference_hub_fields` writes the hub's names instead.
+(STS-B's `label` for `similarity_score` never shows in an input.)
 
 The template set `keyvalue` keeps this project's first formats (every input "field: value", COPA
 "0"/"1", WiC as word, sentence1, sentence2, STS-B rounded to one decimal, 4 target tokens (STS-B 5),
@@ -41,7 +43,7 @@ class TaskSpec:
     name: str
     dataset: str  # Hugging Face dataset id
     config: str  # dataset config name
-    input_fields: tuple[str, ...]  # rendered as "field: value" in this order
+    input_fields: tuple[str, ...]  # the hub's columns, rendered as "name: value" in this order
     label_words: tuple[str, ...]  # label index -> target text; empty for regression
     metrics: tuple[str, ...]  # ids in workers.metrics.METRICS; task score = their mean
     train_split: str = "train"
@@ -53,6 +55,10 @@ class TaskSpec:
     score_format: str = "truncate"  # STS-B target: "truncate" (str(x)[:3]) or "round" (one decimal)
     normalize: bool = True  # compare normalised text (see `normalize_text`), else exact strings
     hub_sizes: tuple[int, int] = (0, 0)  # examples in the hub's train and validation splits (for plans)
+    input_names: tuple[str, ...] = ()  # the names written before each field's value; () = the column names
+
+    def input_name(self, i: int) -> str:
+        return self.input_names[i] if self.input_names else self.input_fields[i]
 
     @property
     def is_regression(self) -> bool:
@@ -83,7 +89,8 @@ TASKS: dict[str, TaskSpec] = {
         # target_max_tokens: the reference's task_to_target_len (prompt_tuner2.py)
         _t("qqp", GLUE, "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), ("f1", "accuracy"),
            target_max_tokens=5),
-        _t("qnli", GLUE, "qnli", ("question", "sentence"), ENTAIL2, ("accuracy",), target_max_tokens=5),
+        _t("qnli", GLUE, "qnli", ("question", "sentence"), ENTAIL2, ("accuracy",), target_max_tokens=5,
+           input_names=("text1", "text2")),  # the reference reads SetFit/qnli, whose columns are text1, text2
         _t("mnli", GLUE, "mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
            ("accuracy",), validation_split="validation_matched", target_max_tokens=5),
         _t("sst2", GLUE, "sst2", ("sentence",), ("negative", "positive"), ("accuracy",), target_max_tokens=2),
@@ -107,8 +114,10 @@ TASKS: dict[str, TaskSpec] = {
 # Template sets other than `reference` (the table above): what they change, for every task or per task.
 TEMPLATES: dict[str, dict] = {
     "reference": {"all": {}, "tasks": {}},
+    "reference_hub_fields": {"all": {}, "tasks": {"qnli": {"input_names": ()}}},  # the hub's column names
     "keyvalue": {
-        "all": {"raw_single_field": False, "score_format": "round", "normalize": False, "target_max_tokens": 4},
+        "all": {"raw_single_field": False, "score_format": "round", "normalize": False, "target_max_tokens": 4,
+                "input_names": ()},
         "tasks": {"copa": {"label_words": ("0", "1")}, "wic": {"input_fields": ("word", "sentence1", "sentence2")},
                   "stsb": {"target_max_tokens": 5}},
     },
