@@ -1,4 +1,6 @@
-"""The dashboard's only way to the data: cached calls of the read-only `db.queries` API."""
+"""The dashboard's way to the data: cached calls of the read-only `db.queries` API and of `db.tables` (the
+tables `superpos table` prints). The pages import nothing else from `db` but `tables.render` (text
+formatting) and the app `StoreError` (to show a bad store as a message)."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ class ResultsWriter:
         return len(rows)
 
     def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
-        """{name: {shape, dtype, values}} (see workers.trial); a repeat replaces the same (trial, name, step)."""
+        """{name: {shape, dtype, values}} (workers.member.Member.snapshot); a repeat replaces the same (trial, name, step)."""
         rows = [{"trial_id": trial_id, "name": name, "step": step, "shape": json.dumps(t["shape"]),
                  "dtype": t["dtype"], "values": json.dumps(t["values"])} for name, t in tensors.items()]
         if rows:

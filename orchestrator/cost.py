@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.packing import compile_enabled, group, nominal_pack_size
 from orchestrator.plan import Cell, expand
 from orchestrator.spec import SweepSpec
-from workers.data import DEMO_DATA_DIR
+from workers.data import DEMO_DATA_DIR, load_rows, local_files
 from workers.presets import RANDOM_PREFIX
 from workers.tasks import get_task
 
@@ -34,21 +34,21 @@ class TaskLoad:
     source: str  # where the sizes come from
 
 
-def _lines(path: Path) -> int:
-    with path.open(encoding="utf-8") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
 def task_load(spec: SweepSpec, task: str) -> TaskLoad:
-    """Examples per epoch of one task: the demo copy's or a local folder's JSONL, else the hub's sizes;
+    """Examples per epoch of one task: the demo copy's or a local folder's (any layout the trials read:
+    .jsonl, .json, .parquet; counted as the trials load them), else the hub's sizes;
     `max_train_samples` / `max_eval_samples` cap them."""
     t = get_task(task)
     data = str(spec.training.get("data", "demo"))
     root = DEMO_DATA_DIR if data == "demo" else Path(data)
-    files = [root / t.name / f"{split}.jsonl" for split in (t.train_split, t.validation_split)]
-    if data != "hub" and all(f.is_file() for f in files):
-        train, validation, source = _lines(files[0]), _lines(files[1]), "demo copy" if data == "demo" else "local"
-    else:
+    try:
+        if data == "hub":
+            raise FileNotFoundError
+        for split in (t.train_split, t.validation_split):
+            local_files(root, t, split)
+        train, validation = (len(load_rows(t, split, data)) for split in (t.train_split, t.validation_split))
+        source = "demo copy" if data == "demo" else "local"
+    except FileNotFoundError:
         (train, validation), source = t.hub_sizes, "hub sizes"
     cap_train, cap_eval = spec.training.get("max_train_samples"), spec.training.get("max_eval_samples")
     return TaskLoad(task, min(train, cap_train or train), min(validation, cap_eval or validation), source)

@@ -1,4 +1,4 @@
-"""Package boundaries (architecture.md), checked by parsing imports."""
+"""Package boundaries (the README's Layout section), checked by parsing imports."""
 
 from __future__ import annotations
 

@@ -85,3 +85,21 @@ def test_packs_divide_the_training_time_by_the_measured_speed_up():
     assert hours(6, True)["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 6.0, rel=1e-3)  # 4: measured
     assert hours("auto", "auto")["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 6.5, rel=1e-3)
     assert hours("auto", "auto")["full_finetune"] == alone["full_finetune"]  # never packed nor compiled
+
+
+def test_a_local_parquet_folder_is_planned_with_its_own_sizes(tmp_path):
+    """The trials read .jsonl, .json and .parquet: so does the planner (it planned a parquet folder
+    with the hub's sizes)."""
+    import pandas as pd
+
+    from workers.data import DEMO_DATA_DIR, load_rows
+    from workers.tasks import get_task
+
+    rte = get_task("rte")
+    (tmp_path / "rte").mkdir()
+    for split, n in (("train", 40), ("validation", 12)):
+        pd.DataFrame(load_rows(rte, split)[:n]).to_parquet(tmp_path / "rte" / f"{split}.parquet")
+    assert (DEMO_DATA_DIR / "rte" / "train.jsonl").is_file()
+    spec = parse_spec(f"methods: [prompt_tuning]\ntasks: [rte]\ntraining: {{data: {tmp_path}}}\n")
+    load = task_load(spec, "rte")
+    assert (load.train, load.validation, load.source) == (40, 12, "local")

@@ -38,9 +38,6 @@ class PackStats:
     def padding(self) -> float:
         return 1.0 - self.real / self.slots if self.slots else 0.0
 
-    def reset(self) -> None:
-        self.slots = self.real = 0
-
 
 def _member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     embeds = t5.get_input_embeddings()(batch["input_ids"].to(device))

@@ -1,7 +1,8 @@
 """One trial: build the frozen T5 + method, train, evaluate after every epoch, report.
 
 Runs without Ray and without a database: `report` is any callable taking a dict of metrics (Ray's
-`tune.report`, a JSON printer, a list's append). This is the function that every path calls.
+`tune.report`, a JSON printer, a list's append). The solo path (`superpos trial run`, a Tune trial of
+one); a pack of several trials on one model is workers/pack.py, and both build on workers/member.py.
 """
 
 from __future__ import annotations
