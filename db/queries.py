@@ -30,7 +30,7 @@ def options_label(options_json: str | None) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items()) if k != "m")
 
 
-def _frame(engine: Engine, stmt, **params) -> pd.DataFrame:
+def read_frame(engine: Engine, stmt, **params) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(stmt, params)
         # plain tuples: pandas builds a frame from Row objects about 10x slower
@@ -57,7 +57,7 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
         .outerjoin(trials, trials.c.sweep_id == Sweep.id)
         .order_by(Sweep.id.desc())
     )
-    df = _frame(engine, stmt)
+    df = read_frame(engine, stmt)
     for col in ("created_ms", "finished_ms"):
         df[col.replace("_ms", "")] = pd.to_datetime(df.pop(col), unit="ms", utc=True)
     return df
@@ -75,74 +75,6 @@ def sweep_details(engine: Engine, sweep_id: int) -> dict:
     return {**row, "versions": json.loads(row["versions"] or "{}")}
 
 
-HISTORY = ("number", "role", "seed", "lr", "state", "objective", "failures", "checkpoint")
-
-
-def cell_history(engine: Engine, sweep_id: int) -> dict[str, list[dict]]:
-    """Per cell key, its trials so far (number, role, seed, lr, state, objective, failures, checkpoint),
-    by number: what a resumed sweep rebuilds its studies from."""
-    stmt = (select(Cell.key, *(getattr(Trial, k) for k in HISTORY))
-            .join(Trial, Trial.cell_id == Cell.id).where(Cell.sweep_id == sweep_id).order_by(Cell.key, Trial.number))
-    history: dict[str, list[dict]] = {}
-    with engine.connect() as conn:
-        for row in conn.execute(stmt).mappings():
-            history.setdefault(row["key"], []).append({k: row[k] for k in HISTORY})
-    return history
-
-
-def epoch_peaks(engine: Engine, sweep_id: int) -> dict[str, dict[int, dict[int, float]]]:
-    """Per cell key and search trial id, the best validation score up to each stored epoch (what
-    early stopping compares on resume)."""
-    stmt = text("SELECT c.key, m.trial_id, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
-                "JOIN cells c ON c.id = t.cell_id WHERE c.sweep_id = :sweep_id AND t.role = 'search' "
-                "AND m.key = 'val/score' AND m.value IS NOT NULL ORDER BY c.key, m.trial_id, m.step")
-    peaks: dict[str, dict[int, dict[int, float]]] = {}
-    with engine.connect() as conn:
-        for key, trial_id, step, value in conn.execute(stmt, {"sweep_id": sweep_id}):
-            series = peaks.setdefault(key, {}).setdefault(trial_id, {})
-            series[step] = max(value, max(series.values(), default=value))
-    return peaks
-
-
-def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
-    """Per cell: finished search trials, failed ones, finished replicas, and the first line of the
-    latest error (what the end of a run reports)."""
-    stmt = text("""
-        SELECT c.id AS cell_id, c.key,
-               SUM(CASE WHEN t.role = 'search' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS search_done,
-               SUM(CASE WHEN t.role = 'replica' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS replicas_done,
-               SUM(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed,
-               SUM(CASE WHEN t.state IN ('running', 'pending', 'interrupted') THEN 1 ELSE 0 END) AS unfinished,
-               MAX(CASE WHEN t.state = 'failed' THEN t.error END) AS error
-        FROM cells c LEFT JOIN trials t ON t.cell_id = c.id
-        WHERE c.sweep_id = :sweep_id GROUP BY c.id, c.key ORDER BY c.id""")
-    df = _frame(engine, stmt, sweep_id=sweep_id)
-    for col in ("search_done", "replicas_done", "failed", "unfinished"):
-        df[col] = df[col].fillna(0).astype(int)
-    return df
-
-
-def failed_retries(engine: Engine, sweep_id: int, retries: int) -> tuple[int, int]:
-    """(failed trials that a resume re-runs: retries left, failed trials out of retries)."""
-    stmt = (select(Trial.failures).join(Cell, Trial.cell_id == Cell.id)
-            .where(Cell.sweep_id == sweep_id, Trial.state == "failed"))
-    with engine.connect() as conn:
-        failures = [f or 0 for (f,) in conn.execute(stmt)]
-    left = sum(f <= retries for f in failures)
-    return left, len(failures) - left
-
-
-def trial_errors(engine: Engine, sweep_id: int) -> list[tuple]:
-    """(trial id, cell key, number, state, failures, error) of every trial of a sweep that raised: the
-    failed ones, and those that recovered on a retry or a resume (their last error is kept)."""
-    stmt = (select(Trial.id, Cell.key, Trial.number, Trial.state, Trial.failures, Trial.error)
-            .join(Cell, Trial.cell_id == Cell.id)
-            .where(Cell.sweep_id == sweep_id, (Trial.state == "failed") | Trial.error.is_not(None))
-            .order_by(Trial.state != "failed", Trial.id))
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(stmt)]
-
-
 def latest_sweep_id(engine: Engine) -> int | None:
     with engine.connect() as conn:
         return conn.execute(select(func.max(Sweep.id))).scalar()
@@ -150,7 +82,7 @@ def latest_sweep_id(engine: Engine) -> int | None:
 
 def _view(engine: Engine, view: str, sweep_id: int | None, order: str = "trial_id") -> pd.DataFrame:
     where = "" if sweep_id is None else " WHERE sweep_id = :sweep_id"
-    df = _frame(engine, text(f"SELECT * FROM {view}{where} ORDER BY {order}"),  # noqa: S608 - fixed names
+    df = read_frame(engine, text(f"SELECT * FROM {view}{where} ORDER BY {order}"),  # noqa: S608 - fixed names
                 **({} if sweep_id is None else {"sweep_id": sweep_id}))
     if not df.empty:
         df["dropout"] = df["dropout"].astype(bool)
@@ -230,7 +162,7 @@ def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_
         return pd.DataFrame(columns=["trial_id", "step", "value", *ROW_KEYS, "task", "seed", "lr"])
     stmt = text("SELECT trial_id, step, value, nonfinite FROM metrics WHERE key = :key AND trial_id IN :ids "
                 "ORDER BY trial_id, step").bindparams(bindparam("ids", expanding=True))
-    values = _frame(engine, stmt, key=key, ids=[int(i) for i in trials["trial_id"]])
+    values = read_frame(engine, stmt, key=key, ids=[int(i) for i in trials["trial_id"]])
     cells = trials[["trial_id", *ROW_KEYS, "task", "seed", "lr"]]
     return values.merge(cells, on="trial_id")
 
@@ -241,9 +173,18 @@ def trial_detail(engine: Engine, trial_id: int) -> tuple[dict, pd.DataFrame]:
         config = conn.execute(select(Trial.config).where(Trial.id == trial_id)).scalar()
     if config is None:
         raise ValueError(f"no trial {trial_id} in this database")
-    metrics = _frame(engine, text("SELECT key, step, value FROM metrics WHERE trial_id = :trial_id "
+    metrics = read_frame(engine, text("SELECT key, step, value FROM metrics WHERE trial_id = :trial_id "
                                   "ORDER BY key, step"), trial_id=trial_id)
     return json.loads(config), metrics
+
+
+def metrics_frame(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
+    """Every stored epoch metric, long: (sweep, cell key, trial id, number, key, step, value)."""
+    where = "" if sweep_id is None else " WHERE c.sweep_id = :sweep_id"
+    return read_frame(engine, text("SELECT c.sweep_id, c.key AS cell_key, t.id AS trial_id, t.number, m.key, m.step, "
+                               "m.value FROM metrics m JOIN trials t ON t.id = m.trial_id JOIN cells c ON "
+                               f"c.id = t.cell_id{where} ORDER BY t.id, m.key, m.step"),  # noqa: S608 - fixed SQL
+                  **({} if sweep_id is None else {"sweep_id": sweep_id}))
 
 
 def trial_error(engine: Engine, trial_id: int) -> str | None:
@@ -255,7 +196,7 @@ def metric_keys(engine: Engine, sweep_id: int) -> list[str]:
     """The metric keys stored for a sweep (for pickers)."""
     stmt = text("SELECT DISTINCT m.key FROM metrics m JOIN trials t ON t.id = m.trial_id "
                 "JOIN cells c ON c.id = t.cell_id WHERE c.sweep_id = :sweep_id ORDER BY m.key")
-    return _frame(engine, stmt, sweep_id=sweep_id)["key"].tolist()
+    return read_frame(engine, stmt, sweep_id=sweep_id)["key"].tolist()
 
 
 def snapshots(engine: Engine, sweep_id: int, name: str = "pprime") -> pd.DataFrame:
@@ -277,12 +218,12 @@ def reference_results(engine: Engine, source: str | None = None) -> pd.DataFrame
     """The imported published numbers (`superpos db import-reference`), optionally of one source."""
     table = ReferenceResult.__table__
     stmt = select(table) if source is None else select(table).where(table.c.source == source)
-    return _frame(engine, stmt)
+    return read_frame(engine, stmt)
 
 
 def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
     """The paper's Table 1 in the shape of `comparison_table` (task scores: two-metric tasks averaged)."""
-    ref = _frame(engine, select(ReferenceResult.model, ReferenceResult.method, ReferenceResult.dropout,
+    ref = read_frame(engine, select(ReferenceResult.model, ReferenceResult.method, ReferenceResult.dropout,
                                 ReferenceResult.task, ReferenceResult.metric, ReferenceResult.value)
                  .where(ReferenceResult.source == "paper_table1"))
     if model is not None:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from db import queries
-from db.queries import ROW_KEYS, _frame
+from db.queries import ROW_KEYS, read_frame
 from workers.tasks import TASKS
 
 KINDS = ("main", "standardized", "versus")
@@ -53,7 +53,7 @@ def sweep_scores(engine: Engine, sweep_id: int, selection: str = "peak") -> pd.D
     cells = queries.cell_results(engine, sweep_id)
     if cells.empty:
         return pd.DataFrame(columns=[*ROW_KEYS, "task", "score", "std", "n", "invalid", "metrics"])
-    per_metric = _frame(engine, _CELL_METRICS, selection=selection, sweep_id=sweep_id)
+    per_metric = read_frame(engine, _CELL_METRICS, selection=selection, sweep_id=sweep_id)
     by_cell: dict[int, dict[str, float]] = {}
     for row in per_metric.itertuples():
         by_cell.setdefault(int(row.cell_id), {})[row.metric] = None if row.value is None else 100 * row.value
@@ -71,10 +71,10 @@ def sweep_scores(engine: Engine, sweep_id: int, selection: str = "peak") -> pd.D
 def paper_scores(engine: Engine, model: str | None = None) -> pd.DataFrame:
     """The same long frame from the imported Table 1 (one run per row: no std)."""
     ref = queries.reference_results(engine, "paper_table1")
-    if ref.empty:
-        return pd.DataFrame(columns=[*ROW_KEYS, "task", "score", "std", "n", "invalid", "metrics"])
-    if model is not None:
+    if model is not None and not ref.empty:
         ref = ref[ref["model"] == model]
+    if ref.empty:  # nothing imported, or not this model (e.g. the demo's tiny-t5)
+        return pd.DataFrame(columns=[*ROW_KEYS, "task", "score", "std", "n", "invalid", "metrics"])
     rows = []
     for (m, method, dropout, task), group in ref.groupby(["model", "method", "dropout", "task"]):
         values = dict(zip(group["metric"], group["value"]))

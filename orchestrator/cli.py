@@ -151,10 +151,14 @@ def cmd_db_export(args) -> int:
     from db.engine import open_store
 
     engine = open_store(args.db, readonly=True)
+    if args.sweep is not None:
+        queries.sweep_details(engine, args.sweep)  # an unknown sweep is an error, not empty files
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = {"trial_summary": queries.trials_frame(engine, args.sweep),
               "best_trials": queries.best_trials(engine, args.sweep),
+              "cell_results": queries.cell_results(engine, args.sweep),
+              "metrics": queries.metrics_frame(engine, args.sweep),
               "reference_results": queries.reference_results(engine)}
     for name, frame in frames.items():
         path = out / f"{name}.{args.format}"
@@ -179,6 +183,15 @@ def _command(group, name: str, func, help: str, db: bool = False, **kwargs) -> a
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("superpos")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from workers.trial import TrialConfig
 
@@ -187,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sweeps of soft-prompt tuning on frozen T5 (SuperPos-Prompt and friends): "
                     "Ray Tune + Optuna, results in SQLite/PostgreSQL, a Streamlit dashboard.",
     )
+    parser.add_argument("--version", action="version", version=f"superpos {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sweep = _group(sub, "sweep", "run, check, resume or list sweeps")
@@ -276,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `superpos ... | head` closed the pipe: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except (SpecError, StoreError, ValueError, OSError) as err:  # OSError covers FileNotFoundError
         return _fail(str(err))
     except KeyboardInterrupt:

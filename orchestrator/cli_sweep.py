@@ -8,6 +8,11 @@ import sys
 from orchestrator.cli_common import fail as _fail
 
 
+def _n(count: int, noun: str) -> str:
+    """'1 method', '2 methods'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def cmd_sweep_validate(args) -> int:
     from orchestrator.plan import expand
     from orchestrator.spec import load_spec
@@ -17,10 +22,10 @@ def cmd_sweep_validate(args) -> int:
     total = sum(spec.trials_per_cell(c.method) for c in cells)
     replicas = len(cells) * spec.replicas
     search = total - replicas
-    print(f"{args.spec}: valid. {len(cells)} cells ({len(spec.methods)} methods with their option grids x "
-          f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings); "
-          f"{search} search trials ({spec.optuna.sampler}) + {replicas} replicas = {search + replicas} trials "
-          f"of {spec.epochs} epochs")
+    print(f"{args.spec}: valid. {_n(len(cells), 'cell')} ({_n(len(spec.methods), 'method')} with their option grids "
+          f"x {_n(len(spec.tasks), 'task')} x {_n(len(spec.models), 'model')} x "
+          f"{_n(len(spec.dropout), 'dropout setting')}); {_n(search, 'search trial')} ({spec.optuna.sampler}) + "
+          f"{_n(replicas, 'replica')} = {_n(search + replicas, 'trial')} of {_n(spec.epochs, 'epoch')}")
     shown = cells if args.cells else cells[:10]
     for cell in shown:
         print(f"  {cell.key}")
@@ -68,14 +73,14 @@ def _finish(db_url: str | None, sweep_id: int) -> int:
 
 
 def cmd_sweep_status(args) -> int:
-    from db import queries
+    from db import run_state
     from db.engine import open_store
     from orchestrator.status import format_status
 
     engine = open_store(args.db, readonly=True)
     print(format_status(engine, args.sweep))
     if args.errors:
-        errors = queries.trial_errors(engine, args.sweep)
+        errors = run_state.trial_errors(engine, args.sweep)
         if not errors:
             print("\nno trial of this sweep has failed")
         for trial_id, key, number, state, failures, error in errors:

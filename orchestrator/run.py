@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from db import queries
+from db import queries, run_state
 from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator import provenance
@@ -134,7 +134,7 @@ def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool, board=None)
 
     scheduler = PerCellASHA(spec.epochs, spec.scheduler.grace_period, spec.scheduler.reduction_factor, board)
     if resume:
-        for cell_key, trials in queries.epoch_peaks(engine, sweep_id).items():
+        for cell_key, trials in run_state.epoch_peaks(engine, sweep_id).items():
             for trial_id, peaks in trials.items():
                 scheduler.prefill(cell_key, f"stored-{trial_id}", peaks)
     return scheduler
@@ -156,7 +156,7 @@ def run_name(db_url: str, sweep_id: int) -> str:
 def outcome(engine, spec: SweepSpec, cells: list[Cell], sweep_id: int) -> tuple[str, list[str]]:
     """(state, failed-cell lines). complete: every cell has its search budget and replicas finished;
     failed: some cell has no finished search trial; partial: every cell has a rate, some trials failed."""
-    progress = queries.cell_progress(engine, sweep_id).set_index("key")
+    progress = run_state.cell_progress(engine, sweep_id).set_index("key")
     budget = {c.key: spec.optuna.budget(c.method) for c in cells}
     lines, complete, failed = [], True, False
     for key, row in progress.iterrows():
@@ -178,7 +178,7 @@ def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> 
     if state not in ("interrupted", "cancelled", "failed", "partial"):
         return None
     resume = f"superpos sweep resume {sweep_id} --db {db_url}"
-    left, spent = queries.failed_retries(engine, sweep_id, spec.resources.retries)
+    left, spent = run_state.failed_retries(engine, sweep_id, spec.resources.retries)
     if state in ("interrupted", "cancelled") or left:
         return f"Continue it with: {resume}"
     if spent:
@@ -208,7 +208,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     check_environment(spec)
     if resume is not None:
         queries.sweep_details(engine, resume)  # an unknown id fails here
-        stored = set(queries.cell_history(engine, resume))
+        stored = set(run_state.cell_history(engine, resume))
         if stored and not stored & {c.key for c in cells}:
             raise SpecError(f"sweep {resume} was planned by an earlier superpos (its cells have other keys, e.g. "
                             f"{sorted(stored)[0]!r}); resuming it would start over: run its spec as a new sweep")
@@ -227,7 +227,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         writer.set_run(sweep_id, planned_trials=sum(spec.trials_per_cell(c.method) for c in cells),
                        driver=f"{socket.gethostname()}:{os.getpid()}", job_id=os.environ.get("SUPERPOS_JOB_ID"),
                        job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
-        history = queries.cell_history(engine, sweep_id) if resume is not None else {}
+        history = run_state.cell_history(engine, sweep_id) if resume is not None else {}
         name = run_name(db_url, sweep_id)
         board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
         searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name, retry_failed=retry_failed)
@@ -267,7 +267,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                 writer.set_run(sweep_id, hardware=f"{(details['hardware'] or '').split('; trials on ')[0]}; "
                                                   f"trials on {ran}")
         # Tune catches Ctrl-C itself and returns early: trials left running or work never handed out
-        unfinished = queries.cell_progress(engine, sweep_id)["unfinished"].sum()
+        unfinished = run_state.cell_progress(engine, sweep_id)["unfinished"].sum()
         state = "interrupted" if unfinished or not searcher.is_done() else "ended"
     except KeyboardInterrupt:
         state = "interrupted"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from db import queries
+from db import queries, run_state
 from orchestrator.spec import parse_spec
 
 
@@ -22,7 +22,7 @@ def _cell_state(row, budget: int, replicas: int) -> str:
 def format_status(engine, sweep_id: int) -> str:
     details = queries.sweep_details(engine, sweep_id)
     spec = parse_spec(details["spec_text"], f"sweep {sweep_id}'s spec")
-    progress = queries.cell_progress(engine, sweep_id)
+    progress = run_state.cell_progress(engine, sweep_id)
     trials = queries.trials_frame(engine, sweep_id)
     planned = details["planned_trials"] or len(trials)
     finished = int(trials["state"].isin(["complete", "stopped"]).sum()) if len(trials) else 0

@@ -23,6 +23,17 @@ def test_help_lists_the_commands():
         assert command in out.stdout
 
 
+def test_version_and_a_closed_pipe_are_not_errors(tmp_path):
+    out = superpos("--version")
+    assert out.returncode == 0 and out.stdout.startswith("superpos 0.")
+    spec = tmp_path / "wide.yaml"  # 2,500 cells: more lines than a pipe holds, so `head` closes it early
+    spec.write_text(f"methods: [superpos_prompt]\ntasks: [rte, cb, copa, wic, boolq]\nm: {list(range(1, 501))}\n")
+    piped = subprocess.run(f"set -o pipefail; {sys.executable} -m orchestrator.cli sweep validate {spec} --cells "
+                           "| head -1", shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=REPO)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    assert "valid. 2,500 cells (1 method with their option grids x 5 tasks x 1 model" in piped.stdout
+
+
 def test_validate_prints_the_grid():
     out = superpos("sweep", "validate", "orchestrator/specs/demo.yaml")
     assert out.returncode == 0, out.stderr

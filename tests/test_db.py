@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from db import queries
+from db import queries, run_state
 from db.engine import StoreError, open_store
 from db.models import Metric, Score, Snapshot, Trial
 from db.writer import ResultsWriter
@@ -204,9 +204,9 @@ def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store)
         assert (t.state, t.failures, t.checkpoint) == ("complete", 1, "/ckpt/checkpoint_000001")
         assert t.error.endswith("NodeLostError: the node was lost")
         sweep = t.cell.sweep_id
-    (row,) = queries.trial_errors(writer.engine, sweep)
+    (row,) = run_state.trial_errors(writer.engine, sweep)
     assert row[3:5] == ("complete", 1) and "NodeLostError" in row[5]
-    assert queries.failed_retries(writer.engine, sweep, retries=0) == (0, 0)  # it is not failed
+    assert run_state.failed_retries(writer.engine, sweep, retries=0) == (0, 0)  # it is not failed
 
 
 def test_state_check_constraints_hold_in_the_database(store):

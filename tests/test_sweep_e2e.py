@@ -101,6 +101,13 @@ def test_export_writes_the_views(tiny_sweep, tmp_path):
         best = reader(tmp_path / fmt / f"best_trials.{fmt}")
         assert len(summary) == len(expand(spec)) * spec.optuna.trials_per_cell
         assert len(best) == len(expand(spec)) and best["reported_score"].notna().all()
+        cells = reader(tmp_path / fmt / f"cell_results.{fmt}")
+        metrics = reader(tmp_path / fmt / f"metrics.{fmt}")
+        assert len(cells) == len(expand(spec)) and set(metrics["trial_id"]) == set(summary["trial_id"])
+        assert set(metrics["step"]) == set(range(1, spec.epochs + 1)) and "val/score" in set(metrics["key"])
+    missing = subprocess.run([sys.executable, "-m", "orchestrator.cli", "db", "export", "--db", url, "--sweep", "99",
+                              "--out", str(tmp_path / "none")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no sweep 99" in missing.stderr and not (tmp_path / "none").exists()
 
 
 def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):

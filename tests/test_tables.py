@@ -112,3 +112,16 @@ def test_table_errors_name_the_fix(paper_store, tmp_path):
     assert out.returncode == 2 and "superpos db import-reference" in out.stderr
     out = _cli("table", "--db", paper_store, "--source", "paper", "--kind", "versus")
     assert out.returncode == 2 and "--source SWEEP_ID" in out.stderr
+
+
+def test_a_model_the_paper_has_no_numbers_for_filters_to_its_own_rows(tmp_path):
+    """`superpos table --model tiny-t5` on the demo store crashed (KeyError: 'm') once the paper's
+    numbers were imported: the paper has no row of that model."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    sweep = _store_with_cells(url, [("tiny-t5", "prompt_tuning", "rte", 0, "search", {"accuracy": 0.5, "score": 0.5})])
+    engine = open_store(url)
+    import_reference(engine)
+    for kind in tables.KINDS:
+        table, _ = tables.build(engine, kind, sweep, model="tiny-t5")
+        assert kind == "versus" or len(table) == 1, (kind, table)
+    assert tables.build(engine, "main", sweep, model="t5-none")[0].empty
