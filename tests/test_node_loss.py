@@ -52,7 +52,7 @@ def test_a_lost_node_is_named_and_its_trials_run_again_with_retry_failed(tmp_pat
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
             time.sleep(0.1)
         assert cluster.kill_node(node) > 0
-        cluster.add_node(cpus=1)  # a replacement: the waiting trial runs there
+        cluster.add_node(cpus=2)  # a replacement: the waiting trial runs there, and the re-runs later
         out, err = proc.communicate(timeout=240)
         cluster.token.chmod(0o600)
         assert proc.returncode == 0, (out[-3000:], err[-3000:])  # partial: the third trial finished
