@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orchestrator.cli_common import DB_HELP
 from orchestrator.cli_common import fail as _fail
+from orchestrator.cli_db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
 from orchestrator.cli_sweep import (
     cmd_sweep_cancel,
     cmd_sweep_list,
@@ -125,48 +126,6 @@ def cmd_model_info(args) -> int:
         "method_config": asdict(method_cfg),
         "trainable_parameters": built.trainable_parameters,
     }, indent=2))
-    return 0
-
-
-def cmd_db_upgrade(args) -> int:
-    from db.engine import open_store
-    from db.migrate import current_revision
-
-    engine = open_store(args.db, upgrade=True)
-    print(f"{engine.url.render_as_string(hide_password=True)}: at schema revision {current_revision(engine)}")
-    return 0
-
-
-def cmd_db_import_reference(args) -> int:
-    from db.engine import open_store
-    from db.reference import import_reference
-
-    counts = import_reference(open_store(args.db))
-    print("imported " + ", ".join(f"{n} rows of {source}" for source, n in counts.items()))
-    return 0
-
-
-def cmd_db_export(args) -> int:
-    from db import queries
-    from db.engine import open_store
-
-    engine = open_store(args.db, readonly=True)
-    if args.sweep is not None:
-        queries.sweep_details(engine, args.sweep)  # an unknown sweep is an error, not empty files
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    frames = {"trial_summary": queries.trials_frame(engine, args.sweep),
-              "best_trials": queries.best_trials(engine, args.sweep),
-              "cell_results": queries.cell_results(engine, args.sweep),
-              "metrics": queries.metrics_frame(engine, args.sweep),
-              "reference_results": queries.reference_results(engine)}
-    for name, frame in frames.items():
-        path = out / f"{name}.{args.format}"
-        if args.format == "csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
-        print(f"wrote {len(frame)} rows to {path}")
     return 0
 
 

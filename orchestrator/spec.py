@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from orchestrator.spec_schema import LimitSpec, OptunaSpec, RaySpec, ResourceSpec, SchedulerSpec, SpecModel
+from orchestrator.spec_text import SpecError, load_yaml, schema_problems
 from workers.data import local_files
 from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.presets import ARCHITECTURES, RANDOM_PREFIX, is_offline_model, known_vocabulary
@@ -31,23 +30,6 @@ TRAINING_FIELDS = [f.name for f in fields(TrialConfig) if f.name not in GRID_FIE
 
 __all__ = ["SpecError", "SweepSpec", "parse_spec", "load_spec", "OptunaSpec", "SchedulerSpec", "ResourceSpec",
            "RaySpec"]
-
-
-def _cut(problem: str, limit: int = 600) -> str:
-    """A problem's line stays readable whatever value it quotes."""
-    return problem if len(problem) <= limit else f"{problem[:limit]}... ({len(problem) - limit:,} more characters)"
-
-
-class SpecError(ValueError):
-    """A sweep spec is invalid; the message names each bad key and what would be accepted."""
-
-    def __init__(self, problems: list[str] | str, source: str = "spec"):
-        self.problems = [_cut(p) for p in ([problems] if isinstance(problems, str) else problems)]
-        if len(self.problems) == 1:
-            message = self.problems[0]
-        else:
-            message = f"{source}: {len(self.problems)} problems\n" + "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -99,86 +81,6 @@ class SweepSpec:
         """Every trial the grid plans (search budgets and replicas), computed without expanding it."""
         per_method = sum(self.option_sets(m) * self.trials_per_cell(m) for m in self.methods)
         return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
-
-
-MAX_SPEC_BYTES = 256_000  # a spec is a small file; anything larger is refused before it is parsed
-MAX_SPEC_VALUES = 50_000  # values once YAML aliases are expanded (a "billion laughs" file expands to billions)
-MAX_SPEC_DEPTH = 50  # nesting of mappings and lists
-MAX_SHOWN = 120  # characters of a bad value an error message shows
-
-
-def _short(value: Any) -> str:
-    """A value as an error message shows it: its repr, cut to MAX_SHOWN characters."""
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}... ({len(text):,} characters)"
-
-
-def _expanded(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
-    """How many values `node` stands for once every alias is expanded (shared nodes counted each
-    time they are used, each computed once), refusing deep nesting as it goes."""
-    if depth > MAX_SPEC_DEPTH:
-        raise SpecError(f"the YAML nests deeper than {MAX_SPEC_DEPTH} levels; a sweep spec is a few levels deep")
-    if id(node) not in memo:
-        children = node.value if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else []
-        items = [part for pair in children for part in pair] if isinstance(node, yaml.MappingNode) else children
-        memo[id(node)] = 1 + sum(_expanded(child, memo, depth + 1) for child in items)
-    return memo[id(node)]
-
-
-def _load_yaml(text: str, source: str) -> Any:
-    """yaml.safe_load with bounds: size, nesting and alias expansion are checked on the composed node
-    graph (where an alias is one shared node), before anything is expanded."""
-    if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"{source} is {len(text):,} characters; a sweep spec is a small YAML file (at most "
-                        f"{MAX_SPEC_BYTES:,})")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is not None:
-            values = _expanded(root, {})
-            if values > MAX_SPEC_VALUES:
-                raise SpecError(f"{source} expands to {values:,} values once its YAML aliases (&name / *name) are "
-                                f"followed, more than {MAX_SPEC_VALUES:,}; write the values out, or use fewer aliases")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError(f"{source} is not valid YAML: {err}") from None
-    except RecursionError:
-        raise SpecError(f"{source} nests too deeply to be a sweep spec") from None
-    except ValueError as err:  # e.g. an integer of thousands of digits
-        raise SpecError(f"{source} holds a value that cannot be read: {_cut(str(err), 200)}") from None
-
-
-def _path(loc: tuple) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-UNION_TAG = re.compile(r"^(int|bool|str|float|none|[a-z-]+\[.*\])$")  # pydantic's name of a union's member
-
-
-def _schema_problems(err: ValidationError) -> list[str]:
-    """One line per bad key in the product's words: a union's alternatives (pydantic reports each
-    under its own tag, e.g. `pack_size.int` and `pack_size.literal['auto']`) become one line."""
-    merged: dict[tuple, list[dict]] = {}
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and UNION_TAG.match(p)))
-        merged.setdefault(loc, []).append(e)
-    problems = []
-    for loc, errors in merged.items():
-        first = errors[0]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key; see `superpos sweep schema` for the allowed ones"
-        elif len(errors) > 1:
-            wanted = dict.fromkeys(e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
-                                   for e in errors)
-            msg = "must be " + " or ".join(wanted)
-        else:
-            msg = first["msg"].removeprefix("Value error, ")
-        shown = first.get("input")
-        got = "" if first["type"] in ("missing", "value_error") or isinstance(shown, dict) else f" (got {_short(shown)})"
-        problems.append(f"{_path(loc)}: {msg}{got}")
-    return problems
 
 
 def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, list]]:
@@ -295,13 +197,13 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
 
 
 def parse_spec(text: str, source: str = "spec") -> SweepSpec:
-    raw = _load_yaml(text, source)
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise SpecError(f"{source} must be a YAML mapping with keys {', '.join(SpecModel.model_fields)}")
     try:
         model = SpecModel.model_validate(raw)
     except ValidationError as err:
-        raise SpecError(_schema_problems(err), source) from None
+        raise SpecError(schema_problems(err), source) from None
     problems: list[str] = []
     grids = _method_grids(model, problems)
     training = _training(model, problems)

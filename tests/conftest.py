@@ -119,3 +119,21 @@ def store_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'results.db'}"
     server = request.getfixturevalue("pg_server")
     return server.new_database(f"t{next(_DB_COUNTER)}")
+
+
+def make_trial(writer, number: int = 0) -> int:
+    """One trial row in a fresh sweep and cell (the writer tests' unit)."""
+    sweep = writer.create_sweep("t", "name: t", "h", {"versions": {"python": "3"}})
+    cells = writer.add_cells(sweep, [dict(key="k", method="prompt_tuning", task="rte", model="tiny-t5", m=None,
+                                          dropout=True, seed=0)])
+    return writer.start_trial(cells["k"], number, f"ray-{sweep}-{number}", {"lr": 0.1}, 0.1, 0.01)
+
+
+@pytest.fixture
+def store(store_url):
+    """(url, writer, trial id): a store on each backend with one running trial."""
+    from db.engine import open_store
+    from db.writer import ResultsWriter
+
+    writer = ResultsWriter(open_store(store_url))
+    return store_url, writer, make_trial(writer)

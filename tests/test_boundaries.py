@@ -16,7 +16,7 @@ FORBIDDEN = {
 # the task table is data (no torch, no I/O): the store's tables read the metric order of each task from it
 ALLOWED = {"db": {"workers.tasks"}}
 TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
-              "workers/trial.py", "orchestrator/spec.py", "orchestrator/plan.py"]
+              "workers/trial.py", "orchestrator/spec.py", "orchestrator/spec_text.py", "orchestrator/plan.py"]
 
 
 def _modules(path) -> set[str]:

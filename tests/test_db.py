@@ -3,7 +3,6 @@ derived scores, read-only readers, concurrent reading while writing, refusal of 
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 
@@ -12,23 +11,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from db import queries, run_state
+from db import queries
 from db.engine import StoreError, open_store
 from db.models import Metric, Score, Snapshot, Trial
 from db.writer import ResultsWriter
-
-
-def _trial(writer: ResultsWriter, number: int = 0) -> int:
-    sweep = writer.create_sweep("t", "name: t", "h", {"versions": {"python": "3"}})
-    cells = writer.add_cells(sweep, [dict(key="k", method="prompt_tuning", task="rte", model="tiny-t5", m=None,
-                                          dropout=True, seed=0)])
-    return writer.start_trial(cells["k"], number, f"ray-{sweep}-{number}", {"lr": 0.1}, 0.1, 0.01)
-
-
-@pytest.fixture
-def store(store_url):
-    writer = ResultsWriter(open_store(store_url))
-    return store_url, writer, _trial(writer)
+from tests.conftest import make_trial
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -167,48 +154,6 @@ def test_finishing_a_sweep_closes_trials_it_left_running(store):
         assert (t.state, t.error, t.failures) == ("interrupted", None, 0)
 
 
-def test_a_trial_row_is_never_written_by_another_trial(store):
-    """Only a continuation (same rate and seed, of an interrupted or failed trial) may take a row over."""
-    url, writer, trial = store
-    with Session(writer.engine) as s:
-        row = s.get(Trial, trial)
-        cell_id, number, lr, seed, ray_id = row.cell_id, row.number, row.lr, row.seed, row.ray_trial_id
-        config = json.loads(row.config)
-    with pytest.raises(ValueError, match=f"belongs to Ray trial {ray_id}"):
-        writer.start_trial(cell_id, number, "other", config, lr, None)
-    writer.finish_trial(trial, "complete")
-    with pytest.raises(ValueError, match="may not write it"):  # a finished trial is never continued
-        writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True)
-    writer.finish_trial(trial, "interrupted")
-    with pytest.raises(ValueError, match="may not write it"):  # another rate is another trial
-        writer.start_trial(cell_id, number, "other", {**config, "seed": seed}, lr * 2, None, continuing=True)
-    assert writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True) == trial
-
-
-def test_a_failed_attempt_is_counted_and_its_error_kept(store):
-    url, writer, trial = store
-    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: one")
-    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: two")
-    with Session(writer.engine) as s:
-        t = s.get(Trial, trial)
-        assert t.failures == 2 and t.error.endswith("two")
-
-
-def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store):
-    url, writer, trial = store
-    writer.record_failure(trial, "Traceback (most recent call last):\nNodeLostError: the node was lost")
-    writer.log_metrics(trial, 1, {"val/score": 0.5}, checkpoint=([trial], "/ckpt/checkpoint_000001"))
-    writer.finish_trial(trial, "complete")
-    with Session(writer.engine) as s:
-        t = s.get(Trial, trial)
-        assert (t.state, t.failures, t.checkpoint) == ("complete", 1, "/ckpt/checkpoint_000001")
-        assert t.error.endswith("NodeLostError: the node was lost")
-        sweep = t.cell.sweep_id
-    (row,) = run_state.trial_errors(writer.engine, sweep)
-    assert row[3:5] == ("complete", 1) and "NodeLostError" in row[5]
-    assert run_state.failed_retries(writer.engine, sweep, retries=0) == (0, 0)  # it is not failed
-
-
 def test_state_check_constraints_hold_in_the_database(store):
     """Not only the writer: the schema itself refuses a state outside the lists."""
     from sqlalchemy import text
@@ -286,7 +231,7 @@ def test_a_store_made_by_a_newer_version_says_so(store_url):
 def test_a_truncated_store_is_named_as_damaged(tmp_path):
     path = tmp_path / "r.db"
     writer = ResultsWriter(open_store(f"sqlite:///{path}"))
-    _trial(writer)
+    make_trial(writer)
     writer.engine.dispose()
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"r.db{suffix}").unlink(missing_ok=True)

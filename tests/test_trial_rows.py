@@ -1,0 +1,54 @@
+"""A trial's row: written only by the trial it describes, its failures counted, its last error kept
+(also once a retry or a resume finished it), what a resume and `sweep status --errors` read back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.orm import Session
+
+from db import run_state
+from db.models import Trial
+
+
+def test_a_trial_row_is_never_written_by_another_trial(store):
+    """Only a continuation (same rate and seed, of an interrupted or failed trial) may take a row over."""
+    url, writer, trial = store
+    with Session(writer.engine) as s:
+        row = s.get(Trial, trial)
+        cell_id, number, lr, seed, ray_id = row.cell_id, row.number, row.lr, row.seed, row.ray_trial_id
+        config = json.loads(row.config)
+    with pytest.raises(ValueError, match=f"belongs to Ray trial {ray_id}"):
+        writer.start_trial(cell_id, number, "other", config, lr, None)
+    writer.finish_trial(trial, "complete")
+    with pytest.raises(ValueError, match="may not write it"):  # a finished trial is never continued
+        writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True)
+    writer.finish_trial(trial, "interrupted")
+    with pytest.raises(ValueError, match="may not write it"):  # another rate is another trial
+        writer.start_trial(cell_id, number, "other", {**config, "seed": seed}, lr * 2, None, continuing=True)
+    assert writer.start_trial(cell_id, number, "other", config, lr, None, continuing=True) == trial
+
+
+def test_a_failed_attempt_is_counted_and_its_error_kept(store):
+    url, writer, trial = store
+    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: one")
+    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: two")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert t.failures == 2 and t.error.endswith("two")
+
+
+def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store):
+    url, writer, trial = store
+    writer.record_failure(trial, "Traceback (most recent call last):\nNodeLostError: the node was lost")
+    writer.log_metrics(trial, 1, {"val/score": 0.5}, checkpoint=([trial], "/ckpt/checkpoint_000001"))
+    writer.finish_trial(trial, "complete")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert (t.state, t.failures, t.checkpoint) == ("complete", 1, "/ckpt/checkpoint_000001")
+        assert t.error.endswith("NodeLostError: the node was lost")
+        sweep = t.cell.sweep_id
+    (row,) = run_state.trial_errors(writer.engine, sweep)
+    assert row[3:5] == ("complete", 1) and "NodeLostError" in row[5]
+    assert run_state.failed_retries(writer.engine, sweep, retries=0) == (0, 0)  # it is not failed
