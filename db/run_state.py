@@ -59,13 +59,19 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     return df
 
 
+def retries_left(failures: int, retries: int) -> bool:
+    """The failure budget, one rule for live runs and resumes: a trial may run again until it has
+    failed `retries + 1` times (its first attempt and `retries` re-runs)."""
+    return failures <= retries
+
+
 def failed_retries(engine: Engine, sweep_id: int, retries: int) -> tuple[int, int]:
     """(failed trials that a resume re-runs: retries left, failed trials out of retries)."""
     stmt = (select(Trial.failures).join(Cell, Trial.cell_id == Cell.id)
             .where(Cell.sweep_id == sweep_id, Trial.state == "failed"))
     with engine.connect() as conn:
         failures = [f or 0 for (f,) in conn.execute(stmt)]
-    left = sum(f <= retries for f in failures)
+    left = sum(retries_left(f, retries) for f in failures)
     return left, len(failures) - left
 
 

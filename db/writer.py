@@ -30,6 +30,11 @@ def encode_value(value: float) -> tuple[float | None, str | None]:
     return value, None
 
 
+def _set_checkpoint(session: Session, trial_ids: list[int], path: str) -> None:
+    if trial_ids:
+        session.execute(update(Trial).where(Trial.id.in_(list(trial_ids))).values(checkpoint=path))
+
+
 class ResultsWriter:
     def __init__(self, engine: Engine):
         if engine.dialect.name not in UPSERT:
@@ -87,16 +92,11 @@ class ResultsWriter:
             trial = s.get(Trial, trial_id)
             trial.failures, trial.error = (trial.failures or 0) + 1, error
 
-    def set_checkpoint(self, trial_ids: list[int], path: str, session: Session | None = None) -> None:
+    def set_checkpoint(self, trial_ids: list[int], path: str) -> None:
         """Where the trials' last epoch was checkpointed (a pack's members share one): a resume continues
         from there."""
-        if not trial_ids:
-            return
-        if session is None:
-            with Session(self.engine) as s, s.begin():
-                self.set_checkpoint(trial_ids, path, s)
-            return
-        session.execute(update(Trial).where(Trial.id.in_(list(trial_ids))).values(checkpoint=path))
+        with Session(self.engine) as s, s.begin():
+            _set_checkpoint(s, trial_ids, path)
 
     def log_metrics(self, trial_id: int, step: int, metrics: Mapping[str, Any],
                     checkpoint: tuple[list[int], str] | None = None) -> int:
@@ -114,7 +114,8 @@ class ResultsWriter:
 
     def log_history(self, trial_id: int, steps: Mapping[int, Mapping[str, Any]],
                     checkpoint: tuple[list[int], str] | None = None) -> int:
-        """Many steps of one trial in one transaction (bulk loads, benchmarks)."""
+        """Many steps of one trial in one transaction (bulk loads, benchmarks), with the checkpoint taken
+        after them (see `log_metrics`)."""
         rows = [
             {"trial_id": trial_id, "key": key, "step": step, **dict(zip(("value", "nonfinite"), encode_value(value)))}
             for step, metrics in steps.items()
@@ -126,7 +127,7 @@ class ResultsWriter:
                 if rows:
                     self._upsert(s, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
                 if checkpoint:
-                    self.set_checkpoint(*checkpoint, s)
+                    _set_checkpoint(s, *checkpoint)
         return len(rows)
 
     def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:

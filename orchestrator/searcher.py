@@ -32,6 +32,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
+from db.run_state import retries_left
 from orchestrator.packing import compile_enabled, group
 from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
@@ -124,7 +125,7 @@ class CellSearcher(Searcher):
         rec = TrialRecord(past["number"], past["role"], past["seed"], past["lr"], past["state"], past["objective"],
                           past["failures"] or 0, past["checkpoint"])
         retry = rec.state == "interrupted" or (rec.state == "failed" and (
-            self.retry_failed or rec.failures <= self.spec.resources.retries))
+            self.retry_failed or retries_left(rec.failures, self.spec.resources.retries)))
         if retry:
             if rec.state == "failed" and self.retry_failed:
                 rec.budget_from = rec.failures  # its retries count from here

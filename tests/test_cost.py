@@ -92,14 +92,13 @@ def test_a_local_parquet_folder_is_planned_with_its_own_sizes(tmp_path):
     with the hub's sizes)."""
     import pandas as pd
 
-    from workers.data import DEMO_DATA_DIR, load_rows
+    from workers.data import load_rows
     from workers.tasks import get_task
 
     rte = get_task("rte")
     (tmp_path / "rte").mkdir()
     for split, n in (("train", 40), ("validation", 12)):
         pd.DataFrame(load_rows(rte, split)[:n]).to_parquet(tmp_path / "rte" / f"{split}.parquet")
-    assert (DEMO_DATA_DIR / "rte" / "train.jsonl").is_file()
     spec = parse_spec(f"methods: [prompt_tuning]\ntasks: [rte]\ntraining: {{data: {tmp_path}}}\n")
     load = task_load(spec, "rte")
     assert (load.train, load.validation, load.source) == (40, 12, "local")

@@ -56,12 +56,9 @@ def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: Tas
     lr 1e-5 fall below a weight's last bit and most round away. `loaded`: an already loaded model to
     use (workers/cache.py), else it is loaded here."""
     loaded = loaded or load_model(model_name, device=device)
-    autocast = None
-    if method_cfg.trains_prompt:
-        loaded.model.to(DTYPES[precision])
-    else:
-        loaded.model.to(torch.float32)
-        autocast = DTYPES[precision] if DTYPES[precision] != torch.float32 else None
+    dtype = DTYPES[precision]
+    loaded.model.to(dtype if method_cfg.trains_prompt else torch.float32)
+    autocast = None if method_cfg.trains_prompt or dtype == torch.float32 else dtype
     set_dropout(loaded.model, dropout)
     if method_cfg.trains_prompt:
         freeze(loaded.model)

@@ -83,6 +83,14 @@ class StepForward:
         self.compiled = None
 
 
+def left_event(i: int, epoch: int, how: str, member: Member | None, **extra) -> dict[str, Any]:
+    """The report that a member left the pack (complete, stopped or failed): no metrics of its own,
+    its peak so far (none when it could not be built)."""
+    best = member.best if member is not None else {"score": float("nan"), "epoch": 0}
+    return {"member": i, "epoch": epoch, "left": how, "peak/score": best["score"], "peak/epoch": best["epoch"],
+            "event_only": True, **extra}
+
+
 def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[int, dict], None] | None = None,
              resume_states: dict[int, dict] | None = None, cache: bool = False, compile: bool | str = False,
              leave: Callable[[int], bool] | None = None) -> dict[int, dict]:
@@ -99,8 +107,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         try:  # a member whose data or method cannot be set up fails alone
             members[i] = Member.build(cfg, cache=cache, loaded=loaded)
         except Exception:  # noqa: BLE001
-            report(i, {"member": i, "epoch": 0, "left": "failed", "error": traceback.format_exc(),
-                       "peak/score": float("nan"), "event_only": True})
+            report(i, left_event(i, 0, "failed", None, error=traceback.format_exc()))
     if not members:
         return {}
     t5, device = loaded.model, next(iter(members.values())).device
@@ -111,8 +118,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     active, epoch, queue = [], {}, {}
 
     def fail(i: int, epoch_done: int) -> None:
-        report(i, {"member": i, "epoch": epoch_done, "left": "failed", "error": traceback.format_exc(),
-                   "peak/score": members[i].best["score"], "event_only": True})
+        report(i, left_event(i, epoch_done, "failed", members[i], error=traceback.format_exc()))
 
     def finish(i: int, metrics: dict) -> bool:
         """A member that ran its epochs is complete once its outputs are saved: only then does its
@@ -122,8 +128,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             fail(i, metrics["epoch"])
             return False
-        report(i, {"member": i, "epoch": metrics["epoch"], "left": "complete", "peak/score": members[i].best["score"],
-                   "peak/epoch": members[i].best["epoch"], "event_only": True})
+        report(i, left_event(i, metrics["epoch"], "complete", members[i]))
         return True
 
     def end_epoch(i: int) -> None:
@@ -146,8 +151,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
                 results[i] = member.result()
         elif leave is not None and leave(i):
             active.remove(i)
-            report(i, {"member": i, "epoch": epoch[i], "left": "stopped", "peak/score": member.best["score"],
-                       "peak/epoch": member.best["epoch"], "event_only": True})
+            report(i, left_event(i, epoch[i], "stopped", member))
         else:
             epoch[i] += 1
             queue[i] = deque(member.train_batches(epoch[i]))
