@@ -12,10 +12,12 @@ import time
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from workers.members import FINISHED
+
 # complete: every epoch ran; stopped: early stopping ended it; failed: it raised (after its retries);
 # interrupted: the sweep stopped (Ctrl-C, a killed driver, cancel) before it finished: resume continues it
-TRIAL_STATES = ("pending", "running", "complete", "stopped", "failed", "interrupted")
-FINISHED_TRIAL_STATES = ("complete", "stopped")
+TRIAL_STATES = ("running", "complete", "stopped", "failed", "interrupted")
+FINISHED_TRIAL_STATES = FINISHED  # the states whose scores a table may report (workers/members.py)
 # complete: every cell has its search budget and replicas finished; partial: every cell has a chosen
 # learning rate, some trials failed; failed: some cell has no finished trial
 SWEEP_STATES = ("running", "complete", "partial", "failed", "interrupted", "cancelled")
@@ -87,6 +89,8 @@ class Trial(Base):
     number: Mapped[int] = mapped_column(Integer)  # 0, 1, ... within the cell (search trials, then replicas)
     role: Mapped[str] = mapped_column(String(10), default="search", server_default="search")
     seed: Mapped[int | None] = mapped_column(Integer)
+    # a replica: the cell's chosen search trial whose learning rate it runs with another seed
+    replica_of: Mapped[int | None] = mapped_column(ForeignKey("trials.id", name="fk_trial_replica_of", ondelete="SET NULL"))
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times it raised, all runs
     checkpoint: Mapped[str | None] = mapped_column(Text)  # its last epoch's Tune checkpoint (resume continues it)
     ray_trial_id: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -95,7 +99,7 @@ class Trial(Base):
     batch_size: Mapped[int | None] = mapped_column(Integer)
     epochs: Mapped[int | None] = mapped_column(Integer)
     config: Mapped[str] = mapped_column(Text)  # JSON: the full TrialConfig (every other hyperparameter)
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    state: Mapped[str] = mapped_column(String(20), default="running")
     objective: Mapped[float | None] = mapped_column(Float)  # peak validation score (0..1)
     error: Mapped[str | None] = mapped_column(Text)
     trainable_parameters: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,12 +1,9 @@
-"""Read-only questions about the results store, answered as pandas DataFrames (usable from a notebook).
+"""Read-only questions about the results store, answered as pandas DataFrames (usable from a notebook):
+sweeps, trials, cells, curves, snapshots, the imported paper numbers. The paper's tables built from
+them are db/tables.py.
 
-    from db.engine import open_store
-    from db import queries
-    engine = open_store("sqlite:///superpos.db", readonly=True)
-    queries.comparison_table(engine)
-
-Most answers come from the SQL views `trial_summary` and `best_trials` (db/migrations), so the same
-questions can be asked in plain SQL (see the README).
+Most answers come from the SQL views `trial_summary`, `best_trials`, `reported_trials` and
+`cell_results` (db/migrations), so the same questions can be asked in plain SQL (see the README).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from sqlalchemy.engine import Engine
 from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
 
 ROW_KEYS = ["model", "method", "m", "options", "dropout"]
-REPORTED = {"peak": "score", "final": "score_final"}  # cell_results columns: <name>_mean, <name>_std
 
 
 def options_label(options_json: str | None) -> str:
@@ -107,51 +103,15 @@ def cell_results(engine: Engine, sweep_id: int | None = None) -> pd.DataFrame:
     return _view(engine, "cell_results", sweep_id, order="cell_id")
 
 
-def comparison_tables(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> dict[str, pd.DataFrame]:
-    """The paper's Table 1 shape: rows model x method x options x dropout, columns tasks (plus the average).
-
-    Per cell the chosen trial (Optuna's best learning rate) and its replicas give the cell's reported
-    task score (validation under the paper's protocol, held-out test otherwise), at the peak epoch or
-    the final one. {"mean": in percent over seeds, "std": its sample standard deviation, "n": seeds}.
-    """
-    sweep_id = latest_sweep_id(engine) if sweep_id is None else sweep_id
-    cells = cell_results(engine, sweep_id)
-    if cells.empty:
-        empty = pd.DataFrame(columns=[*ROW_KEYS, "average"])
-        return {"mean": empty, "std": empty.copy(), "n": empty.copy()}
-    column, keys = REPORTED[selection], [*ROW_KEYS, "task"]
-    values = {"mean": cells[f"{column}_mean"] * 100, "std": cells[f"{column}_std"] * 100, "n": cells["n_seeds"]}
-    tables = {name: _by_task(cells.assign(value=v), keys).sort_values(ROW_KEYS, ignore_index=True)
-              for name, v in values.items()}
-    for name in ("std", "n"):
-        tables[name] = tables[name].drop(columns="average")
-    return tables
-
-
-def comparison_table(engine: Engine, sweep_id: int | None = None, selection: str = "peak") -> pd.DataFrame:
-    """The mean table of `comparison_tables` (scores in percent, the average over tasks last)."""
-    return comparison_tables(engine, sweep_id, selection)["mean"]
-
-
-def _by_task(values: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean `value` per row key and task, tasks as columns, plus the plain mean over the tasks
-    (NaN while one is missing, as the paper averages all 13)."""
-    table = values.groupby(keys, dropna=False)["value"].mean().unstack("task")
-    table.columns.name = None
-    table["average"] = table.mean(axis=1, skipna=False)
-    return table.reset_index()
-
-
 def chosen_and_replicas(engine: Engine, sweep_id: int) -> pd.DataFrame:
-    """The `trial_summary` rows of each cell's chosen trial and its replicas (the trials that the
-    tables average over seeds)."""
+    """The `trial_summary` rows of each cell's chosen trial and its finished replicas (the
+    `reported_trials` view: the trials that the tables average over seeds)."""
     trials = trials_frame(engine, sweep_id)
     if trials.empty:
         return trials
-    chosen = best_trials(engine, sweep_id)[["cell_id", "trial_id", "lr"]]
-    replica = trials.merge(chosen[["cell_id", "lr"]], on=["cell_id", "lr"])
-    replica = replica[(replica["role"] == "replica") & replica["state"].isin(["complete", "stopped"])]["trial_id"]
-    return trials[trials["trial_id"].isin(chosen["trial_id"]) | trials["trial_id"].isin(replica)]
+    reported = read_frame(engine, text("SELECT rt.trial_id FROM reported_trials rt JOIN cells c ON c.id = rt.cell_id "
+                                       "WHERE c.sweep_id = :sweep_id"), sweep_id=sweep_id)
+    return trials[trials["trial_id"].isin(reported["trial_id"])]
 
 
 def learning_curves(engine: Engine, sweep_id: int, key: str = "val/score", best_only: bool = True) -> pd.DataFrame:
@@ -219,32 +179,3 @@ def reference_results(engine: Engine, source: str | None = None) -> pd.DataFrame
     table = ReferenceResult.__table__
     stmt = select(table) if source is None else select(table).where(table.c.source == source)
     return read_frame(engine, stmt)
-
-
-def paper_table(engine: Engine, model: str | None = None) -> pd.DataFrame:
-    """The paper's Table 1 in the shape of `comparison_table` (task scores: two-metric tasks averaged)."""
-    ref = read_frame(engine, select(ReferenceResult.model, ReferenceResult.method, ReferenceResult.dropout,
-                                ReferenceResult.task, ReferenceResult.metric, ReferenceResult.value)
-                 .where(ReferenceResult.source == "paper_table1"))
-    if model is not None:
-        ref = ref[ref["model"] == model]
-    if ref.empty:
-        return pd.DataFrame(columns=[*ROW_KEYS, "average"])
-    scores = _by_task(ref, ["model", "method", "dropout", "task"])
-    scores.insert(2, "m", pd.array([128 if m == "superpos_prompt" else pd.NA for m in scores["method"]], "Int64"))
-    scores.insert(3, "options", "")
-    scores["dropout"] = scores["dropout"].map({"on": True, "off": False})
-    return scores.sort_values(ROW_KEYS, ignore_index=True)
-
-
-def standardized_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """The paper's Table 2 ("standardized overall score") from a table shaped like `comparison_table`:
-    each task's score is min-max scaled to 0..100 across the rows, then every row gets the mean and the
-    population standard deviation over its tasks. Rows with a missing task are left out (the paper
-    leaves ATTEMPT out for that reason)."""
-    tasks = [c for c in table.columns if c not in (*ROW_KEYS, "average")]
-    rows = table.dropna(subset=tasks).reset_index(drop=True)
-    scores = rows[tasks].astype(float)
-    spread = (scores.max() - scores.min()).replace(0, np.nan)
-    scaled = ((scores - scores.min()) / spread * 100).fillna(0.0)
-    return rows[ROW_KEYS].assign(standardized_mean=scaled.mean(axis=1), standardized_std=scaled.std(axis=1, ddof=0))

@@ -16,6 +16,7 @@ from db.models import ReferenceResult
 DATA = Path(__file__).resolve().parent / "reference_data"
 METRIC_IDS = {"f1_macro": "macro_f1"}  # the paper's names -> this project's metric ids
 FIG2C = ("google/t5-base-lm-adapt", "superpos_prompt", "off")  # what Fig. 2c plots
+PAPER_M = {"superpos_prompt": 128}  # Table 1's m for the methods that have one (the others: none)
 
 Row = dict
 

@@ -5,12 +5,15 @@ user asks)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from db.models import Cell, Trial
 from db.queries import read_frame
+from workers.members import FINISHED, running_peaks
 
 HISTORY = ("number", "role", "seed", "lr", "state", "objective", "failures", "checkpoint")
 
@@ -33,12 +36,12 @@ def epoch_peaks(engine: Engine, sweep_id: int) -> dict[str, dict[int, dict[int, 
     stmt = text("SELECT c.key, m.trial_id, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
                 "JOIN cells c ON c.id = t.cell_id WHERE c.sweep_id = :sweep_id AND t.role = 'search' "
                 "AND m.key = 'val/score' AND m.value IS NOT NULL ORDER BY c.key, m.trial_id, m.step")
-    peaks: dict[str, dict[int, dict[int, float]]] = {}
+    scores: dict[str, dict[int, dict[int, float]]] = {}
     with engine.connect() as conn:
         for key, trial_id, step, value in conn.execute(stmt, {"sweep_id": sweep_id}):
-            series = peaks.setdefault(key, {}).setdefault(trial_id, {})
-            series[step] = max(value, max(series.values(), default=value))
-    return peaks
+            scores.setdefault(key, {}).setdefault(trial_id, {})[step] = value
+    return {key: {trial: {epoch: peak for epoch, (_, peak) in running_peaks(series).items()}
+                  for trial, series in trials.items()} for key, trials in scores.items()}
 
 
 def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
@@ -49,7 +52,7 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
                SUM(CASE WHEN t.role = 'search' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS search_done,
                SUM(CASE WHEN t.role = 'replica' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS replicas_done,
                SUM(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed,
-               SUM(CASE WHEN t.state IN ('running', 'pending', 'interrupted') THEN 1 ELSE 0 END) AS unfinished,
+               SUM(CASE WHEN t.state IN ('running', 'interrupted') THEN 1 ELSE 0 END) AS unfinished,
                MAX(CASE WHEN t.state = 'failed' THEN t.error END) AS error
         FROM cells c LEFT JOIN trials t ON t.cell_id = c.id
         WHERE c.sweep_id = :sweep_id GROUP BY c.id, c.key ORDER BY c.id""")
@@ -57,6 +60,31 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     for col in ("search_done", "replicas_done", "failed", "unfinished"):
         df[col] = df[col].fillna(0).astype(int)
     return df
+
+
+def eta_seconds(work_left: float, seconds_per_unit: float, at_once: int = 1) -> float:
+    """The one ETA rule: the work left x the time one unit of it takes / the units done at once."""
+    return max(0.0, work_left) * seconds_per_unit / max(1, at_once)
+
+
+@dataclass(frozen=True)
+class Eta:
+    seconds: float
+    trials_left: int
+    median_trial_s: float
+    running: int  # trials at a time (at least 1)
+
+
+def store_eta(trials: pd.DataFrame, planned: int) -> Eta | None:
+    """A sweep's ETA from its trial rows (`queries.trials_frame`): trials not yet done (finished or
+    failed) x the median trial's time / the trials running; None before any trial has finished."""
+    seconds = trials["seconds"].dropna() if len(trials) else pd.Series(dtype=float)
+    if seconds.empty:
+        return None
+    done = int(trials["state"].isin([*FINISHED, "failed"]).sum())
+    running = max(1, int((trials["state"] == "running").sum()))
+    median, left = float(seconds.median()), max(0, planned - done)
+    return Eta(eta_seconds(left, median, running), left, median, running)
 
 
 def retries_left(failures: int, retries: int) -> bool:

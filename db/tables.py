@@ -15,28 +15,29 @@ valid label (the paper's dagger). Kinds:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from db import queries
 from db.queries import ROW_KEYS, read_frame
+from db.reference import PAPER_M
 from workers.tasks import TASKS
 
 KINDS = ("main", "standardized", "versus")
 FORMATS = ("text", "markdown", "latex", "csv")
 DAGGER = "†"
+REPORTED = {"peak": "score", "final": "score_final"}  # cell_results columns: <name>_mean, <name>_std
 
 # per cell and metric: the mean over the chosen trial and its replicas, at the reported split
 _CELL_METRICS = text("""
-SELECT cr.cell_id, sc.metric, AVG(sc.value) AS value
-FROM cell_results cr
-JOIN trial_summary r ON r.cell_id = cr.cell_id AND r.state IN ('complete', 'stopped')
-     AND (r.trial_id = cr.chosen_trial_id OR (r.role = 'replica' AND r.lr = cr.lr))
-JOIN scores sc ON sc.trial_id = r.trial_id AND sc.selection = :selection
-     AND sc.split = CASE WHEN cr.eval_protocol = 'paper' THEN 'val' ELSE 'test' END
-WHERE cr.sweep_id = :sweep_id
-GROUP BY cr.cell_id, sc.metric
+SELECT rt.cell_id, rs.metric, AVG(rs.value) AS value
+FROM reported_trials rt
+JOIN cells c ON c.id = rt.cell_id
+JOIN reported_scores rs ON rs.trial_id = rt.trial_id AND rs.selection = :selection
+WHERE c.sweep_id = :sweep_id
+GROUP BY rt.cell_id, rs.metric
 """)
 
 
@@ -57,7 +58,7 @@ def sweep_scores(engine: Engine, sweep_id: int, selection: str = "peak") -> pd.D
     by_cell: dict[int, dict[str, float]] = {}
     for row in per_metric.itertuples():
         by_cell.setdefault(int(row.cell_id), {})[row.metric] = None if row.value is None else 100 * row.value
-    column = queries.REPORTED[selection]
+    column = REPORTED[selection]
     out = cells[[*ROW_KEYS, "task"]].copy()
     out["score"] = cells[f"{column}_mean"] * 100
     out["std"] = cells[f"{column}_std"] * 100
@@ -78,7 +79,7 @@ def paper_scores(engine: Engine, model: str | None = None) -> pd.DataFrame:
     rows = []
     for (m, method, dropout, task), group in ref.groupby(["model", "method", "dropout", "task"]):
         values = dict(zip(group["metric"], group["value"]))
-        rows.append({"model": m, "method": method, "m": 128 if method == "superpos_prompt" else pd.NA,
+        rows.append({"model": m, "method": method, "m": PAPER_M.get(method, pd.NA),
                      "options": "", "dropout": dropout == "on", "task": task,
                      "score": sum(values.values()) / len(values), "std": float("nan"), "n": 1,
                      "invalid": (group["note"] == "invalid_output=yes").any(), "metrics": _metric_text(task, values)})
@@ -150,10 +151,11 @@ def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def versus_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """Ours, the paper's and the difference on the rows (model, method, dropout; m = 128 for SuperPos)
-    and tasks both have; the averages over those tasks only."""
+    """Ours, the paper's and the difference on the rows (model, method, dropout; m as in the paper, see
+    db/reference.py PAPER_M) and tasks both have; the averages over those tasks only."""
     keys = ["model", "method", "dropout"]
-    ours = ours[(ours["options"].fillna("") == "") & ((ours["method"] != "superpos_prompt") | (ours["m"] == 128))]
+    paper_m = ours["method"].map(PAPER_M)
+    ours = ours[(ours["options"].fillna("") == "") & (paper_m.isna() | (ours["m"] == paper_m))]
     merged = ours[[*keys, "task", "score"]].merge(paper[[*keys, "task", "score"]], on=[*keys, "task"],
                                                   suffixes=("_ours", "_paper"))
     if merged.empty:
@@ -172,27 +174,55 @@ def _filter(scores: pd.DataFrame, filters: dict | None) -> pd.DataFrame:
     return scores
 
 
+def _scores(engine: Engine, source: int | str | None, selection: str, model: str | None,
+            filters: dict | None) -> pd.DataFrame:
+    """The long frame of a sweep (None: the newest) or of the paper ('paper'), filtered."""
+    if source == "paper":
+        return _filter(paper_scores(engine, model), filters)
+    sweep_id = queries.latest_sweep_id(engine) if source is None else int(source)
+    if sweep_id is None:
+        return sweep_scores(engine, -1, selection)
+    scores = sweep_scores(engine, sweep_id, selection)
+    if model is not None:
+        scores = scores[scores["model"] == model]
+    return _filter(scores, filters)
+
+
+def scores(engine: Engine, source: int | str | None = None, selection: str = "peak", model: str | None = None,
+           filters: dict | None = None) -> pd.DataFrame:
+    """Table 1's numbers for a notebook: rows model x method x options x dropout, each task's score in
+    percent (the mean over seeds), the average over tasks (NaN while one is missing). `source`: a
+    sweep id (None: the newest sweep) or 'paper'; `selection`: peak or final epoch."""
+    return score_table(_scores(engine, source, selection, model, filters))
+
+
+def standardized_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 2 ("standardized overall score") from a table shaped like `scores`: each
+    task's score is min-max scaled to 0..100 across the rows, then every row gets the mean and the
+    population standard deviation over its tasks. Rows with a missing task are left out (the paper
+    leaves ATTEMPT out for that reason)."""
+    tasks = [c for c in table.columns if c not in (*ROW_KEYS, "average", "seeds")]
+    rows = table.dropna(subset=tasks).reset_index(drop=True)
+    values = rows[tasks].astype(float)
+    spread = (values.max() - values.min()).replace(0, np.nan)
+    scaled = ((values - values.min()) / spread * 100).fillna(0.0)
+    return rows[ROW_KEYS].assign(standardized_mean=scaled.mean(axis=1), standardized_std=scaled.std(axis=1, ddof=0))
+
+
 def build(engine: Engine, kind: str, source: int | str, selection: str = "peak", model: str | None = None,
           filters: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(the table to show, the numbers behind it for marking the best, or None). `filters` keep some
     methods, tasks and dropout settings; averages are over the tasks kept."""
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; choose one of: {', '.join(KINDS)}")
-    paper = _filter(paper_scores(engine, model), filters)
-    if source == "paper":
-        scores = paper
-    else:
-        scores = sweep_scores(engine, int(source), selection)
-        if model is not None:
-            scores = scores[scores["model"] == model]
-        scores = _filter(scores, filters)
-    if kind == "main":
-        return main_table(scores)
-    if kind == "standardized":
-        return queries.standardized_scores(score_table(scores)), None
-    if source == "paper":
+    if kind == "versus" and source == "paper":
         raise ValueError("--kind versus compares a sweep with the paper: give --source SWEEP_ID")
-    return versus_table(scores, paper), None
+    found = _scores(engine, source, selection, model, filters)
+    if kind == "main":
+        return main_table(found)
+    if kind == "standardized":
+        return standardized_scores(score_table(found)), None
+    return versus_table(found, _scores(engine, "paper", selection, model, filters)), None
 
 
 def _labels(table: pd.DataFrame) -> pd.DataFrame:

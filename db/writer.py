@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from db.models import SWEEP_STATES, TRIAL_STATES, Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
+from workers.members import running_peaks
 
 STORED_PREFIXES = ("train/", "val/", "test/", "time/", "pack/")  # metric keys kept per step
 SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task score
@@ -64,8 +65,10 @@ class ResultsWriter:
             return {key: c.id for key, c in existing.items()}
 
     def start_trial(self, cell_id: int, number: int, ray_trial_id: str | None, config: Mapping[str, Any],
-                    lr: float, weight_decay: float | None, role: str = "search", continuing: bool = False) -> int:
-        """The trial row for (cell, number), created once, then marked running.
+                    lr: float, weight_decay: float | None, role: str = "search", continuing: bool = False,
+                    replica_of: int | None = None) -> int:
+        """The trial row for (cell, number), created once, then marked running. `replica_of`: a
+        replica's chosen trial, by its number in the cell.
 
         A row belongs to one trial: another Ray trial may take it over only to continue it
         (`continuing`, a resume of an interrupted or failed trial at the same rate and seed)."""
@@ -73,7 +76,10 @@ class ResultsWriter:
         with Session(self.engine) as s, s.begin():
             trial = s.scalar(select(Trial).where(Trial.cell_id == cell_id, Trial.number == number))
             if trial is None:
+                chosen = None if replica_of is None else s.scalar(
+                    select(Trial.id).where(Trial.cell_id == cell_id, Trial.number == replica_of))
                 trial = Trial(cell_id=cell_id, number=number, role=role, seed=seed, lr=lr, weight_decay=weight_decay,
+                              replica_of=chosen,
                               batch_size=config.get("batch_size"), epochs=config.get("epochs"),
                               config=json.dumps(dict(config), sort_keys=True))
                 s.add(trial)
@@ -158,8 +164,7 @@ class ResultsWriter:
             selectable = {step: v[SELECTION_KEY] for step, v in by_step.items() if v.get(SELECTION_KEY) is not None}
             if not selectable:
                 return
-            peak = max(selectable, key=lambda step: (selectable[step], -step))
-            trial.objective = selectable[peak]
+            peak, trial.objective = running_peaks(selectable)[max(selectable)]
             s.execute(delete(Score).where(Score.trial_id == trial_id))
             for selection, step in (("peak", peak), ("final", max(by_step))):
                 for key, value in by_step[step].items():
@@ -193,7 +198,7 @@ class ResultsWriter:
     def _close_unfinished(s: Session, sweep_id: int) -> None:
         """Trials the sweep left running did not fail: they were interrupted, and a resume continues them."""
         left = s.scalars(select(Trial).join(Cell).where(Cell.sweep_id == sweep_id,
-                                                        Trial.state.in_(("pending", "running"))))
+                                                        Trial.state == "running"))
         for trial in left:
             trial.state, trial.finished_ms = "interrupted", now_ms()
 

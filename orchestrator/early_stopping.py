@@ -3,9 +3,10 @@
 Tune runs one scheduler for the whole sweep, and a single ASHAScheduler would compare every trial
 with every other at each rung: a CoLA trial judged against SST-2 scores. Optuna's pruners were the
 other option, but Tune cannot act on them (OptunaSearch installs a no-op pruner), so the decision
-has to be a Tune scheduler's. This one keeps an ASHAScheduler per cell and hands each trial's
-results to its own cell's, so a trial is only ever compared with the trials of the same method,
-options, task, model and dropout.
+has to be a Tune scheduler's. This one keeps ASHA's rungs per cell (`Rungs`: the bookkeeping of
+Ray's ASHAScheduler with one bracket, owned here so that no Ray release can change it silently;
+tests/test_searcher.py checks it against Ray's) and judges each trial at its own cell's rungs, so a
+trial is only ever compared with the trials of the same method, options, task, model and dropout.
 
 The rung metric is `peak/score` (the best validation score so far), not the epoch's score: a trial
 that ASHA stops then trails some trial that goes on, so a cell's best trial (by the same peak score,
@@ -15,107 +16,112 @@ never stopped: they are measurements, not candidates.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import math
 
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+import numpy as np
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from workers.tune_adapter import member_key  # a member's id in its cell's rungs, on the board, in checkpoints
+from workers.members import EPOCH, LEFT, PEAK, Entry, MemberBook
 
-RUNG_METRIC = "peak/score"
+RUNG_METRIC = PEAK
+
+
+class Rungs:
+    """One cell's ASHA rungs (asynchronous successive halving, one bracket): milestones at
+    grace_period x reduction_factor^k epochs below max_t; a trial that reaches a milestone is
+    recorded there, and stopped if its score is below the rung's (1 - 1/reduction_factor) quantile
+    of the scores recorded before it."""
+
+    def __init__(self, max_t: int, grace_period: int, reduction_factor: int):
+        count = int(math.log(max_t / grace_period) / math.log(reduction_factor) + 1)
+        self.rf = reduction_factor
+        self.milestones = [grace_period * reduction_factor ** k for k in reversed(range(count))]
+        self.recorded: dict[int, dict[str, float]] = {m: {} for m in self.milestones}
+
+    def judge(self, key: str, epoch: int, score: float) -> bool:
+        """Record `score` at the highest milestone `epoch` reached that has no score of `key` yet;
+        True when it trails that rung (stop the trial)."""
+        for milestone in self.milestones:
+            recorded = self.recorded[milestone]
+            if epoch < milestone or key in recorded:
+                continue
+            stop = bool(recorded) and score < np.nanpercentile(list(recorded.values()), (1 - 1 / self.rf) * 100)
+            recorded[key] = score
+            return stop
+        return False
+
+    def prefill(self, key: str, peaks: dict[int, float]) -> None:
+        """A stored trial's peak per epoch, recorded at the milestones it reached."""
+        for milestone, recorded in self.recorded.items():
+            if milestone in peaks:
+                recorded[key] = peaks[milestone]
 
 
 class PerCellASHA(FIFOScheduler):
     """Decides per member: a Tune trial holds one trial, or a pack of several (workers/pack.py). A
-    pack's member that its cell's ASHA stops leaves the pack through the board actor
+    pack's member that its cell's rungs stop leaves the pack through the board actor
     (orchestrator/pack_board.py) while the others go on; the Tune trial stops with its last member."""
 
     def __init__(self, max_t: int, grace_period: int, reduction_factor: int, board=None):
         super().__init__()
-        if grace_period > max_t:  # ASHA would assert inside fit(); the spec check names the key first
+        if grace_period > max_t:  # the spec check names the key first
             raise ValueError(f"grace_period ({grace_period}) must not exceed the epochs ({max_t})")
-        self.params = {"time_attr": "epoch", "metric": RUNG_METRIC, "mode": "max", "max_t": max_t,
-                       "grace_period": grace_period, "reduction_factor": reduction_factor}
-        self.cells: dict[str, ASHAScheduler] = {}
+        self.params = (max_t, grace_period, reduction_factor)
+        self.cells: dict[str, Rungs] = {}
         self.board = board
-        self.running: dict[str, set[int]] = {}  # Tune trial id -> indices of members still in it
+        self.book = MemberBook()  # the members still in each Tune trial
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
         return True  # the rung metric is fixed (see the module's docstring)
 
-    def _asha(self, member: dict) -> ASHAScheduler | None:
-        if member.get("role", "search") != "search":
+    def _rungs(self, entry: Entry) -> Rungs | None:
+        """The member's cell's rungs; None for a replica (never stopped)."""
+        if entry.role != "search":
             return None
-        return self.cells.setdefault(member["cell_key"], ASHAScheduler(**self.params))
-
-    def _members(self, trial) -> list[dict]:
-        return trial.config.get("members", [])
+        return self.cells.setdefault(entry.config["cell_key"], Rungs(*self.params))
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        members = self._members(trial)
-        self.running[trial.trial_id] = set(range(len(members)))
-        for member in members:
-            asha = self._asha(member)
-            if asha is not None:
-                asha.on_trial_add(tune_controller, SimpleNamespace(trial_id=member_key(member)))
-
-    def _drop(self, trial, index: int) -> None:
-        member = self._members(trial)[index]
-        self.running.get(trial.trial_id, set()).discard(index)
-        asha = self._asha(member)
-        if asha is not None:
-            asha._trial_info.pop(member_key(member), None)
+        self.book.add(trial.trial_id, trial.config.get("members", []))
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        index = result.get("member", 0)
-        members = self._members(trial)
-        if result.get("event_only") or index >= len(members):
-            if "left" in result:
-                self._drop(trial, index)
+        entry = self.book.report(trial.trial_id, result)
+        if entry is None or entry.ended is not None:
             return TrialScheduler.CONTINUE
-        member = members[index]
-        asha, key = self._asha(member), member_key(member)
-        planned = member.get("trial", {}).get("epochs", self.params["max_t"])
-        if "left" in result or result.get("epoch", 0) >= planned:  # its last epoch: it joins the rungs as a
-            # finished trial, and its Tune trial is not stopped: it ends when its function returns
-            if asha is not None and key in asha._trial_info:
-                asha.on_trial_complete(tune_controller, SimpleNamespace(trial_id=key), result)
-            self._drop(trial, index)
+        if LEFT in result:
+            self.book.close(entry, result[LEFT])
             return TrialScheduler.CONTINUE
-        if asha is None or key not in asha._trial_info:
+        if result.get("event_only"):
             return TrialScheduler.CONTINUE
-        if asha.on_trial_result(tune_controller, SimpleNamespace(trial_id=key), result) != TrialScheduler.STOP:
+        rungs, epoch = self._rungs(entry), int(result.get(EPOCH, 0))
+        if epoch >= entry.planned:  # its last epoch: it joins the rungs as a finished trial, and its Tune
+            # trial is not stopped: it ends when its function returns (its outputs saved)
+            if rungs is not None and PEAK in result:
+                rungs.judge(entry.key, epoch, result[PEAK])
+            self.book.close(entry, "complete")
             return TrialScheduler.CONTINUE
-        others = self.running.get(trial.trial_id, set()) - {index}
-        self._drop(trial, index)
-        if not others or self.board is None:
+        if rungs is None or PEAK not in result or not rungs.judge(entry.key, epoch, result[PEAK]):
+            return TrialScheduler.CONTINUE
+        self.book.close(entry, "stopped")
+        if not self.book.open(trial.trial_id) or self.board is None:
             return TrialScheduler.STOP  # its last member: the Tune trial ends
         import ray
 
-        ray.get(self.board.stop.remote(key))  # before the worker's report returns (Tune reports synchronously)
+        ray.get(self.board.stop.remote(entry.key))  # before the worker's report returns (Tune reports synchronously)
         return TrialScheduler.CONTINUE
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        """A Tune trial that ends on its own ends after its members' last reports (handled above);
-        one that early stopping ended: its member joined the rungs when it was stopped."""
-        self.on_trial_remove(tune_controller, trial)
+        self.book.end_trial(trial.trial_id, failed=False)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        for index in list(self.running.pop(trial.trial_id, set())):
-            member = self._members(trial)[index]
-            asha = self._asha(member)
-            if asha is not None:
-                asha._trial_info.pop(member_key(member), None)
+        self.book.end_trial(trial.trial_id, failed=False)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self.on_trial_remove(tune_controller, trial)
+        self.book.end_trial(trial.trial_id, failed=True)
 
     def prefill(self, cell_key: str, trial_key: str, peaks: dict[int, float]) -> None:
         """On resume: a stored trial's peak score per epoch joins its cell's rungs, so the trials that
         run now are compared with those that ran before."""
-        asha = self.cells.setdefault(cell_key, ASHAScheduler(**self.params))
-        for milestone, recorded in asha._brackets[0]._rungs:
-            if milestone in peaks:
-                recorded[trial_key] = peaks[milestone]
+        self.cells.setdefault(cell_key, Rungs(*self.params)).prefill(trial_key, peaks)
 
     def debug_string(self) -> str:
         return f"PerCellASHA over {len(self.cells)} cells"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.spec import SweepSpec
+from workers.methods import get_method_config
 
 
 @dataclass(frozen=True)
@@ -64,5 +65,7 @@ def expand(spec: SweepSpec) -> list[Cell]:
 def trial_config(spec: SweepSpec, cell: Cell, lr: float, seed: int | None = None) -> dict[str, Any]:
     """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr` (and seed)."""
     params = {**spec.method_params.get(cell.method, {}), **dict(cell.options)}
+    weight_decay = get_method_config(cell.method, {**params, "lr": lr}).weight_decay  # stored with the trial
     return {**spec.training, "method": cell.method, "task": cell.task, "model": cell.model,
-            "dropout": cell.dropout, "seed": cell.seed if seed is None else seed, "method_params": params, "lr": lr}
+            "dropout": cell.dropout, "seed": cell.seed if seed is None else seed, "method_params": params, "lr": lr,
+            "weight_decay": weight_decay}

@@ -36,10 +36,10 @@ from db.run_state import retries_left
 from orchestrator.packing import compile_enabled, group
 from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
+from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
 from workers.tune_adapter import checkpoint_exists
 
-OBJECTIVE = "peak/score"  # the best validation task score so far, reported every epoch
-DONE = ("complete", "stopped")
+OBJECTIVE = PEAK  # the best validation task score so far, reported every epoch
 
 
 @dataclass
@@ -54,6 +54,7 @@ class TrialRecord:
     checkpoint: str | None = None
     rerun: bool = False  # continues a stored trial (its row, rate and seed)
     budget_from: int = 0  # failures before this run that do not count against its retries (--retry-failed)
+    replica_of: int | None = None  # a replica's chosen search trial (its number)
 
 
 @dataclass
@@ -72,20 +73,21 @@ class CellWork:
 
     def search_done(self) -> bool:
         search = self.role("search")
-        return len(search) >= self.budget and all(r.state in (*DONE, "failed") for r in search)
+        return len(search) >= self.budget and all(r.state in (*FINISHED, "failed") for r in search)
 
     def chosen(self) -> TrialRecord | None:
         """The best finished search trial (ties: the earlier), as the best_trials view picks it."""
-        done = [r for r in self.role("search") if r.state in DONE and r.objective is not None]
+        done = [r for r in self.role("search") if r.state in FINISHED and r.objective is not None]
         return max(done, key=lambda r: (r.objective, -r.number)) if done else None
 
 
 @dataclass
-class Member:
+class HandedOut:
+    """A trial handed to a Tune trial (as one of its members): its cell, record and Optuna trial."""
+
     work: CellWork
     record: TrialRecord
     otrial: optuna.trial.Trial | None
-    last: dict | None = None  # its latest result
 
 
 def _seed(*parts: Any) -> int:
@@ -111,7 +113,8 @@ class CellSearcher(Searcher):
             for past in (history or {}).get(work.cell.key, []):
                 self._restore(work, past)
         self.pack_sizes, self.board = pack_sizes or {}, board
-        self.live: dict[str, list[Member | None]] = {}  # Tune trial id -> its members (None: left)
+        self.book = MemberBook()  # the members of each running Tune trial: open, last result, ending
+        self.handed: dict[str, HandedOut] = {}  # by member key
 
     def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
         if self.spec.optuna.sampler == "fixed":
@@ -135,7 +138,7 @@ class CellSearcher(Searcher):
                                   "(Tune's storage folder was moved or deleted?); it starts again from epoch 1")
                 rec.checkpoint = None
         elif rec.role == "search":
-            done = rec.state in DONE and rec.objective is not None
+            done = rec.state in FINISHED and rec.objective is not None
             work.study.add_trial(optuna.trial.create_trial(
                 params={"lr": rec.lr}, distributions={"lr": self._distribution(work.cell)},
                 value=rec.objective if done else None,
@@ -178,15 +181,15 @@ class CellSearcher(Searcher):
             issued = {r.seed for r in work.role("replica")}
             for seed in self.spec.seeds[1:]:
                 if seed not in issued:
-                    rec = TrialRecord(work.next_number(), "replica", seed, chosen.lr)
+                    rec = TrialRecord(work.next_number(), "replica", seed, chosen.lr, replica_of=chosen.number)
                     work.records.append(rec)
                     return rec, None
         return None
 
-    def _gather(self) -> list[Member]:
+    def _gather(self) -> list[HandedOut]:
         """The next Tune trial's members: the first piece of work in plan order, then more from the
         cells that share its frozen model, up to the model's pack size."""
-        members: list[Member] = []
+        members: list[HandedOut] = []
         first = None
         for work in self.work:
             key = group(self.spec, work.cell)
@@ -198,65 +201,57 @@ class CellSearcher(Searcher):
                 if nxt is None:
                     break
                 nxt[0].state = "live"  # taken: the cell's next call moves on
-                members.append(Member(work, *nxt))
+                members.append(HandedOut(work, *nxt))
                 first = key
             if members and len(members) >= limit:
                 break
         return members
 
-    def _member_config(self, member: Member) -> dict[str, Any]:
+    def _member_config(self, member: HandedOut) -> dict[str, Any]:
         work, rec = member.work, member.record
         return {"cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
                 "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures - rec.budget_from,
+                "replica_of": rec.replica_of,
                 "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed)}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """A Tune trial's config: its members (one, or a pack), threads, caching, compiling."""
         members = self._gather()
         if not members:
-            return None if self.live else Searcher.FINISHED  # None: replicas wait for a search to finish
-        self.live[trial_id] = members
-        return {"members": [self._member_config(m) for m in members],
+            return None if self.book.running() else Searcher.FINISHED  # None: replicas wait for a search to finish
+        configs = [self._member_config(m) for m in members]
+        for config, member in zip(configs, members):
+            self.handed[member_key(config)] = member
+        self.book.add(trial_id, configs)
+        return {"members": configs,
                 "threads": max(1, int(self.spec.resources.cpus_per_trial)),
                 "cache": self.spec.resources.cache_models,
                 "compile": compile_enabled(self.spec) and group(self.spec, members[0].work.cell) is not None,
                 "board": self.board if len(members) > 1 else None}
 
-    def _close(self, member: Member, result: dict | None, failed: bool) -> None:
-        """A member left: its record's state and objective; its study learns the result."""
+    def _close(self, key: str, how: str, last: dict | None) -> None:
+        """A member ended (workers/members.py `ending`): its record's state and objective; its study
+        learns the result."""
+        member = self.handed.pop(key)
         work, rec, otrial = member.work, member.record, member.otrial
-        value = None if failed or not result else result.get(OBJECTIVE)
-        if value is not None and value != value:  # NaN: no epoch finished
-            value = None
-        ran = (result or {}).get("epoch", 0)
-        rec.state = "failed" if value is None else ("complete" if ran >= self.spec.epochs else "stopped")
-        rec.objective = None if value is None else float(value)
+        value = None if how == "failed" else peak_of(last)
+        rec.state, rec.objective = ("failed", None) if value is None else (how, value)
         if otrial is not None:
             if value is None:
                 work.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
             else:
-                work.study.tell(otrial, float(value))
+                work.study.tell(otrial, value)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """A member's epoch (`result["member"]` indexes the trial's members); `left` closes it."""
-        members = self.live.get(trial_id, [])
-        index = result.get("member", 0)
-        member = members[index] if index < len(members) else None
-        if member is None:
-            return
-        if not result.get("event_only"):
-            member.last = result
-        if "left" in result:
-            members[index] = None
-            self._close(member, member.last, result["left"] == "failed")
+        entry = self.book.report(trial_id, result)
+        if entry is not None and LEFT in result and self.book.close(entry, result[LEFT]):
+            self._close(entry.key, entry.ended, entry.last)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The Tune trial ended: every member still in it closes (failed if the trial failed)."""
-        members = self.live.pop(trial_id, [])
-        for member in members:
-            if member is not None:  # a one-trial Tune trial's last result is its member's
-                last = member.last if member.last is not None or len(members) > 1 else result
-                self._close(member, last, error or last is None)
+        for entry in self.book.end_trial(trial_id, error, result):
+            self._close(entry.key, entry.ended, entry.last)
 
     def _left(self, work: CellWork) -> int:
         """Trials of a cell still to hand out: re-runs, missing search trials, and replicas (none once a
@@ -268,7 +263,7 @@ class CellSearcher(Searcher):
 
     def is_done(self) -> bool:
         """Nothing running and nothing left to hand out."""
-        return not self.live and self.total_trials() == 0
+        return not self.book.running() and self.total_trials() == 0
 
     def save(self, checkpoint_path: str) -> None:
         """Tune checkpoints the searcher with the experiment state."""

@@ -8,12 +8,14 @@ problem of a spec at once.
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator
 
 from workers.methods import METHOD_CONFIGS
 from workers.tasks import TASKS
+from workers.trial import TrialConfig
 
 MethodId = Literal[tuple(METHOD_CONFIGS)]  # type: ignore[valid-type]
 TaskId = Literal[tuple(TASKS)]  # type: ignore[valid-type]
@@ -92,6 +94,30 @@ class OptunaSpec(Section):
         return self.startup_trials or min(10, max(2, budget // 3))
 
 
+# TrialConfig fields that the grid, the searcher and the seeds set per trial (not in spec.training), and
+# where a spec sets them
+GRID_FIELDS = {"method": "methods", "task": "tasks", "model": "models", "dropout": "dropout", "seed": "seeds",
+               "method_params": "method_params", "lr": "optuna (the search sets each trial's rate)",
+               "weight_decay": "method_params.<method>.weight_decay"}
+
+
+def _training_spec() -> type[Section]:
+    """spec.training: every other TrialConfig field, with its type, bounds, default and help (one
+    definition: workers/trial.py)."""
+    types, columns = TrialConfig.types(), {}
+    for f in fields(TrialConfig):
+        if f.name in GRID_FIELDS:
+            continue
+        bounds = {"ge": f.metadata["ge"]} if "ge" in f.metadata else {}
+        default = f.default if f.default is not MISSING else None
+        columns[f.name] = (types[f.name], Field(default, description=f.metadata["help"], **bounds))
+    return create_model("TrainingSpec", __base__=Section, __doc__="Training options of every trial (superpos trial "
+                        "run --help lists the same)", **columns)
+
+
+TrainingSpec = _training_spec()
+
+
 class SchedulerSpec(Section):
     """Early stopping. fifo: every trial runs all its epochs. asha: within each cell, ASHA stops trials
     whose best validation score so far trails the cell's other trials at the same epoch."""
@@ -160,8 +186,7 @@ class SpecModel(Section):
         default_factory=dict, description="method options as grid dimensions, e.g. {superpos_prompt: {softmax: "
                                           "[false, true]}}")
     optuna: OptunaSpec = Field(default_factory=OptunaSpec)
-    training: dict[str, Any] = Field(default_factory=dict, description="TrialConfig fields (superpos trial run "
-                                                                       "--help)")
+    training: TrainingSpec = Field(default_factory=TrainingSpec)  # type: ignore[valid-type]
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     ray: RaySpec = Field(default_factory=RaySpec)

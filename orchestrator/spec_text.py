@@ -5,6 +5,7 @@ keys mean."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -85,9 +86,25 @@ def _path(loc: tuple) -> str:
 UNION_TAG = re.compile(r"^(int|bool|str|float|none|[a-z-]+\[.*\])$")  # pydantic's name of a union's member
 
 
-def schema_problems(err: ValidationError) -> list[str]:
+def _unknown_key(model: type | None, loc: tuple, hints: dict[tuple, str]) -> str:
+    """Why a key is unknown (`hints`, by its place), else with the closest allowed key of its section."""
+    key = loc[-1] if loc else ""
+    if loc in hints:
+        return hints[loc]
+    section = model
+    for part in loc[:-1]:
+        field = getattr(section, "model_fields", {}).get(part)
+        section = getattr(field, "annotation", None) if field is not None else None
+    allowed = list(getattr(section, "model_fields", {}))
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + \
+        "; see `superpos sweep schema` for the allowed ones"
+
+
+def schema_problems(err: ValidationError, model: type | None = None, hints: dict[tuple, str] | None = None) -> list[str]:
     """One line per bad key in the product's words: a union's alternatives (pydantic reports each
-    under its own tag, e.g. `pack_size.int` and `pack_size.literal['auto']`) become one line."""
+    under its own tag, e.g. `pack_size.int` and `pack_size.literal['auto']`) become one line; an
+    unknown key names the closest allowed one of `model`'s section, or its entry in `hints`."""
     merged: dict[tuple, list[dict]] = {}
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and UNION_TAG.match(p)))
@@ -96,7 +113,7 @@ def schema_problems(err: ValidationError) -> list[str]:
     for loc, errors in merged.items():
         first = errors[0]
         if first["type"] == "extra_forbidden":
-            msg = "unknown key; see `superpos sweep schema` for the allowed ones"
+            msg = _unknown_key(model, loc, hints or {})
         elif len(errors) > 1:
             wanted = dict.fromkeys(e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
                                    for e in errors)

@@ -3,10 +3,9 @@ trial times observed so far."""
 
 from __future__ import annotations
 
-import statistics
-
 from db import queries, run_state
 from orchestrator.spec import parse_spec
+from workers.members import FINISHED
 
 
 def _cell_state(row, budget: int, replicas: int) -> str:
@@ -25,7 +24,7 @@ def format_status(engine, sweep_id: int) -> str:
     progress = run_state.cell_progress(engine, sweep_id)
     trials = queries.trials_frame(engine, sweep_id)
     planned = details["planned_trials"] or len(trials)
-    finished = int(trials["state"].isin(["complete", "stopped"]).sum()) if len(trials) else 0
+    finished = int(trials["state"].isin(FINISHED).sum()) if len(trials) else 0
     failed = int((trials["state"] == "failed").sum()) if len(trials) else 0
     running = int((trials["state"] == "running").sum()) if len(trials) else 0
     methods = {key: key.split("|")[0] for key in progress["key"]}
@@ -37,12 +36,10 @@ def format_status(engine, sweep_id: int) -> str:
              f"trials: {finished + failed}/{planned} done ({finished} finished, {failed} failed), {running} running",
              "cells: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("complete", "running", "partial", "failed",
                                                                         "pending"))]
-    seconds = trials["seconds"].dropna() if len(trials) else []
-    if details["state"] == "running" and len(seconds):
-        left = max(0, planned - finished - failed)
-        eta = left * statistics.median(seconds) / max(running, 1)
-        lines.append(f"ETA: about {eta / 60:.1f} min ({left} trials left, median trial {statistics.median(seconds):.1f} s, "
-                     f"{max(running, 1)} at a time)")
+    eta = run_state.store_eta(trials, planned) if details["state"] == "running" else None
+    if eta is not None:
+        lines.append(f"ETA: about {eta.seconds / 60:.1f} min ({eta.trials_left} trials left, median trial "
+                     f"{eta.median_trial_s:.1f} s, {eta.running} at a time)")
     lines.append("")
     lines.append(progress[["key", "state", "search_done", "replicas_done", "failed", "unfinished"]].to_string(index=False))
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, c
     written = populate(url, trials=20, steps=5)
     assert written["rows"] == 100 and written["rows_per_second"] > 0
     timed = time_queries(url, written["sweep_id"], repeats=1)
-    assert set(timed) == {"list_sweeps", "comparison_table", "trials_frame", "metric_keys", "learning_curves"}
+    assert set(timed) == {"list_sweeps", "table", "trials_frame", "metric_keys", "learning_curves"}
     assert "20/20 trials" in capsys.readouterr().out
 
 

@@ -13,10 +13,12 @@ FORBIDDEN = {
     "workers": {"db", "orchestrator", "dashboard", "streamlit", "optuna", "sqlalchemy"},
     "dashboard": {"orchestrator", "workers", "ray", "torch"},
 }
-# the task table is data (no torch, no I/O): the store's tables read the metric order of each task from it
-ALLOWED = {"db": {"workers.tasks"}}
+# the task table is data (no torch, no I/O): the store's tables read the metric order of each task from it;
+# the member protocol is names and pure rules (no torch, no I/O): the store takes the finished states and
+# the peak rule from it
+ALLOWED = {"db": {"workers.tasks", "workers.members"}}
 TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
-              "workers/trial.py", "orchestrator/spec.py", "orchestrator/spec_text.py", "orchestrator/plan.py"]
+              "workers/trial.py", "workers/members.py", "orchestrator/spec.py", "orchestrator/spec_text.py", "orchestrator/plan.py"]
 
 
 def _modules(path) -> set[str]:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from db import queries
+from db import queries, tables
 from db.engine import StoreError, open_store
 from db.models import Metric, Score, Snapshot, Trial
 from db.writer import ResultsWriter
@@ -170,7 +170,7 @@ def test_state_check_constraints_hold_in_the_database(store):
 
 def test_states_outside_the_schema_are_refused(store):
     url, writer, trial = store
-    with pytest.raises(ValueError, match="trial state must be one of pending, running, complete, stopped, failed, interrupted"):
+    with pytest.raises(ValueError, match="trial state must be one of running, complete, stopped, failed, interrupted"):
         writer.finish_trial(trial, "done")
     with pytest.raises(ValueError, match="sweep state must be one of"):
         writer.finish_sweep(1, "finished")
@@ -188,7 +188,7 @@ def test_comparison_table_reports_test_scores_under_a_holdout_protocol(store_url
         writer.finish_trial(trial, "complete")
     engine = open_store(store_url, readonly=True)
     for selection, expected in (("peak", {True: 60.0, False: 40.0}), ("final", {True: 50.0, False: 30.0})):
-        table = queries.comparison_table(engine, sweep, selection=selection)
+        table = tables.scores(engine, sweep, selection=selection)
         assert dict(zip(table["dropout"], table["rte"].round(6))) == expected  # paper cell: val; holdout: test
 
 

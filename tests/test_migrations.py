@@ -58,3 +58,36 @@ def test_old_database_is_refused_with_the_upgrade_command_then_upgraded_with_its
         assert json.loads(conn.execute(text("SELECT options FROM cells")).scalar()) == {"m": 8}
         cell = conn.execute(text("SELECT n_seeds, score_mean, score_std FROM cell_results")).one()
         assert tuple(cell) == (1, 0.5, None)
+
+
+def test_replicas_of_an_earlier_store_point_at_their_chosen_trial_and_pending_is_gone(store_url):
+    """0004: a replica's chosen trial was found by an equal learning rate; the upgrade writes it down
+    by id (trials.replica_of), and the tables then count only the replicas that point at it."""
+    engine = create_engine(store_url)
+    upgrade(engine, "0003")
+    rows = [(1, 0, "search", 0.01, "complete", 0.5, 0), (2, 1, "search", 0.02, "complete", 0.7, 0),
+            (3, 2, "replica", 0.02, "complete", None, 1), (4, 3, "replica", 0.01, "complete", None, 2),
+            (5, 4, "search", 0.03, "pending", None, 0)]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sweeps (id, name, spec_text, spec_hash, state, created_ms) "
+                          "VALUES (1, 'old', 'name: old', 'h', 'complete', 1700000000000)"))
+        conn.execute(text("INSERT INTO cells (id, sweep_id, key, method, task, model, m, dropout, seed) "
+                          "VALUES (1, 1, 'k', 'prompt_tuning', 'rte', 'tiny-t5', NULL, true, 0)"))
+        for trial_id, number, role, lr, state, objective, seed in rows:
+            conn.execute(text("INSERT INTO trials (id, cell_id, number, role, seed, lr, config, state, objective) "
+                              "VALUES (:i, 1, :n, :r, :s, :lr, '{}', :st, :o)"),
+                         {"i": trial_id, "n": number, "r": role, "s": seed, "lr": lr, "st": state, "o": objective})
+            conn.execute(text("INSERT INTO scores (trial_id, split, metric, selection, epoch, value) "
+                              "VALUES (:i, 'val', 'score', 'peak', 1, :v)"), {"i": trial_id, "v": 0.1 * trial_id})
+    engine.dispose()
+    engine = open_store(store_url, upgrade=True)
+    with engine.connect() as conn:
+        links = dict(conn.execute(text("SELECT id, replica_of FROM trials ORDER BY id")).all())
+        assert links == {1: None, 2: None, 3: 2, 4: None, 5: None}  # trial 4 ran the rate of a trial not chosen
+        assert conn.execute(text("SELECT state FROM trials WHERE id = 5")).scalar() == "interrupted"
+        reported = sorted(r for (r,) in conn.execute(text("SELECT trial_id FROM reported_trials")))
+        assert reported == [2, 3]
+        n, mean = conn.execute(text("SELECT n_seeds, score_mean FROM cell_results")).one()
+        assert (n, round(mean, 6)) == (2, 0.25)
+        with pytest.raises(Exception, match="(?i)check|constraint"):
+            conn.execute(text("UPDATE trials SET state = 'pending' WHERE id = 1"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from db import queries
+from db import queries, tables
 from db.engine import open_store
 from db.reference import import_reference
 
@@ -21,7 +21,7 @@ def test_import_is_idempotent(store_url):
 def test_task_scores_reproduce_the_papers_averages(tmp_path):
     engine = open_store(f"sqlite:///{tmp_path / 'r.db'}")
     import_reference(engine)
-    table = queries.paper_table(engine)
+    table = tables.scores(engine, "paper")
     published = queries.reference_results(engine, "paper_table1_averages")
     assert len(published) == 14
     for row in published.itertuples():
@@ -33,7 +33,7 @@ def test_task_scores_reproduce_the_papers_averages(tmp_path):
 def test_standardized_scores_reproduce_the_papers_table2(tmp_path):
     engine = open_store(f"sqlite:///{tmp_path / 'r.db'}")
     import_reference(engine)
-    ours = queries.standardized_scores(queries.paper_table(engine))
+    ours = tables.standardized_scores(tables.scores(engine, "paper"))
     assert "attempt" not in set(ours["method"]) and len(ours) == 14
     published = queries.reference_results(engine, "paper_table2").pivot_table(
         index=["model", "method", "dropout"], columns="metric", values="value")

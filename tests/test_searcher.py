@@ -85,6 +85,7 @@ def test_replicas_run_the_chosen_rate_with_the_other_seeds():
     assert sorted(r["trial"]["seed"] for r in replicas) == [1, 2]
     assert {r["trial"]["lr"] for r in replicas} == {configs[1]["trial"]["lr"]}  # the best search trial's rate
     assert sorted(r["number"] for r in replicas) == [3, 4]
+    assert {r["replica_of"] for r in replicas} == {configs[1]["number"]}  # by number, not by an equal rate
 
 
 def test_a_cell_whose_search_all_failed_gets_no_replicas():

@@ -47,13 +47,15 @@ def test_default_lr_range_is_the_papers_rate_times_ten_each_way():
         (BASE.replace("rte", "rtee"), r"spec.tasks\[0\]: .*'sst2'.*got 'rtee'"),
         (BASE + "m: [0]\n", r"spec.m: every m must be >= 1"),
         (BASE + "dropout: [maybe]\n", r"spec.dropout\[0\]: .*boolean \(got 'maybe'\)"),
-        (BASE + "epochs: 3\n", r"spec.epochs: unknown key; see `superpos sweep schema`"),
+        (BASE + "epochs: 3\n", r"spec.epochs: a training option: write it under spec.training"),
+        (BASE + "seed: 3\n", r"spec.seed: unknown key; did you mean 'seeds'\?; see `superpos sweep schema`"),
         (BASE + "optuna: {lr: {prompt_tuning: [0.1, 0.01]}}\n", r"spec.optuna.lr: prompt_tuning: give \[low, high\]"),
         (BASE + "optuna: {trials_per_cell: 0}\n", r"spec.optuna.trials_per_cell: .*greater than or equal to 1"),
         (BASE + "method_params: {superpos_prompt: {mm: 3}}\n", r"spec.method_params.superpos_prompt: .*unknown option.*mm"),
         (BASE + "method_params: {superpos_prompt: {m: 3}}\n", r"method_params.superpos_prompt.m: also a grid dimension"),
-        (BASE + "training: {epoch: 3}\n", r"spec.training: unknown key\(s\) epoch"),
-        (BASE + "training: {epochs: 0}\n", r"epochs must be a positive integer"),
+        (BASE + "training: {epoch: 3}\n", r"spec.training.epoch: unknown key; did you mean 'epochs'\?"),
+        (BASE + "training: {lr: 0.1}\n", r"spec.training.lr: set per trial by the grid: use spec.optuna"),
+        (BASE + "training: {epochs: 0}\n", r"spec.training.epochs: Input should be greater than or equal to 1"),
         (BASE + "training: {data: /no/such/dir}\n", r"not 'demo', 'hub' or an existing directory"),
         (BASE + "resources: {gpus_per_trial: -1}\n", r"spec.resources.gpus_per_trial: .*greater than or equal to 0"),
         ("methods: [prompt_tuning]\n", r"spec.tasks: Field required"),
@@ -175,7 +177,8 @@ def test_the_template_set_is_a_training_option_recorded_with_every_cell():
     cells = expand(parse_spec(BASE + "training: {template: keyvalue}\n"))
     assert {c.template for c in cells} == {"keyvalue"} and cells[0].as_row()["template"] == "keyvalue"
     assert {c.template for c in expand(parse_spec(BASE))} == {"reference"}
-    with pytest.raises(SpecError, match="unknown template set 'paper'"):
+    with pytest.raises(SpecError, match="spec.training.template: Input should be 'reference', 'reference_hub_fields' or "
+                                        "'keyvalue' \\(got 'paper'\\)"):
         parse_spec(BASE + "training: {template: paper}\n")
 
 
@@ -218,3 +221,24 @@ def test_a_long_bad_value_is_cut_in_the_message():
         parse_spec(BASE + f"zzz: [{', '.join(['1'] * 5000)}]\n")
     assert "spec.zzz: unknown key" in str(err.value) and "characters)" in str(err.value)
     assert len(str(err.value)) < 700
+
+
+def test_every_problem_of_the_training_section_is_reported_at_once():
+    with pytest.raises(SpecError) as err:
+        parse_spec(BASE + "training: {epochs: 0, eval_mode: greedy, batch_size: many, holdout_size: -1}\n")
+    text = str(err.value)
+    assert "4 problems" in text
+    for key in ("epochs", "eval_mode", "batch_size", "holdout_size"):
+        assert f"spec.training.{key}:" in text
+
+
+def test_the_schema_lists_every_training_key_with_its_help():
+    from dataclasses import fields
+
+    from orchestrator.spec_schema import GRID_FIELDS, json_schema
+    from workers.trial import TrialConfig
+
+    training = json_schema()["$defs"]["TrainingSpec"]["properties"]
+    expected = {f.name: f.metadata["help"] for f in fields(TrialConfig) if f.name not in GRID_FIELDS}
+    assert {k: v["description"] for k, v in training.items()} == expected
+    assert training["eval_mode"]["enum"] == ["generate", "rank"] and training["epochs"]["minimum"] == 1

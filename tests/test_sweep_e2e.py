@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db import queries
+from db import queries, tables
 from db.engine import open_store
 from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial
 from orchestrator.plan import expand
@@ -51,7 +51,7 @@ def test_progress_line_per_finished_trial(tiny_sweep):
 
 def test_comparison_table_has_a_row_per_method_and_dropout(tiny_sweep):
     url, sweep_id, spec, _ = tiny_sweep
-    table = queries.comparison_table(open_store(url, readonly=True), sweep_id)
+    table = tables.scores(open_store(url, readonly=True), sweep_id)
     assert sorted(zip(table["method"], table["dropout"])) == sorted(
         (m, d) for m in spec.methods for d in spec.dropout)
     assert {"rte", "average"} <= set(table.columns)
@@ -175,7 +175,7 @@ def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
     for row in summary.itertuples():
         assert row.state == ("complete" if epochs[row.trial_id] == 4 else "stopped"), (row.state, epochs)
     assert "stopped" in set(summary["state"])  # one study, one at a time: later, worse trials are cut
-    table = queries.comparison_table(engine)
+    table = tables.scores(engine)
     assert len(table) == 1 and table["sst2"].notna().all()
 
 

@@ -175,13 +175,14 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
         assert set(search["seed"]) == {0} and sorted(replicas["seed"]) == [1, 2]
         chosen = search.sort_values(["objective", "number"], ascending=[False, True]).iloc[0]
         assert set(replicas["lr"]) == {chosen["lr"]}
+        assert set(replicas["replica_of"]) == {chosen["trial_id"]}  # each replica names its chosen trial
     cells = queries.cell_results(engine, 1)
     assert sorted(cells["options"]) == ["softmax=false", "softmax=true"] and set(cells["n_seeds"]) == {3}
     assert cells["score_std"].notna().all()
-    tables = queries.comparison_tables(engine, 1)
-    assert len(tables["mean"]) == 2 and set(tables["n"]["rte"]) == {3}
-    assert tables["std"]["rte"].notna().all()
     from db import tables as paper_tables
+
+    scores = paper_tables.sweep_scores(engine, 1)
+    assert len(scores) == 2 and set(scores["n"]) == {3} and scores["std"].notna().all()
 
     text = paper_tables.render(*paper_tables.build(engine, "main", 1), "text")
     assert "±" in text and "softmax=true" in text

@@ -69,7 +69,8 @@ def _store_with_cells(url, rows):
         key = f"{model}|{method}|{task}"
         cell = writer.add_cells(sweep, [dict(key=key, method=method, task=task, model=model, m=None,
                                              options="{}", dropout=True, seed=0)])[key]
-        trial = writer.start_trial(cell, i, f"ray-{i}", {"seed": seed, "lr": 0.1}, 0.1, 0.01, role=role)
+        trial = writer.start_trial(cell, i, f"ray-{i}", {"seed": seed, "lr": 0.1}, 0.1, 0.01, role=role,
+                                   replica_of=0 if role == "replica" else None)  # row 0: the chosen trial
         writer.log_metrics(trial, 1, {f"val/{k}": v for k, v in metrics.items()})
         writer.finish_trial(trial, "complete")
     return sweep

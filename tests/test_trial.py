@@ -87,7 +87,7 @@ def test_rank_scores_are_the_label_log_likelihoods():
 def test_bf16_casts_the_model_and_keeps_prompt_parameters_in_float32():
     from workers.assembly import DTYPES, assemble
     from workers.methods import get_method_config
-    from workers.options import PRECISIONS
+    from workers.trial import PRECISIONS
 
     assert set(DTYPES) == set(PRECISIONS)
     built = assemble("tiny-t5", get_method_config("superpos_prompt", {"m": 8}), dropout=False, precision="bf16")
@@ -98,7 +98,7 @@ def test_bf16_casts_the_model_and_keeps_prompt_parameters_in_float32():
 
 
 def test_every_protocol_name_has_a_splitter():
-    from workers.options import PROTOCOLS
     from workers.protocols import SPLITTERS
+    from workers.trial import PROTOCOLS
 
     assert set(SPLITTERS) == set(PROTOCOLS)

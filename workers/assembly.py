@@ -44,7 +44,7 @@ def method_context(loaded: LoadedModel, task: TaskSpec | None = None) -> MethodC
     )
 
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # keys: workers.options.PRECISIONS
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # keys: workers.trial.PRECISIONS
 
 
 def assemble(model_name: str, method_cfg: MethodConfig, dropout: bool, task: TaskSpec | None = None,

@@ -14,8 +14,8 @@ import torch
 
 from workers.batching import Encoded, batches
 from workers.metrics import METRICS
-from workers.options import EVAL_MODES
 from workers.tasks import TaskSpec, normalize_text
+from workers.trial import EVAL_MODES
 
 
 def target_tokens(task: TaskSpec, tokenizer) -> int:

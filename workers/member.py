@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from workers.members import EPOCH, PEAK, PEAK_EPOCH, SNAPSHOT, improves
 from workers.tasks import get_task
 
 
@@ -117,21 +118,21 @@ class Member:
         """Evaluate; the epoch's report (train loss, split metrics, peak so far, snapshot at the end)."""
         from workers.evaluation import evaluate
 
-        metrics: dict[str, Any] = {"epoch": epoch, "train/loss": self.loss_sum.item() / max(self.steps, 1)}
+        metrics: dict[str, Any] = {EPOCH: epoch, "train/loss": self.loss_sum.item() / max(self.steps, 1)}
         for split in ("val", "test"):
             if split in self.splits:
                 result = evaluate(self.model, self.tokenizer, self.task, self.splits[split], self.cfg.eval_batch_size,
                                   self.device, self.cfg.eval_mode)
                 metrics.update({f"{split}/{k}": v for k, v in result.items()})
-        if metrics["val/score"] > self.best["score"]:
+        if improves(metrics["val/score"], self.best["score"]):
             self.best = {"score": metrics["val/score"], "epoch": epoch}
             if self.cfg.output_dir:
                 self.peak_state = {name: p.detach().to("cpu", copy=True) for name, p in self.trainable.items()}
-        metrics.update({"peak/score": self.best["score"], "peak/epoch": self.best["epoch"],
+        metrics.update({PEAK: self.best["score"], PEAK_EPOCH: self.best["epoch"],
                         "trainable_parameters": self.trainable_count,
                         "time/epoch_seconds": time.perf_counter() - self._started, **(extra or {})})
         if epoch == self.cfg.epochs:
-            metrics["snapshot"] = self.snapshot()
+            metrics[SNAPSHOT] = self.snapshot()
         self.history.append(metrics)
         return metrics
 

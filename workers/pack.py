@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from workers.member import Member, frozen_model
+from workers.members import EPOCH, MEMBER, left_event
 from workers.packed_step import PackStats, packed_losses
 from workers.trial import TrialConfig
 
@@ -83,14 +84,6 @@ class StepForward:
         self.compiled = None
 
 
-def left_event(i: int, epoch: int, how: str, member: Member | None, **extra) -> dict[str, Any]:
-    """The report that a member left the pack (complete, stopped or failed): no metrics of its own,
-    its peak so far (none when it could not be built)."""
-    best = member.best if member is not None else {"score": float("nan"), "epoch": 0}
-    return {"member": i, "epoch": epoch, "left": how, "peak/score": best["score"], "peak/epoch": best["epoch"],
-            "event_only": True, **extra}
-
-
 def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[int, dict], None] | None = None,
              resume_states: dict[int, dict] | None = None, cache: bool = False, compile: bool | str = False,
              leave: Callable[[int], bool] | None = None) -> dict[int, dict]:
@@ -118,7 +111,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     active, epoch, queue = [], {}, {}
 
     def fail(i: int, epoch_done: int) -> None:
-        report(i, left_event(i, epoch_done, "failed", members[i], error=traceback.format_exc()))
+        report(i, left_event(i, epoch_done, "failed", members[i].best, error=traceback.format_exc()))
 
     def finish(i: int, metrics: dict) -> bool:
         """A member that ran its epochs is complete once its outputs are saved: only then does its
@@ -126,9 +119,9 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         try:
             members[i].save_outputs()
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
-            fail(i, metrics["epoch"])
+            fail(i, metrics[EPOCH])
             return False
-        report(i, left_event(i, metrics["epoch"], "complete", members[i]))
+        report(i, left_event(i, metrics[EPOCH], "complete", members[i].best))
         return True
 
     def end_epoch(i: int) -> None:
@@ -144,14 +137,14 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             return
         if save_state is not None:
             save_state(i, member.state(epoch[i]))
-        report(i, {**metrics, "member": i})  # on its last epoch, `left` follows once its outputs are saved
+        report(i, {**metrics, MEMBER: i})  # on its last epoch, `left` follows once its outputs are saved
         if done:
             active.remove(i)
             if finish(i, metrics):
                 results[i] = member.result()
         elif leave is not None and leave(i):
             active.remove(i)
-            report(i, left_event(i, epoch[i], "stopped", member))
+            report(i, left_event(i, epoch[i], "stopped", member.best))
         else:
             epoch[i] += 1
             queue[i] = deque(member.train_batches(epoch[i]))
@@ -161,7 +154,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         if resume_states and i in resume_states:
             member.restore(resume_states[i])
         if member.first_epoch > member.cfg.epochs:  # it had run its epochs: say so again, then finish it
-            report(i, {**member.history[-1], "member": i})
+            report(i, {**member.history[-1], MEMBER: i})
             if finish(i, member.history[-1]):
                 results[i] = member.result()
             continue

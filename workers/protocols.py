@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 
 from workers.data import TextExample, load_examples, subsample
-from workers.options import PROTOCOLS
 from workers.tasks import TaskSpec
+from workers.trial import PROTOCOLS
 
 SPLIT_SEED = 0  # fixed, so every trial of a task sees the same split
 

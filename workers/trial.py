@@ -10,24 +10,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
+from workers.members import DEFAULT_EPOCHS
 from workers.methods import get_method_config
-from workers.tasks import get_task
+from workers.tasks import TEMPLATES, get_task
 
 Report = Callable[[dict[str, Any]], None]
 
+EvalMode = Literal["generate", "rank"]  # what they do: workers/evaluation.py
+EvalProtocol = Literal["paper", "holdout_validation", "holdout_train"]  # workers/protocols.py
+Precision = Literal["fp32", "bf16"]  # workers/assembly.py
+Template = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]  # workers/tasks.py
+EVAL_MODES, PROTOCOLS, PRECISIONS = get_args(EvalMode), get_args(EvalProtocol), get_args(Precision)
 
-def _opt(default: Any, help: str) -> Any:
-    """A TrialConfig field whose help text is the one documentation of the option (CLI help, README)."""
+
+def _opt(default: Any, help: str, **bounds: Any) -> Any:
+    """A TrialConfig field whose help text is the one documentation of the option (CLI help, the spec's
+    JSON Schema, README); `bounds` (ge=1) are checked by both."""
+    metadata = {"help": help, **bounds}
     if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrialConfig:
-    """Everything one trial needs; saved with its results so a run can be repeated."""
+    """Everything one trial needs; saved with its results so a run can be repeated. The spec's
+    `training` section is these fields less the grid's (orchestrator/spec_schema.py TrainingSpec)."""
 
     method: str = field(metadata={"help": "method id: prompt_tuning, superpos_prompt, residual_prompt, full_finetune"})
     task: str = field(metadata={"help": "task id, one of the 13 of workers/tasks.py"})
@@ -36,24 +46,30 @@ class TrialConfig:
     method_params: dict[str, Any] = _opt({}, "method options, e.g. {m: 128, n_tokens: 10}")
     lr: float | None = _opt(None, "learning rate; null: the method's default (the paper's)")
     weight_decay: float | None = _opt(None, "AdamW weight decay; null: the method's default")
-    epochs: int = _opt(5, "training epochs; evaluation after each")
-    batch_size: int = _opt(32, "training batch size")
-    eval_batch_size: int = _opt(64, "evaluation batch size")
+    epochs: int = _opt(DEFAULT_EPOCHS, "training epochs; evaluation after each", ge=1)
+    batch_size: int = _opt(32, "training batch size", ge=1)
+    eval_batch_size: int = _opt(64, "evaluation batch size", ge=1)
     seed: int = _opt(0, "training seed (data order, initialisation of non-sampled weights)")
     data: str = _opt("demo", "demo (bundled), hub, or an absolute path to a folder laid out like the hub's")
-    max_train_samples: int | None = _opt(None, "seeded subsample of the training set; null: all")
-    max_eval_samples: int | None = _opt(None, "seeded subsample of the validation split; null: all")
-    max_source_tokens: int = _opt(256, "inputs are truncated to this many tokens")
-    eval_mode: str = _opt("generate", "generate (greedy, the paper's) or rank (label likelihoods)")
-    eval_protocol: str = _opt("paper", "paper, holdout_validation or holdout_train (workers/protocols.py)")
-    template: str = _opt("reference", "task formats: reference (Residual Prompt Tuning's code) or keyvalue "
-                                      "(workers/tasks.py)")
-    holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol")
+    max_train_samples: int | None = _opt(None, "seeded subsample of the training set; null: all", ge=1)
+    max_eval_samples: int | None = _opt(None, "seeded subsample of the validation split; null: all", ge=1)
+    max_source_tokens: int = _opt(256, "inputs are truncated to this many tokens", ge=1)
+    eval_mode: EvalMode = _opt("generate", "generate (greedy, the paper's) or rank (label likelihoods)")
+    eval_protocol: EvalProtocol = _opt("paper", "paper, holdout_validation or holdout_train (workers/protocols.py)")
+    template: Template = _opt("reference", "task formats: reference (Residual Prompt Tuning's code), "
+                                           "reference_hub_fields (the same with the hub's field names) or "
+                                           "keyvalue (workers/tasks.py)")
+    holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol", ge=1)
     device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
-    precision: str = _opt("fp32", "fp32 or bf16: prompt methods run the frozen T5 in bfloat16 (their own "
-                                  "parameters stay float32); full fine-tuning keeps float32 weights and computes "
-                                  "in bfloat16 (autocast)")
+    precision: Precision = _opt("fp32", "fp32 or bf16: prompt methods run the frozen T5 in bfloat16 (their own "
+                                        "parameters stay float32); full fine-tuning keeps float32 weights and "
+                                        "computes in bfloat16 (autocast)")
     output_dir: str | None = _opt(None, "where to save the trainable parameters (final and peak); null: nowhere")
+
+    @classmethod
+    def types(cls) -> dict[str, Any]:
+        """Each field's type (Literal for the choice options)."""
+        return get_type_hints(cls)
 
     @classmethod
     def help_text(cls) -> str:
@@ -76,20 +92,18 @@ class TrialConfig:
         return cfg
 
     def validate(self) -> None:
-        from workers.options import EVAL_MODES, PRECISIONS, PROTOCOLS
-
+        """The field types' choices and bounds (the same the spec's schema checks), the task, the method."""
         get_task(self.task, self.template)
         self.method_config()
-        if self.eval_mode not in EVAL_MODES:
-            raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {self.eval_mode!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.eval_protocol not in PROTOCOLS:
-            raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {self.eval_protocol!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_source_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        types = self.types()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            choices = get_args(types[f.name]) if getattr(types[f.name], "__origin__", None) is Literal else ()
+            if choices and value not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+            if "ge" in f.metadata and value is not None and (
+                    not isinstance(value, int) or isinstance(value, bool) or value < f.metadata["ge"]):
+                raise ValueError(f"{f.name} must be an integer >= {f.metadata['ge']}, got {value!r}")
 
     def method_config(self):
         overrides = {k: v for k, v in (("lr", self.lr), ("weight_decay", self.weight_decay)) if v is not None}

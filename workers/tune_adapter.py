@@ -2,7 +2,8 @@
 that imports Ray).
 
 A Tune trial holds one trial or a pack of several (`config["members"]`, see orchestrator/searcher.py);
-every report names its member (`member`: the index) and a member's last report says it `left`.
+every report names its member (`member`: the index) and a pack member's last report says it `left`
+(the protocol: workers/members.py).
 Each report goes to Tune with a checkpoint holding every member's latest state (keyed by cell and
 number), so a trial that Tune retries (`resources.retries`) or that a resumed sweep continues
 (`resume_from`, the stored checkpoint of an interrupted trial) starts after its last finished epoch;
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.machine import hardware
+from workers.members import LEFT, MEMBER, NODE, NODE_ID, member_key
 from workers.trial import TrialConfig, run_trial
 
 STATE_FILE = "trial_state.pt"
@@ -59,12 +61,6 @@ def ray_node() -> tuple[str, str]:
     res = info.get("Resources", {})
     return (f"{platform.node()} Ray node {node_id[:8]} at {info.get('NodeManagerAddress', '?')} "
             f"({res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; {hardware()})"), node_id
-
-
-def member_key(member: dict) -> str:
-    """A member's id wherever it is named apart from its pack (checkpoints, the scheduler's rungs, the
-    pack board): (cell, number) is unique in a sweep."""
-    return f"{member['cell_id']}:{member['number']}"
 
 
 def member_state(saved: dict, key: str) -> dict | None:
@@ -121,11 +117,11 @@ def tune_trainable(config: dict[str, Any]) -> None:
     node, node_id = ray_node()  # the callback records which nodes ran the sweep (and names a lost one)
 
     def report(index: int, metrics: dict) -> None:
-        if "left" in metrics:
+        if LEFT in metrics:
             book.left.add(keys[index])
         folder = book.folder()
         try:
-            tune.report({**metrics, "member": index, "node": node, "node_id": node_id},
+            tune.report({**metrics, MEMBER: index, NODE: node, NODE_ID: node_id},
                         checkpoint=tune.Checkpoint.from_directory(folder))
         finally:  # Tune has copied the checkpoint into the run's storage by now
             shutil.rmtree(folder, ignore_errors=True)

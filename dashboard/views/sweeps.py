@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data
+from db import run_state
 
 TRIAL_COLUMNS = ["trial_id", "method", "m", "options", "task", "dropout", "role", "seed", "number", "lr", "objective",
                  "reported_score", "state", "failures", "seconds"]
@@ -22,13 +23,9 @@ def progress(sweeps: pd.DataFrame) -> pd.DataFrame:
 
 
 def eta_minutes(trials: pd.DataFrame, planned: int) -> float | None:
-    """Trials left x the median trial time / trials running at once; None before any trial finished."""
-    seconds = trials["seconds"].dropna()
-    if seconds.empty:
-        return None
-    done = int(trials["state"].isin(["complete", "stopped", "failed"]).sum())
-    running = max(1, int((trials["state"] == "running").sum()))
-    return max(0, planned - done) * float(seconds.median()) / running / 60
+    """The sweep's ETA in minutes (db/run_state.py `store_eta`); None before any trial finished."""
+    eta = run_state.store_eta(trials, planned)
+    return None if eta is None else eta.seconds / 60
 
 
 def _trial_label(trials: pd.DataFrame, trial_id: int) -> str:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from db import queries
+from db import queries, tables
 from db.engine import open_store
 from db.writer import ResultsWriter
 
@@ -44,7 +44,7 @@ def time_queries(url: str, sweep_id: int, repeats: int = 3) -> dict[str, float]:
     engine = open_store(url, readonly=True)
     work = {
         "list_sweeps": lambda: queries.list_sweeps(engine),
-        "comparison_table": lambda: queries.comparison_table(engine, sweep_id),
+        "table": lambda: tables.scores(engine, sweep_id),
         "trials_frame": lambda: queries.trials_frame(engine, sweep_id),
         "metric_keys": lambda: queries.metric_keys(engine, sweep_id),
         "learning_curves": lambda: queries.learning_curves(engine, sweep_id, "val/score"),
