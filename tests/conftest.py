@@ -41,8 +41,8 @@ ray:
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory):
     """One real sweep through Ray into a fresh SQLite file: (db_url, sweep_id, spec, output lines)."""
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     folder = tmp_path_factory.mktemp("sweep")
     spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray")), "tiny.yaml")
@@ -75,8 +75,8 @@ def rich_sweep(tmp_path_factory):
     every dashboard page has something to show. (db_url, sweep_id)."""
     from db.engine import open_store
     from db.reference import import_reference
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     folder = tmp_path_factory.mktemp("rich")
     url = f"sqlite:///{folder / 'results.db'}"

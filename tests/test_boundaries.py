@@ -18,7 +18,7 @@ FORBIDDEN = {
 # the peak rule from it
 ALLOWED = {"db": {"workers.tasks", "workers.members"}}
 TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
-              "workers/trial.py", "workers/members.py", "orchestrator/spec.py", "orchestrator/spec_text.py", "orchestrator/plan.py"]
+              "workers/trial.py", "workers/members.py", "orchestrator/spec/sweep.py", "orchestrator/spec/text.py", "orchestrator/spec/plan.py"]
 
 
 def _modules(path) -> set[str]:
@@ -45,9 +45,9 @@ def test_package_does_not_import_forbidden(package):
 def test_ray_is_confined_to_few_modules():
     users = sorted(str(p.relative_to(REPO)) for p in REPO.glob("[!.]*/**/*.py")
                    if "ray" in _imports(p) and "tests" not in p.parts and ".venv" not in p.parts)
-    assert users == ["orchestrator/callback.py", "orchestrator/early_stopping.py", "orchestrator/faults.py",
-                     "orchestrator/jobs.py",
-                     "orchestrator/pack_board.py", "orchestrator/packing.py", "orchestrator/preflight.py", "orchestrator/run.py", "orchestrator/searcher.py",
+    assert users == ["orchestrator/cli/jobs.py", "orchestrator/spec/preflight.py", "orchestrator/tune/callback.py",
+                     "orchestrator/tune/early_stopping.py", "orchestrator/tune/faults.py", "orchestrator/tune/pack_board.py",
+                     "orchestrator/tune/packing.py", "orchestrator/tune/run.py", "orchestrator/tune/searcher.py",
                      "workers/tune_adapter.py"]
 
 
@@ -71,3 +71,19 @@ def test_validating_a_spec_loads_no_torch():
             f"load_spec({str(REPO / 'orchestrator/specs/demo.yaml')!r}); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+def test_a_foreign_package_of_a_sibling_name_is_refused_by_name(tmp_path):
+    """The packages install under their own names (README, Packaging): a `db` found first is named."""
+    import subprocess
+    import sys
+
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "__init__.py").write_text("")
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-c", "import orchestrator"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)
+    assert run.returncode != 0
+    assert f"superpos's package 'db' is not the one Python finds ({tmp_path / 'db' / '__init__.py'}" in run.stderr
+    ok = subprocess.run([sys.executable, "-c", "import orchestrator"], cwd=REPO, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.callback import ANSI, ResultsCallback, first_line
+from orchestrator.tune.callback import ANSI, ResultsCallback, first_line
 
 
 def test_without_a_terminal_progress_goes_to_the_log_with_the_planned_total():
@@ -26,7 +26,7 @@ def test_the_first_line_of_an_error_is_the_exception_line():
 
 
 def test_a_lost_worker_is_said_in_plain_words_and_ordinary_errors_stay_as_they_are():
-    from orchestrator.faults import explain, what_next, worker_gone
+    from orchestrator.tune.faults import explain, what_next, worker_gone
 
     ray_text = ("The actor d8f8 is unavailable: The actor is temporarily unavailable: RpcError: RPC error: Socket "
                 "closed rpc_code: 14. The task may or may not have been executed on the actor.")

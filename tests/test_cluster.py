@@ -108,7 +108,7 @@ def test_submit_warns_when_the_jobs_api_answers_without_a_token():
     import http.server
     import threading
 
-    from orchestrator.jobs import auth_warning
+    from orchestrator.cli.jobs import auth_warning
 
     def serve(status: int):
         class Handler(http.server.BaseHTTPRequestHandler):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from orchestrator.cost import estimate, format_plan, load_throughput, task_load
+from orchestrator.cli.cost import estimate, format_plan, load_throughput, task_load
 from orchestrator.spec import load_spec, parse_spec
 from tests.conftest import REPO
 

@@ -1,5 +1,5 @@
 """The member protocol (workers/members.py) and the rungs that early stopping owns
-(orchestrator/early_stopping.py `Rungs`)."""
+(orchestrator/tune/early_stopping.py `Rungs`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from orchestrator.early_stopping import Rungs
+from orchestrator.tune.early_stopping import Rungs
 from workers.members import MemberBook, ending, member_key, running_peaks, tune_row_id
 
 

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 from ray.tune.search import Searcher
 
-from orchestrator.packing import AUTO_MAX, compile_enabled, estimate_bytes, fit, pack_sizes
-from orchestrator.plan import expand
-from orchestrator.searcher import CellSearcher
 from orchestrator.spec import parse_spec
+from orchestrator.spec.plan import expand
+from orchestrator.tune.packing import AUTO_MAX, compile_enabled, estimate_bytes, fit, pack_sizes
+from orchestrator.tune.searcher import CellSearcher
 
 SPEC = """
 methods: [prompt_tuning, superpos_prompt, full_finetune]

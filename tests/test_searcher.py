@@ -9,10 +9,10 @@ import pytest
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from orchestrator.early_stopping import PerCellASHA
-from orchestrator.plan import expand
-from orchestrator.searcher import CellSearcher
 from orchestrator.spec import parse_spec
+from orchestrator.spec.plan import expand
+from orchestrator.tune.early_stopping import PerCellASHA
+from orchestrator.tune.searcher import CellSearcher
 
 SPEC = """
 methods: [prompt_tuning]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.plan import expand, trial_config
 from orchestrator.spec import SpecError, load_spec, parse_spec
+from orchestrator.spec.plan import expand, trial_config
 from tests.conftest import REPO
 
 BASE = "methods: [prompt_tuning, superpos_prompt]\ntasks: [rte]\n"
@@ -152,7 +152,7 @@ def test_a_binary_spec_file_is_named_in_the_error(tmp_path):
 
 
 def test_json_schema_lists_the_sections_and_enums():
-    from orchestrator.spec_schema import json_schema
+    from orchestrator.spec.schema import json_schema
 
     schema = json_schema()
     assert {"methods", "tasks", "optuna", "method_grid", "resources"} <= set(schema["properties"])
@@ -235,7 +235,7 @@ def test_every_problem_of_the_training_section_is_reported_at_once():
 def test_the_schema_lists_every_training_key_with_its_help():
     from dataclasses import fields
 
-    from orchestrator.spec_schema import GRID_FIELDS, json_schema
+    from orchestrator.spec.schema import GRID_FIELDS, json_schema
     from workers.trial import TrialConfig
 
     training = json_schema()["$defs"]["TrainingSpec"]["properties"]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from db import queries, tables
 from db.engine import open_store
 from db.models import Cell, Metric, Score, Snapshot, Sweep, Trial
-from orchestrator.plan import expand
+from orchestrator.spec.plan import expand
 
 pytestmark = pytest.mark.slow  # real Ray sweeps
 
@@ -116,8 +116,8 @@ def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):
     import shutil
     import textwrap
 
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
     from workers.data import DEMO_DATA_DIR
 
     data = tmp_path / "data"
@@ -148,8 +148,8 @@ def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
     either complete (all epochs) or stopped with fewer metric rows, and the table takes the best."""
     import textwrap
 
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     spec = parse_spec(textwrap.dedent(f"""
         methods: [superpos_prompt]
@@ -188,8 +188,8 @@ def test_resume_runs_only_the_missing_trials_and_continues_each_study(tmp_path):
     from sqlalchemy import delete, update
 
     from db.writer import ResultsWriter
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     text = textwrap.dedent(f"""
         methods: [prompt_tuning]

@@ -220,7 +220,7 @@ def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, me
 
 
 def test_tune_runs_are_named_per_store_and_sweep():
-    from orchestrator.run import run_name
+    from orchestrator.tune.run import run_name
 
     assert run_name("sqlite:////a/x.db", 1).split("-")[1] != run_name("sqlite:////b/x.db", 1).split("-")[1]
     assert "sweep7" in run_name("sqlite:////a/x.db", 7)

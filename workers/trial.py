@@ -37,7 +37,7 @@ def _opt(default: Any, help: str, **bounds: Any) -> Any:
 @dataclass
 class TrialConfig:
     """Everything one trial needs; saved with its results so a run can be repeated. The spec's
-    `training` section is these fields less the grid's (orchestrator/spec_schema.py TrainingSpec)."""
+    `training` section is these fields less the grid's (orchestrator/spec/schema.py TrainingSpec)."""
 
     method: str = field(metadata={"help": "method id: prompt_tuning, superpos_prompt, residual_prompt, full_finetune"})
     task: str = field(metadata={"help": "task id, one of the 13 of workers/tasks.py"})

@@ -1,7 +1,7 @@
 """The Ray Tune trainable: a thin adapter around `run_trial` and `run_pack` (the only worker module
 that imports Ray).
 
-A Tune trial holds one trial or a pack of several (`config["members"]`, see orchestrator/searcher.py);
+A Tune trial holds one trial or a pack of several (`config["members"]`, see orchestrator/tune/searcher.py);
 every report names its member (`member`: the index) and a pack member's last report says it `left`
 (the protocol: workers/members.py).
 Each report goes to Tune with a checkpoint holding every member's latest state (keyed by cell and
@@ -140,7 +140,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
 def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool) -> None:
     """One trial on its own model: the unpacked path, unchanged by packing. Its reports never say
     `left`: it is complete only when this function returns (its outputs saved), and anything that
-    raises after its last report fails it (orchestrator/callback.py closes the row then)."""
+    raises after its last report fails it (orchestrator/tune/callback.py closes the row then)."""
     run_trial(cfg, report=lambda metrics: report(index, metrics), save_state=lambda s: book.save(index, s),
               resume_state=state, cache=cache)
 

@@ -37,8 +37,8 @@ def measure(trials: int, slots: int, cache: bool, folder: Path) -> dict:
     from sqlalchemy import text
 
     from db.engine import open_store
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     per_cell = max(1, trials // 4)
     spec = parse_spec(textwrap.dedent(SPEC.format(per_cell=per_cell, cache=str(cache).lower(), slots=slots,

@@ -60,7 +60,7 @@ class Rungs:
 class PerCellASHA(FIFOScheduler):
     """Decides per member: a Tune trial holds one trial, or a pack of several (workers/pack.py). A
     pack's member that its cell's rungs stop leaves the pack through the board actor
-    (orchestrator/pack_board.py) while the others go on; the Tune trial stops with its last member."""
+    (orchestrator/tune/pack_board.py) while the others go on; the Tune trial stops with its last member."""
 
     def __init__(self, max_t: int, grace_period: int, reduction_factor: int, board=None):
         super().__init__()

@@ -3,7 +3,7 @@
 A method's options span the grid through `spec.method_grid` (m is folded in there for methods that
 have it); the other methods get one cell per task, model and dropout. Seeds are not a dimension:
 the first seed searches each cell's learning rate, the others replicate the chosen rate as more
-trials of the same cell (orchestrator/searcher.py).
+trials of the same cell (orchestrator/tune/searcher.py).
 """
 
 from __future__ import annotations

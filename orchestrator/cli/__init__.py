@@ -8,10 +8,10 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.cli_common import DB_HELP
-from orchestrator.cli_common import fail as _fail
-from orchestrator.cli_db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
-from orchestrator.cli_sweep import (
+from orchestrator.cli.common import DB_HELP
+from orchestrator.cli.common import fail as _fail
+from orchestrator.cli.db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
+from orchestrator.cli.sweep import (
     cmd_sweep_cancel,
     cmd_sweep_list,
     cmd_sweep_plan,
@@ -56,7 +56,7 @@ def cmd_dashboard(args) -> int:
 
     url = resolve_url(args.db)
     open_store(url, readonly=True).dispose()  # a clear error now beats a broken page later
-    app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     env = {**os.environ, "SUPERPOS_DB": url}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
@@ -258,5 +258,3 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from db import queries, run_state
 from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
-from orchestrator import provenance
-from orchestrator.callback import first_line
-from orchestrator.plan import Cell, expand
-from orchestrator.preflight import check_address, check_environment, check_resources
+from orchestrator.tune import provenance
 from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.plan import Cell, expand
+from orchestrator.spec.preflight import check_address, check_environment, check_resources
+from orchestrator.tune.callback import first_line
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
@@ -105,7 +105,7 @@ def _ray_init(spec: SweepSpec) -> bool:
     for name in TUNE_LOGGERS:
         logging.getLogger(name).addFilter(_DropTuneNoise())
     _quiet_raylet_deaths()
-    from orchestrator.jobs import token_file_warning
+    from orchestrator.cli.jobs import token_file_warning
 
     warning = token_file_warning() if spec.ray.address else None
     if warning:
@@ -127,10 +127,10 @@ def _token_auth() -> bool:
 
 
 def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool, board=None):
-    """None (FIFO: every trial runs all epochs) or ASHA within each cell (orchestrator/early_stopping.py)."""
+    """None (FIFO: every trial runs all epochs) or ASHA within each cell (orchestrator/tune/early_stopping.py)."""
     if spec.scheduler.type == "fifo":
         return None
-    from orchestrator.early_stopping import PerCellASHA
+    from orchestrator.tune.early_stopping import PerCellASHA
 
     scheduler = PerCellASHA(spec.epochs, spec.scheduler.grace_period, spec.scheduler.reduction_factor, board)
     if resume:
@@ -195,10 +195,10 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     import ray
     from ray import tune
 
-    from orchestrator.callback import ResultsCallback
-    from orchestrator.pack_board import start_board
-    from orchestrator.packing import pack_sizes
-    from orchestrator.searcher import CellSearcher
+    from orchestrator.tune.callback import ResultsCallback
+    from orchestrator.tune.pack_board import start_board
+    from orchestrator.tune.packing import pack_sizes
+    from orchestrator.tune.searcher import CellSearcher
     from workers.tune_adapter import tune_trainable
 
     db_url = resolve_url(db_url)

@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 
-from orchestrator.provenance import REPO, git_state
+from orchestrator.tune.provenance import REPO, git_state
 
 # not uploaded with the job: environments, stores, Ray's and Tune's own files, editor state
 UPLOAD_EXCLUDES = [".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "exports", "build", "dist", "*.egg-info",

@@ -1,9 +1,9 @@
 """Sweep specs: YAML in, a validated `SweepSpec` out, or one `SpecError` that lists every problem.
 
-Types and ranges come from the schema (orchestrator/spec_schema.py); the checks here span several
+Types and ranges come from the schema (orchestrator/spec/schema.py); the checks here span several
 keys. Nothing here imports torch or starts anything, so a bad spec fails before resources are spent.
 Checks that must look at the machine (can the model load, does the cluster have GPUs) are in
-orchestrator/preflight.py. See orchestrator/specs/demo.yaml for a commented example.
+orchestrator/spec/preflight.py. See orchestrator/specs/demo.yaml for a commented example.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.spec_schema import (
+from orchestrator.spec.schema import (
     GRID_FIELDS,
     LimitSpec,
     OptunaSpec,
@@ -27,7 +27,7 @@ from orchestrator.spec_schema import (
     SpecModel,
     TrainingSpec,
 )
-from orchestrator.spec_text import SpecError, load_yaml, schema_problems
+from orchestrator.spec.text import SpecError, load_yaml, schema_problems
 from workers.data import local_files
 from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.presets import ARCHITECTURES, RANDOM_PREFIX, is_offline_model, known_vocabulary

@@ -16,14 +16,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.packing import compile_enabled, group, nominal_pack_size
-from orchestrator.plan import Cell, expand
 from orchestrator.spec import SweepSpec
+from orchestrator.spec.plan import Cell, expand
+from orchestrator.tune.packing import compile_enabled, group, nominal_pack_size
 from workers.data import DEMO_DATA_DIR, load_rows, local_files
 from workers.presets import RANDOM_PREFIX
 from workers.tasks import get_task
 
-THROUGHPUT = Path(__file__).resolve().parent / "throughput.json"
+THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from orchestrator.cli_common import fail as _fail
+from orchestrator.cli.common import fail as _fail
 
 
 def _n(count: int, noun: str) -> str:
@@ -14,8 +14,8 @@ def _n(count: int, noun: str) -> str:
 
 
 def cmd_sweep_validate(args) -> int:
-    from orchestrator.plan import expand
     from orchestrator.spec import load_spec
+    from orchestrator.spec.plan import expand
 
     spec = load_spec(args.spec)
     cells = expand(spec)
@@ -35,7 +35,7 @@ def cmd_sweep_validate(args) -> int:
 
 
 def cmd_sweep_plan(args) -> int:
-    from orchestrator.cost import format_plan
+    from orchestrator.cli.cost import format_plan
     from orchestrator.spec import load_spec
 
     print(format_plan(load_spec(args.spec), args.spec))
@@ -43,15 +43,15 @@ def cmd_sweep_plan(args) -> int:
 
 
 def cmd_sweep_schema(args) -> int:
-    from orchestrator.spec_schema import json_schema
+    from orchestrator.spec.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def cmd_sweep_run(args) -> int:
-    from orchestrator.run import run_sweep
     from orchestrator.spec import load_spec
+    from orchestrator.tune.run import run_sweep
 
     spec = load_spec(args.spec)  # every check of the spec happens here, before Ray or the database start
     return _finish(args.db, run_sweep(spec, args.db))
@@ -75,7 +75,7 @@ def _finish(db_url: str | None, sweep_id: int) -> int:
 def cmd_sweep_status(args) -> int:
     from db import run_state
     from db.engine import open_store
-    from orchestrator.status import format_status
+    from orchestrator.cli.status import format_status
 
     engine = open_store(args.db, readonly=True)
     print(format_status(engine, args.sweep))
@@ -92,7 +92,7 @@ def cmd_sweep_status(args) -> int:
 
 def cmd_sweep_submit(args) -> int:
     from db.engine import resolve_url
-    from orchestrator import jobs
+    from orchestrator.cli import jobs
     from orchestrator.spec import load_spec
 
     spec = load_spec(args.spec)  # every check of the spec before anything is uploaded
@@ -111,7 +111,7 @@ def cmd_sweep_submit(args) -> int:
 def cmd_sweep_cancel(args) -> int:
     from db import queries
     from db.engine import open_store
-    from orchestrator import jobs
+    from orchestrator.cli import jobs
 
     engine = open_store(args.db, readonly=True)
     details = queries.sweep_details(engine, args.sweep)
@@ -131,8 +131,8 @@ def cmd_sweep_resume(args) -> int:
 
     from db import queries
     from db.engine import open_store
-    from orchestrator.run import run_sweep
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
     details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
     spec = replace(parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec"), name=details["name"])

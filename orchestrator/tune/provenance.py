@@ -11,7 +11,7 @@ from pathlib import Path
 from workers.machine import describe
 
 PACKAGES = ("torch", "transformers", "datasets", "ray", "optuna", "sqlalchemy", "superpos")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _git(*args: str) -> str | None:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from orchestrator.plan import Cell
 from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.plan import Cell
 from workers.methods import get_method_config
 
 BYTES_PER_LAYER_TOKEN_DIM = 40  # per byte of the model's dtype: 5.75 GiB / (12 x 268 x 768 x 32 x 2 bytes) = 39

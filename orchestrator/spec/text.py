@@ -1,6 +1,6 @@
 """A spec's text in, its problems out: YAML read within bounds (size, nesting, alias expansion: a
 "billion laughs" file is refused before it is expanded), and every problem in one `SpecError`, each
-line naming its key in the product's words with long values cut. orchestrator/spec.py checks what the
+line naming its key in the product's words with long values cut. orchestrator/spec/sweep.py checks what the
 keys mean."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from ray import tune
 from db.engine import open_store
 from db.run_state import eta_seconds
 from db.writer import ResultsWriter
-from orchestrator.faults import explain, what_next
+from orchestrator.tune.faults import explain, what_next
 from workers.members import (
     CHECKPOINT_DIR,
     COMPILE_ERROR,
@@ -241,7 +241,7 @@ class ResultsCallback(tune.Callback):
         self._end(trial, failed=False)
 
     def _error(self, trial, retrying: bool = False) -> str:
-        """The trial's error, with a plain last line when its worker or node went away (orchestrator/faults.py)."""
+        """The trial's error, with a plain last line when its worker or node went away (orchestrator/tune/faults.py)."""
         text, exc = error_text(trial)
         last = next((e.last for e in self.book.open(trial.trial_id) if e.last), {})
         return explain(text, exc, last.get(NODE), last.get(NODE_ID), what_next(retrying, self.retries, self.sweep_id))

@@ -2,7 +2,7 @@
 
 `superpos sweep schema` prints it as JSON Schema so editors can complete and check spec files.
 Checks that span several keys (m against a model's vocabulary, an option grid against the method's
-config, ASHA's grace period against the epochs) live in orchestrator/spec.py, which reports every
+config, ASHA's grace period against the epochs) live in orchestrator/spec/sweep.py, which reports every
 problem of a spec at once.
 """
 
@@ -139,7 +139,7 @@ class ResourceSpec(Section):
                                                                  "model in one worker (prompt methods; full "
                                                                  "fine-tuning runs alone); auto: with GPUs, as many "
                                                                  "as fit the GPU's memory, at most 8; without, 1 "
-                                                                 "(orchestrator/packing.py)")
+                                                                 "(orchestrator/tune/packing.py)")
     compile: bool | Literal["auto"] = Field("auto", description="torch.compile the frozen model's training step "
                                                                 "(widths bucketed so shapes repeat; falls back to "
                                                                 "eager with a warning); auto: on with GPUs")

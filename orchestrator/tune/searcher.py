@@ -12,7 +12,7 @@ cells itself, through Optuna's ask/tell API:
   under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
   cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
 - Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of
-  cells that share a frozen model (orchestrator/packing.py), taken in the same order; each member
+  cells that share a frozen model (orchestrator/tune/packing.py), taken in the same order; each member
   is a trial of its own here (its study learns its result when it leaves the pack).
 - Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
   so a resumed study continues its sequence instead of replaying the rates it already tried.
@@ -33,9 +33,9 @@ import optuna
 from ray.tune.search import Searcher
 
 from db.run_state import retries_left
-from orchestrator.packing import compile_enabled, group
-from orchestrator.plan import Cell, trial_config
 from orchestrator.spec import SweepSpec
+from orchestrator.spec.plan import Cell, trial_config
+from orchestrator.tune.packing import compile_enabled, group
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
 from workers.tune_adapter import checkpoint_exists
 
