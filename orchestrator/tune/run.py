@@ -16,10 +16,10 @@ from collections.abc import Callable
 from db import queries, run_state
 from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
-from orchestrator.tune import provenance
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_resources
+from orchestrator.tune import provenance
 from orchestrator.tune.callback import first_line
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
