@@ -1,5 +1,5 @@
 """The dashboard's way to the data: cached calls of the read-only `db.queries` API and of `db.tables` (the
-tables `superpos table` prints). The pages import nothing else from `db` but `tables.render` (text
+tables `superpos table` prints). The pages import nothing else from `db` but `formats.render` (text
 formatting) and the app `StoreError` (to show a bad store as a message)."""
 
 from __future__ import annotations
@@ -69,11 +69,12 @@ def reference(url: str, source: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=15)
 def table(url: str, kind: str, source: str, selection: str, model: str | None = None,
-          filters: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """db/tables.py's table (the one `superpos table` prints) and the numbers behind it."""
+          filters: dict | None = None, against: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """db/tables.py's table (the one `superpos table` prints) and the numbers behind it; `against`:
+    the other sweep of a two-sweep comparison."""
     from db import tables
 
-    return tables.build(engine(url), kind, source, selection, model, filters)
+    return tables.build(engine(url), kind, source, selection, model, filters, against=against)
 
 
 @st.cache_data(ttl=15)

@@ -32,13 +32,14 @@ class Base(DeclarativeBase):
     pass
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL: `column` is one of `values`."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Sweep(Base):
     __tablename__ = "sweeps"
-    __table_args__ = (CheckConstraint(_one_of("state", SWEEP_STATES), name="ck_sweep_state"),)
+    __table_args__ = (CheckConstraint(one_of("state", SWEEP_STATES), name="ck_sweep_state"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     spec_text: Mapped[str] = mapped_column(Text)  # the YAML exactly as submitted
@@ -82,8 +83,8 @@ class Cell(Base):
 class Trial(Base):
     __tablename__ = "trials"
     __table_args__ = (UniqueConstraint("cell_id", "number"),
-                      CheckConstraint(_one_of("state", TRIAL_STATES), name="ck_trial_state"),
-                      CheckConstraint(_one_of("role", TRIAL_ROLES), name="ck_trial_role"))
+                      CheckConstraint(one_of("state", TRIAL_STATES), name="ck_trial_state"),
+                      CheckConstraint(one_of("role", TRIAL_ROLES), name="ck_trial_role"))
     id: Mapped[int] = mapped_column(primary_key=True)
     cell_id: Mapped[int] = mapped_column(ForeignKey("cells.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 0, 1, ... within the cell (search trials, then replicas)

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from db.models import Cell, Trial
+from db.models import Cell, Trial, one_of
 from db.queries import read_frame
 from workers.members import FINISHED, running_peaks
 
@@ -49,13 +49,13 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     latest error (what the end of a run reports)."""
     stmt = text("""
         SELECT c.id AS cell_id, c.key,
-               SUM(CASE WHEN t.role = 'search' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS search_done,
-               SUM(CASE WHEN t.role = 'replica' AND t.state IN ('complete', 'stopped') THEN 1 ELSE 0 END) AS replicas_done,
+               SUM(CASE WHEN t.role = 'search' AND {finished} THEN 1 ELSE 0 END) AS search_done,
+               SUM(CASE WHEN t.role = 'replica' AND {finished} THEN 1 ELSE 0 END) AS replicas_done,
                SUM(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed,
                SUM(CASE WHEN t.state IN ('running', 'interrupted') THEN 1 ELSE 0 END) AS unfinished,
                MAX(CASE WHEN t.state = 'failed' THEN t.error END) AS error
         FROM cells c LEFT JOIN trials t ON t.cell_id = c.id
-        WHERE c.sweep_id = :sweep_id GROUP BY c.id, c.key ORDER BY c.id""")
+        WHERE c.sweep_id = :sweep_id GROUP BY c.id, c.key ORDER BY c.id""".format(finished=one_of("t.state", FINISHED)))
     df = read_frame(engine, stmt, sweep_id=sweep_id)
     for col in ("search_done", "replicas_done", "failed", "unfinished"):
         df[col] = df[col].fillna(0).astype(int)

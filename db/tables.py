@@ -6,11 +6,13 @@ and task: the mean over seeds, its std and n, the metrics behind it, and whether
 valid label (the paper's dagger). Kinds:
 
 - main: the paper's Table 1 layout: two-metric tasks as "a/b", the task score's mean±std (n) where
-  there are several seeds, a dagger where no output was a valid label, the best of each column marked;
+  there are several seeds, a dagger where no output was a valid label, the best of each column marked
+  (with the rows within its seeds' noise, db/noise.py; none when every row ties, never a dagger);
 - standardized: the paper's Table 2 (each task min-max scaled to 0..100 over the rows, then the mean
   and the population std over tasks);
 - versus: ours beside the paper's on the rows and tasks both have, the difference per cell and the
-  average over those tasks only.
+  average over those tasks only; or beside another sweep (`against`): both means with their std and n,
+  the difference with its 95% interval, and whether it is within the seeds' noise (db/noise.py).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from db import queries
+from db.noise import tied_with_best, welch
 from db.queries import ROW_KEYS, read_frame
 from db.reference import PAPER_M
 from workers.tasks import TASKS
 
 KINDS = ("main", "standardized", "versus")
-FORMATS = ("text", "markdown", "latex", "csv")
 DAGGER = "†"
 REPORTED = {"peak": "score", "final": "score_final"}  # cell_results columns: <name>_mean, <name>_std
 
@@ -147,7 +149,24 @@ def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         low, high = (seeds.min().reindex(row_key(numbers)).tolist(), seeds.max().reindex(row_key(numbers)).tolist())
         texts["seeds"] = [str(int(b)) if a == b else f"{int(a)}-{int(b)}" for a, b in zip(low, high)]
         numbers = numbers.assign(seeds=[int(b) for b in high])
+    numbers.attrs["best"] = _best_cells(numbers, keyed)
     return texts, numbers
+
+
+def _best_cells(numbers: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
+    """Per task column (and the average): the rows that are its best by the noise rule (db/noise.py:
+    the top mean and the rows within its seeds' noise; none when all tie; never a † run)."""
+    best = pd.DataFrame(False, index=numbers.index, columns=[c for c in numbers.columns if c in TASKS or
+                                                             c == "average"])
+    for col in best.columns:
+        cells = [keyed.loc[(*[row[k] for k in ROW_KEYS], col)] if col != "average" and
+                 (*[row[k] for k in ROW_KEYS], col) in keyed.index else None for _, row in numbers.iterrows()]
+        best[col] = tied_with_best(
+            [None if pd.isna(v) else float(v) for v in numbers[col]],
+            [None if c is None or pd.isna(c["std"]) else float(c["std"]) for c in cells],
+            [None if c is None or pd.isna(c["n"]) else int(c["n"]) for c in cells],
+            [bool(c is not None and c["invalid"]) for c in cells])
+    return best
 
 
 def versus_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +183,26 @@ def versus_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     merged["difference"] = merged["ours"] - merged["paper"]
     averages = merged.groupby(keys, as_index=False)[["ours", "paper", "difference"]].mean().assign(task="average")
     return pd.concat([merged, averages], ignore_index=True).sort_values([*keys, "task"], ignore_index=True)
+
+
+def versus_sweeps(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two sweeps' long frames (`sweep_scores`) on the cells both have (row keys and task): each one's
+    mean, std and n over seeds, the difference a - b, its 95% interval and p-value (Welch's t-test,
+    db/noise.py), and whether it is within the seeds' noise (None: a side has one seed)."""
+    keys = [*ROW_KEYS, "task"]
+    merged = a.assign(options=a["options"].fillna(""))[[*keys, "score", "std", "n"]].merge(
+        b.assign(options=b["options"].fillna(""))[[*keys, "score", "std", "n"]], on=keys, suffixes=("_a", "_b"))
+    columns = [*keys, "mean_a", "std_a", "n_a", "mean_b", "std_b", "n_b", "difference", "low", "high", "p",
+               "within_noise"]
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    merged = merged.rename(columns={"score_a": "mean_a", "score_b": "mean_b"})
+    tests = [welch(r.mean_a, r.std_a, r.n_a, r.mean_b, r.std_b, r.n_b) for r in merged.itertuples()]
+    merged["difference"] = merged["mean_a"] - merged["mean_b"]
+    for name in ("low", "high", "p"):
+        merged[name] = [float("nan") if t is None else getattr(t, name) for t in tests]
+    merged["within_noise"] = pd.array([None if t is None else t.within_noise for t in tests], dtype="boolean")
+    return merged[columns].sort_values(keys, ignore_index=True)
 
 
 def _filter(scores: pd.DataFrame, filters: dict | None) -> pd.DataFrame:
@@ -210,68 +249,21 @@ def standardized_scores(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def build(engine: Engine, kind: str, source: int | str, selection: str = "peak", model: str | None = None,
-          filters: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+          filters: dict | None = None, against: int | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(the table to show, the numbers behind it for marking the best, or None). `filters` keep some
-    methods, tasks and dropout settings; averages are over the tasks kept."""
+    methods, tasks and dropout settings; averages are over the tasks kept. `against` (versus): another
+    sweep's id, else the paper."""
     if kind not in KINDS:
         raise ValueError(f"unknown table kind {kind!r}; choose one of: {', '.join(KINDS)}")
     if kind == "versus" and source == "paper":
-        raise ValueError("--kind versus compares a sweep with the paper: give --source SWEEP_ID")
+        raise ValueError("--kind versus compares a sweep with the paper or another sweep: give --source SWEEP_ID")
+    if against is not None and kind != "versus":
+        raise ValueError("--against compares two sweeps: use it with --kind versus")
     found = _scores(engine, source, selection, model, filters)
     if kind == "main":
         return main_table(found)
     if kind == "standardized":
         return standardized_scores(score_table(found)), None
+    if against is not None and against != "paper":
+        return versus_sweeps(found, _scores(engine, int(against), selection, model, filters)), None
     return versus_table(found, _scores(engine, "paper", selection, model, filters)), None
-
-
-def _labels(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
-    if "m" in shown:
-        shown["m"] = shown["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
-    if "dropout" in shown:
-        shown["dropout"] = shown["dropout"].map({True: "on", False: "off"})
-    if "options" in shown and not shown["options"].astype(bool).any():
-        shown = shown.drop(columns="options")
-    return shown
-
-
-def _best(table: pd.DataFrame, numbers: pd.DataFrame | None, mark) -> pd.DataFrame:
-    """Mark the best value of each task column and the average (the paper's bold)."""
-    if numbers is None or numbers.empty:
-        return table
-    marked = table.copy()
-    for col in [c for c in numbers.columns if c in TASKS or c == "average"]:
-        values = pd.to_numeric(numbers[col], errors="coerce")
-        if values.notna().sum() > 1:
-            best = values.max()
-            for i in values.index[values == best]:
-                if marked.at[i, col]:
-                    marked.at[i, col] = mark(marked.at[i, col])
-    return marked
-
-
-def render(table: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if table.empty:
-        return "(no rows)"
-    if fmt == "csv":
-        return (numbers if numbers is not None else table).to_csv(index=False)
-    numeric = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
-    shown = _labels(table)
-    for col in numeric:
-        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    if fmt == "text":
-        return _best(shown, numbers, lambda v: f"*{v}").to_string(index=False)
-    if fmt == "markdown":
-        shown = _best(shown, numbers, lambda v: f"**{v}**")
-        header = "| " + " | ".join(shown.columns) + " |"
-        rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-        return "\n".join([header, rule, *("| " + " | ".join(map(str, r)) + " |" for r in shown.itertuples(index=False))])
-    shown = _best(shown, numbers, lambda v: f"\\textbf{{{v}}}")
-    body = [" & ".join(str(v).replace("_", "\\_").replace("±", "$\\pm$").replace(DAGGER, "$^\\dagger$")
-                       for v in r) + " \\\\" for r in shown.itertuples(index=False)]
-    columns = " & ".join(c.replace("_", "\\_") for c in shown.columns)
-    return "\n".join([f"\\begin{{tabular}}{{{'l' * len(shown.columns)}}}", "\\toprule", columns + " \\\\",
-                      "\\midrule", *body, "\\bottomrule", "\\end{tabular}"])

@@ -32,7 +32,7 @@ def _markdown_tables(at) -> list[str]:
 
 
 def test_table_page_shows_the_sweep_in_the_papers_layout(tiny_sweep, monkeypatch):
-    from db import tables
+    from db import formats, tables
     from db.engine import open_store
 
     url, sweep_id, spec, _ = tiny_sweep
@@ -40,12 +40,12 @@ def test_table_page_shows_the_sweep_in_the_papers_layout(tiny_sweep, monkeypatch
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     [shown] = _markdown_tables(at)
-    expected = tables.render(*tables.build(open_store(url, readonly=True), "main", sweep_id), "markdown")
+    expected = formats.render(*tables.build(open_store(url, readonly=True), "main", sweep_id), "markdown")
     assert shown == expected  # the same table as `superpos table --format markdown`
     assert shown.count("| tiny-t5 |") == len(spec.methods) * len(spec.dropout) and "rte" in shown
     assert [b.label for b in at.get("download_button")] == ["Download csv", "Download markdown", "Download latex"]
     at.radio[2].set_value("final").run()  # score at the final epoch
-    assert _markdown_tables(at)[0] == tables.render(
+    assert _markdown_tables(at)[0] == formats.render(
         *tables.build(open_store(url, readonly=True), "main", sweep_id, "final"), "markdown")
 
 

@@ -83,3 +83,13 @@ def test_rungs_decide_as_rays_asha(max_t, grace, rf):
         if mine:
             epoch[trial.trial_id] = max_t  # stopped: it reports no more
     assert decisions > 10
+
+
+def test_a_checkpoint_of_the_earlier_one_trial_format_is_that_trials_state():
+    """Interrupted trials of a store made before packs continue from their checkpoints."""
+    from workers.tune_adapter import member_state
+
+    old = {"epoch": 2, "trainable": {}, "optimizer": {}}
+    assert member_state(old, "1:0") is old
+    packed = {"members": {"1:0": {"epoch": 3}}, "left": []}
+    assert member_state(packed, "1:0") == {"epoch": 3} and member_state(packed, "1:1") is None

@@ -179,12 +179,13 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     cells = queries.cell_results(engine, 1)
     assert sorted(cells["options"]) == ["softmax=false", "softmax=true"] and set(cells["n_seeds"]) == {3}
     assert cells["score_std"].notna().all()
+    from db import formats
     from db import tables as paper_tables
 
     scores = paper_tables.sweep_scores(engine, 1)
     assert len(scores) == 2 and set(scores["n"]) == {3} and scores["std"].notna().all()
 
-    text = paper_tables.render(*paper_tables.build(engine, "main", 1), "text")
+    text = formats.render(*paper_tables.build(engine, "main", 1), "text")
     assert "±" in text and "softmax=true" in text
 
 

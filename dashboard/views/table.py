@@ -9,9 +9,10 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.views.common import sweep_page
-from db.tables import render
+from db.formats import render
 
-KINDS = {"main": "Table 1 layout", "standardized": "Standardized score (Table 2)", "versus": "Beside the paper"}
+KINDS = {"main": "Table 1 layout", "standardized": "Standardized score (Table 2)",
+         "versus": "Beside the paper or a sweep"}
 CAPTIONS = {
     "main": "Task score (%) per cell at the learning rate Optuna chose (validation under the paper's protocol, "
             "held-out test under a holdout protocol), mean ± std over seeds. Two-metric tasks show both "
@@ -21,6 +22,10 @@ CAPTIONS = {
                     "and the population standard deviation over tasks (rows missing a task are left out).",
     "versus": "This sweep beside the paper's Table 1 on the rows and tasks both have (SuperPos at m = 128): "
               "the difference per cell, and the averages over those tasks only.",
+    "sweeps": "This sweep (a) beside another (b) on the cells both have: each one's mean, std and n over seeds, "
+              "the difference a - b with its 95% confidence interval and p-value (Welch's t-test, unequal "
+              "variances), and 'within noise' where the interval holds 0: not shown to differ with these seeds "
+              "(it assumes independent, roughly normal seeds; one seed a side decides nothing).",
 }
 
 
@@ -43,6 +48,14 @@ def _downloads(table: pd.DataFrame, numbers: pd.DataFrame | None, name: str) -> 
                                mime=mime)
 
 
+def _against(url: str, sweep_id: int) -> int | None:
+    """The other side of a comparison: the paper (None) or another sweep of this store."""
+    sweeps = data.sweeps(url)
+    others = {int(r.id): f"sweep #{r.id} {r.name}" for r in sweeps.itertuples() if int(r.id) != sweep_id}
+    choice = st.selectbox("Beside", [None, *others], format_func=lambda k: "the paper" if k is None else others[k])
+    return choice
+
+
 def page() -> None:
     url, sweep_id = sweep_page("Comparison table")
     has_paper = not data.reference(url, "paper_table1").empty
@@ -56,23 +69,27 @@ def page() -> None:
                              help="peak: the epoch with the best validation score; final: the last epoch")
     source = "paper" if origin == "the paper" else str(sweep_id)
     if kind == "versus" and source == "paper":
-        st.info("'Beside the paper' compares a sweep with the paper: choose this sweep's numbers.")
+        st.info("'Beside the paper or a sweep' compares a sweep with them: choose this sweep's numbers.")
         return
+    against = _against(url, sweep_id) if kind == "versus" else None
     scores = data.table_scores(url, source, selection)
     if scores.empty:
         st.warning("This sweep has no completed trials yet.")
         return
     model, filters = _filters(scores)
-    table, numbers = data.table(url, kind, source, selection, model, filters)
-    st.caption(CAPTIONS[kind])
+    table, numbers = data.table(url, kind, source, selection, model, filters, against)
+    st.caption(CAPTIONS["sweeps" if against is not None else kind])
     if table.empty:
-        st.info("No rows: " + ("no row and task of this sweep is in the paper's Table 1 (its models are "
-                               "google/t5-small-lm-adapt and google/t5-base-lm-adapt)." if kind == "versus"
-                               else "change the filters."))
+        st.info("No rows: " + (("the two sweeps share no cell (model, method, options, dropout and task)."
+                                if against is not None else "no row and task of this sweep is in the paper's "
+                                "Table 1 (its models are google/t5-small-lm-adapt and google/t5-base-lm-adapt).")
+                               if kind == "versus" else "change the filters."))
         return
     st.markdown(render(table, numbers, "markdown"))
     if kind == "main" and numbers["average"].notna().any():
-        st.altair_chart(charts.average_bar_chart(numbers.dropna(subset=["average"])), width="stretch")
+        averages = numbers.dropna(subset=["average"])
+        averages.attrs = {}  # the best-cell marks are for the table; a chart's frame travels as Arrow
+        st.altair_chart(charts.average_bar_chart(averages), width="stretch")
     _downloads(table, numbers, "paper" if source == "paper" else f"sweep{sweep_id}")
     if source == "paper":
         appendix = data.appendix_table(url)

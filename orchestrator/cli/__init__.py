@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
-from orchestrator.cli.common import DB_HELP
+from orchestrator.cli.common import DB_HELP, SPEC_HELP
 from orchestrator.cli.common import fail as _fail
 from orchestrator.cli.db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
+from orchestrator.cli.output import FORMAT_HELP
 from orchestrator.cli.sweep import (
     cmd_sweep_cancel,
     cmd_sweep_list,
@@ -22,111 +21,8 @@ from orchestrator.cli.sweep import (
     cmd_sweep_submit,
     cmd_sweep_validate,
 )
-
-
-def cmd_table(args) -> int:
-    """The paper's tables from a sweep or from the imported paper numbers (db/tables.py)."""
-    from db import queries, tables
-    from db.engine import open_store
-
-    engine = open_store(args.db, readonly=True)
-    kind = "standardized" if args.standardized else args.kind
-    source = args.source if args.source is not None else args.sweep
-    if source is None:
-        source = queries.latest_sweep_id(engine)
-        if source is None:
-            return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC "
-                         "(or show the paper's numbers: superpos table --source paper)")
-    elif source != "paper":
-        if not str(source).isdigit():
-            return _fail(f"--source takes a sweep id or 'paper', got {source!r}")
-        queries.sweep_details(engine, int(source))  # an unknown sweep is an error, not an empty table
-    elif queries.reference_results(engine, "paper_table1").empty:
-        return _fail("no paper numbers in this database yet; load them with: superpos db import-reference")
-    table, numbers = tables.build(engine, kind, source, args.selection, args.model)
-    if args.format == "text":
-        what = "the paper's Table 1" if source == "paper" else f"sweep {source}, {args.selection} epoch"
-        print(f"{kind} table, {what} (scores in %; † no valid output; * best of a column; ±std over seeds)")
-    print(tables.render(table, numbers, args.format))
-    return 0
-
-
-def cmd_dashboard(args) -> int:
-    from db.engine import open_store, resolve_url
-
-    url = resolve_url(args.db)
-    open_store(url, readonly=True).dispose()  # a clear error now beats a broken page later
-    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    env = {**os.environ, "SUPERPOS_DB": url}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-           "--server.address", args.address, "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false"]
-    print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
-    os.execvpe(cmd[0], cmd, env)  # Streamlit takes this process over: a signal to it stops the server
-    return 0  # not reached
-
-
-def cmd_trial_run(args) -> int:
-    import yaml
-
-    from workers.trial import TrialConfig, run_trial
-
-    path = Path(args.config)
-    if not path.is_file():
-        return _fail(f"no trial config at {path}")
-    cfg = TrialConfig.from_dict(yaml.safe_load(path.read_text()) or {})
-    run_trial(cfg, report=lambda metrics: print(json.dumps(_printable(metrics)), flush=True))
-    return 0
-
-
-def _printable(metrics: dict) -> dict:
-    """An epoch's metrics for the terminal: learned tensors as their shapes, not their values."""
-    snapshot = metrics.get("snapshot")
-    if not snapshot:
-        return metrics
-    return {**metrics, "snapshot": {name: {"shape": t["shape"], "dtype": t["dtype"]} for name, t in snapshot.items()}}
-
-
-def _parse_sets(pairs: list[str]) -> dict:
-    import yaml
-
-    values = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes key=value, got {pair!r}")
-        values[key] = yaml.safe_load(raw)
-    return values
-
-
-def cmd_model_info(args) -> int:
-    from dataclasses import asdict
-
-    from workers.assembly import assemble
-    from workers.methods import get_method_config
-    from workers.models import count_parameters
-    from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX
-
-    name = args.model
-    if args.weights == "random" and name not in EMBEDDED_MODELS:
-        if name not in ARCHITECTURES:
-            return _fail(f"no architecture preset {name!r} for --weights random; choose one of: "
-                         f"{', '.join(ARCHITECTURES)}")
-        name = RANDOM_PREFIX + name
-    method_cfg = get_method_config(args.method, _parse_sets(args.set))
-    offline = name in EMBEDDED_MODELS or name.startswith(RANDOM_PREFIX)
-    built = assemble(name, method_cfg, dropout=True, device="meta" if offline else None)
-    print(json.dumps({
-        "model": args.model,
-        "weights": "random" if offline else "pretrained",
-        "model_parameters": count_parameters(built.loaded.model),
-        "d_model": built.loaded.d_model,
-        "embedding_rows": built.loaded.model.get_input_embeddings().weight.shape[0],
-        "method": method_cfg.name,
-        "method_config": asdict(method_cfg),
-        "trainable_parameters": built.trainable_parameters,
-    }, indent=2))
-    return 0
+from orchestrator.cli.table import cmd_table
+from orchestrator.cli.tools import cmd_dashboard, cmd_model_info, cmd_trial_run
 
 
 def _group(sub, name: str, help: str):
@@ -164,17 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = _group(sub, "sweep", "run, check, resume or list sweeps")
     _command(sweep, "run", cmd_sweep_run, "run a sweep spec (YAML) on Ray and store every trial", db=True
-             ).add_argument("spec", help="sweep spec, e.g. orchestrator/specs/demo.yaml")
+             ).add_argument("spec", help=SPEC_HELP)
     validate = _command(sweep, "validate", cmd_sweep_validate, "check a spec and summarise its grid; starts nothing")
-    validate.add_argument("spec")
+    validate.add_argument("spec", help=SPEC_HELP)
     validate.add_argument("--cells", action="store_true", help="list every cell (default: the first 10)")
-    _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task and "
-             "GPU-hours from measured throughput; starts nothing").add_argument("spec")
+    validate.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
+    plan = _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task and "
+                    "GPU-hours from measured throughput; starts nothing")
+    plan.add_argument("spec", help=SPEC_HELP)
+    plan.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
     status = _command(sweep, "status", cmd_sweep_status, "a sweep's progress against its plan, its cells, ETA and "
                       "the table so far", db=True)
     status.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     status.add_argument("--errors", action="store_true", help="print the traceback of every failed trial")
+    status.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     submit = _command(sweep, "submit", cmd_sweep_submit, "run a spec on a Ray cluster as a Ray job (Jobs API)",
                       db=True)
     submit.add_argument("spec", help="a sweep spec (YAML); it travels with the uploaded project")
@@ -190,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("sweep", type=int, help="sweep id (superpos sweep list)")
     resume.add_argument("--retry-failed", action="store_true", help="also run again the failed trials that are out "
                         "of retries (each gets spec.resources.retries more), e.g. after a lost node")
-    _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
+    listing = _command(sweep, "list", cmd_sweep_list, "list the sweeps in the database", db=True)
+    listing.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
     table = _command(sub, "table", cmd_table, "the paper's tables (Table 1 layout, Table 2 rule, versus the "
                      "paper) from a sweep or from the paper's numbers", db=True)
@@ -199,15 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--sweep", type=int, help="the same as --source SWEEP_ID")
     table.add_argument("--kind", choices=("main", "standardized", "versus"), default="main",
                        help="main: the paper's Table 1 layout; standardized: its Table 2 rule; versus: a sweep "
-                            "beside the paper, with differences")
+                            "beside the paper (or --against another sweep), with differences")
+    table.add_argument("--against", help="with --kind versus: another sweep's id (differences with their noise "
+                       "over seeds), or 'paper' (the default)")
     table.add_argument("--model", help="only this model's rows, e.g. google/t5-base-lm-adapt")
-    table.add_argument("--format", choices=("text", "markdown", "latex", "csv"), default="text")
+    table.add_argument("--format", choices=("text", "markdown", "latex", "csv", "json"), default="text",
+                       help="text (terminal), markdown, latex, csv (the numbers), json (see the README)")
     table.add_argument("--selection", choices=("peak", "final"), default="peak",
                        help="score at the epoch of the best validation score, or at the last epoch")
     table.add_argument("--standardized", action="store_true", help="the same as --kind standardized")
 
     dash = _command(sub, "dashboard", cmd_dashboard, "start the Streamlit dashboard on 127.0.0.1", db=True)
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501)")
     dash.add_argument("--address", default="127.0.0.1", help="listen address (keep it local)")
 
     dbp = _group(sub, "db", "manage the results store")
@@ -217,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
              db=True)
     export = _command(dbp, "export", cmd_db_export,
                       "write the views (trial_summary, best_trials, reference_results) to files", db=True)
-    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv", help="one file per view or table")
     export.add_argument("--out", default="exports", help="output folder (default: ./exports)")
     export.add_argument("--sweep", type=int, help="only this sweep (default: all)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+SPEC_HELP = "a sweep spec (YAML), e.g. orchestrator/specs/demo.yaml"
 DB_HELP = "results database URL or SQLite path (default: $SUPERPOS_DB or sqlite:///superpos.db)"
 
 

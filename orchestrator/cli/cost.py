@@ -101,6 +101,23 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
             "precision": precision, "provenance": table.get("provenance", {})}
 
 
+def plan_data(spec: SweepSpec) -> dict:
+    """`superpos sweep plan --format json`: the grid's counts, each task's load, GPU-hours per model and
+    method (null where unmeasured) and their total, where the throughput was measured."""
+    cells, est = expand(spec), estimate(spec)
+    trials = sum(spec.trials_per_cell(c.method) for c in cells)
+    per_task = {t: sum(spec.trials_per_cell(c.method) for c in cells if c.task == t) for t in spec.tasks}
+    tasks = [{"task": task, "train": load.train, "validation": load.validation, "trials": per_task[task],
+              "examples_processed": per_task[task] * est["epochs"] * (load.train + load.validation),
+              "sizes": load.source} for task, load in est["loads"].items()]
+    measured = [r["gpu_hours"] for r in est["rows"] if r["gpu_hours"] is not None]
+    return {"cells": len(cells), "trials": trials, "epochs": est["epochs"], "precision": est["precision"],
+            "pack_size": nominal_pack_size(spec), "compiled": compile_enabled(spec), "tasks": tasks,
+            "gpu_hours": est["rows"], "total_gpu_hours": sum(measured),
+            "complete": not est["missing"], "not_measured": ["/".join(m) for m in est["missing"]],
+            "throughput": est["provenance"]}
+
+
 def format_plan(spec: SweepSpec, source: str) -> str:
     """The text of `superpos sweep plan`."""
     cells = expand(spec)

@@ -3,43 +3,68 @@ trial times observed so far."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from db import queries, run_state
 from orchestrator.spec import parse_spec
 from workers.members import FINISHED
 
 
-def _cell_state(row, budget: int, replicas: int) -> str:
+def _cell_state(row, budget: int, replicas: int, sweep_running: bool) -> str:
     if row.search_done >= budget and row.replicas_done >= replicas:
         return "complete"
     if row.unfinished:
-        return "running"
+        return "running" if sweep_running else "interrupted"
     if row.failed and not row.search_done:
         return "failed"
     return "pending" if not (row.search_done or row.failed) else "partial"
 
 
-def format_status(engine, sweep_id: int) -> str:
+CELL_STATES = ("complete", "running", "interrupted", "partial", "failed", "pending")
+
+
+def status_data(engine, sweep_id: int) -> dict:
+    """A sweep's progress (the shape of `superpos sweep status --format json`): the sweep, its trial
+    counts against the plan, its cells by state and one by one, and the ETA while it runs."""
     details = queries.sweep_details(engine, sweep_id)
     spec = parse_spec(details["spec_text"], f"sweep {sweep_id}'s spec")
     progress = run_state.cell_progress(engine, sweep_id)
     trials = queries.trials_frame(engine, sweep_id)
+    states = trials["state"].value_counts().to_dict() if len(trials) else {}
+    finished = sum(states.get(s, 0) for s in FINISHED)
     planned = details["planned_trials"] or len(trials)
-    finished = int(trials["state"].isin(FINISHED).sum()) if len(trials) else 0
-    failed = int((trials["state"] == "failed").sum()) if len(trials) else 0
-    running = int((trials["state"] == "running").sum()) if len(trials) else 0
-    methods = {key: key.split("|")[0] for key in progress["key"]}
-    progress["state"] = [_cell_state(row, spec.optuna.budget(methods[row.key]), spec.replicas)
-                         for row in progress.itertuples()]
-    counts = progress["state"].value_counts().to_dict()
+    running = details["state"] == "running"
+    cells = [{"key": row.key, "state": _cell_state(row, spec.optuna.budget(row.key.split("|")[0]), spec.replicas,
+                                                   running),
+              "search_done": int(row.search_done), "replicas_done": int(row.replicas_done), "failed": int(row.failed),
+              "unfinished": int(row.unfinished)} for row in progress.itertuples()]
+    eta = run_state.store_eta(trials, planned) if running else None
     where = f"job {details['job_id']} at {details['job_address']}" if details["job_id"] else f"driver {details['driver']}"
-    lines = [f"sweep {sweep_id} '{details['name']}': {details['state']} ({where})",
-             f"trials: {finished + failed}/{planned} done ({finished} finished, {failed} failed), {running} running",
-             "cells: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("complete", "running", "partial", "failed",
-                                                                        "pending"))]
-    eta = run_state.store_eta(trials, planned) if details["state"] == "running" else None
+    return {
+        "sweep": {"id": sweep_id, "name": details["name"], "state": details["state"], "where": where},
+        "trials": {"planned": planned, "done": finished + states.get("failed", 0), "finished": finished,
+                   "failed": states.get("failed", 0), "running": states.get("running", 0),
+                   "interrupted": states.get("interrupted", 0)},
+        "cell_states": {k: sum(c["state"] == k for c in cells) for k in CELL_STATES},
+        "eta": None if eta is None else {"seconds": eta.seconds, "trials_left": eta.trials_left,
+                                         "median_trial_s": eta.median_trial_s, "running": eta.running},
+        "cells": cells,
+    }
+
+
+def format_status(data: dict) -> str:
+    """The text of `superpos sweep status` from `status_data`."""
+    sweep, trials, eta = data["sweep"], data["trials"], data["eta"]
+    unfinished = f"{trials['running']} running" + (f", {trials['interrupted']} interrupted (resume continues them)"
+                                                    if trials["interrupted"] else "")
+    lines = [f"sweep {sweep['id']} '{sweep['name']}': {sweep['state']} ({sweep['where']})",
+             f"trials: {trials['done']}/{trials['planned']} done ({trials['finished']} finished, {trials['failed']} "
+             f"failed), {unfinished}",
+             "cells: " + ", ".join(f"{n} {k}" for k, n in data["cell_states"].items() if n or k in ("complete",))]
     if eta is not None:
-        lines.append(f"ETA: about {eta.seconds / 60:.1f} min ({eta.trials_left} trials left, median trial "
-                     f"{eta.median_trial_s:.1f} s, {eta.running} at a time)")
+        lines.append(f"ETA: about {eta['seconds'] / 60:.1f} min ({eta['trials_left']} trials left, median trial "
+                     f"{eta['median_trial_s']:.1f} s, {eta['running']} at a time)")
     lines.append("")
-    lines.append(progress[["key", "state", "search_done", "replicas_done", "failed", "unfinished"]].to_string(index=False))
+    if data["cells"]:
+        lines.append(pd.DataFrame(data["cells"]).to_string(index=False))
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from orchestrator.cli import output
 from orchestrator.cli.common import fail as _fail
 
 
@@ -14,14 +15,26 @@ def _n(count: int, noun: str) -> str:
 
 
 def cmd_sweep_validate(args) -> int:
-    from orchestrator.spec import load_spec
+    from orchestrator.spec import SpecError, load_spec
     from orchestrator.spec.plan import expand
 
-    spec = load_spec(args.spec)
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as err:
+        if args.format != "json":
+            raise
+        output.emit("sweep validate", {"spec": args.spec, "valid": False, "problems": err.problems})
+        return 2
     cells = expand(spec)
     total = sum(spec.trials_per_cell(c.method) for c in cells)
     replicas = len(cells) * spec.replicas
     search = total - replicas
+    if args.format == "json":
+        counts = {"cells": len(cells), "methods": len(spec.methods), "tasks": len(spec.tasks),
+                  "models": len(spec.models), "dropout_settings": len(spec.dropout), "search_trials": search,
+                  "replicas": replicas, "trials": total, "epochs": spec.epochs}
+        output.emit("sweep validate", output.validate(args.spec, spec, cells, counts))
+        return 0
     print(f"{args.spec}: valid. {_n(len(cells), 'cell')} ({_n(len(spec.methods), 'method')} with their option grids "
           f"x {_n(len(spec.tasks), 'task')} x {_n(len(spec.models), 'model')} x "
           f"{_n(len(spec.dropout), 'dropout setting')}); {_n(search, 'search trial')} ({spec.optuna.sampler}) + "
@@ -35,10 +48,14 @@ def cmd_sweep_validate(args) -> int:
 
 
 def cmd_sweep_plan(args) -> int:
-    from orchestrator.cli.cost import format_plan
+    from orchestrator.cli.cost import format_plan, plan_data
     from orchestrator.spec import load_spec
 
-    print(format_plan(load_spec(args.spec), args.spec))
+    spec = load_spec(args.spec)
+    if args.format == "json":
+        output.emit("sweep plan", {"spec": args.spec, **plan_data(spec)})
+    else:
+        print(format_plan(spec, args.spec))
     return 0
 
 
@@ -75,17 +92,26 @@ def _finish(db_url: str | None, sweep_id: int) -> int:
 def cmd_sweep_status(args) -> int:
     from db import run_state
     from db.engine import open_store
-    from orchestrator.cli.status import format_status
+    from orchestrator.cli.status import format_status, status_data
 
     engine = open_store(args.db, readonly=True)
-    print(format_status(engine, args.sweep))
+    data = status_data(engine, args.sweep)
+    errors = run_state.trial_errors(engine, args.sweep) if args.errors else []
+    if args.format == "json":
+        if args.errors:
+            data["errors"] = [{"trial_id": t, "cell_key": k, "number": n, "state": st, "failures": f, "error": e}
+                              for t, k, n, st, f, e in errors]
+        output.emit("sweep status", data)
+        return 0
+    print(format_status(data))
     if args.errors:
-        errors = run_state.trial_errors(engine, args.sweep)
         if not errors:
             print("\nno trial of this sweep has failed")
         for trial_id, key, number, state, failures, error in errors:
             how = "failed" if state == "failed" else f"{state} after {failures} failure(s); its last error"
             print(f"\n--- trial {trial_id} ({key} #{number}): {how} ---\n{error or '(no error recorded)'}")
+    elif data["trials"]["failed"]:
+        print(f"\n{data['trials']['failed']} failed; --errors prints their tracebacks")
     print()
     return _print_table(args.db, args.sweep, "peak")
 
@@ -141,13 +167,13 @@ def cmd_sweep_resume(args) -> int:
 
 def _print_table(db_url: str | None, sweep_id: int, selection: str) -> int:
     """The main table of a sweep (db/tables.py), as `superpos table` prints it."""
-    from db import tables
+    from db import formats, tables
     from db.engine import open_store
 
     engine = open_store(db_url, readonly=True)
     print(f"sweep {sweep_id}: task score (%) per cell at the {selection} epoch, of the trial with the chosen "
           "learning rate (mean±std over seeds; † no valid output; * best of a column)")
-    print(tables.render(*tables.build(engine, "main", sweep_id, selection), "text"))
+    print(formats.render(*tables.build(engine, "main", sweep_id, selection), "text"))
     return 0
 
 
@@ -155,5 +181,19 @@ def cmd_sweep_list(args) -> int:
     from db import queries
     from db.engine import open_store
 
-    print(queries.list_sweeps(open_store(args.db, readonly=True)).to_string(index=False))
+    frame = queries.list_sweeps(open_store(args.db, readonly=True))
+    if args.format == "json":
+        output.emit("sweep list", output.sweeps(frame))
+        return 0
+    if frame.empty:
+        print("no sweeps yet; run one with: superpos sweep run SPEC")
+        return 0
+    shown = frame.assign(
+        created=frame["created"].dt.strftime("%Y-%m-%d %H:%M"),
+        finished=frame["finished"].dt.strftime("%Y-%m-%d %H:%M").fillna("-"),
+        commit=frame["git_commit"].fillna("").str[:10],
+        hardware=frame["hardware"].fillna("").str.split(";").str[0].str[:30],
+        planned=frame["planned_trials"].astype("Int64"))
+    print(shown[["id", "name", "state", "planned", "trials", "complete", "stopped", "failed", "created", "finished",
+                 "commit", "hardware"]].to_string(index=False))
     return 0

@@ -1,0 +1,88 @@
+"""The `superpos` commands around a sweep: the dashboard, one trial without Ray, a model's sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from orchestrator.cli.common import fail as _fail
+
+
+def cmd_dashboard(args) -> int:
+    from db.engine import open_store, resolve_url
+
+    url = resolve_url(args.db)
+    open_store(url, readonly=True).dispose()  # a clear error now beats a broken page later
+    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+    env = {**os.environ, "SUPERPOS_DB": url}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+           "--server.address", args.address, "--server.port", str(args.port),
+           "--browser.gatherUsageStats", "false"]
+    print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execvpe(cmd[0], cmd, env)  # Streamlit takes this process over: a signal to it stops the server
+    return 0  # not reached
+
+
+def cmd_trial_run(args) -> int:
+    import yaml
+
+    from workers.trial import TrialConfig, run_trial
+
+    path = Path(args.config)
+    if not path.is_file():
+        return _fail(f"no trial config at {path}")
+    cfg = TrialConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+    run_trial(cfg, report=lambda metrics: print(json.dumps(_printable(metrics)), flush=True))
+    return 0
+
+
+def _printable(metrics: dict) -> dict:
+    """An epoch's metrics for the terminal: learned tensors as their shapes, not their values."""
+    snapshot = metrics.get("snapshot")
+    if not snapshot:
+        return metrics
+    return {**metrics, "snapshot": {name: {"shape": t["shape"], "dtype": t["dtype"]} for name, t in snapshot.items()}}
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    import yaml
+
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes key=value, got {pair!r}")
+        values[key] = yaml.safe_load(raw)
+    return values
+
+
+def cmd_model_info(args) -> int:
+    from dataclasses import asdict
+
+    from workers.assembly import assemble
+    from workers.methods import get_method_config
+    from workers.models import count_parameters
+    from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX
+
+    name = args.model
+    if args.weights == "random" and name not in EMBEDDED_MODELS:
+        if name not in ARCHITECTURES:
+            return _fail(f"no architecture preset {name!r} for --weights random; choose one of: "
+                         f"{', '.join(ARCHITECTURES)}")
+        name = RANDOM_PREFIX + name
+    method_cfg = get_method_config(args.method, _parse_sets(args.set))
+    offline = name in EMBEDDED_MODELS or name.startswith(RANDOM_PREFIX)
+    built = assemble(name, method_cfg, dropout=True, device="meta" if offline else None)
+    print(json.dumps({
+        "model": args.model,
+        "weights": "random" if offline else "pretrained",
+        "model_parameters": count_parameters(built.loaded.model),
+        "d_model": built.loaded.d_model,
+        "embedding_rows": built.loaded.model.get_input_embeddings().weight.shape[0],
+        "method": method_cfg.name,
+        "method_config": asdict(method_cfg),
+        "trainable_parameters": built.trainable_parameters,
+    }, indent=2))
+    return 0

@@ -1,0 +1,89 @@
+"""`--format json`: each command's shape, parsed back (README: Machine-readable output)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from db.engine import open_store
+from db.writer import ResultsWriter
+from tests.conftest import REPO
+
+SPEC = "name: s\nmethods: [prompt_tuning]\ntasks: [rte]\noptuna: {trials_per_cell: 2}\n"
+
+
+def _superpos(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def _json(*args: str) -> dict:
+    out = _superpos(*args, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _interrupted_store(tmp_path) -> str:
+    """A sweep stopped with one trial finished and one cut off (as Ctrl-C leaves it)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    writer = ResultsWriter(open_store(url))
+    sweep = writer.create_sweep("s", SPEC, "h", {"versions": {}, "git_commit": "a" * 40, "hardware": "cpu; x" * 30})
+    writer.set_run(sweep, planned_trials=2, driver="host:1")
+    key = "prompt_tuning|rte|tiny-t5|-|dropout=on"
+    cell = writer.add_cells(sweep, [dict(key=key, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
+                                         options="{}", dropout=True, seed=0)])[key]
+    done = writer.start_trial(cell, 0, "r0", {"seed": 0}, 0.1, 0.0)
+    writer.log_metrics(done, 1, {"val/score": 0.5})
+    writer.finish_trial(done, "complete")
+    writer.start_trial(cell, 1, "r1", {"seed": 0}, 0.2, 0.0)
+    writer.finish_sweep(sweep, "interrupted")
+    return url
+
+
+def test_list_and_status_of_an_interrupted_sweep(tmp_path):
+    url = _interrupted_store(tmp_path)
+    listing = _json("sweep", "list", "--db", url)
+    assert listing["command"] == "sweep list" and listing["version"] == 1
+    [sweep] = listing["sweeps"]
+    assert (sweep["id"], sweep["state"], sweep["trials"], sweep["complete"]) == (1, "interrupted", 2, 1)
+    assert sweep["created"].endswith("+00:00")  # ISO 8601, UTC
+    status = _json("sweep", "status", "1", "--db", url, "--errors")
+    assert status["sweep"]["state"] == "interrupted" and status["eta"] is None and status["errors"] == []
+    assert status["trials"] == {"planned": 2, "done": 1, "finished": 1, "failed": 0, "running": 0, "interrupted": 1}
+    assert [c["state"] for c in status["cells"]] == ["interrupted"] and status["cell_states"]["interrupted"] == 1
+    text = _superpos("sweep", "status", "1", "--db", url).stdout
+    assert "1 interrupted (resume continues them)" in text and "1 interrupted" in text.splitlines()[2]
+    lines = _superpos("sweep", "list", "--db", url).stdout.splitlines()
+    assert max(map(len, lines)) < 160 and "aaaaaaaaaa " in lines[1] and "aaaaaaaaaaa" not in lines[1]
+
+
+def test_validate_and_plan(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    valid = _json("sweep", "validate", str(spec))
+    assert valid["valid"] and valid["counts"]["trials"] == 2 and valid["cells"] == [
+        "prompt_tuning|rte|tiny-t5|-|dropout=on"]
+    (tmp_path / "bad.yaml").write_text("methods: [nope]\ntasks: [rte]\ntraining: {epochs: 0}\n")
+    bad = _superpos("sweep", "validate", str(tmp_path / "bad.yaml"), "--format", "json")
+    shape = json.loads(bad.stdout)
+    assert bad.returncode == 2 and shape["valid"] is False and len(shape["problems"]) == 2
+    plan = _json("sweep", "plan", str(spec))
+    assert plan["trials"] == 2 and [t["task"] for t in plan["tasks"]] == ["rte"]
+    assert plan["gpu_hours"][0]["method"] == "prompt_tuning" and "total_gpu_hours" in plan
+
+
+@pytest.mark.slow
+def test_table_of_a_real_sweep(rich_sweep):
+    from db import tables
+
+    url, sweep_id = rich_sweep
+    shape = _json("table", "--db", url, "--source", str(sweep_id))
+    assert (shape["kind"], shape["source"], shape["selection"]) == ("main", sweep_id, "peak")
+    long = tables.sweep_scores(open_store(url, readonly=True), sweep_id)
+    assert len(shape["cells"]) == len(long) and {c["task"] for c in shape["cells"]} == {"rte", "sst2"}
+    assert all(c["n"] == 2 for c in shape["cells"]) and all(isinstance(c["best"], bool) for c in shape["cells"])
+    assert len(shape["averages"]) == len(long) // 2
+    versus = _json("table", "--db", url, "--source", str(sweep_id), "--kind", "versus", "--against", str(sweep_id))
+    assert versus["rows"] and all(r["difference"] == 0 and r["within_noise"] for r in versus["rows"])
