@@ -112,3 +112,14 @@ def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
             .encode(x=alt.X("step:Q", title="epoch"), y=alt.Y("value:Q", title=None), tooltip=["key", "step", "value"])
             .properties(width=220, height=140)
             .facet(facet=alt.Facet("key:N", title=None), columns=4).resolve_scale(y="independent"))
+
+
+def importance_chart(found: pd.DataFrame) -> alt.Chart:
+    """Per task, a bar per grid dimension: its share of the score's variance (db/importance.py)."""
+    return alt.Chart(found).mark_bar().encode(
+        x=alt.X("importance:Q", title="share of the score's variance", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("param:N", title=None, sort="-x"),
+        color=alt.Color("param:N", legend=None),
+        row=alt.Row("task:N", title=None),
+        tooltip=["task", "param", alt.Tooltip("importance:Q", format=".3f"), "trials"],
+    ).properties(height=alt.Step(18), width=420)

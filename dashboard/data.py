@@ -102,3 +102,17 @@ def appendix_table(url: str) -> pd.DataFrame:
     from db import tables
 
     return tables.appendix_table(engine(url))
+
+
+@st.cache_data(ttl=15)
+def importance(url: str, sweep_id: int) -> pd.DataFrame:
+    from db import importance as found
+
+    return found.per_task(engine(url), sweep_id)
+
+
+def task_study(url: str, sweep_id: int, task: str):
+    """One task's trials as an Optuna study (for Optuna's plots); not cached: a Study does not pickle cheaply."""
+    from db import importance as found
+
+    return found.task_study(engine(url), sweep_id, task)

@@ -51,6 +51,7 @@ class Sweep(Base):
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
     versions: Mapped[str | None] = mapped_column(Text)  # JSON: python, torch, transformers, ray, ...
     hardware: Mapped[str | None] = mapped_column(Text)  # the driver's host, then every node that ran a trial
+    inputs: Mapped[str | None] = mapped_column(Text)  # JSON: each model's and dataset's commit or content hash
     planned_trials: Mapped[int | None] = mapped_column(Integer)  # trials this run set out to run
     driver: Mapped[str | None] = mapped_column(String(200))  # host:pid of the process running it (cancel)
     job_id: Mapped[str | None] = mapped_column(String(100))  # Ray Jobs submission id, when submitted

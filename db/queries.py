@@ -60,15 +60,16 @@ def list_sweeps(engine: Engine) -> pd.DataFrame:
 
 
 def sweep_details(engine: Engine, sweep_id: int) -> dict:
-    """The spec as submitted and where it ran: commit, dirty flag, package versions, hardware."""
+    """The spec as submitted and where it ran: commit, dirty flag, package versions, hardware, and its
+    inputs pinned (each model's and dataset's commit or content hash)."""
     with engine.connect() as conn:
         row = conn.execute(select(Sweep.name, Sweep.state, Sweep.spec_text, Sweep.spec_hash, Sweep.git_commit,
-                                  Sweep.git_dirty, Sweep.versions, Sweep.hardware, Sweep.planned_trials,
+                                  Sweep.git_dirty, Sweep.versions, Sweep.inputs, Sweep.hardware, Sweep.planned_trials,
                                   Sweep.driver, Sweep.job_id, Sweep.job_address, Sweep.created_ms,
                                   Sweep.finished_ms).where(Sweep.id == sweep_id)).mappings().one_or_none()
     if row is None:
         raise ValueError(f"no sweep {sweep_id} in this database; `superpos sweep list` shows the sweeps")
-    return {**row, "versions": json.loads(row["versions"] or "{}")}
+    return {**row, "versions": json.loads(row["versions"] or "{}"), "inputs": json.loads(row["inputs"] or "{}")}
 
 
 def latest_sweep_id(engine: Engine) -> int | None:

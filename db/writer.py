@@ -48,7 +48,8 @@ class ResultsWriter:
             sweep = Sweep(name=name, spec_text=spec_text, spec_hash=spec_hash, state="running",
                           created_ms=now_ms(), git_commit=provenance.get("git_commit"),
                           git_dirty=provenance.get("git_dirty"), hardware=provenance.get("hardware"),
-                          versions=json.dumps(provenance.get("versions", {}), sort_keys=True))
+                          versions=json.dumps(provenance.get("versions", {}), sort_keys=True),
+                          inputs=json.dumps(provenance.get("inputs", {}), sort_keys=True))
             s.add(sweep)
             s.flush()
             return sweep.id

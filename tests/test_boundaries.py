@@ -47,7 +47,8 @@ def test_ray_is_confined_to_few_modules():
                    if "ray" in _imports(p) and "tests" not in p.parts and ".venv" not in p.parts)
     assert users == ["orchestrator/cli/jobs.py", "orchestrator/spec/preflight.py", "orchestrator/tune/callback.py",
                      "orchestrator/tune/early_stopping.py", "orchestrator/tune/faults.py", "orchestrator/tune/pack_board.py",
-                     "orchestrator/tune/packing.py", "orchestrator/tune/run.py", "orchestrator/tune/searcher.py",
+                     "orchestrator/tune/packing.py", "orchestrator/tune/quiet.py", "orchestrator/tune/run.py",
+                     "orchestrator/tune/searcher.py",
                      "workers/tune_adapter.py"]
 
 

@@ -235,3 +235,12 @@ def test_resume_of_an_unknown_sweep_is_a_clear_error(tiny_sweep):
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "resume", "999", "--db", url],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no sweep 999" in out.stderr
+
+
+def test_tune_keeps_result_json_and_writes_no_tensorboard_or_csv_files(tiny_sweep):
+    from db.engine import sqlite_path
+
+    url = tiny_sweep[0]
+    names = [p.name for p in (sqlite_path(url).parent / "ray").rglob("*") if p.is_file()]
+    assert "result.json" in names
+    assert not [n for n in names if n.startswith("events.out.tfevents") or n == "progress.csv"]

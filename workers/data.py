@@ -76,13 +76,14 @@ def _read_jsonl(path: str) -> list[dict]:
     return rows
 
 
-def load_rows(task: TaskSpec, split: str, source: str = "demo") -> list[dict]:
-    """Rows of one split, in the hub's schema. Hidden labels (-1, as in test splits) are dropped."""
+def load_rows(task: TaskSpec, split: str, source: str = "demo", revision: str | None = None) -> list[dict]:
+    """Rows of one split, in the hub's schema (`revision`: of the hub dataset). Hidden labels (-1, as
+    in test splits) are dropped."""
     if source == "hub":
         from datasets import load_dataset
 
         try:
-            ds = load_dataset(task.dataset, task.config, split=split)
+            ds = load_dataset(task.dataset, task.config, split=split, revision=revision)
         except Exception as err:  # datasets raises many kinds (ConnectionError, OSError, DatasetNotFoundError)
             raise OSError(f"could not load {task.dataset} ({task.config}, split {split!r}) from the Hugging Face "
                           f"hub: {err}\nWith no network, use data 'demo' or a local directory laid out like the "
@@ -109,10 +110,11 @@ def subsample(items: list, max_samples: int | None, seed: int) -> list:
 
 
 def load_examples(
-    task: TaskSpec, split: str, source: str = "demo", max_samples: int | None = None, seed: int = 0
+    task: TaskSpec, split: str, source: str = "demo", max_samples: int | None = None, seed: int = 0,
+    revision: str | None = None,
 ) -> list[TextExample]:
     """Text examples of one split; `max_samples` subsamples (seeded) for data-limited runs."""
-    rows = subsample(load_rows(task, split, source), max_samples, seed)
+    rows = subsample(load_rows(task, split, source, revision), max_samples, seed)
     return [
         TextExample(format_input(task, r), format_target(task, r["label"]), r["label"], _group(task, r))
         for r in rows

@@ -39,8 +39,9 @@ def frozen_model(cfg, method_cfg, cache: bool):
     from workers.models import load_model
 
     if cache and method_cfg.trains_prompt:
-        return caches.frozen_model((cfg.model, cfg.precision), lambda: load_model(cfg.model))
-    return load_model(cfg.model)
+        revision = cfg.revisions.get(cfg.model)
+        return caches.frozen_model((cfg.model, revision, cfg.precision), lambda: load_model(cfg.model, revision=revision))
+    return load_model(cfg.model, revision=cfg.revisions.get(cfg.model))
 
 
 def encoded_splits(cfg, task, tokenizer, cache: bool) -> dict:
@@ -52,10 +53,11 @@ def encoded_splits(cfg, task, tokenizer, cache: bool) -> dict:
     def encode_all():
         return {name: encode(tokenizer, examples, cfg.max_source_tokens, target_tokens(task, tokenizer))
                 for name, examples in protocol_splits(task, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
-                                                      cfg.max_eval_samples, cfg.holdout_size).items()}
+                                                      cfg.max_eval_samples, cfg.holdout_size,
+                                                      cfg.revisions.get(task.dataset)).items()}
 
     key = (cfg.model, cfg.task, cfg.template, cfg.eval_protocol, cfg.data, cfg.seed, cfg.max_train_samples,
-           cfg.max_eval_samples, cfg.holdout_size, cfg.max_source_tokens)
+           cfg.max_eval_samples, cfg.holdout_size, cfg.max_source_tokens, json.dumps(cfg.revisions, sort_keys=True))
     return caches.encoded_splits(key, encode_all) if cache else encode_all()
 
 

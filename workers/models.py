@@ -4,14 +4,11 @@ a hub id, or a local directory (see workers/presets.py for the offline ones)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, EMBEDDED_SEED, RANDOM_PREFIX, T5_TOKENS
-
-TOKENIZER_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"
+from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, EMBEDDED_SEED, RANDOM_PREFIX, T5_TOKENS, TOKENIZER_DIR
 
 
 @dataclass
@@ -52,8 +49,9 @@ def _build(config_args: dict, tokenizer, device: str | None) -> nn.Module:
     return model
 
 
-def load_model(name: str, device: str | None = None) -> LoadedModel:
-    """`device="meta"` builds an offline model without memory (for counting parameters)."""
+def load_model(name: str, device: str | None = None, revision: str | None = None) -> LoadedModel:
+    """`device="meta"` builds an offline model without memory (for counting parameters); `revision`:
+    the hub revision (branch, tag or commit) of a hub id."""
     if name in EMBEDDED_MODELS:
         tok = embedded_tokenizer()
         args = {**EMBEDDED_MODELS[name], "vocab_size": -(-len(tok) // 64) * 64}
@@ -69,8 +67,8 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
     from workers.checkpoint_heads import restore_untied_head
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = T5ForConditionalGeneration.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
+        model = T5ForConditionalGeneration.from_pretrained(name, revision=revision)
         restore_untied_head(model, name)  # transformers 5 ties T5v1.1's separate lm_head
     except OSError as err:
         raise OSError(

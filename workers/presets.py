@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+TOKENIZER_DIR = Path(__file__).resolve().parent / "assets" / "tokenizer"  # the bundled tokenizer
 RANDOM_PREFIX = "random:"
 T5_VOCAB_ROWS, T5_TOKENS = 32128, 32100  # rows beyond 32100 are padding, never sampled
 

@@ -54,12 +54,13 @@ SPLITTERS = {"paper": _paper, "holdout_validation": _holdout_validation, "holdou
 
 
 def protocol_splits(task: TaskSpec, protocol: str, source: str, seed: int, max_train: int | None = None,
-                    max_eval: int | None = None, holdout_size: int | None = None) -> Splits:
-    """{"train": ..., "val": ..., and "test" for the holdout protocols}."""
+                    max_eval: int | None = None, holdout_size: int | None = None,
+                    revision: str | None = None) -> Splits:
+    """{"train": ..., "val": ..., and "test" for the holdout protocols}; `revision`: of a hub dataset."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"eval_protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    train = load_examples(task, task.train_split, source, None, seed)
-    validation = load_examples(task, task.validation_split, source, max_eval, seed)
+    train = load_examples(task, task.train_split, source, None, seed, revision)
+    validation = load_examples(task, task.validation_split, source, max_eval, seed, revision)
     splits = SPLITTERS[protocol](train, validation, holdout_size)
     splits["train"] = subsample(splits["train"], max_train, seed)
     for name, examples in splits.items():

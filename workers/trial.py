@@ -65,6 +65,8 @@ class TrialConfig:
                                         "parameters stay float32); full fine-tuning keeps float32 weights and "
                                         "computes in bfloat16 (autocast)")
     output_dir: str | None = _opt(None, "where to save the trainable parameters (final and peak); null: nowhere")
+    revisions: dict[str, str] = _opt({}, "hub id -> revision (branch, tag or commit) of a model or dataset loaded "
+                                         "from the hub; a sweep pins each one it loads to the commit it resolved")
 
     @classmethod
     def types(cls) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from orchestrator.cli.analysis import cmd_export_optuna, cmd_importance
 from orchestrator.cli.common import DB_HELP, SPEC_HELP
 from orchestrator.cli.common import fail as _fail
 from orchestrator.cli.db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
@@ -113,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     dash = _command(sub, "dashboard", cmd_dashboard, "start the Streamlit dashboard on 127.0.0.1", db=True)
     dash.add_argument("--port", type=int, default=8501, help="the port to serve on (default 8501)")
     dash.add_argument("--address", default="127.0.0.1", help="listen address (keep it local)")
+
+    matters = _command(sub, "importance", cmd_importance, "what matters across the grid: per task, the share of "
+                       "the score's variance each dimension explains (fANOVA)", db=True)
+    matters.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
+    matters.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
+
+    exports = _group(sub, "export", "take results out to other tools")
+    optuna_out = _command(exports, "optuna", cmd_export_optuna, "every cell's study into an Optuna storage of its "
+                          "own (for optuna-dashboard and Optuna's API)", db=True)
+    optuna_out.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
+    optuna_out.add_argument("--out", required=True, help="an Optuna storage: a new SQLite file (e.g. studies.db) or "
+                            "an RDB URL; never the results store")
 
     dbp = _group(sub, "db", "manage the results store")
     _command(dbp, "upgrade", cmd_db_upgrade, "create the schema, or migrate an older database to this version's",

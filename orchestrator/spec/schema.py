@@ -109,8 +109,9 @@ def _training_spec() -> type[Section]:
         if f.name in GRID_FIELDS:
             continue
         bounds = {"ge": f.metadata["ge"]} if "ge" in f.metadata else {}
-        default = f.default if f.default is not MISSING else None
-        columns[f.name] = (types[f.name], Field(default, description=f.metadata["help"], **bounds))
+        default = {"default_factory": f.default_factory} if f.default_factory is not MISSING else {
+            "default": f.default}
+        columns[f.name] = (types[f.name], Field(description=f.metadata["help"], **default, **bounds))
     return create_model("TrainingSpec", __base__=Section, __doc__="Training options of every trial (superpos trial "
                         "run --help lists the same)", **columns)
 

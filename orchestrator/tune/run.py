@@ -21,48 +21,11 @@ from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_resources
 from orchestrator.tune import provenance
 from orchestrator.tune.callback import first_line
+from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, tune_loggers
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # a checkpoint per epoch is by design
-
-
-class _DropTuneNoise(logging.Filter):
-    """Tune logs every failed trial with its whole traceback (~90 lines), and on Ctrl-C advises its own
-    `Tuner.restore` and lists trials without result files. The callback prints one line per trial,
-    the store keeps the tracebacks, and `superpos sweep resume` is the way to continue."""
-
-    DROPPED = ("Trial task failed", "Tuner.restore", "Could not fetch metrics", "Failed to fetch metrics",
-               "Trials did not complete")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(part in message for part in self.DROPPED)
-
-
-def _quiet_raylet_deaths() -> None:
-    """A node whose raylet dies has each of its agents publish `Raylet is terminated ...` with the
-    raylet's last log lines (~40 lines of state dump) to every driver, which prints them. Drop those:
-    Ray's own one line (`The node with node id ... and address ... has been marked dead`) names the
-    node, and its trials' failures say the rest. Ray's driver prints these through
-    `ray._private.worker.print_to_stdstream` (private: if it moves, the lines come through unfiltered)."""
-    from ray._private import worker
-
-    original = getattr(worker, "print_to_stdstream", None)
-    if original is None or getattr(original, "superpos_quiet", False):
-        return
-
-    def quiet(data, ignore_prefix: bool):
-        lines = data.get("lines") or []
-        if data.get("pid") == "raylet" and lines and str(lines[0]).startswith("Raylet is terminated"):
-            return
-        original(data, ignore_prefix)
-
-    quiet.superpos_quiet = True
-    worker.print_to_stdstream = quiet
-
-
-TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune", "ray.tune.analysis.experiment_analysis")
 
 
 class _CancelOnSigterm:
@@ -103,8 +66,8 @@ def _ray_init(spec: SweepSpec) -> bool:
                         "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
                         "~/.ray/auth_token) in this shell") from None
     for name in TUNE_LOGGERS:
-        logging.getLogger(name).addFilter(_DropTuneNoise())
-    _quiet_raylet_deaths()
+        logging.getLogger(name).addFilter(DropTuneNoise())
+    quiet_raylet_deaths()
     from orchestrator.cli.jobs import token_file_warning
 
     warning = token_file_warning() if spec.ray.address else None
@@ -187,6 +150,15 @@ def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> 
     return None
 
 
+def _nothing_left(spec: SweepSpec, cells: list[Cell], writer, engine, sweep_id: int, retry_failed: bool) -> bool:
+    """Whether a resume of a finished sweep has no trial to run (asked before Ray starts)."""
+    from orchestrator.tune.searcher import CellSearcher
+
+    cell_ids = writer.add_cells(sweep_id, [c.as_row() for c in cells])
+    probe = CellSearcher(spec, cells, cell_ids, run_state.cell_history(engine, sweep_id), retry_failed=retry_failed)
+    return probe.total_trials() == 0
+
+
 def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], None] = print,
               resume: int | None = None, retry_failed: bool = False) -> int:
     """Returns the sweep's id. Every check (store, models, data, Ray, resources) runs before the sweep's
@@ -212,6 +184,17 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         if stored and not stored & {c.key for c in cells}:
             raise SpecError(f"sweep {resume} was planned by an earlier superpos (its cells have other keys, e.g. "
                             f"{sorted(stored)[0]!r}); resuming it would start over: run its spec as a new sweep")
+    if resume is not None:
+        details = queries.sweep_details(engine, resume)
+        spec = provenance.pinned(spec, details.get("inputs") or {})  # the commits the sweep started with
+        if details["state"] in ("complete", "partial", "failed") and _nothing_left(spec, cells, writer, engine,
+                                                                                    resume, retry_failed):
+            echo(f"sweep {resume} '{spec.name}': every cell already has its trials; nothing to run")
+            return resume
+        found = None
+    else:
+        found = provenance.inputs(spec)
+        spec = provenance.pinned(spec, found)
     started = _ray_init(spec)
     sweep_id, state = None, "failed"
     cancel = _CancelOnSigterm()
@@ -219,7 +202,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         check_resources(spec)
         sizes = pack_sizes(spec, echo)  # before the sweep's row: `auto` may need to ask a GPU
         if resume is None:
-            sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect())
+            sweep_id = writer.create_sweep(spec.name, spec.text, spec.hash, provenance.collect(found))
         else:
             sweep_id = resume
             writer.reopen_sweep(resume)
@@ -253,7 +236,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                                             reuse_actors=True),  # one worker process serves many trials
                 run_config=tune.RunConfig(
                     name=name, storage_path=spec.ray.storage_path,
-                    callbacks=[callback],
+                    callbacks=[callback, *tune_loggers()],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),
             )

@@ -1,7 +1,8 @@
 """A replica points at its cell's chosen trial by id (trials.replica_of), no longer by an equal
 learning rate; what a table reports is one view (reported_trials: each cell's chosen trial and its
 finished replicas), and the reported split (validation under the paper's protocol, else the held-out
-test) is one view (reported_scores). The `pending` trial state, which no version wrote, is gone.
+test) is one view (reported_scores). The `pending` trial state, which no version wrote, is gone. A
+sweep records its inputs pinned (sweeps.inputs: each model's and dataset's commit or content hash).
 
 Revision ID: 0004
 Revises: 0003
@@ -89,6 +90,8 @@ def _drop_views() -> None:
 def upgrade() -> None:
     _drop_views()  # SQLite cannot recreate a table that a view reads
     op.execute("UPDATE trials SET state = 'interrupted' WHERE state = 'pending'")
+    with op.batch_alter_table("sweeps") as batch:
+        batch.add_column(sa.Column("inputs", sa.Text))
     with op.batch_alter_table("trials") as batch:
         batch.add_column(sa.Column("replica_of", sa.Integer, sa.ForeignKey("trials.id", name="fk_trial_replica_of", ondelete="SET NULL")))
         batch.drop_constraint("ck_trial_state", type_="check")
@@ -114,6 +117,8 @@ def downgrade() -> None:
         batch.create_check_constraint("ck_trial_state", _previous._one_of("state", ("pending", *TRIAL_STATES)))
         batch.drop_constraint("fk_trial_replica_of", type_="foreignkey")
         batch.drop_column("replica_of")
+    with op.batch_alter_table("sweeps") as batch:
+        batch.drop_column("inputs")
     op.execute(_previous.TRIAL_SUMMARY)
     op.execute(_previous.BEST_TRIALS)
     op.execute(_previous.CELL_RESULTS)

@@ -1,0 +1,115 @@
+"""What matters across the grid (db/importance.py), the studies exported for Optuna's tools
+(db/optuna_export.py) and the notebook API with the README's examples (db/notebook.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from db import importance, optuna_export, queries
+from db.engine import open_store
+from db.writer import ResultsWriter
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def crafted(tmp_path):
+    """A sweep written through the writer whose rte score is set by dropout alone (and noise)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    writer = ResultsWriter(open_store(url))
+    sweep = writer.create_sweep("c", "name: c", "h", {"versions": {}})
+    rng = random.Random(0)
+    for method, m, dropout in [("prompt_tuning", None, True), ("prompt_tuning", None, False),
+                               ("superpos_prompt", 4, True), ("superpos_prompt", 4, False),
+                               ("superpos_prompt", 8, True), ("superpos_prompt", 8, False)]:
+        options = {} if m is None else {"m": m}
+        key = f"{method}|{m}|{dropout}"
+        cell = writer.add_cells(sweep, [dict(key=key, method=method, task="rte", model="tiny-t5", m=m,
+                                             options=json.dumps(options), dropout=dropout, seed=0)])[key]
+        for number in range(3):
+            trial = writer.start_trial(cell, number, f"{key}-{number}", {"seed": 0}, 10 ** rng.uniform(-3, -1), 0.0)
+            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": (0.3 if dropout else 0.8)
+                                                                   + rng.uniform(-0.02, 0.02)}})
+            writer.finish_trial(trial, "stopped" if number == 2 else "complete")
+    return url, sweep
+
+
+def test_importance_finds_the_dimension_that_sets_the_score(crafted):
+    url, sweep = crafted
+    found = importance.per_task(open_store(url, readonly=True), sweep)
+    assert set(found["param"]) == {"method", "m", "dropout", "lr"} and set(found["trials"]) == {18}
+    assert found["importance"].sum() == pytest.approx(1.0)
+    assert found.iloc[0]["param"] == "dropout" and found.iloc[0]["importance"] > 0.9
+
+
+def test_the_exported_studies_open_in_optuna_with_the_stores_trials(crafted, tmp_path):
+    url, sweep = crafted
+    engine = open_store(url, readonly=True)
+    out = tmp_path / "studies.db"
+    written = optuna_export.export(engine, sweep, str(out), url)
+    assert len(written) == 6 and set(written.values()) == {3}
+    summaries = optuna.get_all_study_summaries(f"sqlite:///{out}")
+    cells = queries.cell_results(engine, sweep)
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{out}")
+        states = [t.state for t in study.trials]
+        assert states.count(optuna.trial.TrialState.PRUNED) == 1 and len(states) == 3
+        top = max(study.trials, key=lambda t: (t.value, -t.user_attrs["number"]))  # PRUNED ones count here
+        chosen = cells[cells["chosen_trial_id"] == top.user_attrs["trial_id"]]
+        assert len(chosen) == 1 and top.value == pytest.approx(chosen["objective"].item())
+        assert top.params["lr"] == pytest.approx(chosen["lr"].item())
+        assert set(top.intermediate_values) == {1, 2}
+    with pytest.raises(ValueError, match="already holds a study named"):
+        optuna_export.export(engine, sweep, str(out), url)
+    with pytest.raises(ValueError, match="is the results store"):
+        optuna_export.export(engine, sweep, url, url)
+    other = tmp_path / "other.db"
+    ResultsWriter(open_store(f"sqlite:///{other}"))
+    with pytest.raises(ValueError, match="a database of another kind"):
+        optuna_export.export(engine, sweep, str(other), url)
+
+
+def _readme_examples() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return re.findall(r"```python\n(# notebook example.*?)```", text, flags=re.S)
+
+
+@pytest.mark.slow
+def test_the_readmes_notebook_examples_run_on_a_real_sweep(rich_sweep, tmp_path):
+    url, sweep_id = rich_sweep
+    examples = _readme_examples()
+    assert len(examples) >= 1
+    for code in examples:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                             env={**os.environ, "SUPERPOS_DB": url, "PYTHONPATH": str(REPO)})
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr and run.stdout.strip()
+
+
+@pytest.mark.slow
+def test_importance_and_export_of_a_real_sweep(rich_sweep, tmp_path):
+    from db.notebook import Results
+
+    url, sweep_id = rich_sweep
+    results = Results(url)
+    found = results.importance(sweep_id)
+    assert set(found["task"]) == {"rte", "sst2"}
+    assert {"method", "m", "lr"} <= set(found["param"]) and "dropout" not in set(found["param"])  # dropout: off only
+    for _, rows in found.groupby("task"):
+        assert rows["importance"].sum() == pytest.approx(1.0)
+    shape = json.loads(subprocess.run([sys.executable, "-m", "orchestrator.cli", "importance", "--db", url,
+                                       "--format", "json"], capture_output=True, text=True, cwd=REPO).stdout)
+    assert shape["sweep"] == sweep_id and len(shape["rows"]) == len(found)
+    out = tmp_path / "s.db"
+    written = optuna_export.export(open_store(url, readonly=True), sweep_id, str(out), url)
+    trials = results.trials(sweep_id)
+    assert sum(written.values()) == int(((trials["role"] == "search") & trials["state"].isin(
+        ["complete", "stopped", "failed"])).sum())
+    assert len(results.cells(sweep_id)) == len(written) and not results.table(sweep_id).empty
