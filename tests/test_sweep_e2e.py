@@ -226,8 +226,21 @@ def test_resume_of_a_finished_sweep_runs_nothing(tiny_sweep):
     out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "resume", str(sweep_id), "--db", url],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "nothing to run" in out.stdout
+    assert "Ray" not in out.stdout + out.stderr  # said before any Ray starts
     with Session(open_store(url, readonly=True)) as s:
         assert s.get(Sweep, sweep_id).state == "complete"
+
+
+def test_a_sweep_records_its_inputs_pinned(tiny_sweep):
+    from db import queries
+    from workers.inputs import dataset_identity, model_identity
+    from workers.tasks import TASKS
+
+    url, sweep_id, *_ = tiny_sweep
+    inputs = queries.sweep_details(open_store(url, readonly=True), sweep_id)["inputs"]
+    assert inputs["models"] == {"tiny-t5": model_identity("tiny-t5")}
+    assert inputs["models"]["tiny-t5"]["kind"] == "embedded" and len(inputs["models"]["tiny-t5"]["sha256"]) == 64
+    assert inputs["datasets"] == {"rte": dataset_identity(TASKS["rte"], "demo")}
 
 
 def test_resume_of_an_unknown_sweep_is_a_clear_error(tiny_sweep):
