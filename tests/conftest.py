@@ -35,6 +35,8 @@ resources:
 ray:
   num_cpus: 2
   storage_path: {storage}
+tracking:
+  mlflow: {{tracking_uri: "sqlite:///{mlflow}"}}
 """
 
 
@@ -45,7 +47,8 @@ def tiny_sweep(tmp_path_factory):
     from orchestrator.tune.run import run_sweep
 
     folder = tmp_path_factory.mktemp("sweep")
-    spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray")), "tiny.yaml")
+    spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db")),
+                      "tiny.yaml")
     url = f"sqlite:///{folder / 'results.db'}"
     lines: list[str] = []
     sweep_id = run_sweep(spec, url, echo=lines.append)

@@ -113,3 +113,11 @@ def test_importance_and_export_of_a_real_sweep(rich_sweep, tmp_path):
     assert sum(written.values()) == int(((trials["role"] == "search") & trials["state"].isin(
         ["complete", "stopped", "failed"])).sum())
     assert len(results.cells(sweep_id)) == len(written) and not results.table(sweep_id).empty
+
+
+def test_tracking_without_mlflow_installed_is_a_clear_error(monkeypatch):
+    from orchestrator.tune.tracking import check_installed
+
+    assert check_installed() is None
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if it were not installed
+    assert "pip install 'superpos[tracking]'" in check_installed()

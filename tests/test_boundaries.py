@@ -48,7 +48,7 @@ def test_ray_is_confined_to_few_modules():
     assert users == ["orchestrator/cli/jobs.py", "orchestrator/spec/preflight.py", "orchestrator/tune/callback.py",
                      "orchestrator/tune/early_stopping.py", "orchestrator/tune/faults.py", "orchestrator/tune/pack_board.py",
                      "orchestrator/tune/packing.py", "orchestrator/tune/quiet.py", "orchestrator/tune/run.py",
-                     "orchestrator/tune/searcher.py",
+                     "orchestrator/tune/searcher.py", "orchestrator/tune/tracking.py",
                      "workers/tune_adapter.py"]
 
 

@@ -10,9 +10,9 @@ import sys
 
 from orchestrator.spec import parse_spec
 from orchestrator.tune import provenance
+from tests.conftest import REPO
 from workers.inputs import content_hash, dataset_identity, model_identity, resolve_commit
 from workers.tasks import TASKS
-from tests.conftest import REPO
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -257,3 +257,29 @@ def test_tune_keeps_result_json_and_writes_no_tensorboard_or_csv_files(tiny_swee
     names = [p.name for p in (sqlite_path(url).parent / "ray").rglob("*") if p.is_file()]
     assert "result.json" in names
     assert not [n for n in names if n.startswith("events.out.tfevents") or n == "progress.csv"]
+
+
+def test_mlflow_mirrors_every_trial_with_its_epochs(tiny_sweep):
+    """spec.tracking.mlflow: one MLflow run per trial, named by cell key and number, with the store's
+    per-epoch metrics at the same steps."""
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import text
+
+    from db import queries
+    from db.engine import sqlite_path
+
+    url, sweep_id, spec, _ = tiny_sweep
+    engine = open_store(url, readonly=True)
+    client = MlflowClient(tracking_uri=f"sqlite:///{sqlite_path(url).parent / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(spec.name)
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    trials = queries.read_frame(engine, text("SELECT c.key, t.number, t.id, t.lr FROM trials t JOIN cells c ON "
+                                             "c.id = t.cell_id WHERE c.sweep_id = :s"), s=sweep_id)
+    assert set(runs) == {f"{r.key} #{r.number}" for r in trials.itertuples()}
+    metrics = queries.metrics_frame(engine, sweep_id)
+    for row in trials.itertuples():
+        run = runs[f"{row.key} #{row.number}"]
+        assert run.info.status == "FINISHED" and float(run.data.params["lr"]) == pytest.approx(row.lr)
+        history = client.get_metric_history(run.info.run_id, "val/score")
+        stored = metrics[(metrics.trial_id == row.id) & (metrics.key == "val/score")]
+        assert sorted((h.step, h.value) for h in history) == sorted(zip(stored.step, stored.value))

@@ -160,6 +160,20 @@ class RaySpec(Section):
     storage_path: str | None = Field(None, description="where Tune keeps trial folders; null: ~/ray_results")
 
 
+class MlflowSpec(Section):
+    tracking_uri: str = Field(min_length=1, description="an MLflow tracking URI, e.g. sqlite:///mlflow.db or "
+                                                        "http://host:5000")
+    experiment: str | None = Field(None, min_length=1, description="the MLflow experiment (default: the sweep's name)")
+
+
+class TrackingSpec(Section):
+    """Optional mirrors of the results in other tools; the results store stays the record."""
+
+    mlflow: MlflowSpec | None = Field(None, description="one MLflow run per trial (pack members too), named by cell "
+                                                        "key and trial number, with its parameters and every "
+                                                        "epoch's metrics (needs the mlflow package)")
+
+
 class LimitSpec(Section):
     max_cells: int = Field(10_000, ge=1, description="refuse grids larger than this (a typo guard)")
     max_trials: int = Field(100_000, ge=1, description="refuse grids that plan more trials than this (search "
@@ -192,6 +206,7 @@ class SpecModel(Section):
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     ray: RaySpec = Field(default_factory=RaySpec)
     limits: LimitSpec = Field(default_factory=LimitSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     _unique_lists = field_validator("methods", "tasks", "models", "m", "dropout", "seeds")(_unique)
 

@@ -25,6 +25,7 @@ from orchestrator.spec.schema import (
     ResourceSpec,
     SchedulerSpec,
     SpecModel,
+    TrackingSpec,
     TrainingSpec,
 )
 from orchestrator.spec.text import SpecError, load_yaml, schema_problems
@@ -60,6 +61,7 @@ class SweepSpec:
     resources: ResourceSpec
     ray: RaySpec
     limits: LimitSpec
+    tracking: TrackingSpec
     text: str  # the YAML as given, stored with the sweep
 
     @property
@@ -217,7 +219,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
         models=tuple(model.models), m=tuple(model.m), dropout=tuple(model.dropout), seeds=tuple(model.seeds),
         method_params={m: dict(model.method_params.get(m, {})) for m in model.methods}, method_grid=grids,
         optuna=model.optuna, training=training, scheduler=model.scheduler, resources=model.resources,
-        ray=model.ray, limits=model.limits, text=text,
+        ray=model.ray, limits=model.limits, tracking=model.tracking, text=text,
     )
     _cross_checks(model, spec, problems)
     if problems:

@@ -150,6 +150,15 @@ def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> 
     return None
 
 
+def _trackers(spec: SweepSpec, sweep_id: int) -> list:
+    """The mirrors spec.tracking asks for (orchestrator/tune/tracking.py)."""
+    if spec.tracking.mlflow is None:
+        return []
+    from orchestrator.tune.tracking import MlflowMembers
+
+    return [MlflowMembers(spec.tracking.mlflow.tracking_uri, spec.tracking.mlflow.experiment or spec.name, sweep_id)]
+
+
 def _nothing_left(spec: SweepSpec, cells: list[Cell], writer, engine, sweep_id: int, retry_failed: bool) -> bool:
     """Whether a resume of a finished sweep has no trial to run (asked before Ray starts)."""
     from orchestrator.tune.searcher import CellSearcher
@@ -178,6 +187,11 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     writer = ResultsWriter(engine)
     cells = expand(spec)
     check_environment(spec)
+    if spec.tracking.mlflow is not None:
+        from orchestrator.tune.tracking import check_installed
+
+        if check_installed():
+            raise SpecError(check_installed())
     if resume is not None:
         queries.sweep_details(engine, resume)  # an unknown id fails here
         stored = set(run_state.cell_history(engine, resume))
@@ -236,7 +250,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                                             reuse_actors=True),  # one worker process serves many trials
                 run_config=tune.RunConfig(
                     name=name, storage_path=spec.ray.storage_path,
-                    callbacks=[callback, *tune_loggers()],
+                    callbacks=[callback, *_trackers(spec, sweep_id), *tune_loggers()],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),
             )
