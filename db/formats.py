@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from db.tables import DAGGER
+from db.tables import DAGGER, one_decimal
 
 FORMATS = ("text", "markdown", "latex", "csv")
 NOISE_LABELS = {True: "within noise", False: "differs", None: "n/a (one seed)"}
@@ -44,12 +44,12 @@ def render(table: pd.DataFrame, numbers: pd.DataFrame | None, fmt: str) -> str:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if table.empty:
         return "(no rows)"
-    if fmt == "csv":
-        return (numbers if numbers is not None else table).to_csv(index=False)
+    if fmt == "csv":  # the numbers, labelled as the text table labels them
+        return _labels(numbers if numbers is not None else table).to_csv(index=False).rstrip("\n")
     numeric = [c for c in table.columns if pd.api.types.is_float_dtype(table[c]) and c != "p"]
     shown = _labels(table)
     for col in numeric:
-        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else one_decimal(v))
     if fmt == "text":
         return _best(shown, numbers, lambda v: f"*{v}").to_string(index=False)
     if fmt == "markdown":

@@ -17,6 +17,8 @@ valid label (the paper's dagger). Kinds:
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import text
@@ -30,7 +32,13 @@ from workers.tasks import TASKS
 
 KINDS = ("main", "standardized", "versus")
 DAGGER = "†"
-REPORTED = {"peak": "score", "final": "score_final"}  # cell_results columns: <name>_mean, <name>_std
+REPORTED = {"peak": "score", "final": "score_final"}
+
+
+def one_decimal(value: float) -> str:
+    """A score with one decimal, halves rounded away from zero (as SQL's ROUND and the paper round; Python's
+    format would give 56.25 -> 56.2): the one rounding rule of every table."""
+    return str(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))  # cell_results columns: <name>_mean, <name>_std
 
 # per cell and metric: the mean over the chosen trial and its replicas, at the reported split
 _CELL_METRICS = text("""
@@ -47,7 +55,7 @@ def _metric_text(task: str, metrics: dict[str, float]) -> str:
     names = TASKS[task].metrics if task in TASKS else ()
     values = [metrics.get(name) for name in names]
     if len(names) > 1 and all(v is not None and v == v for v in values):
-        return "/".join(f"{v:.1f}" for v in values)
+        return "/".join(one_decimal(v) for v in values)
     return ""
 
 
@@ -134,13 +142,13 @@ def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 texts.at[i, task] = ""
                 continue
             cell = keyed.loc[key]
-            shown = cell["metrics"] or f"{cell['score']:.1f}"
+            shown = cell["metrics"] or one_decimal(cell["score"])
             if cell["invalid"]:
                 shown += DAGGER
             if cell["n"] and cell["n"] > 1 and not pd.isna(cell["std"]):
-                shown += f" ±{cell['std']:.1f}"
+                shown += f" ±{one_decimal(cell['std'])}"
             texts.at[i, task] = shown
-        texts.at[i, "average"] = "" if pd.isna(row["average"]) else f"{row['average']:.1f}"
+        texts.at[i, "average"] = "" if pd.isna(row["average"]) else one_decimal(row["average"])
     if scores["n"].max() > 1:  # how many seeds each row's means and stds are over
         def row_key(frame: pd.DataFrame) -> list[str]:
             return ["|".join(map(str, values)) for values in frame[ROW_KEYS].itertuples(index=False)]

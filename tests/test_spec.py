@@ -242,3 +242,11 @@ def test_the_schema_lists_every_training_key_with_its_help():
     expected = {f.name: f.metadata["help"] for f in fields(TrialConfig) if f.name not in GRID_FIELDS}
     assert {k: v["description"] for k, v in training.items()} == expected
     assert training["eval_mode"]["enum"] == ["generate", "rank"] and training["epochs"]["minimum"] == 1
+
+
+def test_a_trial_config_given_as_a_sweep_spec_says_what_it_is():
+    trial = (REPO / "orchestrator" / "specs" / "trial-example.yaml").read_text()
+    with pytest.raises(SpecError) as err:
+        parse_spec(trial, "trial-example.yaml")
+    assert "is a trial config" in str(err.value) and "superpos trial run FILE" in str(err.value)
+    assert len(err.value.problems) == 1

@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = _command(_group(sub, "model", "inspect models"), "info", cmd_model_info,
                     "parameter counts of a model and a method, as JSON")
     info.add_argument("model", help="an embedded model (tiny-t5), an architecture preset or hub id, or a directory")
-    info.add_argument("--weights", choices=("pretrained", "random"), default="pretrained",
-                      help="random: build the preset's architecture with random weights (no download)")
+    info.add_argument("--weights", choices=("auto", "pretrained", "random"), default="auto",
+                      help="auto (default): the checkpoint where it can be had, else the architecture preset with "
+                           "random weights; random: the preset's architecture with random weights (no download)")
     info.add_argument("--method", default="superpos_prompt", help="method id (default: superpos_prompt)")
     info.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="a method option, e.g. --set m=64 --set n_tokens=20 (repeatable)")

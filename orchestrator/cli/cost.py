@@ -150,9 +150,14 @@ def format_plan(spec: SweepSpec, source: str) -> str:
         hours = "not measured" if row["gpu_hours"] is None else f"{row['gpu_hours']:,.1f}"
         total += row["gpu_hours"] or 0.0
         lines.append(f"  {row['model']:<34} {row['method']:<16} {row['trials']:>6,} trials  {hours:>12}")
-    lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {total:>12,.1f}"
-                 + ("  (without the rows not measured)" if est["missing"] else ""))
+    measured = any(row["gpu_hours"] is not None for row in est["rows"])
+    shown = f"{total:>12,.1f}" if measured else f"{'not measured':>12}"
+    lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {shown}"
+                 + ("  (without the rows not measured)" if est["missing"] and measured else ""))
     if est["missing"]:
         lines.append("not measured: " + ", ".join("/".join(m) for m in est["missing"])
                      + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU")
+    if not spec.resources.gpus_per_trial:
+        lines.append("this spec runs its trials on CPUs (resources.gpus_per_trial: 0): the GPU-hours above do not "
+                     "apply; for its time, run it and read the ETA of `superpos sweep status` (from the trials done)")
     return "\n".join(lines)

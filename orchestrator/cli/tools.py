@@ -15,6 +15,14 @@ def cmd_dashboard(args) -> int:
 
     url = resolve_url(args.db)
     open_store(url, readonly=True).dispose()  # a clear error now beats a broken page later
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.address, args.port))
+        except OSError as err:
+            return _fail(f"cannot serve on {args.address}:{args.port} ({err.strerror}); another program has the "
+                         "port: choose another with --port")
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     env = {**os.environ, "SUPERPOS_DB": url}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
@@ -58,6 +66,28 @@ def _parse_sets(pairs: list[str]) -> dict:
     return values
 
 
+def _auto_weights(name: str) -> str | int:
+    """pretrained where they can be had (a local folder, the hub cache, or the network), else the
+    architecture preset's random weights (said on stderr); an unknown offline name is an error."""
+    import difflib
+
+    from workers.inputs import resolve_commit
+    from workers.presets import ARCHITECTURES, EMBEDDED_MODELS
+
+    if name in EMBEDDED_MODELS or Path(name).expanduser().is_dir():
+        return "pretrained"
+    if os.environ.get("HF_HUB_OFFLINE") != "1" or resolve_commit(name, "model", None):
+        return "pretrained"
+    if name in ARCHITECTURES:
+        print(f"{name}: not in the local Hugging Face cache and HF_HUB_OFFLINE=1: counting its architecture with "
+              "random weights (--weights random); unset HF_HUB_OFFLINE for the real checkpoint", file=sys.stderr)
+        return "random"
+    known = [*EMBEDDED_MODELS, *ARCHITECTURES]
+    close = difflib.get_close_matches(name, known, n=1)
+    return _fail(f"no model {name!r} here: not embedded, not a local folder, not in the Hugging Face cache (offline)"
+                 + (f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"))
+
+
 def cmd_model_info(args) -> int:
     from dataclasses import asdict
 
@@ -67,7 +97,12 @@ def cmd_model_info(args) -> int:
     from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX
 
     name = args.model
-    if args.weights == "random" and name not in EMBEDDED_MODELS:
+    weights = args.weights
+    if weights == "auto":
+        weights = _auto_weights(name)
+        if isinstance(weights, int):
+            return weights
+    if weights == "random" and name not in EMBEDDED_MODELS:
         if name not in ARCHITECTURES:
             return _fail(f"no architecture preset {name!r} for --weights random; choose one of: "
                          f"{', '.join(ARCHITECTURES)}")
@@ -77,7 +112,7 @@ def cmd_model_info(args) -> int:
     built = assemble(name, method_cfg, dropout=True, device="meta" if offline else None)
     print(json.dumps({
         "model": args.model,
-        "weights": "random" if offline else "pretrained",
+        "weights": "embedded" if name in EMBEDDED_MODELS else "random" if offline else "pretrained",
         "model_parameters": count_parameters(built.loaded.model),
         "d_model": built.loaded.d_model,
         "embedding_rows": built.loaded.model.get_input_embeddings().weight.shape[0],

@@ -206,6 +206,10 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise SpecError(f"{source} must be a YAML mapping with keys {', '.join(SpecModel.model_fields)}")
+    if {"method", "task"} <= set(raw) and not {"methods", "tasks"} & set(raw):
+        raise SpecError(f"{source} is a trial config (method, task, ...), not a sweep spec: run it with `superpos "
+                        "trial run FILE`, or write a sweep spec with lists (methods: [...], tasks: [...]; see "
+                        "orchestrator/specs/demo.yaml)")
     try:
         model = SpecModel.model_validate(raw)
     except ValidationError as err:

@@ -13,7 +13,7 @@ class DropTuneNoise(logging.Filter):
     the store keeps the tracebacks, and `superpos sweep resume` is the way to continue."""
 
     DROPPED = ("Trial task failed", "Tuner.restore", "Could not fetch metrics", "Failed to fetch metrics",
-               "Trials did not complete")
+               "Trials did not complete", "Wrote the latest version of all result files")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -52,3 +52,16 @@ def tune_loggers() -> list:
 
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # read when the Tuner builds its callbacks
     return [JsonLoggerCallback()]
+
+
+class _DropTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled for this Ray cluster" not in record.getMessage()
+
+
+def quiet_token_notice() -> None:
+    """Ray announces on every local start that it turned token authentication on (a good default, which
+    stays on); the notice is dropped. Its warning that authentication is *off* still shows."""
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropTokenNotice) for f in logger.filters):
+        logger.addFilter(_DropTokenNotice())

@@ -21,7 +21,7 @@ from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_resources
 from orchestrator.tune import provenance
 from orchestrator.tune.callback import first_line
-from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, tune_loggers
+from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, quiet_token_notice, tune_loggers
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
@@ -55,6 +55,7 @@ def _ray_init(spec: SweepSpec) -> bool:
     if ray.is_initialized():
         return False
     check_address(spec.ray.address)
+    quiet_token_notice()
     try:
         if spec.ray.address:
             ray.init(address=spec.ray.address, log_to_driver=False)
