@@ -16,20 +16,48 @@ def _series_label(frame: pd.DataFrame) -> pd.Series:
                       for r, o in zip(frame.itertuples(), options)], index=frame.index)
 
 
+SHADES = {  # each method one colour family (ColorBrewer), dark to light; its variants take its shades
+    "prompt_tuning": ["#08519c", "#3182bd", "#6baed6", "#9ecae1"],
+    "superpos_prompt": ["#a63603", "#e6550d", "#fd8d3c", "#fdae6b"],
+    "residual_prompt": ["#006d2c", "#31a354", "#74c476", "#a1d99b"],
+    "full_finetune": ["#54278f", "#756bb1", "#9e9ac8", "#bcbddc"],
+    "attempt": ["#a50f15", "#de2d26", "#fb6a4a", "#fc9272"],
+}
+GREYS = ["#252525", "#636363", "#969696", "#bdbdbd"]
+
+
+def series_colours(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(series labels in a natural order, a colour each): a method's series share its colour family,
+    darker for larger m, so the colours follow the method and the legend reads in order."""
+    rows = frame.assign(series=_series_label(frame)).drop_duplicates("series")
+    rows = rows.assign(m_sort=rows["m"].astype(float).fillna(0) if "m" in rows else 0.0)
+    labels, colours = [], []
+    for method, group in rows.sort_values(["method", "m_sort", "series"]).groupby("method", sort=False):
+        shades = SHADES.get(method, GREYS)
+        labels += group["series"].tolist()
+        colours += [shades[(len(group) - 1 - k) % len(shades)] for k in range(len(group))]
+    return labels, colours
+
+
 def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     """The paper's Fig. 2a/b: per task, one line per (method, m, options, dropout): the metric per epoch of
     each cell's chosen trial, averaged over its seeds, with a band from the lowest to the highest seed."""
-    scale = 100 if metric.endswith(("score", "accuracy", "f1")) else 1
-    data = curves.assign(series=_series_label(curves), epoch=curves["step"], value=curves["value"] * scale)
+    percent = metric.endswith(("score", "accuracy", "f1"))
+    data = curves.assign(series=_series_label(curves), epoch=curves["step"],
+                         value=curves["value"] * (100 if percent else 1))
     summary = (data.groupby(["series", "task", "epoch"], as_index=False)["value"]
                .agg(mean="mean", low="min", high="max", seeds="count"))
-    base = alt.Chart(summary).encode(x=alt.X("epoch:Q", title="epoch"),
-                                     color=alt.Color("series:N", title="method",
-                                                     legend=alt.Legend(orient="top", columns=2)))
-    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", title=metric), y2="high:Q")
+    labels, colours = series_colours(curves)
+    base = alt.Chart(summary).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colours),
+                        legend=alt.Legend(orient="top", columns=2, labelLimit=0)))
+    band = base.mark_area(opacity=0.2).encode(
+        y=alt.Y("low:Q", title=f"{metric} (%)" if percent else metric, axis=alt.Axis(format=".1f" if percent else ".3~g")),
+        y2="high:Q", color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colours), legend=None))
     line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high",
                                                                   "seeds"])
-    return ((band + line).properties(width=340, height=220)
+    return ((band + line).properties(width=460, height=240)
             .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 
 
@@ -68,27 +96,33 @@ def cluster_order(matrix: pd.DataFrame) -> list[str]:
     return [matrix.index[i] for i in leaves_list(linkage(squareform(distance, checks=False), method="average"))]
 
 
-def similarity_heatmap(matrix: pd.DataFrame, title: str) -> alt.Chart:
+def similarity_heatmap(matrix: pd.DataFrame, title: str, legend: bool = True) -> alt.LayerChart:
+    """One prompt token's task x task cosine similarities, clustered, with the values written in the cells."""
     order = cluster_order(matrix)
     data = matrix.rename_axis("task_a").reset_index().melt("task_a", var_name="task_b", value_name="cosine")
-    return alt.Chart(data, title=title).mark_rect().encode(
-        x=alt.X("task_a:N", title=None, sort=order), y=alt.Y("task_b:N", title=None, sort=order),
-        color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
-        tooltip=["task_a", "task_b", alt.Tooltip("cosine:Q", format=".2f")])
+    base = alt.Chart(data, title=title).encode(x=alt.X("task_a:N", title=None, sort=order),
+                                               y=alt.Y("task_b:N", title=None, sort=order))
+    cells = base.mark_rect().encode(
+        color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue"), legend=alt.Legend() if legend
+                        else None), tooltip=["task_a", "task_b", alt.Tooltip("cosine:Q", format=".2f")])
+    values = base.mark_text(fontSize=10).encode(text=alt.Text("cosine:Q", format=".2f"))
+    return cells + values
 
 
 def m_ablation_chart(points: pd.DataFrame) -> alt.Chart:
-    """Fig. 2c: score vs m (log axis) per task and the average; ours solid, the paper's dashed."""
-    return (
-        alt.Chart(points)
-        .mark_line(point=True)
-        .encode(x=alt.X("m:Q", scale=alt.Scale(type="log", base=2), title="m (superposed embeddings)"),
-                y=alt.Y("score:Q", title="score (%)"), color=alt.Color("series:N", legend=alt.Legend(orient="top")),
-                strokeDash=alt.StrokeDash("source:N"), tooltip=["series", "task", "m", "score"])
-        .properties(width=220, height=180)
-        .facet(facet=alt.Facet("task:N", title=None), columns=3)
-        .resolve_scale(y="independent")
-    )
+    """Fig. 2c: score vs m (log2 axis, ticks at the m measured) per task and the average; ours solid with a
+    band of ±1 std over seeds, the paper's dashed."""
+    ms = sorted(int(m) for m in points["m"].unique())
+    points = points.assign(low=points["score"] - points["std"].fillna(0), high=points["score"] + points["std"].fillna(0))
+    x = alt.X("m:Q", scale=alt.Scale(type="log", base=2, domain=[ms[0], ms[-1]]), title="m (superposed embeddings)",
+              axis=alt.Axis(values=ms, format="d"))
+    base = alt.Chart(points).encode(x=x, color=alt.Color("series:N", legend=alt.Legend(orient="top", labelLimit=0)))
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title="score (%)"), y2="high:Q")
+    line = base.mark_line(point=True).encode(y="score:Q", strokeDash=alt.StrokeDash("source:N"),
+                                             tooltip=["series", "task", "m", alt.Tooltip("score:Q", format=".1f"),
+                                                      alt.Tooltip("std:Q", format=".1f"), "n"])
+    return ((band + line).properties(width=260, height=190)
+            .facet(facet=alt.Facet("task:N", title=None), columns=3).resolve_scale(y="independent"))
 
 
 def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
@@ -96,11 +130,12 @@ def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
     optimisation history (objective per trial number, best so far as a line)."""
     points = alt.Chart(search).mark_point(filled=True).encode(
         x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate"),
-        y=alt.Y("objective:Q", title="peak validation score"),
+        y=alt.Y("objective:Q", title="peak validation score (%)"),
         color=alt.Color("cell:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
         size=alt.Size("chosen:N", scale=alt.Scale(range=[40, 220]), title="chosen"),
         tooltip=["cell", "number", "lr", "objective", "state", "chosen"])
-    history = alt.Chart(search).encode(x=alt.X("number:Q", title="trial number"), color=alt.Color("cell:N", legend=None))
+    history = alt.Chart(search).encode(x=alt.X("number:Q", title="trial number", axis=alt.Axis(tickMinStep=1, format="d")),
+                                       color=alt.Color("cell:N", legend=None))
     lines = history.mark_line().encode(y=alt.Y("best_so_far:Q", title="objective (points) and best so far (line)"))
     dots = history.mark_point().encode(y="objective:Q", tooltip=["cell", "number", "lr", "objective"])
     return alt.hconcat(points.properties(width=360, height=260), (lines + dots).properties(width=360, height=260))

@@ -1,5 +1,6 @@
-"""The dashboard in a real browser: Streamlit served on 127.0.0.1, the tables page opened in headless
-Chromium (Debian's `chromium`, installed by .ci/run); the rendered page holds the table's values."""
+"""The dashboard in a real browser: Streamlit served on 127.0.0.1, every page opened in headless
+Chromium (Debian's `chromium`, installed by .ci/run) and read in real time over the DevTools protocol
+(tests/browser.py): each page renders its content, raises nothing, and its screenshot is not blank."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import pytest
 
+from tests.browser import Browser
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # a real Streamlit server in headless Chromium
+
+PAGES = {  # url path -> what the page shows once it has rendered (beyond the navigation)
+    "": ["Task score (%) per cell"],
+    "curves": ["the band from the lowest to the highest seed"],
+    "ablation": ["mean over seeds with a band"],
+    "search": ["Each point is a search trial"],
+    "weights": ["compared between tasks by cosine similarity"],
+    "matters": ["share of the variance"],
+    "sweeps": ["Trials of sweep"],
+}
 
 
 def _browser() -> str:
@@ -29,24 +40,9 @@ def _browser() -> str:
     return path
 
 
-def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    try:
-        return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                               f"--user-data-dir={profile}", "--virtual-time-budget=60000", *args],
-                              capture_output=True, text=True, timeout=120)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def test_tables_page_renders_the_tables_values_in_chromium(tiny_sweep, tmp_path):
-    from db import tables
-    from db.engine import open_store
-
-    browser = _browser()
-    url, sweep_id, *_ = tiny_sweep
-    texts, _ = tables.build(open_store(url, readonly=True), "main", sweep_id)
-    expected = [v for v in texts["rte"].tolist() if v]
+@pytest.fixture
+def served(rich_sweep):
+    url, sweep_id = rich_sweep
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -60,22 +56,28 @@ def test_tables_page_renders_the_tables_values_in_chromium(tiny_sweep, tmp_path)
                     break
             except OSError:
                 time.sleep(0.5)
-        page = f"http://127.0.0.1:{port}/"
-        dom = ""
-        for attempt in range(5):  # a cold server's first render can come out empty (it imports the app's modules)
-            dom = _chromium(browser, "--dump-dom", page).stdout
-            if "Comparison table" in dom and all(v.split(" ")[0] in dom for v in expected):
-                break
-            time.sleep(2 * (attempt + 1))
-        assert "Comparison table" in dom and "rte" in dom
-        for value in expected:  # every score of the rte column, as the table renders it
-            assert value.split(" ")[0] in dom, value
-        shot = tmp_path / "tables.png"
-        for _ in range(4):  # the same: a new browser session's first paint can be an empty page
-            _chromium(browser, "--window-size=1400,1100", f"--screenshot={shot}", page)
-            if shot.is_file() and shot.stat().st_size > 20_000:
-                break
-        assert shot.is_file() and shot.stat().st_size > 20_000  # an empty page is ~8 KB, the table ~100 KB
+        yield url, sweep_id, f"http://127.0.0.1:{port}"
     finally:  # the server and anything it started
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def test_every_page_renders_its_content_in_chromium(served, tmp_path):
+    from db import tables
+    from db.engine import open_store
+
+    url, sweep_id, base = served
+    texts, _ = tables.build(open_store(url, readonly=True), "main", sweep_id)
+    values = [v.split(" ")[0] for v in texts["rte"].tolist() if v]
+    browser = Browser(_browser())
+    try:
+        for path, expected in PAGES.items():
+            wanted = expected + (values if path == "" else [])
+            text, shot = browser.visit(f"{base}/{path}", wanted)
+            missing = [s for s in wanted if s not in text]
+            assert not missing, (path, missing, text[-1500:])
+            assert "Traceback" not in text and "Error:" not in text, (path, text[-3000:])
+            (tmp_path / f"{path or 'table'}.png").write_bytes(shot)
+            assert len(shot) > 20_000, path  # an empty page is ~8 KB
+    finally:
+        browser.close()

@@ -20,6 +20,8 @@ def page() -> None:
         points = points[points["source"] == "paper"]
         if points.empty:
             return
-    st.caption("Peak validation score (%) of each cell's chosen trial, mean over seeds; the paper's values are "
-               "read off its Fig. 2c (T5v1.1 Base, no dropout; approximate).")
+    if (points["source"] == "paper").sum() == 0:
+        st.info("The paper's curve is not in this store: `superpos db import-reference` loads it.")
+    st.caption("Peak validation score (%) of each cell's chosen trial, mean over seeds with a band of ±1 std; the "
+               "paper's values are read off its Fig. 2c (T5v1.1 Base, no dropout; approximate).")
     st.altair_chart(charts.m_ablation_chart(points))

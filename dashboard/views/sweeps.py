@@ -40,7 +40,8 @@ def _body(url: str) -> None:
         st.info("No sweeps in this store yet: `superpos sweep run orchestrator/specs/demo.yaml --db ...` makes one.")
         return
     st.dataframe(progress(sweeps), hide_index=True, width="stretch")
-    sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist())
+    names = dict(zip(sweeps["id"], sweeps["name"]))
+    sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist(), format_func=lambda i: f"#{i} {names[i]}")
     row = sweeps[sweeps["id"] == sweep_id].iloc[0]
     trials = data.trials(url, sweep_id)
     if row["state"] == "running" and pd.notna(row["planned_trials"]):
@@ -52,7 +53,8 @@ def _body(url: str) -> None:
         st.code(details["spec_text"], language="yaml")
         st.json({k: v for k, v in details.items() if k != "spec_text"})
     columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
-    st.dataframe(trials[columns + [c for c in trials.columns if c not in columns]], hide_index=True, width="stretch",
+    shown = trials.assign(m=trials["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))) if "m" in trials else trials
+    st.dataframe(shown[columns + [c for c in trials.columns if c not in columns]], hide_index=True, width="stretch",
                  column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
     if not trials.empty:
         trial_id = st.selectbox("A trial's curves and config", trials["trial_id"].tolist(),
@@ -70,6 +72,6 @@ def _body(url: str) -> None:
 
 def page() -> None:
     url = data.db_url()
-    st.header("Sweeps")
+    st.header("Sweeps and trials")
     running = not data.sweeps(url).empty and (data.sweeps(url)["state"] == "running").any()
     st.fragment(_body, run_every=15 if running else None)(url)

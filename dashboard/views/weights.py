@@ -1,4 +1,4 @@
-"""Page: SuperPos weights p'_i compared across tasks (the paper's Fig. 2d)."""
+"""Page: SuperPos's learned weights compared across tasks (the paper's Fig. 2d)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ def page() -> None:
     if not sims:
         st.info("Needs SuperPos trials on at least two tasks to compare.")
         return
-    st.caption("Cosine similarity of the learned p'_i between tasks, one heat map per prompt token i.")
-    cols = st.columns(min(len(sims), 5))
+    st.caption("Each prompt token of SuperPos-Prompt is a weighted sum of m vocabulary embeddings; its learned "
+               "weights (the paper's p′) are compared between tasks by cosine similarity, one heat map per prompt "
+               "token, tasks ordered by clustering (similar tasks together). 1: the same weights; 0: unrelated; "
+               "the colour scale is the same for every map.")
+    cols = st.columns(min(len(sims), 4))
     for i, matrix in sims.items():
         with cols[i % len(cols)]:
-            st.altair_chart(charts.similarity_heatmap(matrix, f"token {i + 1}"))
+            st.altair_chart(charts.similarity_heatmap(matrix, f"prompt token {i + 1}", legend=i == 0), width="stretch")

@@ -27,7 +27,7 @@ def cmd_dashboard(args) -> int:
     env = {**os.environ, "SUPERPOS_DB": url}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]  # a results browser: no Deploy
     print(f"dashboard for {url} on http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
     os.execvpe(cmd[0], cmd, env)  # Streamlit takes this process over: a signal to it stops the server
     return 0  # not reached
