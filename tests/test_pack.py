@@ -155,3 +155,13 @@ def test_a_member_that_cannot_be_set_up_fails_alone(alone, tmp_path):
     assert [r["left"] for r in reports[1]] == ["failed"] and "Traceback" in reports[1][0]["error"]
     for i in (0, 2):
         _assert_same(alone[i], (reports[i], states[i]))
+
+
+def test_the_stacked_rows_shrink_as_members_leave_through_few_shapes():
+    from workers.packed_step import row_bucket
+
+    full = 8 * 16
+    shapes = {row_bucket([16] * stepping, full) for stepping in range(8, 0, -1)}
+    assert shapes == {128, 64, 32, 16}  # log2(8) + 1 shapes, each compiled once per width bucket
+    assert row_bucket([16] * 5, full) == 128 and row_bucket([16] * 3, full) == 64  # never fewer rows than used
+    assert row_bucket([8, 4], 20) == 16 and row_bucket([8, 4, 8], 20) == 20  # capped at the full pack

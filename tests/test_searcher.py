@@ -215,3 +215,17 @@ def test_retry_failed_runs_failed_trials_out_of_retries_with_a_fresh_budget():
     rerun = _suggest(again, "r")
     assert (rerun["cell_key"], rerun["number"], rerun["continuing"]) == (key, 1, True)
     assert rerun["failures"] == 0  # its retries count from this run
+
+
+def test_a_pack_takes_the_same_task_first_so_its_members_end_together():
+    """Plan order is method, then task: without the task rule a pack of 4 would be rte x3 + sst2 x1 of
+    prompt_tuning; with it, it is prompt_tuning's and superpos_prompt's rte trials."""
+    spec = parse_spec("methods: [prompt_tuning, superpos_prompt]\ntasks: [rte, sst2]\nm: [8]\ndropout: [off]\n"
+                      "optuna: {trials_per_cell: 2}\nresources: {pack_size: 4}\n")
+    cells = expand(spec)
+    searcher = CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, pack_sizes={"tiny-t5": 4})
+    first = searcher.suggest("t0")["members"]
+    assert [m["cell_key"].split("|")[:2] for m in first] == [["prompt_tuning", "rte"]] * 2 + [
+        ["superpos_prompt", "rte"]] * 2
+    second = searcher.suggest("t1")["members"]
+    assert {m["cell_key"].split("|")[1] for m in second} == {"sst2"} and len(second) == 4

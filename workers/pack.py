@@ -30,7 +30,7 @@ import torch
 
 from workers.member import Member, frozen_model
 from workers.members import EPOCH, MEMBER, left_event
-from workers.packed_step import PackStats, packed_losses
+from workers.packed_step import PackStats, packed_losses, row_bucket
 from workers.trial import TrialConfig
 
 PackReport = Callable[[int, dict[str, Any]], None]
@@ -91,7 +91,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     last report: complete, stopped or failed, the latter with `error`). `save_state(i, state)` before
     each of those reports; `resume_states[i]` continues member i after its saved epoch. `compile`:
     True (inductor) or a torch.compile backend name; widths are then bucketed and the batch padded to
-    a fixed number of rows. Returns each finished member's peak and final results."""
+    a bucketed number of rows that shrinks as members leave (packed_step.row_bucket). Returns each finished member's peak and final results."""
     check_pack(cfgs)
     first = cfgs[0]
     loaded = frozen_model(first, first.method_config(), cache)
@@ -105,7 +105,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         return {}
     t5, device = loaded.model, next(iter(members.values())).device
     forward = StepForward(t5, compile)
-    rows = sum(c.batch_size for c in cfgs) if compile else None
+    full_rows = sum(c.batch_size for c in cfgs) if compile else None  # compiled: rows per step by row_bucket
     widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
     stats, results = PackStats(), {}
     active, epoch, queue = [], {}, {}
@@ -170,6 +170,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             break
         stepping = list(active)
         parts = [(members[i].method, queue[i].popleft()) for i in stepping]
+        rows = None if full_rows is None else row_bucket([members[i].cfg.batch_size for i in stepping], full_rows)
         try:
             losses = packed_losses(t5, forward.active, parts, device, rows, stats, widest)
             torch.stack(losses).sum().backward()

@@ -187,24 +187,30 @@ class CellSearcher(Searcher):
         return None
 
     def _gather(self) -> list[HandedOut]:
-        """The next Tune trial's members: the first piece of work in plan order, then more from the
-        cells that share its frozen model, up to the model's pack size."""
-        members: list[HandedOut] = []
-        first = None
+        """The next Tune trial's members: the first piece of work in plan order, then more from the cells
+        that share its frozen model, up to the model's pack size: first those of the same task (other
+        methods, options, rates and seeds: members that end together, so no slot idles while a long task
+        finishes), then the others in plan order."""
+        anchor, members = None, []
         for work in self.work:
-            key = group(self.spec, work.cell)
-            if members and (key is None or key != first):
-                continue
-            limit = 1 if key is None else self.pack_sizes.get(work.cell.model, 1)
+            nxt = self._next(work)
+            if nxt is not None:
+                anchor = work
+                nxt[0].state = "live"  # taken: the cell's next call moves on
+                members.append(HandedOut(work, *nxt))
+                break
+        key = None if anchor is None else group(self.spec, anchor.cell)
+        if key is None:
+            return members
+        limit = self.pack_sizes.get(anchor.cell.model, 1)
+        peers = sorted((i, w) for i, w in enumerate(self.work) if group(self.spec, w.cell) == key)
+        for _, work in sorted(peers, key=lambda p: (p[1].cell.task != anchor.cell.task, p[0])):
             while len(members) < limit:
                 nxt = self._next(work)
                 if nxt is None:
                     break
-                nxt[0].state = "live"  # taken: the cell's next call moves on
+                nxt[0].state = "live"
                 members.append(HandedOut(work, *nxt))
-                first = key
-            if members and len(members) >= limit:
-                break
         return members
 
     def _member_config(self, member: HandedOut) -> dict[str, Any]:
