@@ -205,6 +205,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         if details["state"] in ("complete", "partial", "failed") and _nothing_left(spec, cells, writer, engine,
                                                                                     resume, retry_failed):
             echo(f"sweep {resume} '{spec.name}': every cell already has its trials; nothing to run")
+            advice = _advice(engine, spec, resume, details["state"], db_url)
+            if advice:
+                echo(advice)
             return resume
         found = None
     else:
