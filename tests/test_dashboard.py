@@ -146,13 +146,16 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
 
     cells = pd.DataFrame({"method": ["superpos_prompt"] * 4, "m": pd.array([4, 8, 4, 8], "Int64"),
                           "task": ["rte", "rte", "cb", "cb"], "model": "tiny-t5", "dropout": False, "options": "",
-                          "score_mean": [0.5, 0.6, 0.7, 0.9]})
+                          "score_mean": [0.5, 0.6, 0.7, 0.9], "score_std": [0.01, 0.02, None, 0.0],
+                          "n_seeds": [2, 2, 1, 2]})
     paper = pd.DataFrame({"task": ["rte", "rte", "average"], "variant": ["m=4", "m=8", "m=4"], "value": [56.7, 65.0, 59.5]})
     points = m_ablation(cells, paper)
     ours_avg = points[(points.source == "ours") & (points.task == "average")].set_index("m")["score"]
     assert ours_avg.to_dict() == pytest.approx({4: 60.0, 8: 75.0})
     paper_rows = points[(points.source == "paper") & (points.task == "rte")]
     assert sorted(paper_rows["m"]) == [4, 8]  # the paper's own 'average' row is recomputed, not copied
+    rte = points[(points.source == "ours") & (points.task == "rte")].set_index("m")
+    assert rte["std"].to_dict() == pytest.approx({4: 1.0, 8: 2.0}) and rte["n"].to_dict() == {4: 2, 8: 2}
 
 
 PAGES = ["table", "curves", "ablation", "search", "weights", "sweeps"]

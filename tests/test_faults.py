@@ -63,7 +63,7 @@ def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tm
         m: [8]
         dropout: [off]
         optuna: {{trials_per_cell: 2}}
-        training: {{epochs: 8, batch_size: 8, max_train_samples: 160, max_eval_samples: 16, eval_mode: rank}}
+        training: {{epochs: 6, batch_size: 8, max_train_samples: 160, max_eval_samples: 16, eval_mode: rank}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
     db, storage = str(tmp_path / "r.db"), tmp_path / "ray"
@@ -94,7 +94,7 @@ def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tm
     assert sum("no longer exists" in line and checkpoint in line and "epoch 1" in line
                for line in out.stdout.splitlines()) == 1, out.stdout[-3000:]
     first = first_reported(storage, tune_runs(storage)[-1])
-    expected = {key: 1 if key == gone else min(k + 1, 8) for key, k in interrupted.items()}
+    expected = {key: 1 if key == gone else min(k + 1, 6) for key, k in interrupted.items()}
     assert {key: first.get(key) for key in interrupted} == expected
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM trials WHERE state != 'complete'").fetchone()[0] == 0

@@ -233,7 +233,7 @@ def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path
         tasks: [rte]
         dropout: [off]
         optuna: {{trials_per_cell: 4}}
-        training: {{epochs: 10, batch_size: 16, max_train_samples: 96, max_eval_samples: 16, eval_mode: rank}}
+        training: {{epochs: 6, batch_size: 16, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
     db = str(tmp_path / "r.db")
