@@ -51,13 +51,13 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     base = alt.Chart(summary).encode(
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colours),
-                        legend=alt.Legend(orient="top", columns=2, labelLimit=0)))
+                        legend=alt.Legend(orient="top", columns=2, labelLimit=0, symbolOpacity=1)))
     band = base.mark_area(opacity=0.2).encode(
         y=alt.Y("low:Q", title=f"{metric} (%)" if percent else metric, axis=alt.Axis(format=".1f" if percent else ".3~g")),
-        y2="high:Q", color=alt.Color("series:N", scale=alt.Scale(domain=labels, range=colours), legend=None))
+        y2="high:Q")
     line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high",
                                                                   "seeds"])
-    return ((band + line).properties(width=460, height=240)
+    return ((band + line).properties(width=380, height=240)
             .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 
 
@@ -116,12 +116,13 @@ def m_ablation_chart(points: pd.DataFrame) -> alt.Chart:
     points = points.assign(low=points["score"] - points["std"].fillna(0), high=points["score"] + points["std"].fillna(0))
     x = alt.X("m:Q", scale=alt.Scale(type="log", base=2, domain=[ms[0], ms[-1]]), title="m (superposed embeddings)",
               axis=alt.Axis(values=ms, format="d"))
-    base = alt.Chart(points).encode(x=x, color=alt.Color("series:N", legend=alt.Legend(orient="top", labelLimit=0)))
+    base = alt.Chart(points).encode(x=x, color=alt.Color("series:N", title=None, legend=alt.Legend(
+        orient="top", labelLimit=0, symbolOpacity=1)))
     band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title="score (%)"), y2="high:Q")
     line = base.mark_line(point=True).encode(y="score:Q", strokeDash=alt.StrokeDash("source:N"),
                                              tooltip=["series", "task", "m", alt.Tooltip("score:Q", format=".1f"),
                                                       alt.Tooltip("std:Q", format=".1f"), "n"])
-    return ((band + line).properties(width=260, height=190)
+    return ((band + line).properties(width=210, height=180)
             .facet(facet=alt.Facet("task:N", title=None), columns=3).resolve_scale(y="independent"))
 
 
@@ -153,8 +154,8 @@ def importance_chart(found: pd.DataFrame) -> alt.Chart:
     """Per task, a bar per grid dimension: its share of the score's variance (db/importance.py)."""
     return alt.Chart(found).mark_bar().encode(
         x=alt.X("importance:Q", title="share of the score's variance", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("param:N", title=None, sort="-x"),
+        y=alt.Y("param:N", title=None, sort="-x", axis=alt.Axis(labelOverlap=False)),
         color=alt.Color("param:N", legend=None),
         row=alt.Row("task:N", title=None),
         tooltip=["task", "param", alt.Tooltip("importance:Q", format=".3f"), "trials"],
-    ).properties(height=alt.Step(18), width=420)
+    ).properties(height=alt.Step(22), width=420)
