@@ -7,6 +7,8 @@ stopped early, FAILED). The results store stays the record: nothing is read back
 
 from __future__ import annotations
 
+import time
+
 from ray import tune
 
 from db.writer import STORED_PREFIXES
@@ -67,12 +69,14 @@ class MlflowMembers(tune.Callback):
         if entry is None:
             return
         run_id = self._run(entry)
-        if not result.get(EVENT_ONLY):
-            step = int(result[EPOCH])
-            for key, value in result.items():
-                if (key.startswith(STORED_PREFIXES) or key == PEAK) and isinstance(value, (int, float)) and \
-                        not isinstance(value, bool) and value == value:
-                    self.client.log_metric(run_id, key, float(value), step=step)
+        if not result.get(EVENT_ONLY):  # one batch per epoch (one request to the tracking store)
+            from mlflow.entities import Metric
+
+            step, now = int(result[EPOCH]), int(time.time() * 1000)
+            self.client.log_batch(run_id, metrics=[
+                Metric(key, float(value), now, step) for key, value in result.items()
+                if (key.startswith(STORED_PREFIXES) or key == PEAK) and isinstance(value, (int, float))
+                and not isinstance(value, bool) and value == value])
         if LEFT in result and self.book.close(entry, result[LEFT]):
             self.client.set_terminated(run_id, END[entry.ended])
 
