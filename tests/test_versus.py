@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from scipy import stats
@@ -68,12 +67,15 @@ def test_versus_marks_what_is_within_the_noise_of_the_seeds(two_sweeps):
     assert "within noise" in text and "differs" in text and "n/a (one seed)" in text
 
 
-def test_the_cli_compares_two_sweeps_and_says_why_a_comparison_is_empty(two_sweeps, tmp_path):
+def test_the_cli_compares_two_sweeps_and_says_why_a_comparison_is_empty(two_sweeps, capsys):
+    from orchestrator.cli import main
+
     url, a, b = two_sweeps
 
-    def superpos(*args):
-        return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args, "--db", url], capture_output=True,
-                              text=True, cwd=REPO)
+    def superpos(*args):  # in-process: the command's exit code and output, without a second interpreter
+        code = main([*args, "--db", url])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     out = superpos("table", "--kind", "versus", "--source", str(a), "--against", str(b), "--format", "json")
     assert out.returncode == 0, out.stderr
