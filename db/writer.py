@@ -21,6 +21,12 @@ SELECTION_KEY = "val/score"  # the peak epoch is chosen on the validation task s
 UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
+def stored_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric metrics of a report that the store keeps per step (keys under STORED_PREFIXES)."""
+    return {key: value for key, value in metrics.items()
+            if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
 def encode_value(value: float) -> tuple[float | None, str | None]:
     """(value, nonfinite kind): NaN and infinities are stored explicitly, never as a number."""
     value = float(value)
@@ -126,8 +132,7 @@ class ResultsWriter:
         rows = [
             {"trial_id": trial_id, "key": key, "step": step, **dict(zip(("value", "nonfinite"), encode_value(value)))}
             for step, metrics in steps.items()
-            for key, value in metrics.items()
-            if key.startswith(STORED_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
+            for key, value in stored_metrics(metrics).items()
         ]
         if rows or checkpoint:
             with Session(self.engine) as s, s.begin():

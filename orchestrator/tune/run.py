@@ -191,8 +191,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     if spec.tracking.mlflow is not None:
         from orchestrator.tune.tracking import check_installed
 
-        if check_installed():
-            raise SpecError(check_installed())
+        problem = check_installed()
+        if problem:
+            raise SpecError(problem)
     if resume is not None:
         queries.sweep_details(engine, resume)  # an unknown id fails here
         stored = set(run_state.cell_history(engine, resume))

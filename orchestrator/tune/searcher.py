@@ -186,6 +186,11 @@ class CellSearcher(Searcher):
                     return rec, None
         return None
 
+    @staticmethod
+    def _take(work: CellWork, nxt: tuple) -> HandedOut:
+        nxt[0].state = "live"  # taken: the cell's next call moves on
+        return HandedOut(work, *nxt)
+
     def _gather(self) -> list[HandedOut]:
         """The next Tune trial's members: the first piece of work in plan order, then more from the cells
         that share its frozen model, up to the model's pack size: first those of the same task (other
@@ -196,8 +201,7 @@ class CellSearcher(Searcher):
             nxt = self._next(work)
             if nxt is not None:
                 anchor = work
-                nxt[0].state = "live"  # taken: the cell's next call moves on
-                members.append(HandedOut(work, *nxt))
+                members.append(self._take(work, nxt))
                 break
         key = None if anchor is None else group(self.spec, anchor.cell)
         if key is None:
@@ -209,8 +213,7 @@ class CellSearcher(Searcher):
                 nxt = self._next(work)
                 if nxt is None:
                     break
-                nxt[0].state = "live"
-                members.append(HandedOut(work, *nxt))
+                members.append(self._take(work, nxt))
         return members
 
     def _member_config(self, member: HandedOut) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import time
 
 from ray import tune
 
-from db.writer import STORED_PREFIXES
+from db.writer import stored_metrics
 from workers.members import EPOCH, EVENT_ONLY, LEFT, PEAK, Entry, MemberBook
 
 END = {"complete": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
@@ -73,10 +73,9 @@ class MlflowMembers(tune.Callback):
             from mlflow.entities import Metric
 
             step, now = int(result[EPOCH]), int(time.time() * 1000)
-            self.client.log_batch(run_id, metrics=[
-                Metric(key, float(value), now, step) for key, value in result.items()
-                if (key.startswith(STORED_PREFIXES) or key == PEAK) and isinstance(value, (int, float))
-                and not isinstance(value, bool) and value == value])
+            shown = {**stored_metrics(result), **({PEAK: result[PEAK]} if PEAK in result else {})}
+            self.client.log_batch(run_id, metrics=[Metric(key, float(value), now, step)
+                                                   for key, value in shown.items() if value == value])
         if LEFT in result and self.book.close(entry, result[LEFT]):
             self.client.set_terminated(run_id, END[entry.ended])
 
