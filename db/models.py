@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from workers.members import FINISHED
@@ -152,6 +163,30 @@ class Snapshot(Base):
     shape: Mapped[str] = mapped_column(String(100))  # JSON list
     dtype: Mapped[str] = mapped_column(String(20))
     values: Mapped[str] = mapped_column(Text)  # JSON list, row-major
+
+
+ARTEFACT_SELECTIONS = ("peak", "final")
+
+
+class Artefact(Base):
+    """One learned tensor of a prompt-method trial (workers/artefacts.py): the encoder `prompt` at the
+    peak epoch and at the final epoch, and the method's state (`state/<name>`) at the peak. `data` is
+    a safetensors file holding that one tensor; `sha256` is the hash of `data`."""
+
+    __tablename__ = "artefacts"
+    __table_args__ = (UniqueConstraint("trial_id", "selection", "name"),
+                      CheckConstraint(one_of("selection", ARTEFACT_SELECTIONS), name="ck_artefact_selection"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    selection: Mapped[str] = mapped_column(String(10))
+    epoch: Mapped[int] = mapped_column(Integer)
+    shape: Mapped[str] = mapped_column(String(100))  # JSON list
+    dtype: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class ReferenceResult(Base):

@@ -6,6 +6,7 @@
     results.cells()                  # per cell: chosen rate, mean, std and n over seeds (newest sweep)
     results.table()                  # Table 1's numbers, as `superpos table` prints them
     results.curves()                 # per-epoch validation scores of the reported trials
+    results.prompts()                # the learned encoder prompt of each reported trial (numpy)
 
 It reads through the same modules as the CLI and the dashboard (db/queries.py, db/tables.py), opens
 the store read-only and never writes. `sweep` defaults to the newest sweep everywhere.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from db import importance, queries, tables
+from db import artefacts, importance, queries, tables
 from db.engine import open_store
 
 
@@ -81,3 +82,16 @@ class Results:
         """Learned tensors of each cell's reported trials as numpy arrays (column `array`; SuperPos's p'
         by default); `torch.from_numpy(row.array)` makes a tensor of one."""
         return queries.snapshots(self.engine, self._sweep(sweep), name)
+
+    def prompts(self, sweep: int | None = None, selection: str = "peak") -> pd.DataFrame:
+        """The (n, d_model) encoder prompt of each cell's reported trials (column `array`, numpy), at the
+        peak epoch (or `selection="final"`), with the cell values, seed and the epoch it is from."""
+        return artefacts.prompts(self.engine, self._sweep(sweep), selection)
+
+    def artefacts(self, sweep: int | None = None) -> pd.DataFrame:
+        """Every stored tensor of a sweep's trials (no data): selection, name, epoch, shape, bytes, sha256."""
+        return artefacts.listing(self.engine, self._sweep(sweep))
+
+    def tensors(self, trial: int, selection: str = "peak") -> dict:
+        """{name: numpy array} of one trial: its `prompt` and, at the peak, its method's `state/...`."""
+        return artefacts.tensors(self.engine, trial, selection)

@@ -3,17 +3,18 @@ resume or a retried report could call it twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from db.models import SWEEP_STATES, TRIAL_STATES, Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
+from db.models import SWEEP_STATES, TRIAL_STATES, Artefact, Cell, Metric, Score, Snapshot, Sweep, Trial, now_ms
 from workers.members import running_peaks
 
 STORED_PREFIXES = ("train/", "val/", "test/", "time/", "pack/")  # metric keys kept per step
@@ -149,6 +150,21 @@ class ResultsWriter:
         if rows:
             with Session(self.engine) as s, s.begin():
                 self._upsert(s, Snapshot, rows, ["trial_id", "name", "step"], ["shape", "dtype", "values"])
+
+    def store_artefacts(self, trial_id: int, epoch: int, artefacts: Mapping[str, list[Mapping[str, Any]]]) -> int:
+        """{selection: [{name, shape, dtype, data}]} (workers/artefacts.py), from the report of `epoch`: each
+        selection sent replaces that selection's rows of the trial (its final prompt each epoch, its peak
+        set when the peak moved), in one transaction. Returns the rows written."""
+        rows = [{"trial_id": trial_id, "name": a["name"], "selection": selection, "epoch": epoch,
+                 "shape": json.dumps(list(a["shape"])), "dtype": a["dtype"], "sha256": hashlib.sha256(a["data"]).hexdigest(),
+                 "bytes": len(a["data"]), "data": a["data"], "created_ms": now_ms()}
+                for selection, items in artefacts.items() for a in items]
+        if rows:
+            with Session(self.engine) as s, s.begin():
+                s.execute(delete(Artefact).where(Artefact.trial_id == trial_id,
+                                                 Artefact.selection.in_(list(artefacts))))
+                s.execute(insert(Artefact), rows)
+        return len(rows)
 
     def finish_trial(self, trial_id: int, state: str, error: str | None = None,
                      trainable_parameters: int | None = None) -> None:

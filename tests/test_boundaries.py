@@ -15,8 +15,9 @@ FORBIDDEN = {
 }
 # the task table is data (no torch, no I/O): the store's tables read the metric order of each task from it;
 # the member protocol is names and pure rules (no torch, no I/O): the store takes the finished states and
-# the peak rule from it
-ALLOWED = {"db": {"workers.tasks", "workers.members"}}
+# the peak rule from it; the method registry is configs only (no torch): the prompt export asks it which
+# methods train a prompt
+ALLOWED = {"db": {"workers.tasks", "workers.members", "workers.methods"}}
 TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
               "workers/trial.py", "workers/members.py", "orchestrator/spec/sweep.py", "orchestrator/spec/text.py", "orchestrator/spec/plan.py"]
 

@@ -16,9 +16,19 @@ from workers.tasks import get_task
 PROMPT_METHODS = sorted(METHOD_MODULES)
 
 
+def source_prompts(cfg, d: int = 64, seed: int = 7) -> dict | None:
+    """Trained-looking source prompts for a method that mixes them (ATTEMPT): seeded, at the
+    embedding table's scale."""
+    if not cfg.needs_sources:
+        return None
+    gen = torch.Generator().manual_seed(seed)
+    return {task: torch.randn(cfg.n_tokens, d, generator=gen) * 0.5 for task in cfg.sources}
+
+
 def _build(name: str, task: str | None = None, **params):
     cfg = get_method_config(name, params)
-    built = assemble("tiny-t5", cfg, dropout=False, task=get_task(task) if task else None)
+    built = assemble("tiny-t5", cfg, dropout=False, task=get_task(task) if task else None,
+                     source_prompts=source_prompts(cfg))
     return built.loaded, cfg, built.model.method
 
 
@@ -165,6 +175,8 @@ def test_prompt_tuning_class_label_and_text_initialisation():
         ("superpos_prompt", "google/t5-base-lm-adapt", 984_320),
         ("residual_prompt", "google/t5-base-lm-adapt", 206_720),
         ("prompt_tuning", "google/t5-base-lm-adapt", 7_680),
+        ("attempt", "google/t5-base-lm-adapt", 161_280),  # 7,680 + 76,800 + 76,800 (n 10, G 100)
+        ("attempt", "google/t5-small-lm-adapt", 107_520),
     ],
 )
 def test_trainable_parameters_match_the_paper(method, arch, expected):

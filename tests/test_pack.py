@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import io
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
 from workers import cache
+from workers.artefacts import encode
 from workers.pack import check_pack, run_pack
 from workers.trial import TrialConfig, run_trial
+
+
+def _source_files(tasks: tuple[str, ...], n: int, d: int = 64) -> dict[str, str]:
+    """Source prompts for the ATTEMPT member, as artefact files (what a sweep hands its trials)."""
+    folder, gen = Path(tempfile.mkdtemp(prefix="sources-")), torch.Generator().manual_seed(11)
+    files = {}
+    for task in tasks:
+        files[task] = str(folder / f"{task}.safetensors")
+        Path(files[task]).write_bytes(encode(torch.randn(n, d, generator=gen) * 0.5))
+    return files
+
 
 COMMON = dict(dropout=False, epochs=2, max_eval_samples=8, eval_batch_size=16)
 # different tasks, methods, options, input lengths, batch sizes and train sizes (so epochs end apart)
@@ -20,6 +34,10 @@ MEMBERS = [
          method_params={"m": 8, "n_tokens": 6}, max_source_tokens=32),
     dict(method="residual_prompt", task="cola", lr=0.003, seed=3, max_train_samples=16, batch_size=8,
          method_params={"bottleneck": 16}),
+    # input-dependent prompts; pooling over padding too (the official code's), so a member's own padding counts
+    dict(method="attempt", task="boolq", lr=0.3, seed=4, max_train_samples=12, batch_size=4, max_source_tokens=64,
+         method_params={"sources": ["qqp", "sst2"], "n_tokens": 4, "pooling": "official"},
+         source_prompts=_source_files(("qqp", "sst2"), 4)),
 ]
 
 
@@ -53,7 +71,8 @@ def _epochs(reports: list[dict]) -> list[dict]:
     return [r for r in reports if not r.get("event_only")]
 
 
-def _assert_same(alone, packed):
+def _assert_same(alone, packed, atol: dict[str, float] | None = None):
+    """Equal reports; trainable tensors equal to 1e-5 (or `atol[name]`)."""
     (a_reports, a_states), (p_reports, p_states) = alone, packed
     p_reports = _epochs(p_reports)
     assert [r["epoch"] for r in a_reports] == [r["epoch"] for r in p_reports]
@@ -63,7 +82,7 @@ def _assert_same(alone, packed):
     for a, p in zip(a_states, p_states):
         assert set(a["trainable"]) == set(p["trainable"])
         for name, value in a["trainable"].items():
-            torch.testing.assert_close(p["trainable"][name], value, atol=1e-5, rtol=0)
+            torch.testing.assert_close(p["trainable"][name], value, atol=(atol or {}).get(name, 1e-5), rtol=0)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +105,13 @@ def test_compiled_and_bucketed_steps_give_the_same_trajectories(alone):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="compiling the model failed")  # no fallback: compiled path ran
         reports, states = _packed(_configs(), compile="eager")  # dynamo traces the T5; no C++ toolchain needed
+    # ATTEMPT's projections: bucketed widths round the T5's sums differently (its losses and its target
+    # prompt still agree to 1e-5), and AdamW turns the tiny gradient differences of the W_down/W_up
+    # elements whose gradients nearly cancel over steps into updates that differ by up to ~5e-4 after 6
+    # steps at lr 0.3 (elements of magnitude ~0.3-2 by then: < 0.1%). Unbucketed packs hold 1e-5.
+    projections = {"method.down.weight": 1e-3, "method.up.weight": 1e-3}
     for i, expected in enumerate(alone):
-        _assert_same(expected, (reports[i], states[i]))
+        _assert_same(expected, (reports[i], states[i]), projections if MEMBERS[i]["method"] == "attempt" else None)
     padding = reports[0][0]["pack/padding"]
     assert 0 < padding < 1  # widths round up to buckets and the batch to a fixed number of rows
 

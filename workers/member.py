@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from workers.members import EPOCH, PEAK, PEAK_EPOCH, SNAPSHOT, improves
+from workers.members import ARTEFACTS, EPOCH, PEAK, PEAK_EPOCH, SNAPSHOT, improves
 from workers.tasks import get_task
 
 
@@ -87,8 +87,12 @@ class Member:
 
         task, method_cfg = get_task(cfg.task, cfg.template), cfg.method_config()
         loaded = loaded or frozen_model(cfg, method_cfg, cache)
+        from workers.artefacts import load_prompt
+
+        sources = {t: load_prompt(path) for t, path in cfg.source_prompts.items()} if cfg.source_prompts else None
         seed_everything(cfg.seed)
-        built = assemble(cfg.model, method_cfg, cfg.dropout, task, precision=cfg.precision, loaded=loaded)
+        built = assemble(cfg.model, method_cfg, cfg.dropout, task, precision=cfg.precision, loaded=loaded,
+                         source_prompts=sources)
         splits = encoded_splits(cfg, task, built.loaded.tokenizer, cache)
         return cls(cfg, task, method_cfg, built, splits, resolve_device(cfg.device))
 
@@ -117,7 +121,9 @@ class Member:
         self.steps += 1
 
     def end_epoch(self, epoch: int, extra: dict | None = None) -> dict[str, Any]:
-        """Evaluate; the epoch's report (train loss, split metrics, peak so far, snapshot at the end)."""
+        """Evaluate; the epoch's report (train loss, split metrics, peak so far, snapshot at the end,
+        the learned prompt as artefacts: workers/artefacts.py). The history keeps the metrics only."""
+        from workers.artefacts import epoch_artefacts
         from workers.evaluation import evaluate
 
         metrics: dict[str, Any] = {EPOCH: epoch, "train/loss": self.loss_sum.item() / max(self.steps, 1)}
@@ -126,7 +132,8 @@ class Member:
                 result = evaluate(self.model, self.tokenizer, self.task, self.splits[split], self.cfg.eval_batch_size,
                                   self.device, self.cfg.eval_mode)
                 metrics.update({f"{split}/{k}": v for k, v in result.items()})
-        if improves(metrics["val/score"], self.best["score"]):
+        moved = improves(metrics["val/score"], self.best["score"])
+        if moved:
             self.best = {"score": metrics["val/score"], "epoch": epoch}
             if self.cfg.output_dir:
                 self.peak_state = {name: p.detach().to("cpu", copy=True) for name, p in self.trainable.items()}
@@ -136,7 +143,15 @@ class Member:
         if epoch == self.cfg.epochs:
             metrics[SNAPSHOT] = self.snapshot()
         self.history.append(metrics)
-        return metrics
+        return {**metrics, ARTEFACTS: epoch_artefacts(self.method, moved)}
+
+    def last_report(self) -> dict[str, Any]:
+        """The last epoch's report again (a resumed member that had run its epochs says so once more),
+        with its artefacts: the prompt now, and the peak set if the peak was that epoch."""
+        from workers.artefacts import epoch_artefacts
+
+        last = self.history[-1]
+        return {**last, ARTEFACTS: epoch_artefacts(self.method, self.best["epoch"] == last[EPOCH])}
 
     def state(self, epoch: int) -> dict:
         """What `restore` needs to continue after `epoch`."""

@@ -34,11 +34,13 @@ ERROR = "error"  # a failed member's traceback
 NODE, NODE_ID = "node", "node_id"  # where the Tune trial runs (a lost node is named by them)
 COMPILE_ERROR = "compile_error"  # why the pack's compiled step fell back to eager
 SNAPSHOT = "snapshot"  # the method's small learned tensors, on the last epoch
+ARTEFACTS = "artefacts"  # {"final": [...], "peak": [...]}: the learned prompt (workers/artefacts.py); the
+# driver's callback takes it out of the report before anything else sees it
 CHECKPOINT_DIR = "checkpoint_dir_name"  # Tune's: the folder of the checkpoint that came with the report
 
 Report = TypedDict("Report", {
     MEMBER: int, EPOCH: int, PEAK: float, PEAK_EPOCH: int, LEFT: Ending, EVENT_ONLY: bool, ERROR: str,
-    NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, CHECKPOINT_DIR: str,
+    NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, ARTEFACTS: dict, CHECKPOINT_DIR: str,
     "train/loss": float, "trainable_parameters": int, "time/epoch_seconds": float,
     "pack/size": int, "pack/padding": float,
 }, total=False)

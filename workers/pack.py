@@ -154,7 +154,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         if resume_states and i in resume_states:
             member.restore(resume_states[i])
         if member.first_epoch > member.cfg.epochs:  # it had run its epochs: say so again, then finish it
-            report(i, {**member.history[-1], MEMBER: i})
+            report(i, {**member.last_report(), MEMBER: i})
             if finish(i, member.history[-1]):
                 results[i] = member.result()
             continue

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from workers.methods.base import prepend
+
 ENCODER_STEP = 32  # encoder widths round up to a multiple of this (prompt included) when bucketing
 
 
@@ -53,10 +55,7 @@ def _member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.T
     mask = batch["attention_mask"].to(device)
     if method is None:
         return embeds, mask
-    prompt = method().to(embeds.dtype)
-    rows = embeds.shape[0]
-    embeds = torch.cat([prompt.unsqueeze(0).expand(rows, -1, -1), embeds], dim=1)
-    return embeds, torch.cat([mask.new_ones(rows, prompt.shape[0]), mask], dim=1)
+    return prepend(method, embeds, mask)
 
 
 def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: int | None = None,

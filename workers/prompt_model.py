@@ -7,11 +7,12 @@ import contextlib
 import torch
 from torch import nn
 
-from workers.methods.base import PromptMethod
+from workers.methods.base import PromptMethod, prepend
 
 
 class PromptedT5(nn.Module):
-    """Prepends `method()` (n, d) to the encoder's input embeddings and extends the attention mask.
+    """Prepends the method's prompt (n, d per row) to the encoder's input embeddings and extends the
+    attention mask.
 
     With `method=None` the T5 runs as is (full fine-tuning). `autocast`: a lower compute dtype for a
     float32 T5 (full fine-tuning in bf16 keeps float32 master weights); None: the weights' own dtype.
@@ -30,11 +31,8 @@ class PromptedT5(nn.Module):
         embeds = self.t5.get_input_embeddings()(input_ids)
         if self.method is None:
             return {"inputs_embeds": embeds, "attention_mask": attention_mask}
-        prompt = self.method().to(embeds.dtype)
-        batch = input_ids.shape[0]
-        embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1), embeds], dim=1)
-        ones = attention_mask.new_ones(batch, prompt.shape[0])
-        return {"inputs_embeds": embeds, "attention_mask": torch.cat([ones, attention_mask], dim=1)}
+        embeds, mask = prepend(self.method, embeds, attention_mask)
+        return {"inputs_embeds": embeds, "attention_mask": mask}
 
     def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
         """The mean token cross-entropy of `labels` (pad positions set to -100)."""

@@ -65,6 +65,8 @@ class TrialConfig:
                                         "parameters stay float32); full fine-tuning keeps float32 weights and "
                                         "computes in bfloat16 (autocast)")
     output_dir: str | None = _opt(None, "where to save the trainable parameters (final and peak); null: nowhere")
+    source_prompts: dict[str, str] = _opt({}, "attempt: source task -> its prompt (an artefact file or a PEFT adapter "
+                                              "folder from `superpos export prompt`); a sweep fills it from the store")
     revisions: dict[str, str] = _opt({}, "hub id -> revision (branch, tag or commit) of a model or dataset loaded "
                                          "from the hub; a sweep pins each one it loads to the commit it resolved")
 
@@ -121,7 +123,8 @@ def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callab
 
     Every epoch reports `train/loss`, `val/<metric>` (and `test/<metric>` under a holdout protocol),
     `peak/score` and `peak/epoch` (best validation score so far: the Optuna objective). The last
-    report also carries `snapshot`: the method's small learned tensors (SuperPos p').
+    report also carries `snapshot`: the method's small learned tensors (SuperPos p'); every report of a
+    prompt method carries `artefacts`, its learned prompt (workers/artefacts.py).
 
     `save_state` gets, before each epoch's report, what `resume_state` needs to continue after that
     epoch (trainable tensors, optimizer, RNG, results so far). `cache`: reuse this process's frozen
@@ -134,7 +137,7 @@ def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callab
     if resume_state is not None:
         member.restore(resume_state)
         if member.first_epoch > cfg.epochs:  # it had finished its last epoch when it was stopped: report that again
-            report(member.history[-1])
+            report(member.last_report())
     for epoch in member.epochs():
         for batch in member.train_batches(epoch):
             loss = member.model(**{k: v.to(member.device) for k, v in batch.items()})

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from orchestrator.cli.analysis import cmd_export_optuna, cmd_importance
+from orchestrator.cli.analysis import cmd_export_optuna, cmd_export_prompt, cmd_importance
 from orchestrator.cli.common import DB_HELP, SPEC_HELP
 from orchestrator.cli.common import fail as _fail
 from orchestrator.cli.db import cmd_db_export, cmd_db_import_reference, cmd_db_upgrade
@@ -127,13 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
     optuna_out.add_argument("--out", required=True, help="an Optuna storage: a new SQLite file (e.g. studies.db) or "
                             "an RDB URL; never the results store")
 
+    prompt_out = _command(exports, "prompt", cmd_export_prompt, "a trial's learned prompt as a Hugging Face PEFT "
+                          "adapter (PeftModel.from_pretrained loads it)", db=True,
+                          description="Writes the encoder prompt a trial learned (at its peak or final epoch) as a "
+                                      "PEFT prompt-tuning adapter with a model card. Name a trial by id (--trial), "
+                                      "or a cell of a sweep by its values: its chosen trial, or --seed for a replica.")
+    prompt_out.add_argument("--out", required=True, help="the adapter folder to write (an existing adapter is never "
+                            "overwritten)")
+    prompt_out.add_argument("--trial", type=int, help="a trial id (trial_summary.trial_id), instead of a cell")
+    prompt_out.add_argument("--sweep", type=int, help="sweep id (default: the latest)")
+    prompt_out.add_argument("--method", help="the cell's method, e.g. superpos_prompt")
+    prompt_out.add_argument("--task", help="the cell's task, e.g. rte")
+    prompt_out.add_argument("--model", help="the cell's model, e.g. google/t5-base-lm-adapt")
+    prompt_out.add_argument("--m", type=int, help="the cell's m (SuperPos)")
+    prompt_out.add_argument("--dropout", choices=("on", "off"), help="the cell's dropout")
+    prompt_out.add_argument("--seed", type=int, help="the replica with this seed (default: the chosen trial)")
+    prompt_out.add_argument("--selection", choices=("peak", "final"), default="peak",
+                            help="the prompt at the epoch of the best validation score (default), or at the last")
+
     dbp = _group(sub, "db", "manage the results store")
     _command(dbp, "upgrade", cmd_db_upgrade, "create the schema, or migrate an older database to this version's",
              db=True)
     _command(dbp, "import-reference", cmd_db_import_reference, "load the paper's published numbers (idempotent)",
              db=True)
     export = _command(dbp, "export", cmd_db_export,
-                      "write the views (trial_summary, best_trials, reference_results) to files", db=True)
+                      "write the views (trial_summary, best_trials, cell_results, metrics, artefacts, "
+                      "reference_results) to files", db=True)
     export.add_argument("--format", choices=("csv", "parquet"), default="csv", help="one file per view or table")
     export.add_argument("--out", default="exports", help="output folder (default: ./exports)")
     export.add_argument("--sweep", type=int, help="only this sweep (default: all)")

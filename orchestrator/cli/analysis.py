@@ -1,5 +1,5 @@
-"""`superpos importance` (what matters across the grid) and `superpos export optuna` (the studies for
-Optuna's own tools)."""
+"""`superpos importance` (what matters across the grid), `superpos export optuna` (the studies for
+Optuna's own tools) and `superpos export prompt` (a trial's learned prompt as a PEFT adapter)."""
 
 from __future__ import annotations
 
@@ -51,4 +51,24 @@ def cmd_export_optuna(args) -> int:
     storage = args.out if "://" in args.out else f"sqlite:///{args.out}"
     print(f"wrote {len(written)} studies ({sum(written.values())} search trials) of sweep {sweep_id} to {args.out}; "
           f"open them with: optuna-dashboard {storage}, or optuna.load_study(study_name=CELL_KEY, storage={storage!r})")
+    return 0
+
+
+def cmd_export_prompt(args) -> int:
+    from db import peft_export
+    from db.engine import open_store
+
+    engine = open_store(args.db, readonly=True)
+    if args.trial is not None:
+        trial_id = args.trial
+    else:
+        sweep_id = _sweep_id(engine, args.sweep)
+        if sweep_id is None:
+            return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
+        dropout = None if args.dropout is None else args.dropout == "on"
+        trial_id = peft_export.resolve_trial(engine, sweep_id, args.seed, method=args.method, task=args.task,
+                                             model=args.model, m=args.m, dropout=dropout)
+    folder = peft_export.export_prompt(engine, trial_id, args.out, args.selection)
+    print(f"wrote trial {trial_id}'s {args.selection} prompt as a PEFT adapter to {folder}; load it with "
+          f"peft.PeftModel.from_pretrained(base_model, {str(folder)!r}) (see {folder / 'README.md'})")
     return 0

@@ -1,5 +1,6 @@
 """The `superpos db ...` commands: upgrade (create or migrate the schema), import-reference (the paper's
-numbers), export (the views and the per-epoch metrics to CSV or Parquet files)."""
+numbers), export (the views, the per-epoch metrics and the list of stored artefacts to CSV or Parquet
+files)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def cmd_db_import_reference(args) -> int:
 
 
 def cmd_db_export(args) -> int:
-    from db import queries
+    from db import artefacts, queries
     from db.engine import open_store
 
     engine = open_store(args.db, readonly=True)
@@ -37,6 +38,7 @@ def cmd_db_export(args) -> int:
               "best_trials": queries.best_trials(engine, args.sweep),
               "cell_results": queries.cell_results(engine, args.sweep),
               "metrics": queries.metrics_frame(engine, args.sweep),
+              "artefacts": artefacts.listing(engine, args.sweep),  # what is stored; `export prompt` writes one
               "reference_results": queries.reference_results(engine)}
     for name, frame in frames.items():
         path = out / f"{name}.{args.format}"

@@ -48,10 +48,14 @@ def cmd_trial_run(args) -> int:
 
 def _printable(metrics: dict) -> dict:
     """An epoch's metrics for the terminal: learned tensors as their shapes, not their values."""
-    snapshot = metrics.get("snapshot")
-    if not snapshot:
-        return metrics
-    return {**metrics, "snapshot": {name: {"shape": t["shape"], "dtype": t["dtype"]} for name, t in snapshot.items()}}
+    from workers.members import ARTEFACTS, SNAPSHOT
+
+    out = dict(metrics)
+    if out.get(SNAPSHOT):
+        out[SNAPSHOT] = {name: {"shape": t["shape"], "dtype": t["dtype"]} for name, t in out[SNAPSHOT].items()}
+    if ARTEFACTS in out:
+        out[ARTEFACTS] = {selection: {a["name"]: a["shape"] for a in items} for selection, items in out[ARTEFACTS].items()}
+    return out
 
 
 def _parse_sets(pairs: list[str]) -> dict:

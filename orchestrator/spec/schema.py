@@ -98,7 +98,8 @@ class OptunaSpec(Section):
 # where a spec sets them
 GRID_FIELDS = {"method": "methods", "task": "tasks", "model": "models", "dropout": "dropout", "seed": "seeds",
                "method_params": "method_params", "lr": "optuna (the search sets each trial's rate)",
-               "weight_decay": "method_params.<method>.weight_decay"}
+               "weight_decay": "method_params.<method>.weight_decay",
+               "source_prompts": "sources (ATTEMPT's source prompts: published by an earlier sweep in the store)"}
 
 
 def _training_spec() -> type[Section]:

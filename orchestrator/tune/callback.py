@@ -15,6 +15,7 @@ from db.run_state import eta_seconds
 from db.writer import ResultsWriter
 from orchestrator.tune.faults import explain, what_next
 from workers.members import (
+    ARTEFACTS,
     CHECKPOINT_DIR,
     COMPILE_ERROR,
     EVENT_ONLY,
@@ -162,7 +163,10 @@ class ResultsCallback(tune.Callback):
         self._start(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        """One member's epoch (`member` indexes the trial's members); `left` closes its row."""
+        """One member's epoch (`member` indexes the trial's members); `left` closes its row. The
+        report's artefacts are taken out of it here (Tune lets callbacks change the result in place),
+        so neither Tune's own files and experiment state nor the callbacks after this one hold them."""
+        artefacts = result.pop(ARTEFACTS, None)
         self._entries(trial)
         entry = self.book.report(trial.trial_id, result)
         if entry is None:
@@ -180,6 +184,8 @@ class ResultsCallback(tune.Callback):
             self.writer.log_metrics(db_id, step, result, checkpoint)
             if result.get(SNAPSHOT):
                 self.writer.store_snapshots(db_id, step, result[SNAPSHOT])
+            if artefacts:
+                self.writer.store_artefacts(db_id, step, artefacts)
             self.trainable[entry.key] = result.get("trainable_parameters")
             self._advance(entry.key, step)
         elif checkpoint:

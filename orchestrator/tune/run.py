@@ -255,6 +255,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                                             reuse_actors=True),  # one worker process serves many trials
                 run_config=tune.RunConfig(
                     name=name, storage_path=spec.ray.storage_path,
+                    # the results callback first: it takes the artefacts out of each report
                     callbacks=[callback, *_trackers(spec, sweep_id), *tune_loggers()],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),

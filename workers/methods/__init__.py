@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from workers.methods.configs import (
+    AttemptConfig,
     FullFinetuneConfig,
     MethodConfig,
     PromptTuningConfig,
@@ -17,7 +18,8 @@ from workers.methods.configs import (
 )
 
 METHOD_CONFIGS: dict[str, type[MethodConfig]] = {
-    cls.name: cls for cls in (PromptTuningConfig, SuperPosPromptConfig, ResidualPromptConfig, FullFinetuneConfig)
+    cls.name: cls for cls in (PromptTuningConfig, SuperPosPromptConfig, ResidualPromptConfig, AttemptConfig,
+                           FullFinetuneConfig)
 }
 
 

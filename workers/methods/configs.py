@@ -17,6 +17,7 @@ class MethodConfig:
     name: ClassVar[str]
     has_m: ClassVar[bool] = False  # does the grid's m dimension apply?
     trains_prompt: ClassVar[bool] = True  # False: no prompt; the model itself trains (full fine-tuning)
+    needs_sources: ClassVar[bool] = False  # True: it mixes source prompts trained before (ATTEMPT)
     lr: float = 0.01
     weight_decay: float = 0.01
 
@@ -145,3 +146,57 @@ class FullFinetuneConfig(MethodConfig):
     trains_prompt: ClassVar[bool] = False
     lr: float = 1e-5
     weight_decay: float = 0.01  # not stated by the paper; AdamW's usual default
+
+
+@dataclass(frozen=True)
+class AttemptConfig(MethodConfig):
+    """ATTEMPT (Asai et al. 2022; the official code's `attn_method: "sub"`): the target prompt plus an
+    input-dependent mix of k frozen source prompts and itself,
+    x = LayerNorm(W_up SiLU(W_down pool(input embeddings))), a = softmax(pool(P_j) . x / T) over the
+    k + 1 prompts, prompt = P_target + sum_j a_j P_j. W_down d->100 and W_up 100->d without bias, N(0, 0.01)
+    (std); the LayerNorm's affine weights stay at their initial values (the official code never trains them).
+
+    `sources`: the source tasks in attention order (the paper's: QQP, QNLI, MNLI, SST-2), whose prompts
+    the trial receives (TrialConfig.source_prompts); `source_sha256`: each one's content hash, pinned
+    (a sweep fills it, so cells with other sources are other cells). `temperature`: "d_model_e"
+    (d_model * e: 2087.6 on t5-base, the official configs' fixed 2087; 1391.8 on t5-small, where the
+    official code's learned-temperature variant starts too) or a number (e.g. 2087, the configs' constant
+    on any model). `pooling`: "masked" (max over the real input tokens) or "official" (max over every
+    position, padding included, as the official code does). `target_init`: "sampled_vocab" (n sampled
+    vocabulary embeddings, the SuperPos paper's setup) or "first_source" (a copy of the first source
+    prompt, the official single-task config). lr 0.3 and weight decay 1e-5 are the paper's.
+    """
+
+    name: ClassVar[str] = "attempt"
+    needs_sources: ClassVar[bool] = True
+    lr: float = 0.3
+    weight_decay: float = 1e-5
+    n_tokens: int = 10
+    sources: tuple[str, ...] = ("qqp", "qnli", "mnli", "sst2")
+    source_sha256: dict | None = None
+    temperature: Any = "d_model_e"
+    pooling: str = "masked"
+    target_init: str = "sampled_vocab"
+    sampling_seed: int = 0
+    sample_first_k: int | None = None
+    BOTTLENECK: ClassVar[int] = 100  # G, fixed by the official code
+    POOLINGS: ClassVar[tuple[str, ...]] = ("masked", "official")
+    TARGET_INITS: ClassVar[tuple[str, ...]] = ("sampled_vocab", "first_source")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive_int(self.name, "n_tokens", self.n_tokens)
+        if isinstance(self.sources, list):
+            object.__setattr__(self, "sources", tuple(self.sources))
+        if not self.sources or not all(isinstance(t, str) for t in self.sources) or len(set(self.sources)) < len(self.sources):
+            raise ValueError(f"{self.name}: sources must be a non-empty list of distinct task ids, got {self.sources!r}")
+        if self.source_sha256 is not None and (not isinstance(self.source_sha256, dict)
+                                               or set(self.source_sha256) != set(self.sources)):
+            raise ValueError(f"{self.name}: source_sha256 must name exactly the sources ({', '.join(self.sources)})")
+        temperature_ok = self.temperature == "d_model_e" or (
+            isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool) and self.temperature > 0)
+        if not temperature_ok:
+            raise ValueError(f"{self.name}: temperature must be 'd_model_e' or a positive number, got {self.temperature!r}")
+        _check_choice(self.name, "pooling", self.pooling, self.POOLINGS)
+        _check_choice(self.name, "target_init", self.target_init, self.TARGET_INITS)
+        _check_sampling(self)

@@ -3,6 +3,7 @@ with `trains_prompt`; full fine-tuning has no module (the model itself trains)."
 
 from __future__ import annotations
 
+from workers.methods.attempt import Attempt
 from workers.methods.base import MethodContext, PromptMethod
 from workers.methods.configs import MethodConfig
 from workers.methods.prompt_tuning import PromptTuning
@@ -13,6 +14,7 @@ METHOD_MODULES: dict[str, type[PromptMethod]] = {
     "prompt_tuning": PromptTuning,
     "superpos_prompt": SuperPosPrompt,
     "residual_prompt": ResidualPrompt,
+    "attempt": Attempt,
 }
 
 
