@@ -20,10 +20,13 @@ from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
 ROW_KEYS = ["model", "method", "m", "options", "dropout"]
 
 
+UNLABELLED = ("m", "source_sha256")  # m has its own column; the source pins are hashes (the cell key keeps them)
+
+
 def options_label(options_json: str | None) -> str:
-    """A cell's grid options other than m (m has its own column), e.g. 'softmax=true'; '' when none."""
+    """A cell's grid options other than m and the source pins, e.g. 'softmax=true'; '' when none."""
     options = json.loads(options_json or "{}")
-    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items()) if k != "m")
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items()) if k not in UNLABELLED)
 
 
 def read_frame(engine: Engine, stmt, **params) -> pd.DataFrame:

@@ -11,10 +11,19 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestrator.spec import SweepSpec
 from workers.methods import get_method_config
+
+SOURCE_SHA256 = "source_sha256"  # the option that pins a cell's source prompts (orchestrator/tune/sources.py)
+
+
+def source_file(spec: SweepSpec, sha256: str) -> str:
+    """Where the trials of a sweep read the source prompt with this hash (under the run's storage folder,
+    which every node sees)."""
+    return str(Path(spec.ray.storage_path or "~/ray_results").expanduser() / "superpos-sources" / f"{sha256}.safetensors")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ def trial_config(spec: SweepSpec, cell: Cell, lr: float, seed: int | None = None
     """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr` (and seed)."""
     params = {**spec.method_params.get(cell.method, {}), **dict(cell.options)}
     weight_decay = get_method_config(cell.method, {**params, "lr": lr}).weight_decay  # stored with the trial
+    sources = {task: source_file(spec, sha) for task, sha in params.get(SOURCE_SHA256, ())}
     return {**spec.training, "method": cell.method, "task": cell.task, "model": cell.model,
             "dropout": cell.dropout, "seed": cell.seed if seed is None else seed, "method_params": params, "lr": lr,
-            "weight_decay": weight_decay}
+            "weight_decay": weight_decay, **({"source_prompts": sources} if sources else {})}

@@ -175,6 +175,18 @@ class TrackingSpec(Section):
                                                         "epoch's metrics (needs the mlflow package)")
 
 
+class SourcesSpec(Section):
+    """Where ATTEMPT's source prompts come from: the prompts an earlier sweep in this store published
+    (each of its cells' chosen trial, at its peak epoch), one per source task, on the same model and
+    with the same n_tokens. The consuming cells record each prompt's sha256 (other sources: other cells)."""
+
+    sweep: int | str = Field(description="the earlier sweep whose cells trained the source prompts: its id, or its "
+                                         "name (the newest sweep of that name; superpos sweep list)")
+    method: MethodId = Field("prompt_tuning", description="the method of its cells that trained them")  # type: ignore[valid-type]
+    dropout: OnOff | None = Field(None, description="its cells with this dropout (default: the consuming cell's "
+                                                    "setting, else the only one it ran)")
+
+
 class LimitSpec(Section):
     max_cells: int = Field(10_000, ge=1, description="refuse grids larger than this (a typo guard)")
     max_trials: int = Field(100_000, ge=1, description="refuse grids that plan more trials than this (search "
@@ -208,6 +220,8 @@ class SpecModel(Section):
     ray: RaySpec = Field(default_factory=RaySpec)
     limits: LimitSpec = Field(default_factory=LimitSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    sources: SourcesSpec | None = Field(None, description="ATTEMPT's source prompts: an earlier sweep's published "
+                                                          "prompts (needed when spec.methods has attempt)")
 
     _unique_lists = field_validator("methods", "tasks", "models", "m", "dropout", "seeds")(_unique)
 

@@ -24,6 +24,7 @@ from orchestrator.spec.schema import (
     RaySpec,
     ResourceSpec,
     SchedulerSpec,
+    SourcesSpec,
     SpecModel,
     TrackingSpec,
     TrainingSpec,
@@ -63,6 +64,7 @@ class SweepSpec:
     limits: LimitSpec
     tracking: TrackingSpec
     text: str  # the YAML as given, stored with the sweep
+    sources: SourcesSpec | None = None  # ATTEMPT's source prompts (orchestrator/spec/sources.py)
 
     @property
     def hash(self) -> str:
@@ -185,6 +187,16 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
     if model.scheduler.type == "asha" and model.scheduler.grace_period > spec.epochs:
         problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
                         f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
+    mixers = [m for m in spec.methods if METHOD_CONFIGS[m].needs_sources]
+    if mixers and model.sources is None:
+        problems.append(f"spec.sources: {', '.join(mixers)} mixes source prompts trained before; name the sweep in "
+                        "this store that trained them (sources: {sweep: N}, its prompt_tuning cells on the source "
+                        "tasks)")
+    if model.sources is not None and not mixers:
+        problems.append("spec.sources: no method of spec.methods takes source prompts (attempt does); remove it")
+    if model.sources is not None and "://" in (model.ray.storage_path or ""):
+        problems.append("spec.sources: the source prompts are handed to trials as files under spec.ray.storage_path, "
+                        "which must be a folder every node sees (not a URL) for now")
     packable = [m for m in spec.methods if METHOD_CONFIGS[m].trains_prompt]
     if isinstance(model.resources.pack_size, int) and model.resources.pack_size > 1 and not packable:
         problems.append(f"spec.resources.pack_size: {model.resources.pack_size}, but nothing can be packed: "
@@ -223,7 +235,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
         models=tuple(model.models), m=tuple(model.m), dropout=tuple(model.dropout), seeds=tuple(model.seeds),
         method_params={m: dict(model.method_params.get(m, {})) for m in model.methods}, method_grid=grids,
         optuna=model.optuna, training=training, scheduler=model.scheduler, resources=model.resources,
-        ray=model.ray, limits=model.limits, tracking=model.tracking, text=text,
+        ray=model.ray, limits=model.limits, tracking=model.tracking, text=text, sources=model.sources,
     )
     _cross_checks(model, spec, problems)
     if problems:

@@ -19,7 +19,7 @@ from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_resources
-from orchestrator.tune import provenance
+from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, quiet_token_notice, tune_loggers
 
@@ -186,7 +186,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     db_url = resolve_url(db_url)
     engine = open_store(db_url)
     writer = ResultsWriter(engine)
-    cells = expand(spec)
+    cells = sources.bind(spec, expand(spec), engine, resume)  # ATTEMPT's source prompts, from the store
     check_environment(spec)
     if spec.tracking.mlflow is not None:
         from orchestrator.tune.tracking import check_installed

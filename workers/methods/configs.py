@@ -188,6 +188,8 @@ class AttemptConfig(MethodConfig):
         _check_positive_int(self.name, "n_tokens", self.n_tokens)
         if isinstance(self.sources, list):
             object.__setattr__(self, "sources", tuple(self.sources))
+        if isinstance(self.source_sha256, (list, tuple)):  # as a cell's options carry it: (task, sha256) pairs
+            object.__setattr__(self, "source_sha256", {task: sha for task, sha in self.source_sha256})
         if not self.sources or not all(isinstance(t, str) for t in self.sources) or len(set(self.sources)) < len(self.sources):
             raise ValueError(f"{self.name}: sources must be a non-empty list of distinct task ids, got {self.sources!r}")
         if self.source_sha256 is not None and (not isinstance(self.source_sha256, dict)

@@ -1,0 +1,99 @@
+"""ATTEMPT's source prompts, bound to its cells before a sweep starts (spec.sources).
+
+For each cell of a method that mixes source prompts, each source task's published prompt is looked
+up in the store: the chosen trial of the source sweep's cell (spec.sources.method, that task, the
+same model, the dropout setting spec.sources names or the cell's own), at its peak epoch. The
+prompt's sha256 joins the cell's options (so other sources make other cells, and a resume finds the
+same cells), and its bytes are written once, content-addressed, under the run's storage folder,
+where every trial reads it (plan.source_file). Every problem is found before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from db import artefacts, queries
+from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.plan import SOURCE_SHA256, Cell, source_file
+from workers.methods import METHOD_CONFIGS, get_method_config
+
+
+def source_sweep(engine: Engine, spec: SweepSpec, before: int | None = None) -> int:
+    """The id of spec.sources.sweep (an id, or the newest sweep of that name), earlier than the sweep
+    `before` when one resumes (its sources were bound when it started)."""
+    wanted = spec.sources.sweep
+    sweeps = queries.list_sweeps(engine)
+    if before is not None:
+        sweeps = sweeps[sweeps["id"] < before]
+    found = sweeps[sweeps["id"] == wanted] if isinstance(wanted, int) else sweeps[sweeps["name"] == wanted]
+    if found.empty:
+        raise SpecError(f"spec.sources.sweep: no sweep {wanted!r} in this store; `superpos sweep list` shows the "
+                        "sweeps")
+    return int(found["id"].max())
+
+
+def _published(engine: Engine, spec: SweepSpec, sweep_id: int) -> dict[tuple[str, str, bool], dict]:
+    """(task, model, dropout) -> the chosen trial's row of the source sweep's cells of spec.sources.method."""
+    source = spec.sources
+    best = queries.best_trials(engine, sweep_id)
+    best = best[best["method"] == source.method]
+    return {(r.task, r.model, bool(r.dropout)): r._asdict() for r in best.itertuples(index=False)}
+
+
+def _pick(published: dict, task: str, model: str, dropout: bool, spec: SweepSpec, sweep_id: int) -> dict:
+    wanted = spec.sources.dropout
+    options = [d for (t, mdl, d) in published if t == task and mdl == model]
+    where = f"spec.sources: sweep {sweep_id} has"
+    if not options:
+        have = sorted({f"{t} on {mdl}" for (t, mdl, _) in published}) or ["none"]
+        raise SpecError(f"{where} no {spec.sources.method} cell with a chosen trial for {task} on {model} (its "
+                        f"cells with one: {', '.join(have)}); train it there first, or choose another sweep")
+    if wanted is not None:
+        if wanted not in options:
+            raise SpecError(f"{where} {task} on {model} only with dropout {', '.join('on' if d else 'off' for d in options)}; "
+                            "set spec.sources.dropout to match it")
+        return published[(task, model, wanted)]
+    if dropout in options:
+        return published[(task, model, dropout)]
+    if len(options) == 1:
+        return published[(task, model, options[0])]
+    raise SpecError(f"{where} {task} on {model} with dropout on and off: choose one with spec.sources.dropout")
+
+
+def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None = None) -> list[Cell]:
+    """`cells` with each source-mixing cell's sources pinned (their sha256 in its options); writes the
+    prompts' files. Cells of other methods come back unchanged. `resume`: the sweep being resumed."""
+    if spec.sources is None:
+        return cells
+    sweep_id = source_sweep(engine, spec, before=resume)
+    published = _published(engine, spec, sweep_id)
+    bound = []
+    for cell in cells:
+        if not METHOD_CONFIGS[cell.method].needs_sources:
+            bound.append(cell)
+            continue
+        config = get_method_config(cell.method, {**spec.method_params.get(cell.method, {}), **dict(cell.options)})
+        pins = []
+        for task in config.sources:
+            chosen = _pick(published, task, cell.model, cell.dropout, spec, sweep_id)
+            stored = artefacts.row(engine, int(chosen["trial_id"]), "prompt", "peak")
+            if stored is None:
+                raise SpecError(f"spec.sources: the chosen trial {chosen['trial_id']} of {task} in sweep "
+                                f"{sweep_id} has no stored prompt (an earlier superpos ran it); run "
+                                "that cell again to publish one")
+            shape = tuple(json.loads(stored["shape"]))
+            if shape[0] != config.n_tokens:
+                raise SpecError(f"spec.sources: the {task} prompt of sweep {sweep_id} has {shape[0]} tokens, "
+                                f"but method_params.{cell.method}.n_tokens is {config.n_tokens}; they must match")
+            path = Path(source_file(spec, stored["sha256"]))
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(bytes(stored["data"]))
+            pins.append((task, stored["sha256"]))
+        options = dict(cell.options) | {SOURCE_SHA256: tuple(sorted(pins))}
+        bound.append(replace(cell, options=tuple(sorted(options.items()))))
+    return bound
