@@ -128,3 +128,16 @@ def test_the_writer_replaces_a_selection_and_keeps_the_other(store, tiny_model):
 
 def test_full_finetuning_sends_no_artefacts():
     assert epoch_artefacts(None, peak_moved=True) == {}
+
+
+@pytest.mark.slow  # a real Ray sweep (session fixture)
+def test_the_readmes_cost_figures_are_what_a_trial_stores(tiny_sweep):
+    """scripts/artefact_sizes.py (the README's table) counts the bytes a real trial of the sweep stored."""
+    from scripts.artefact_sizes import sizes
+
+    url, sweep_id, _, _ = tiny_sweep
+    _, listing = _rows(url, sweep_id)
+    expected = sizes("tiny-t5", {"m": 8})
+    for method in ("prompt_tuning", "superpos_prompt"):
+        stored = listing[listing["method"] == method].groupby("trial_id")["bytes"].sum()
+        assert set(stored) == {expected[method]["per_trial"]}, method
