@@ -13,7 +13,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` puts only this folder on the path
 
 from dashboard import data  # noqa: E402
-from dashboard.views import ablation, curves, matters, search, sweeps, table, weights  # noqa: E402
+from dashboard.views import ablation, curves, matters, prompts, search, sweeps, table, weights  # noqa: E402
 from db.engine import StoreError  # noqa: E402
 
 st.set_page_config(page_title="superpos results", layout="wide")
@@ -29,6 +29,7 @@ nav = st.navigation([
     st.Page(ablation.page, title="m ablation", url_path="ablation"),
     st.Page(search.page, title="Learning-rate search", url_path="search"),
     st.Page(weights.page, title="SuperPos weights", url_path="weights"),
+    st.Page(prompts.page, title="Learned prompts", url_path="prompts"),
     st.Page(matters.page, title="What matters", url_path="matters"),
     st.Page(sweeps.page, title="Sweeps and trials", url_path="sweeps"),
 ])

@@ -159,3 +159,39 @@ def importance_chart(found: pd.DataFrame) -> alt.Chart:
         row=alt.Row("task:N", title=None),
         tooltip=["task", "param", alt.Tooltip("importance:Q", format=".3f"), "trials"],
     ).properties(height=alt.Step(22), width=420)
+
+
+def prompt_norms(prompts: pd.DataFrame) -> pd.DataFrame:
+    """Long: per reported trial (db.artefacts.prompts rows) and prompt token, the token's L2 norm, with
+    the cell's series label."""
+    rows = [{"series": label, "seed": r.seed, "token": i + 1, "norm": float(v)}
+            for label, r in zip(_series_label(prompts), prompts.itertuples())
+            for i, v in enumerate(np.linalg.norm(r.array, axis=1))]
+    return pd.DataFrame(rows, columns=["series", "seed", "token", "norm"])
+
+
+def prompt_norms_chart(prompts: pd.DataFrame) -> alt.Chart:
+    """Per prompt token, the L2 norm of each cell's prompt (mean over seeds), one line per cell; the
+    colours follow the method families of every other chart."""
+    labels, colours = series_colours(prompts)
+    norms = prompt_norms(prompts).groupby(["series", "token"], as_index=False)["norm"].mean()
+    return alt.Chart(norms).mark_line(point=True).encode(
+        x=alt.X("token:O", title="prompt token", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("norm:Q", title="L2 norm", axis=alt.Axis(format=".2f")),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colours),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, symbolType="stroke")),
+        tooltip=["series", "token", alt.Tooltip("norm:Q", format=".3f")],
+    ).properties(height=300)
+
+
+def token_similarity_heatmap(prompt: np.ndarray, title: str) -> alt.LayerChart:
+    """One prompt's token x token cosine similarities, in token order, values written in the cells."""
+    unit = prompt / np.maximum(np.linalg.norm(prompt, axis=1, keepdims=True), 1e-12)
+    tokens = [str(i + 1) for i in range(len(prompt))]
+    data = pd.DataFrame(unit @ unit.T, index=tokens, columns=tokens).rename_axis("token_a").reset_index() \
+        .melt("token_a", var_name="token_b", value_name="cosine")
+    base = alt.Chart(data, title=title).encode(x=alt.X("token_a:O", title=None, sort=tokens),
+                                               y=alt.Y("token_b:O", title=None, sort=tokens))
+    cells = base.mark_rect().encode(color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
+                                    tooltip=["token_a", "token_b", alt.Tooltip("cosine:Q", format=".2f")])
+    return cells + base.mark_text(fontSize=9).encode(text=alt.Text("cosine:Q", format=".2f"))

@@ -9,7 +9,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from db import queries
+from db import artefacts, queries
 from db.engine import open_store, resolve_url
 
 
@@ -116,3 +116,13 @@ def task_study(url: str, sweep_id: int, task: str):
     from db import importance as found
 
     return found.task_study(engine(url), sweep_id, task)
+
+
+@st.cache_data(ttl=15)
+def prompts(url: str, sweep_id: int, selection: str) -> pd.DataFrame:
+    return artefacts.prompts(engine(url), sweep_id, selection)
+
+
+@st.cache_data(ttl=15)
+def artefact_list(url: str, sweep_id: int) -> pd.DataFrame:
+    return artefacts.listing(engine(url), sweep_id)

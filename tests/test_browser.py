@@ -26,6 +26,7 @@ PAGES = {  # url path -> what the page shows once it has rendered (beyond the na
     "ablation": ["mean over seeds with a band"],
     "search": ["Each point is a search trial"],
     "weights": ["compared between tasks by cosine similarity"],
+    "prompts": ["the L2 norm of each of its n tokens"],
     "matters": ["share of the variance"],
     "sweeps": ["Trials of sweep"],
 }

@@ -158,7 +158,7 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
     assert rte["std"].to_dict() == pytest.approx({4: 1.0, 8: 2.0}) and rte["n"].to_dict() == {4: 2, 8: 2}
 
 
-PAGES = ["table", "curves", "ablation", "search", "weights", "sweeps"]
+PAGES = ["table", "curves", "ablation", "search", "weights", "prompts", "sweeps"]
 
 
 def _charts(at) -> int:
@@ -180,6 +180,9 @@ def test_every_page_on_a_sweep_with_two_seeds_and_two_values_of_m(page, rich_swe
         assert _charts(at) == 1 and at.json[-1].value  # the chosen trial's curves and config
     elif page == "weights":
         assert at.selectbox[1].options == ["0", "1"] and _charts(at) >= 2  # seeds; a heat map per token
+    elif page == "prompts":  # the norms of every cell's prompt on a task, one trial's similarities, its rows
+        assert at.selectbox[1].options == ["rte", "sst2"] and _charts(at) == 2
+        assert set(at.dataframe[0].value["name"]) >= {"prompt", "state/prompt"} and "export prompt" in at.code[0].value
     else:
         assert _charts(at) >= 1, page
     if page == "search":  # Optuna's slice plot and optimisation history of one cell
