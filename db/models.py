@@ -88,6 +88,9 @@ class Cell(Base):
     eval_protocol: Mapped[str] = mapped_column(String(30), default="paper", server_default="paper")
     eval_mode: Mapped[str] = mapped_column(String(20), default="generate", server_default="generate")
     template: Mapped[str] = mapped_column(String(30), default="reference", server_default="reference")
+    # a cell that consumes prompts its own sweep trains (ATTEMPT): the keys of the cells it waits for (JSON)
+    sources: Mapped[str | None] = mapped_column(Text)
+    blocked: Mapped[str | None] = mapped_column(Text)  # why it never ran: a source cell ended without a chosen trial
     sweep: Mapped[Sweep] = relationship(back_populates="cells")
     trials: Mapped[list[Trial]] = relationship(back_populates="cell", cascade="all, delete-orphan")
 

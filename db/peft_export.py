@@ -81,6 +81,25 @@ def _revision(trial: dict, provenance: dict) -> str | None:
     return pinned or (provenance.get("inputs") or {}).get(trial["model"])
 
 
+def _input_dependent(method: str) -> bool:
+    from workers.methods import METHOD_CONFIGS
+
+    return METHOD_CONFIGS.get(method) is not None and METHOD_CONFIGS[method].needs_sources
+
+
+def target_only(engine: Engine, trial_id: int) -> bool:
+    """Whether the trial's export holds part of what it fed the encoder (ATTEMPT's target prompt)."""
+    return _input_dependent(_trial(engine, trial_id)["method"])
+
+
+def _what_exports(method: str) -> str:
+    if _input_dependent(method):
+        return ("this is its **target prompt only**: the prompt it fed the encoder mixed source prompts per input, "
+                "which PEFT's prompt tuning cannot compute, so predictions through this adapter are not the "
+                "trial's (its full state, sources and projections, stays in the results store)")
+    return "this is the (n, d_model) matrix it fed the encoder"
+
+
 def model_card(trial: dict, selection: str, epoch: int, shape: tuple[int, ...], provenance: dict) -> str:
     from workers.tasks import get_task
 
@@ -103,7 +122,7 @@ def model_card(trial: dict, selection: str, epoch: int, shape: tuple[int, ...], 
         f"- Base model: `{trial['model']}`, revision {revision}",
         f"- Prompt: {shape[0]} virtual tokens x d_model {shape[1]}, prepended to the encoder's input only",
         f"- Method: `{trial['method']}` (options {trial['options'] or '{}'}, m {trial['m'] if not pd.isna(trial['m']) else '-'}), "
-        f"dropout {'on' if trial['dropout'] else 'off'}; it exports the matrix it fed the encoder",
+        f"dropout {'on' if trial['dropout'] else 'off'}; {_what_exports(trial['method'])}",
         f"- Task: `{trial['task']}` ({task.dataset}/{task.config}), template set `{task.template}`",
         f"- Input format: {_input_format(task)}",
         f"- Label words: {labels}; predictions are greedy decodes of at most {task.target_max_tokens} tokens, "

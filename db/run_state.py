@@ -46,9 +46,10 @@ def epoch_peaks(engine: Engine, sweep_id: int) -> dict[str, dict[int, dict[int, 
 
 def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     """Per cell: finished search trials, failed ones, finished replicas, and the first line of the
-    latest error (what the end of a run reports)."""
+    latest error (what the end of a run reports); the cells it waits for (`sources`, a staged sweep)
+    and why it is blocked."""
     stmt = text("""
-        SELECT c.id AS cell_id, c.key,
+        SELECT c.id AS cell_id, c.key, MAX(c.sources) AS sources, MAX(c.blocked) AS blocked,
                SUM(CASE WHEN t.role = 'search' AND {finished} THEN 1 ELSE 0 END) AS search_done,
                SUM(CASE WHEN t.role = 'replica' AND {finished} THEN 1 ELSE 0 END) AS replicas_done,
                SUM(CASE WHEN t.state = 'failed' THEN 1 ELSE 0 END) AS failed,
@@ -59,6 +60,8 @@ def cell_progress(engine: Engine, sweep_id: int) -> pd.DataFrame:
     df = read_frame(engine, stmt, sweep_id=sweep_id)
     for col in ("search_done", "replicas_done", "failed", "unfinished"):
         df[col] = df[col].fillna(0).astype(int)
+    for col in ("sources", "blocked"):  # None, not NaN (which reads as true)
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
 
 

@@ -28,10 +28,13 @@ from db import queries
 from db.noise import tied_with_best, welch
 from db.queries import ROW_KEYS, read_frame
 from db.reference import PAPER_M
+from workers.methods import METHOD_CONFIGS
 from workers.tasks import TASKS
 
 KINDS = ("main", "standardized", "versus")
 DAGGER = "†"
+NOT_RUN = "-"  # a source-mixing method's row, on a task it does not run (its source tasks)
+_PLAIN = METHOD_CONFIGS["prompt_tuning"]  # what an unknown method id (an older store's) is treated as
 REPORTED = {"peak": "score", "final": "score_final"}
 
 
@@ -139,7 +142,8 @@ def main_table(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         for task in [c for c in numbers.columns if c in TASKS]:
             key = (*[row[k] for k in ROW_KEYS], task)
             if key not in keyed.index or pd.isna(row[task]):
-                texts.at[i, task] = ""
+                # a method that mixes source prompts is not run on its source tasks: the paper's '-'
+                texts.at[i, task] = NOT_RUN if METHOD_CONFIGS.get(row["method"], _PLAIN).needs_sources else ""
                 continue
             cell = keyed.loc[key]
             shown = cell["metrics"] or one_decimal(cell["score"])

@@ -195,6 +195,11 @@ class ResultsWriter:
                         s.add(Score(trial_id=trial_id, split=split, metric=metric, selection=selection,
                                     epoch=step, value=value))
 
+    def set_blocked(self, cell_id: int, reason: str | None) -> None:
+        """Why a cell never ran (a source cell of its sweep ended without a chosen trial); None clears it."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(Cell).where(Cell.id == cell_id).values(blocked=reason))
+
     def set_run(self, sweep_id: int, **values: Any) -> None:
         """What a run of the sweep set out to do and where it runs (planned_trials, driver, job_id,
         job_address, hardware)."""

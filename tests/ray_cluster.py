@@ -83,14 +83,15 @@ class LocalCluster:
 
     def processes(self, marker: str | None = None) -> set[psutil.Process]:
         """Processes started since the cluster began that belong to it (or to one node's `marker`
-        folder), with their children."""
+        folder), with their children: those that name its temp folders or its GCS port, and their
+        descendants (agents and workers name neither). Never another Ray on this machine (a test
+        running beside this one)."""
+        markers = [marker] if marker else [str(self.temp), *map(str, self.nodes), f":{self.gcs} ", f":{self.gcs}\n"]
         mine = set()
-        for proc in psutil.process_iter(["cmdline", "name"]):
+        for proc in psutil.process_iter(["cmdline"]):
             try:
-                text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["name"] or "")
-                if proc.pid in self.before:
-                    continue
-                if (marker is None and ("ray" in text or str(self.temp) in text)) or (marker and marker in text):
+                text = " ".join(proc.info["cmdline"] or []) + "\n"
+                if proc.pid not in self.before and any(m in text for m in markers):
                     mine.add(proc)
                     mine.update(proc.children(recursive=True))
             except psutil.Error:

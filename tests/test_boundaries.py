@@ -19,7 +19,8 @@ FORBIDDEN = {
 # methods train a prompt
 ALLOWED = {"db": {"workers.tasks", "workers.members", "workers.methods"}}
 TORCH_FREE = ["workers/methods/__init__.py", "workers/methods/configs.py", "workers/tasks.py", "workers/presets.py",
-              "workers/trial.py", "workers/members.py", "orchestrator/spec/sweep.py", "orchestrator/spec/text.py", "orchestrator/spec/plan.py"]
+              "workers/trial.py", "workers/members.py", "orchestrator/spec/sweep.py", "orchestrator/spec/text.py", "orchestrator/spec/plan.py",
+              "orchestrator/spec/stages.py"]
 
 
 def _modules(path) -> set[str]:

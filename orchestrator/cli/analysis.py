@@ -69,6 +69,8 @@ def cmd_export_prompt(args) -> int:
         trial_id = peft_export.resolve_trial(engine, sweep_id, args.seed, method=args.method, task=args.task,
                                              model=args.model, m=args.m, dropout=dropout)
     folder = peft_export.export_prompt(engine, trial_id, args.out, args.selection)
+    if peft_export.target_only(engine, trial_id):
+        print("note: an input-dependent method (ATTEMPT): the adapter holds its target prompt only (see its README)")
     print(f"wrote trial {trial_id}'s {args.selection} prompt as a PEFT adapter to {folder}; load it with "
           f"peft.PeftModel.from_pretrained(base_model, {str(folder)!r}) (see {folder / 'README.md'})")
     return 0

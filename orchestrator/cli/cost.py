@@ -20,6 +20,7 @@ from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import Cell, expand
 from orchestrator.tune.packing import compile_enabled, group, nominal_pack_size
 from workers.data import DEMO_DATA_DIR, load_rows, local_files
+from workers.methods import METHOD_CONFIGS
 from workers.presets import RANDOM_PREFIX
 from workers.tasks import get_task
 
@@ -82,7 +83,7 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
     epochs = spec.epochs
     loads = {task: task_load(spec, task) for task in spec.tasks}
     rows: dict[tuple[str, str], dict] = {}
-    missing = set()
+    missing, proxied = set(), set()
     for cell in expand(spec):
         n = spec.trials_per_cell(cell.method)
         load = loads[cell.task]
@@ -90,6 +91,10 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
                                                            "gpu_hours": 0.0})
         row["trials"] += n
         rate = rates.get((_architecture(cell.model), precision, cell.method))
+        like = METHOD_CONFIGS[cell.method].planned_like
+        if rate is None and like and (_architecture(cell.model), precision, like) in rates:
+            rate = rates[(_architecture(cell.model), precision, like)]
+            proxied.add((cell.method, like))
         if rate is None:
             missing.add((_architecture(cell.model), precision, cell.method))
             row["gpu_hours"] = None
@@ -98,7 +103,7 @@ def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
             seconds = epochs * (load.train / train_rate + load.validation / rate["eval_examples_per_s"])
             row["gpu_hours"] += n * seconds / 3600
     return {"loads": loads, "rows": list(rows.values()), "missing": sorted(missing), "epochs": epochs,
-            "precision": precision, "provenance": table.get("provenance", {})}
+            "precision": precision, "provenance": table.get("provenance", {}), "proxied": sorted(proxied)}
 
 
 def plan_data(spec: SweepSpec) -> dict:
@@ -115,6 +120,7 @@ def plan_data(spec: SweepSpec) -> dict:
             "pack_size": nominal_pack_size(spec), "compiled": compile_enabled(spec), "tasks": tasks,
             "gpu_hours": est["rows"], "total_gpu_hours": sum(measured),
             "complete": not est["missing"], "not_measured": ["/".join(m) for m in est["missing"]],
+            "planned_like": {method: like for method, like in est["proxied"]},
             "throughput": est["provenance"]}
 
 
@@ -124,7 +130,8 @@ def format_plan(spec: SweepSpec, source: str) -> str:
     est = estimate(spec)
     trials = sum(spec.trials_per_cell(c.method) for c in cells)
     lines = [f"{source}: {len(cells)} cells = {len(spec.methods)} methods (with their option grids) x "
-             f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings",
+             f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings"
+             f"{spec.grid_note()}", *spec.stage_lines(cells),
              f"trials: {trials} ({spec.optuna.sampler} search per cell + {spec.replicas} replica seed(s)), "
              f"{est['epochs']} epochs each, precision {est['precision']}", "",
              f"{'task':<8} {'train':>9} {'validation':>10} {'trials':>7} {'examples processed':>19}  sizes"]
@@ -154,6 +161,9 @@ def format_plan(spec: SweepSpec, source: str) -> str:
     shown = f"{total:>12,.1f}" if measured else f"{'not measured':>12}"
     lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {shown}"
                  + ("  (without the rows not measured)" if est["missing"] and measured else ""))
+    for method, like in est["proxied"]:
+        lines.append(f"{method}: not measured; planned at {like}'s measured throughput (the same encoder length; "
+                     f"its own computation is negligible beside the T5's); measure it on a GPU to replace this")
     if est["missing"]:
         lines.append("not measured: " + ", ".join("/".join(m) for m in est["missing"])
                      + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU")

@@ -11,16 +11,20 @@ from workers.members import FINISHED
 
 
 def _cell_state(row, budget: int, replicas: int, sweep_running: bool) -> str:
+    if row.blocked:
+        return "blocked"
     if row.search_done >= budget and row.replicas_done >= replicas:
         return "complete"
     if row.unfinished:
         return "running" if sweep_running else "interrupted"
     if row.failed and not row.search_done:
         return "failed"
-    return "pending" if not (row.search_done or row.failed) else "partial"
+    if not (row.search_done or row.failed):
+        return "waiting" if row.sources else "pending"  # waiting: for the cells of this sweep that train its sources
+    return "partial"
 
 
-CELL_STATES = ("complete", "running", "interrupted", "partial", "failed", "pending")
+CELL_STATES = ("complete", "running", "interrupted", "partial", "failed", "pending", "waiting", "blocked")
 
 
 def status_data(engine, sweep_id: int) -> dict:
@@ -37,7 +41,7 @@ def status_data(engine, sweep_id: int) -> dict:
     cells = [{"key": row.key, "state": _cell_state(row, spec.optuna.budget(row.key.split("|")[0]), spec.replicas,
                                                    running),
               "search_done": int(row.search_done), "replicas_done": int(row.replicas_done), "failed": int(row.failed),
-              "unfinished": int(row.unfinished)} for row in progress.itertuples()]
+              "unfinished": int(row.unfinished), "blocked": row.blocked or None} for row in progress.itertuples()]
     eta = run_state.store_eta(trials, planned) if running else None
     where = f"job {details['job_id']} at {details['job_address']}" if details["job_id"] else f"driver {details['driver']}"
     return {
@@ -66,5 +70,7 @@ def format_status(data: dict) -> str:
                      f"{eta['median_trial_s']:.1f} s, {eta['running']} at a time)")
     lines.append("")
     if data["cells"]:
-        lines.append(pd.DataFrame(data["cells"]).to_string(index=False))
+        cells = pd.DataFrame(data["cells"])
+        lines.append(cells.drop(columns="blocked").to_string(index=False))
+        lines += [f"{c['key']}: {c['blocked']}" for c in data["cells"] if c["blocked"]]
     return "\n".join(lines)

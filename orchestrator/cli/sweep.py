@@ -38,7 +38,10 @@ def cmd_sweep_validate(args) -> int:
     print(f"{args.spec}: valid. {_n(len(cells), 'cell')} ({_n(len(spec.methods), 'method')} with their option grids "
           f"x {_n(len(spec.tasks), 'task')} x {_n(len(spec.models), 'model')} x "
           f"{_n(len(spec.dropout), 'dropout setting')}); {_n(search, 'search trial')} ({spec.optuna.sampler}) + "
-          f"{_n(replicas, 'replica')} = {_n(search + replicas, 'trial')} of {_n(spec.epochs, 'epoch')}")
+          f"{_n(replicas, 'replica')} = {_n(search + replicas, 'trial')} of {_n(spec.epochs, 'epoch')}"
+          f"{spec.grid_note()}")
+    for line in spec.stage_lines(cells):
+        print(f"  {line}")
     shown = cells if args.cells else cells[:10]
     for cell in shown:
         print(f"  {cell.key}")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.spec import SweepSpec
-from workers.methods import get_method_config
+from workers.methods import METHOD_CONFIGS, get_method_config
 
 SOURCE_SHA256 = "source_sha256"  # the option that pins a cell's source prompts (orchestrator/tune/sources.py)
 
@@ -37,6 +37,7 @@ class Cell:
     eval_protocol: str = "paper"  # one per sweep (spec.training), recorded with every cell
     eval_mode: str = "generate"
     template: str = "reference"  # the task formats (workers/tasks.py TEMPLATES), recorded with every cell
+    sources: tuple[tuple[str, str], ...] = ()  # (source task, key of the cell of this sweep that trains it): waits for them
 
     @property
     def m(self) -> int | None:
@@ -52,7 +53,7 @@ class Cell:
         return {"key": self.key, "method": self.method, "task": self.task, "model": self.model, "m": self.m,
                 "options": json.dumps(dict(self.options), sort_keys=True), "dropout": self.dropout,
                 "seed": self.seed, "eval_protocol": self.eval_protocol, "eval_mode": self.eval_mode,
-                "template": self.template}
+                "template": self.template, "sources": json.dumps([k for _, k in self.sources]) if self.sources else None}
 
 
 def _option_sets(grid: dict[str, list]) -> list[tuple[tuple[str, Any], ...]]:
@@ -61,19 +62,35 @@ def _option_sets(grid: dict[str, list]) -> list[tuple[tuple[str, Any], ...]]:
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
-    """Cells in a stable order: by method, its options, task, model, dropout."""
+    """Cells in a stable order: by method, its options, task, model, dropout (a source-mixing method's
+    cells skip its own source tasks). In a staged sweep (spec.sources.sweep: this) each consuming cell
+    names the cells of this sweep that train its sources."""
     evaluation = {k: spec.training[k] for k in ("eval_protocol", "eval_mode", "template") if k in spec.training}
     cells = []
     for method in spec.methods:
         for options in _option_sets(spec.method_grid.get(method, {})):
-            for task, model, dropout in itertools.product(spec.tasks, spec.models, spec.dropout):
+            for task, model, dropout in itertools.product(spec.tasks_for(method), spec.models, spec.dropout):
                 cells.append(Cell(method, task, model, options, dropout, spec.seeds[0], **evaluation))
-    return cells
+    if not spec.staged:
+        return cells
+    producers = {(c.task, c.model, c.dropout): c.key for c in cells if c.method == spec.sources.method}
+    staged = []
+    for cell in cells:
+        if METHOD_CONFIGS[cell.method].needs_sources:
+            tasks = get_method_config(cell.method, {**spec.method_params.get(cell.method, {}), **dict(cell.options)}).sources
+            setting = cell.dropout if spec.sources.dropout is None else spec.sources.dropout
+            cell = replace(cell, sources=tuple((t, producers[(t, cell.model, setting)]) for t in tasks))
+        staged.append(cell)
+    return staged
 
 
-def trial_config(spec: SweepSpec, cell: Cell, lr: float, seed: int | None = None) -> dict[str, Any]:
-    """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr` (and seed)."""
+def trial_config(spec: SweepSpec, cell: Cell, lr: float, seed: int | None = None,
+                 pins: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The TrialConfig (as a dict) of one trial of `cell` at learning rate `lr` (and seed). `pins`: in
+    a staged sweep, the (task, sha256) of the source prompts bound to the cell when its sources finished."""
     params = {**spec.method_params.get(cell.method, {}), **dict(cell.options)}
+    if pins:
+        params[SOURCE_SHA256] = tuple(pins)
     weight_decay = get_method_config(cell.method, {**params, "lr": lr}).weight_decay  # stored with the trial
     sources = {task: source_file(spec, sha) for task, sha in params.get(SOURCE_SHA256, ())}
     return {**spec.training, "method": cell.method, "task": cell.task, "model": cell.model,

@@ -175,13 +175,18 @@ class TrackingSpec(Section):
                                                         "epoch's metrics (needs the mlflow package)")
 
 
-class SourcesSpec(Section):
-    """Where ATTEMPT's source prompts come from: the prompts an earlier sweep in this store published
-    (each of its cells' chosen trial, at its peak epoch), one per source task, on the same model and
-    with the same n_tokens. The consuming cells record each prompt's sha256 (other sources: other cells)."""
+THIS = "this"  # spec.sources.sweep: the sources are trained by this sweep's own cells (stages)
 
-    sweep: int | str = Field(description="the earlier sweep whose cells trained the source prompts: its id, or its "
-                                         "name (the newest sweep of that name; superpos sweep list)")
+
+class SourcesSpec(Section):
+    """Where ATTEMPT's source prompts come from: the prompts a sweep published (each of its cells'
+    chosen trial, at its peak epoch), one per source task, on the same model and with the same
+    n_tokens: an earlier sweep in this store, or this one (`this`: its source cells run first and the
+    consuming cells start as soon as their sources have a chosen trial). Consuming trials record each
+    prompt's sha256."""
+
+    sweep: int | str = Field(description="'this' (this sweep's own cells train them), or an earlier sweep: its id, "
+                                         "or its name (the newest sweep of that name; superpos sweep list)")
     method: MethodId = Field("prompt_tuning", description="the method of its cells that trained them")  # type: ignore[valid-type]
     dropout: OnOff | None = Field(None, description="its cells with this dropout (default: the consuming cell's "
                                                     "setting, else the only one it ran)")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from orchestrator.spec.schema import (
     GRID_FIELDS,
+    THIS,
     LimitSpec,
     OptunaSpec,
     RaySpec,
@@ -29,6 +30,7 @@ from orchestrator.spec.schema import (
     TrackingSpec,
     TrainingSpec,
 )
+from orchestrator.spec.stages import grid_note, source_checks, stage_lines
 from orchestrator.spec.text import SpecError, load_yaml, schema_problems
 from workers.data import local_files
 from workers.methods import METHOD_CONFIGS, get_method_config
@@ -83,19 +85,40 @@ class SweepSpec:
         """Search trials (the sampler's budget) plus replicas, for a cell of `method`."""
         return self.optuna.budget(method) + self.replicas
 
+    def tasks_for(self, method: str) -> tuple[str, ...]:
+        """The tasks a method's cells run: all of spec.tasks, less a source-mixing method's own source
+        tasks (ATTEMPT is not run on the tasks its sources were trained on: the paper's '-')."""
+        if not METHOD_CONFIGS[method].needs_sources:
+            return self.tasks
+        own = get_method_config(method, self.method_params.get(method, {})).sources
+        return tuple(t for t in self.tasks if t not in own)
+
+    def grid_note(self) -> str:
+        """What the cross product leaves out ('' when nothing): a source-mixing method's source tasks."""
+        return grid_note(self)
+
+    def stage_lines(self, cells: list) -> list[str]:
+        """A staged sweep's two stages in words (none otherwise)."""
+        return stage_lines(self, cells)
+
+    @property
+    def staged(self) -> bool:
+        """Do some cells consume prompts that cells of this same sweep train (spec.sources.sweep: this)?"""
+        return self.sources is not None and self.sources.sweep == THIS
+
     def option_sets(self, method: str) -> int:
         """How many cells one method's option grid makes per task, model and dropout setting."""
         return math.prod(len(v) for v in self.method_grid[method].values())
 
     def n_cells(self) -> int:
         """The grid's size, computed without expanding it."""
-        per_method = sum(self.option_sets(m) for m in self.methods)
-        return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
+        per_method = sum(self.option_sets(m) * len(self.tasks_for(m)) for m in self.methods)
+        return per_method * len(self.models) * len(self.dropout)
 
     def n_trials(self) -> int:
         """Every trial the grid plans (search budgets and replicas), computed without expanding it."""
-        per_method = sum(self.option_sets(m) * self.trials_per_cell(m) for m in self.methods)
-        return per_method * len(self.tasks) * len(self.models) * len(self.dropout)
+        per_method = sum(self.option_sets(m) * len(self.tasks_for(m)) * self.trials_per_cell(m) for m in self.methods)
+        return per_method * len(self.models) * len(self.dropout)
 
 
 def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, list]]:
@@ -187,16 +210,7 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
     if model.scheduler.type == "asha" and model.scheduler.grace_period > spec.epochs:
         problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
                         f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
-    mixers = [m for m in spec.methods if METHOD_CONFIGS[m].needs_sources]
-    if mixers and model.sources is None:
-        problems.append(f"spec.sources: {', '.join(mixers)} mixes source prompts trained before; name the sweep in "
-                        "this store that trained them (sources: {sweep: N}, its prompt_tuning cells on the source "
-                        "tasks)")
-    if model.sources is not None and not mixers:
-        problems.append("spec.sources: no method of spec.methods takes source prompts (attempt does); remove it")
-    if model.sources is not None and "://" in (model.ray.storage_path or ""):
-        problems.append("spec.sources: the source prompts are handed to trials as files under spec.ray.storage_path, "
-                        "which must be a folder every node sees (not a URL) for now")
+    source_checks(model, spec, problems)
     packable = [m for m in spec.methods if METHOD_CONFIGS[m].trains_prompt]
     if isinstance(model.resources.pack_size, int) and model.resources.pack_size > 1 and not packable:
         problems.append(f"spec.resources.pack_size: {model.resources.pack_size}, but nothing can be packed: "

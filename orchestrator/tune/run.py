@@ -133,6 +133,8 @@ def outcome(engine, spec: SweepSpec, cells: list[Cell], sweep_id: int) -> tuple[
         if row.failed:
             lines.append(f"  {key}: {row.failed} failed, {row.search_done}/{budget[key]} search trials finished: "
                          f"{first_line(row.error or '')}")
+        if row.blocked:
+            lines.append(f"  {key}: {row.blocked}")
     return ("complete" if complete else "failed" if failed else "partial"), lines
 
 
@@ -232,7 +234,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         history = run_state.cell_history(engine, sweep_id) if resume is not None else {}
         name = run_name(db_url, sweep_id)
         board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
-        searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name, retry_failed=retry_failed)
+        staged = sources.StagedSources(db_url, spec) if spec.staged else None
+        searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name, retry_failed=retry_failed,
+                                staged=staged)
         total = searcher.total_trials()
         for note in searcher.notes:
             echo(f"WARNING: {note}")
@@ -283,7 +287,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             if state not in ("interrupted", "cancelled"):
                 state, failed = outcome(engine, spec, cells, sweep_id)
                 if failed:
-                    echo(f"failed trials, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
+                    echo(f"failed trials and blocked cells, by cell (`superpos sweep status {sweep_id} --errors` prints "
+                         "the tracebacks):")
                     for line in failed:
                         echo(line)
             writer.finish_sweep(sweep_id, state)

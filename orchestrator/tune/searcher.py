@@ -14,12 +14,12 @@ cells itself, through Optuna's ask/tell API:
 - Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of
   cells that share a frozen model (orchestrator/tune/packing.py), taken in the same order; each member
   is a trial of its own here (its study learns its result when it leaves the pack).
+- Stages: a cell whose sources this sweep trains waits for them, then runs (orchestrator/tune/sources.py).
 - Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
   so a resumed study continues its sequence instead of replaying the rates it already tried.
 
-Optuna's RDB storage was considered and not used: its tables (`trials`, `alembic_version`) collide
-with the results schema, it keeps no sampler state (a seeded sampler replays there too), and the
-store already holds every trial's rate, state and objective.
+Optuna's RDB storage was not used: its tables (`trials`, `alembic_version`) collide with the results
+schema, it keeps no sampler state, and the store already holds every trial's rate, state and objective.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from db.run_state import retries_left
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import Cell, trial_config
 from orchestrator.tune.packing import compile_enabled, group
+from orchestrator.tune.sources import ready, sources_dead
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
 from workers.tune_adapter import checkpoint_exists
 
@@ -64,6 +65,9 @@ class CellWork:
     budget: int
     study: optuna.Study
     records: list[TrialRecord] = field(default_factory=list)
+    sources: list[tuple[str, CellWork]] = field(default_factory=list)  # staged: the cells it waits for, by task
+    pins: tuple[tuple[str, str], ...] = ()  # staged: its sources' (task, sha256), once bound
+    blocked: str | None = None  # why it never runs (a source cell ended without a chosen trial)
 
     def role(self, role: str) -> list[TrialRecord]:
         return [r for r in self.records if r.role == role]
@@ -97,11 +101,12 @@ def _seed(*parts: Any) -> int:
 class CellSearcher(Searcher):
     def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
                  history: dict[str, list[dict]] | None = None, pack_sizes: dict[str, int] | None = None,
-                 board: str | None = None, retry_failed: bool = False):
+                 board: str | None = None, retry_failed: bool = False, staged=None):
         """`history` (a resume): each cell's stored trials (number, role, seed, lr, state, objective,
         failures, checkpoint). `pack_sizes`: members per Tune trial, per model (default 1). `board`:
         the name of the actor through which early stopping tells a pack that a member leaves.
-        `retry_failed`: failed trials out of retries run again too, each with a fresh retry budget."""
+        `retry_failed`: failed trials out of retries run again too, each with a fresh retry budget.
+        `staged`: the binder of a staged sweep's waiting cells (orchestrator/tune/sources.py StagedSources)."""
         super().__init__(metric=OBJECTIVE, mode="max")
         self.spec = spec
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -109,9 +114,12 @@ class CellSearcher(Searcher):
         self.notes: list[str] = []  # what a resume must tell the user (e.g. a checkpoint that is gone)
         self.work = [CellWork(cell, cell_ids[cell.key], spec.optuna.budget(cell.method),
                               optuna.create_study(direction="maximize", study_name=cell.key)) for cell in cells]
+        by_key = {work.cell.key: work for work in self.work}
         for work in self.work:
+            work.sources = [(task, by_key[key]) for task, key in work.cell.sources]
             for past in (history or {}).get(work.cell.key, []):
                 self._restore(work, past)
+        self.staged = staged
         self.pack_sizes, self.board = pack_sizes or {}, board
         self.book = MemberBook()  # the members of each running Tune trial: open, last result, ending
         self.handed: dict[str, HandedOut] = {}  # by member key
@@ -145,8 +153,8 @@ class CellSearcher(Searcher):
                 state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL))
         work.records.append(rec)
 
-    def set_search_properties(self, metric, mode, config, **spec) -> bool:
-        return True  # the objective is fixed; the space lives in the studies
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:  # the space lives in the studies
+        return True
 
     def _sampler(self, work: CellWork) -> optuna.samplers.BaseSampler:
         seed = _seed(self.spec.optuna.sampler_seed, work.cell.key, len(work.study.trials))
@@ -165,7 +173,10 @@ class CellSearcher(Searcher):
         return work.study.ask({"lr": self._distribution(work.cell)})
 
     def _next(self, work: CellWork) -> tuple[TrialRecord, optuna.trial.Trial | None] | None:
-        """The cell's next piece of work: a re-run, a new search trial, or a replica; None if none now."""
+        """The cell's next piece of work: a re-run, a new search trial, or a replica; None if none now
+        (also while it waits for its sources)."""
+        if not ready(work, self.staged, self.notes):
+            return None
         todo = next((r for r in work.records if r.state == "todo"), None)
         if todo is not None:
             return todo, self._ask(work, todo.lr) if todo.role == "search" else None
@@ -221,7 +232,7 @@ class CellSearcher(Searcher):
         return {"cell_key": work.cell.key, "cell_id": work.cell_id, "number": rec.number, "role": rec.role,
                 "continuing": rec.rerun, "resume_from": rec.checkpoint, "failures": rec.failures - rec.budget_from,
                 "replica_of": rec.replica_of,
-                "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed)}
+                "trial": trial_config(self.spec, work.cell, rec.lr, rec.seed, work.pins)}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         """A Tune trial's config: its members (one, or a pack), threads, caching, compiling."""
@@ -264,7 +275,9 @@ class CellSearcher(Searcher):
 
     def _left(self, work: CellWork) -> int:
         """Trials of a cell still to hand out: re-runs, missing search trials, and replicas (none once a
-        finished search has no chosen rate: every search trial failed)."""
+        finished search has no chosen rate: every search trial failed; none for a blocked cell)."""
+        if work.blocked or sources_dead(work):
+            return 0
         left = sum(r.state == "todo" for r in work.records) + max(0, work.budget - len(work.role("search")))
         if not (work.search_done() and work.chosen() is None):
             left += len(set(self.spec.seeds[1:]) - {r.seed for r in work.role("replica")})
@@ -274,8 +287,7 @@ class CellSearcher(Searcher):
         """Nothing running and nothing left to hand out."""
         return not self.book.running() and self.total_trials() == 0
 
-    def save(self, checkpoint_path: str) -> None:
-        """Tune checkpoints the searcher with the experiment state."""
+    def save(self, checkpoint_path: str) -> None:  # Tune checkpoints the searcher with the experiment state
         with open(checkpoint_path, "wb") as fh:
             pickle.dump(self.__dict__, fh)
 

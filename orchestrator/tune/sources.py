@@ -64,10 +64,18 @@ def _pick(published: dict, task: str, model: str, dropout: bool, spec: SweepSpec
     raise SpecError(f"{where} {task} on {model} with dropout on and off: choose one with spec.sources.dropout")
 
 
+def _publish(spec: SweepSpec, stored) -> None:
+    """The prompt's file where the sweep's trials read it (content-addressed: written once)."""
+    path = Path(source_file(spec, stored["sha256"]))
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(stored["data"]))
+
+
 def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None = None) -> list[Cell]:
     """`cells` with each source-mixing cell's sources pinned (their sha256 in its options); writes the
     prompts' files. Cells of other methods come back unchanged. `resume`: the sweep being resumed."""
-    if spec.sources is None:
+    if spec.sources is None or spec.staged:  # staged: bound while the sweep runs (StagedSources)
         return cells
     sweep_id = source_sweep(engine, spec, before=resume)
     published = _published(engine, spec, sweep_id)
@@ -89,11 +97,81 @@ def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None 
             if shape[0] != config.n_tokens:
                 raise SpecError(f"spec.sources: the {task} prompt of sweep {sweep_id} has {shape[0]} tokens, "
                                 f"but method_params.{cell.method}.n_tokens is {config.n_tokens}; they must match")
-            path = Path(source_file(spec, stored["sha256"]))
-            if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(bytes(stored["data"]))
+            _publish(spec, stored)
             pins.append((task, stored["sha256"]))
         options = dict(cell.options) | {SOURCE_SHA256: tuple(sorted(pins))}
         bound.append(replace(cell, options=tuple(sorted(options.items()))))
     return bound
+
+
+class StagedSources:
+    """A staged sweep's binding while it runs (the searcher asks when a waiting cell's source cells have
+    each finished their search): each source cell's chosen trial's peak prompt, published as a file, and
+    its sha256 for the consuming trials' configs; or why the cell is blocked, stored with the cell.
+    Picklable (the searcher is saved with Tune's experiment state): the store opens when first needed."""
+
+    def __init__(self, db_url: str, spec: SweepSpec):
+        self.db_url, self.spec, self._engine = db_url, spec, None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_engine": None}
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from db.engine import open_store
+
+            self._engine = open_store(self.db_url)
+        return self._engine
+
+    def pins(self, chosen: list[tuple[str, int, int]]) -> tuple[tuple[str, str], ...]:
+        """`chosen`: (source task, its cell's id, the chosen trial's number) -> (task, sha256) pairs.
+        ValueError (the reason to block) when a chosen trial stored no prompt."""
+        from sqlalchemy import select
+
+        from db.models import Trial
+
+        pins = []
+        for task, cell_id, number in chosen:
+            with self.engine.connect() as conn:
+                trial_id = conn.execute(select(Trial.id).where(Trial.cell_id == cell_id, Trial.number == number)).scalar()
+            stored = artefacts.row(self.engine, trial_id, "prompt", "peak") if trial_id is not None else None
+            if stored is None:
+                raise ValueError(f"the chosen trial of its source {task} stored no prompt")
+            _publish(self.spec, stored)
+            pins.append((task, stored["sha256"]))
+        return tuple(pins)
+
+    def block(self, cell_id: int, reason: str | None) -> None:
+        """Store why a cell never runs (None: it is no longer blocked)."""
+        from db.writer import ResultsWriter
+
+        ResultsWriter(self.engine).set_blocked(cell_id, reason)
+
+
+def sources_dead(work) -> bool:
+    """A staged cell's source cells have all finished their searches and one has no chosen trial: it
+    never runs. `work`: the searcher's CellWork."""
+    return bool(work.sources) and all(w.search_done() for _, w in work.sources) and any(
+        w.chosen() is None for _, w in work.sources)
+
+
+def ready(work, staged: StagedSources | None, notes: list[str]) -> bool:
+    """A cell may run: it waits for no source, or its sources are bound now (each source cell has
+    finished its search with a chosen trial: their peak prompts, through `staged`). A source cell
+    without one blocks it (the reason goes to `notes` and the store)."""
+    if not work.sources or work.pins:
+        return True
+    if work.blocked or not all(w.search_done() for _, w in work.sources):
+        return False
+    dead = [task for task, w in work.sources if w.chosen() is None]
+    try:
+        if dead:
+            raise ValueError(f"its source cell{'s' if len(dead) > 1 else ''} for {', '.join(dead)} ended "
+                             "without a chosen trial (every search trial failed)")
+        work.pins = staged.pins([(task, w.cell_id, w.chosen().number) for task, w in work.sources])
+    except ValueError as err:
+        work.blocked = f"blocked: {err}"
+        notes.append(f"{work.cell.key}: {work.blocked}")
+    staged.block(work.cell_id, work.blocked)
+    return work.blocked is None

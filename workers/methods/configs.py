@@ -18,6 +18,7 @@ class MethodConfig:
     has_m: ClassVar[bool] = False  # does the grid's m dimension apply?
     trains_prompt: ClassVar[bool] = True  # False: no prompt; the model itself trains (full fine-tuning)
     needs_sources: ClassVar[bool] = False  # True: it mixes source prompts trained before (ATTEMPT)
+    planned_like: ClassVar[str | None] = None  # unmeasured: `sweep plan` uses this method's throughput
     lr: float = 0.01
     weight_decay: float = 0.01
 
@@ -169,6 +170,9 @@ class AttemptConfig(MethodConfig):
 
     name: ClassVar[str] = "attempt"
     needs_sources: ClassVar[bool] = True
+    # the same encoder length as prompt tuning; its mix adds ~4 d G + (k + 1) n d FLOPs per example
+    # (~0.3 MFLOP on t5-base, against ~10^11 for the T5's forward): planned at prompt tuning's rate
+    planned_like: ClassVar[str | None] = "prompt_tuning"
     lr: float = 0.3
     weight_decay: float = 1e-5
     n_tokens: int = 10

@@ -1,12 +1,16 @@
 """Learned prompts kept in the store: the `artefacts` table (one tensor per row, a safetensors file
 in `data`: each prompt-method trial's encoder prompt at its peak and final epochs, and the method's
-state at the peak). Earlier stores gain the empty table; their trials have no artefacts.
+state at the peak). Earlier stores gain the empty table; their trials have no artefacts. Cells that
+consume prompts their own sweep trains name the cells they wait for (cells.sources) and, when one of
+those ended without a chosen trial, why they never ran (cells.blocked).
 
 Revision ID: 0005
 Revises: 0004
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,7 +40,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_artefacts_trial_id", "artefacts", ["trial_id"])
     op.create_index("ix_artefacts_sha256", "artefacts", ["sha256"])
+    op.add_column("cells", sa.Column("sources", sa.Text))  # plain ADD COLUMN: no view needs recreating
+    op.add_column("cells", sa.Column("blocked", sa.Text))
 
 
 def downgrade() -> None:
+    previous = import_module("db.migrations.versions.0004_replicas_by_id")
     op.drop_table("artefacts")
+    previous._drop_views()  # SQLite cannot recreate a table that a view reads
+    with op.batch_alter_table("cells") as batch:
+        batch.drop_column("blocked")
+        batch.drop_column("sources")
+    for view in (previous.REPORTED_SCORES, previous.TRIAL_SUMMARY, previous._previous.BEST_TRIALS,
+                 previous.REPORTED_TRIALS, previous.CELL_RESULTS):
+        op.execute(view)
