@@ -92,7 +92,8 @@ def test_missing_misshapen_or_unpinned_sources_are_clear_errors():
         assemble("tiny-t5", pinned, dropout=False, source_prompts={**given, "sst2": torch.ones(5, 64)})
     for bad, message in (({"sources": []}, "non-empty list"), ({"sources": ["qqp", "qqp"]}, "distinct"),
                          ({"temperature": 0}, "positive number"), ({"pooling": "mean"}, "pooling must be one of"),
-                         ({"source_sha256": {"x": "y"}}, "name exactly the sources")):
+                         ({"source_sha256": {"x": "y"}}, "name exactly the sources"),
+                         ({"sources": ["qqp", "sst3"]}, "unknown task 'sst3'; did you mean 'sst2'")):
         with pytest.raises(ValueError, match=message):
             get_method_config("attempt", bad)
 

@@ -6,6 +6,7 @@ Defaults of learning rate and weight decay are the paper's (SuperPos-Prompt, PML
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -196,6 +197,13 @@ class AttemptConfig(MethodConfig):
             object.__setattr__(self, "source_sha256", {task: sha for task, sha in self.source_sha256})
         if not self.sources or not all(isinstance(t, str) for t in self.sources) or len(set(self.sources)) < len(self.sources):
             raise ValueError(f"{self.name}: sources must be a non-empty list of distinct task ids, got {self.sources!r}")
+        from workers.tasks import TASKS  # the task table: data, no torch
+
+        unknown = [t for t in self.sources if t not in TASKS]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], TASKS, n=1)
+            raise ValueError(f"{self.name}: sources: unknown task {unknown[0]!r}"
+                             + (f"; did you mean {close[0]!r}?" if close else f"; tasks: {', '.join(TASKS)}"))
         if self.source_sha256 is not None and (not isinstance(self.source_sha256, dict)
                                                or set(self.source_sha256) != set(self.sources)):
             raise ValueError(f"{self.name}: source_sha256 must name exactly the sources ({', '.join(self.sources)})")
