@@ -43,7 +43,8 @@ def test_the_book_tracks_open_members_their_last_result_and_how_each_ended():
     book.report("t", {"member": 0, "epoch": 1, "left": "stopped", "event_only": True, "peak/score": 0.4})
     assert entries[0].last == {"member": 0, "epoch": 1, "peak/score": 0.4}  # an event does not replace it
     assert book.close(entries[0], "stopped") and not book.close(entries[0], "failed")  # the first ending stays
-    book.report("t", {"member": 1, "epoch": 3, "peak/score": 0.6})
+    book.report("t", {"member": 1, "epoch": 3, "peak/score": 0.6, "artefacts/final": [{"data": b"x" * 9}]})
+    assert entries[1].last == {"member": 1, "epoch": 3, "peak/score": 0.6}  # no prompt bytes in saved state
     assert book.report("t", {"member": 9, "epoch": 1}) is None
     assert [e.index for e in book.open("t")] == [1, 2]
     closed = book.end_trial("t", failed=False)

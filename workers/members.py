@@ -145,11 +145,12 @@ class MemberBook:
 
     def report(self, trial_id: str, result: dict) -> Entry | None:
         """A member's report: its entry (None for an index the trial does not have), its last result
-        kept unless the report is an event."""
+        kept unless the report is an event, without its artefacts (nested, or flattened by Tune into
+        `artefacts/...` keys): the searcher and the scheduler are saved with Tune's experiment state."""
         entries, index = self.entries(trial_id), int(result.get(MEMBER, 0))
         entry = entries[index] if index < len(entries) else None
         if entry is not None and not result.get(EVENT_ONLY):
-            entry.last = result
+            entry.last = {k: v for k, v in result.items() if not k.startswith(ARTEFACTS)}
         return entry
 
     def close(self, entry: Entry, how: Ending) -> bool:
