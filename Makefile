@@ -25,8 +25,10 @@ demo: $(STAMP)
 	$(OFFLINE) $(BIN)/superpos sweep run orchestrator/specs/demo.yaml
 	$(BIN)/superpos db import-reference
 
+# two processes: a real-Ray test waits on its trials about a third of the time, so the other one fills it
+# (each process builds its own session fixtures; the test cluster stops only its own Ray)
 test: $(STAMP)
-	$(OFFLINE) $(BIN)/python -m pytest -q
+	$(OFFLINE) $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
