@@ -40,46 +40,23 @@ tracking:
 """
 
 
-def _shared(tmp_path_factory, name: str, build) -> dict:
-    """A session fixture's sweep, built once per run: with pytest-xdist the first process builds it
-    (under a file lock, in the run's folder the processes share) and the others read its result;
-    alone, in this run's own folder. `build(folder)` returns a JSON-able dict."""
-    import json
-    import os
-
-    from filelock import FileLock
-
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # this run's folder, shared by its worker processes (never an earlier run's)
-    done = root / f"shared-{name}.json"
-    with FileLock(str(root / f"shared-{name}.lock")):
-        if not done.is_file():
-            folder = root / f"shared-{name}"
-            folder.mkdir()
-            done.write_text(json.dumps(build(folder)))
-        return json.loads(done.read_text())
-
-
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory):
     """One real sweep through Ray into a fresh SQLite file: (db_url, sweep_id, spec, output lines)."""
     from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
-    def build(folder) -> dict:
-        from db.engine import open_store
-        from db.reference import import_reference
-        from orchestrator.tune.run import run_sweep
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db")),
+                      "tiny.yaml")
+    url = f"sqlite:///{folder / 'results.db'}"
+    lines: list[str] = []
+    sweep_id = run_sweep(spec, url, echo=lines.append)
+    from db.engine import open_store
+    from db.reference import import_reference
 
-        text = textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db"))
-        url = f"sqlite:///{folder / 'results.db'}"
-        lines: list[str] = []
-        sweep_id = run_sweep(parse_spec(text, "tiny.yaml"), url, echo=lines.append)
-        import_reference(open_store(url))
-        return {"url": url, "sweep_id": sweep_id, "text": text, "lines": lines}
-
-    built = _shared(tmp_path_factory, "tiny", build)
-    return built["url"], built["sweep_id"], parse_spec(built["text"], "tiny.yaml"), built["lines"]
+    import_reference(open_store(url))
+    return url, sweep_id, spec, lines
 
 
 RICH_SWEEP = """
@@ -99,21 +76,17 @@ ray: {{num_cpus: 2, storage_path: {storage}}}
 def rich_sweep(tmp_path_factory):
     """A real sweep with two seeds and two values of m over two tasks, plus the paper's numbers:
     every dashboard page has something to show. (db_url, sweep_id)."""
+    from db.engine import open_store
+    from db.reference import import_reference
+    from orchestrator.spec import parse_spec
+    from orchestrator.tune.run import run_sweep
 
-    def build(folder) -> dict:
-        from db.engine import open_store
-        from db.reference import import_reference
-        from orchestrator.spec import parse_spec
-        from orchestrator.tune.run import run_sweep
-
-        url = f"sqlite:///{folder / 'results.db'}"
-        sweep_id = run_sweep(parse_spec(textwrap.dedent(RICH_SWEEP.format(storage=folder / "ray")), "rich.yaml"),
-                             url, echo=lambda line: None)
-        import_reference(open_store(url))
-        return {"url": url, "sweep_id": sweep_id}
-
-    built = _shared(tmp_path_factory, "rich", build)
-    return built["url"], built["sweep_id"]
+    folder = tmp_path_factory.mktemp("rich")
+    url = f"sqlite:///{folder / 'results.db'}"
+    sweep_id = run_sweep(parse_spec(textwrap.dedent(RICH_SWEEP.format(storage=folder / "ray")), "rich.yaml"), url,
+                         echo=lambda line: None)
+    import_reference(open_store(url))
+    return url, sweep_id
 
 
 @pytest.fixture(scope="session")
