@@ -74,11 +74,18 @@ def _input_format(task) -> str:
     return "`" + " ".join(f"{task.input_name(i)}: {{{f}}}" for i, f in enumerate(task.input_fields)) + "`"
 
 
-def _revision(trial: dict, provenance: dict) -> str | None:
-    """The base model's revision the trial ran on: the one the spec pinned, else the commit or content
-    hash the sweep recorded (sweeps.inputs)."""
+def _base(trial: dict, provenance: dict) -> tuple[str, str | None, bool]:
+    """(the base model in words, the hub revision to load, whether it is a hub model): the revision the
+    spec pinned, else the commit the sweep recorded (sweeps.inputs); an embedded or random-weight model
+    is named by its content hash and is loaded through superpos."""
     pinned = (trial["config"].get("revisions") or {}).get(trial["model"])
-    return pinned or (provenance.get("inputs") or {}).get(trial["model"])
+    found = ((provenance.get("inputs") or {}).get("models") or {}).get(trial["model"]) or {}
+    hub = found.get("kind", "hub") == "hub"
+    revision = pinned or found.get("commit")
+    if hub:
+        return f"`{trial['model']}`, revision {revision or 'not recorded'}", revision, True
+    return (f"`{trial['model']}` ({found.get('kind')} in superpos, sha256 {str(found.get('sha256'))[:16]}...)",
+            None, False)
 
 
 def _input_dependent(method: str) -> bool:
@@ -104,7 +111,10 @@ def model_card(trial: dict, selection: str, epoch: int, shape: tuple[int, ...], 
     from workers.tasks import get_task
 
     task = get_task(trial["task"], trial.get("template") or "reference")
-    revision = _revision(trial, provenance) or "not recorded"
+    base, revision, hub = _base(trial, provenance)
+    loader = (f"base = T5ForConditionalGeneration.from_pretrained({trial['model']!r}"
+              + (f", revision={revision!r})" if revision else ")") if hub else
+              f"base = load_model({trial['model']!r}).model  # superpos's own model (workers/models.py)")
     matching = "compared after normalisation (lower case, no punctuation or articles)" if task.normalize \
         else "compared as exact strings"
     labels = ", ".join(f"{i} -> `{w}`" for i, w in enumerate(task.label_words)) or "a score written as text"
@@ -115,11 +125,11 @@ def model_card(trial: dict, selection: str, epoch: int, shape: tuple[int, ...], 
         f"{trial['sweep_id']} ({trial['sweep_name']}), at its {selection} epoch ({epoch}).", "",
         "```python",
         "from peft import PeftModel",
-        "from transformers import AutoTokenizer, T5ForConditionalGeneration",
-        f"base = T5ForConditionalGeneration.from_pretrained({trial['model']!r})",
+        "from transformers import T5ForConditionalGeneration" if hub else "from workers.models import load_model",
+        loader,
         "model = PeftModel.from_pretrained(base, 'THIS_FOLDER')",
         "```", "",
-        f"- Base model: `{trial['model']}`, revision {revision}",
+        f"- Base model: {base}",
         f"- Prompt: {shape[0]} virtual tokens x d_model {shape[1]}, prepended to the encoder's input only",
         f"- Method: `{trial['method']}` (options {trial['options'] or '{}'}, m {trial['m'] if not pd.isna(trial['m']) else '-'}), "
         f"dropout {'on' if trial['dropout'] else 'off'}; {_what_exports(trial['method'])}",
@@ -166,7 +176,7 @@ def export_prompt(engine: Engine, trial_id: int, out: str | Path, selection: str
         "num_transformer_submodules": 1, "num_attention_heads": None, "num_layers": None,
         "prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": None, "tokenizer_name_or_path": None,
         "tokenizer_kwargs": None, "base_model_name_or_path": trial["model"],
-        "revision": (trial["config"].get("revisions") or {}).get(trial["model"]), "inference_mode": True,
+        "revision": _base(trial, details)[1], "inference_mode": True,
         "modules_to_save": None, "auto_mapping": None,
     }
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -88,7 +88,8 @@ def test_an_exported_prompt_loads_in_peft_and_reproduces_the_trial(tiny_sweep, t
     assert main(args) == 0
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= {p.name for p in folder.iterdir()}
     card = (folder / "README.md").read_text()
-    assert f"trial {chosen['trial_id']} of sweep {sweep_id}" in card and "tiny-t5" in card
+    assert f"trial {chosen['trial_id']} of sweep {sweep_id}" in card
+    assert "base = load_model('tiny-t5').model" in card and "embedded in superpos, sha256" in card  # not on the hub
     score, preds, losses, (cfg, task, data) = _peft_evaluation(folder, chosen["config"])
     engine = open_store(url, readonly=True)
     with engine.connect() as conn:
