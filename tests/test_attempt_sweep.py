@@ -93,3 +93,17 @@ def test_a_spec_needs_sources_exactly_when_a_method_mixes_them(tmp_path):
         parse_spec(body.replace("methods: [attempt]", "methods: [prompt_tuning]")
                    .replace("method_params: {attempt: {sources: [rte], n_tokens: 10}}", ""), "b.yaml")
     assert parse_spec(body, "c.yaml").sources.sweep == 1
+
+
+@pytest.mark.slow  # uses the rich sweep's store
+def test_sweep_validate_checks_the_sources_against_the_store_and_writes_nothing(store, tmp_path, capsys):
+    from orchestrator.cli import main
+
+    url, _ = store
+    for sweep, code in (("rich", 0), ("nope", 2)):
+        spec = tmp_path / f"{sweep}.yaml"
+        spec.write_text(textwrap.dedent(ATTEMPT.format(sources="[rte, sst2]", n=10, sweep=sweep,
+                                                       storage=tmp_path / "ray")))
+        assert main(["sweep", "validate", str(spec), "--db", url]) == code
+    assert "spec.sources.sweep: no sweep 'nope' in this store" in capsys.readouterr().err
+    assert not (tmp_path / "ray").exists()  # no source files written by a check

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = _group(sub, "sweep", "run, check, resume or list sweeps")
     _command(sweep, "run", cmd_sweep_run, "run a sweep spec (YAML) on Ray and store every trial", db=True
              ).add_argument("spec", help=SPEC_HELP)
-    validate = _command(sweep, "validate", cmd_sweep_validate, "check a spec and summarise its grid; starts nothing")
+    validate = _command(sweep, "validate", cmd_sweep_validate, "check a spec and summarise its grid; starts nothing "
+                        "(a spec that consumes an earlier sweep's prompts is checked against --db)", db=True)
     validate.add_argument("spec", help=SPEC_HELP)
     validate.add_argument("--cells", action="store_true", help="list every cell (default: the first 10)")
     validate.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)

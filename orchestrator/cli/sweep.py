@@ -14,12 +14,25 @@ def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def _check_sources(spec, db: str | None) -> None:
+    """A spec that consumes an earlier sweep's prompts: that sweep and each needed prompt must be in the
+    store (the same checks `sweep run` makes, writing nothing)."""
+    if spec.sources is None or spec.staged:
+        return
+    from db.engine import open_store
+    from orchestrator.spec.plan import expand
+    from orchestrator.tune import sources
+
+    sources.bind(spec, expand(spec), open_store(db, readonly=True), publish=False)
+
+
 def cmd_sweep_validate(args) -> int:
     from orchestrator.spec import SpecError, load_spec
     from orchestrator.spec.plan import expand
 
     try:
         spec = load_spec(args.spec)
+        _check_sources(spec, args.db)
     except SpecError as err:
         if args.format != "json":
             raise

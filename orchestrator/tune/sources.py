@@ -72,9 +72,11 @@ def _publish(spec: SweepSpec, stored) -> None:
         path.write_bytes(bytes(stored["data"]))
 
 
-def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None = None) -> list[Cell]:
+def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None = None,
+         publish: bool = True) -> list[Cell]:
     """`cells` with each source-mixing cell's sources pinned (their sha256 in its options); writes the
-    prompts' files. Cells of other methods come back unchanged. `resume`: the sweep being resumed."""
+    prompts' files (`publish`; off: only checks, as `sweep validate` does). Cells of other methods come
+    back unchanged. `resume`: the sweep being resumed."""
     if spec.sources is None or spec.staged:  # staged: bound while the sweep runs (StagedSources)
         return cells
     sweep_id = source_sweep(engine, spec, before=resume)
@@ -97,7 +99,8 @@ def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None 
             if shape[0] != config.n_tokens:
                 raise SpecError(f"spec.sources: the {task} prompt of sweep {sweep_id} has {shape[0]} tokens, "
                                 f"but method_params.{cell.method}.n_tokens is {config.n_tokens}; they must match")
-            _publish(spec, stored)
+            if publish:
+                _publish(spec, stored)
             pins.append((task, stored["sha256"]))
         options = dict(cell.options) | {SOURCE_SHA256: tuple(sorted(pins))}
         bound.append(replace(cell, options=tuple(sorted(options.items()))))
