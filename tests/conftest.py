@@ -140,3 +140,10 @@ def store(store_url):
 
     writer = ResultsWriter(open_store(store_url))
     return store_url, writer, make_trial(writer)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests (real Ray sweeps, clusters) first, each group in its own order: with two processes
+    (make test) the long ones start early and the short ones fill the end, so neither process finishes
+    minutes before the other."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
