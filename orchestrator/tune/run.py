@@ -287,8 +287,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             if state not in ("interrupted", "cancelled"):
                 state, failed = outcome(engine, spec, cells, sweep_id)
                 if failed:
-                    what = "failed trials and blocked cells" if any(": blocked:" in line for line in failed) else \
-                        "failed trials"
+                    what = "failed trials" + (" and blocked cells" if any(": blocked:" in x for x in failed) else "")
                     echo(f"{what}, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
                     for line in failed:
                         echo(line)
