@@ -4,7 +4,6 @@ the replica with a given seed). Reads safetensors with numpy: no torch needed.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -38,14 +37,19 @@ def listing(engine: Engine, sweep_id: int | None = None, trial_id: int | None = 
     return read_frame(engine, stmt, **params)
 
 
-def tensors(engine: Engine, trial_id: int, selection: str = "peak") -> dict[str, np.ndarray]:
-    """{name: array} of one trial's stored tensors of one selection ('peak' or 'final')."""
+def decode(data: bytes) -> np.ndarray:
+    """One stored row's tensor (its `data`: a safetensors file holding it under TENSOR)."""
     from safetensors.numpy import load
 
+    return load(bytes(data))[TENSOR]
+
+
+def tensors(engine: Engine, trial_id: int, selection: str = "peak") -> dict[str, np.ndarray]:
+    """{name: array} of one trial's stored tensors of one selection ('peak' or 'final')."""
     stmt = select(Artefact.name, Artefact.data).where(Artefact.trial_id == int(trial_id),
                                                       Artefact.selection == selection)
     with engine.connect() as conn:
-        return {name: load(bytes(data))[TENSOR] for name, data in conn.execute(stmt)}
+        return {name: decode(data) for name, data in conn.execute(stmt)}
 
 
 def row(engine: Engine, trial_id: int, name: str, selection: str) -> Mapping | None:
@@ -58,20 +62,14 @@ def row(engine: Engine, trial_id: int, name: str, selection: str) -> Mapping | N
 
 def prompts(engine: Engine, sweep_id: int, selection: str = "peak") -> pd.DataFrame:
     """The encoder prompt of each cell's reported trials (the chosen trial and its replicas) as numpy
-    arrays (column `array`, shape (n, d_model)), with the cell values and seed."""
+    arrays (column `array`, shape (n, d_model)), with the cell values and seed; one query."""
     best = chosen_and_replicas(engine, sweep_id)
-    out = [{"trial_id": int(t), "epoch": None, "array": None} for t in best["trial_id"]] if not best.empty else []
-    for item in out:
-        stored = row(engine, item["trial_id"], "prompt", selection)
-        if stored is not None:
-            from safetensors.numpy import load
-
-            item.update(epoch=stored["epoch"], array=load(bytes(stored["data"]))[TENSOR])
-    frame = pd.DataFrame([o for o in out if o["array"] is not None], columns=["trial_id", "epoch", "array"])
+    keys = ["trial_id", *ROW_KEYS, "task", "seed"]
     if best.empty:
-        return frame.assign(**{k: [] for k in [*ROW_KEYS, "task", "seed"]})
-    return frame.merge(best[["trial_id", *ROW_KEYS, "task", "seed"]], on="trial_id")
-
-
-def shape_of(stored: Mapping) -> tuple[int, ...]:
-    return tuple(json.loads(stored["shape"]))
+        return pd.DataFrame(columns=["trial_id", "epoch", "array", *keys[1:]])
+    stmt = select(Artefact.trial_id, Artefact.epoch, Artefact.data).where(
+        Artefact.name == "prompt", Artefact.selection == selection,
+        Artefact.trial_id.in_([int(t) for t in best["trial_id"]]))
+    with engine.connect() as conn:
+        rows = [{"trial_id": t, "epoch": e, "array": decode(d)} for t, e, d in conn.execute(stmt)]
+    return pd.DataFrame(rows, columns=["trial_id", "epoch", "array"]).merge(best[keys], on="trial_id")

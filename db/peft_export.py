@@ -150,7 +150,7 @@ def model_card(trial: dict, selection: str, epoch: int, shape: tuple[int, ...], 
 def export_prompt(engine: Engine, trial_id: int, out: str | Path, selection: str = "peak") -> Path:
     """Write the adapter folder for one trial; returns it. Clear errors for full fine-tuning and for a
     trial without stored prompts; an existing adapter in `out` is never overwritten."""
-    from safetensors.numpy import load, save_file
+    from safetensors.numpy import save_file
 
     from workers.methods import METHOD_CONFIGS
 
@@ -168,7 +168,7 @@ def export_prompt(engine: Engine, trial_id: int, out: str | Path, selection: str
     if taken:
         raise ValueError(f"{folder} already holds an adapter ({', '.join(taken)}); choose another --out or remove it")
     folder.mkdir(parents=True, exist_ok=True)
-    prompt = load(bytes(stored["data"]))[artefacts.TENSOR]
+    prompt = artefacts.decode(stored["data"])
     n, d = prompt.shape
     details = queries.sweep_details(engine, int(trial["sweep_id"]))
     config = {
