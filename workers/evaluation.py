@@ -56,32 +56,51 @@ def score_predictions(task: TaskSpec, preds: list, golds: list, groups: list | N
     return result
 
 
-def _generate(model, tokenizer, task, batch, device) -> list:
+def _generate(model, tokenizer, task, batch, device) -> list[str]:
     out = model.generate(batch["input_ids"].to(device), batch["attention_mask"].to(device),
                          max_new_tokens=target_tokens(task, tokenizer))
-    return [parse_prediction(task, text) for text in tokenizer.batch_decode(out, skip_special_tokens=True)]
+    return tokenizer.batch_decode(out, skip_special_tokens=True)
 
 
-def _rank(model, label_ids, batch, device) -> list:
+def _rank(model, label_ids, batch, device) -> list[int]:
     scores = model.label_log_likelihoods(batch["input_ids"].to(device), batch["attention_mask"].to(device), label_ids)
     return scores.argmax(-1).tolist()
 
 
-@torch.no_grad()
-def evaluate(model, tokenizer, task: TaskSpec, data: Encoded, batch_size: int, device: torch.device,
-             mode: str = "generate") -> dict:
+def is_ranked(task: TaskSpec, mode: str) -> bool:
+    """`rank` scores label strings; a regression task (STS-B) is generated under both modes."""
     if mode not in EVAL_MODES:
         raise ValueError(f"eval_mode must be one of {', '.join(EVAL_MODES)}, got {mode!r}")
-    ranked = mode == "rank" and not task.is_regression
+    return mode == "rank" and not task.is_regression
+
+
+@torch.no_grad()
+def outputs(model, tokenizer, task: TaskSpec, data: Encoded, batch_size: int, device: torch.device,
+            mode: str = "generate") -> list:
+    """The model's raw answer to each example, in data order: the decoded text (generate) or the
+    best label's index (rank)."""
+    ranked = is_ranked(task, mode)
     label_ids = [tokenizer(w)["input_ids"] for w in task.label_words] if ranked else []
     was_training = model.training
     model.eval()
-    preds: list = [None] * len(data)
+    found: list = [None] * len(data)
     for idx, batch in batches(data, batch_size, tokenizer.pad_token_id):
-        found = _rank(model, label_ids, batch, device) if ranked else _generate(model, tokenizer, task, batch, device)
-        for i, p in zip(idx, found):
-            preds[i] = p
+        answers = _rank(model, label_ids, batch, device) if ranked else _generate(model, tokenizer, task, batch, device)
+        for i, answer in zip(idx, answers):
+            found[i] = answer
     model.train(was_training)
+    return found
+
+
+def score_outputs(task: TaskSpec, data: Encoded, answers: list, ranked: bool) -> dict:
+    """The metrics of `outputs`' answers."""
+    preds = answers if ranked else [parse_prediction(task, text) for text in answers]
     golds = [e.label for e in data.examples]
     groups = [e.group for e in data.examples] if task.group_field else None
     return score_predictions(task, preds, golds, groups)
+
+
+def evaluate(model, tokenizer, task: TaskSpec, data: Encoded, batch_size: int, device: torch.device,
+             mode: str = "generate") -> dict:
+    answers = outputs(model, tokenizer, task, data, batch_size, device, mode)
+    return score_outputs(task, data, answers, is_ranked(task, mode))

@@ -120,17 +120,26 @@ class Member:
         self.loss_sum += loss.detach().float()
         self.steps += 1
 
-    def end_epoch(self, epoch: int, extra: dict | None = None) -> dict[str, Any]:
-        """Evaluate; the epoch's report (train loss, split metrics, peak so far, snapshot at the end,
-        the learned prompt as artefacts: workers/artefacts.py). The history keeps the metrics only."""
+    def eval_jobs(self) -> dict:
+        """Its evaluation of each split, for a pack that evaluates members together (workers/packed_eval.py)."""
+        from workers.packed_eval import EvalJob
+
+        return {split: EvalJob(self.method, self.task, data, self.cfg.eval_batch_size, self.cfg.eval_mode)
+                for split, data in self.splits.items() if split in ("val", "test")}
+
+    def end_epoch(self, epoch: int, extra: dict | None = None, evaluated: dict | None = None) -> dict[str, Any]:
+        """Evaluate (or take `evaluated`: split -> metrics, from a packed evaluation); the epoch's report
+        (train loss, split metrics, peak so far, snapshot at the end, the learned prompt as artefacts:
+        workers/artefacts.py). The history keeps the metrics only."""
         from workers.artefacts import epoch_artefacts
         from workers.evaluation import evaluate
 
         metrics: dict[str, Any] = {EPOCH: epoch, "train/loss": self.loss_sum.item() / max(self.steps, 1)}
         for split in ("val", "test"):
             if split in self.splits:
-                result = evaluate(self.model, self.tokenizer, self.task, self.splits[split], self.cfg.eval_batch_size,
-                                  self.device, self.cfg.eval_mode)
+                result = (evaluated or {}).get(split) or evaluate(
+                    self.model, self.tokenizer, self.task, self.splits[split], self.cfg.eval_batch_size, self.device,
+                    self.cfg.eval_mode)
                 metrics.update({f"{split}/{k}": v for k, v in result.items()})
         moved = improves(metrics["val/score"], self.best["score"])
         if moved:

@@ -84,14 +84,35 @@ class StepForward:
         self.compiled = None
 
 
+def evaluate_members(t5, tokenizer, members: dict[int, Member], ending: list[int], device, on: bool) -> dict[int, dict]:
+    """member -> split -> metrics for the members whose epochs end now, evaluated together
+    (workers/packed_eval.py); {} when fewer than two end or `on` is false, and when the packed
+    evaluation fails, so that each member evaluates alone and a failure stays its own."""
+    if not on or len(ending) < 2:
+        return {}
+    from workers.packed_eval import evaluate_together
+
+    keys = [(i, split, job) for i in ending for split, job in members[i].eval_jobs().items()]
+    try:
+        results = evaluate_together(t5, tokenizer, [job for _, _, job in keys], device)
+    except Exception:  # noqa: BLE001 - each member then evaluates alone (its own error, if any)
+        return {}
+    out: dict[int, dict] = {}
+    for (i, split, _), result in zip(keys, results):
+        out.setdefault(i, {})[split] = result
+    return out
+
+
 def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[int, dict], None] | None = None,
              resume_states: dict[int, dict] | None = None, cache: bool = False, compile: bool | str = False,
-             leave: Callable[[int], bool] | None = None) -> dict[int, dict]:
+             leave: Callable[[int], bool] | None = None, packed_eval: bool = True) -> dict[int, dict]:
     """Train the pack; `report(i, metrics)` per member epoch (with `member`, and `left` on a member's
     last report: complete, stopped or failed, the latter with `error`). `save_state(i, state)` before
     each of those reports; `resume_states[i]` continues member i after its saved epoch. `compile`:
     True (inductor) or a torch.compile backend name; widths are then bucketed and the batch padded to
-    a bucketed number of rows that shrinks as members leave (packed_step.row_bucket). Returns each finished member's peak and final results."""
+    a bucketed number of rows that shrinks as members leave (packed_step.row_bucket). `packed_eval`:
+    members whose epochs end in the same step are evaluated together (workers/packed_eval.py; off:
+    one after another). Returns each finished member's peak and final results."""
     check_pack(cfgs)
     first = cfgs[0]
     loaded = frozen_model(first, first.method_config(), cache)
@@ -124,13 +145,13 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         report(i, left_event(i, metrics[EPOCH], "complete", members[i].best))
         return True
 
-    def end_epoch(i: int) -> None:
+    def end_epoch(i: int, evaluated: dict | None = None) -> None:
         member, done = members[i], epoch[i] >= members[i].cfg.epochs
         try:
             extra = {"pack/size": len(active), "pack/padding": stats.padding}
             if forward.error:  # the driver says it once: a worker's warnings do not reach the terminal
                 extra["compile_error"] = forward.error
-            metrics = member.end_epoch(epoch[i], extra)
+            metrics = member.end_epoch(epoch[i], extra, evaluated)
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             active.remove(i)
             fail(i, epoch[i] - 1)
@@ -163,9 +184,10 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         queue[i] = deque(member.train_batches(epoch[i]))
 
     while active:
-        for i in list(active):
-            if not queue[i]:
-                end_epoch(i)
+        ending = [i for i in active if not queue[i]]
+        evaluated = evaluate_members(t5, loaded.tokenizer, members, ending, device, packed_eval)
+        for i in ending:
+            end_epoch(i, evaluated.get(i))
         if not active:
             break
         stepping = list(active)

@@ -50,7 +50,7 @@ class PackStats:
         return 1.0 - self.real / self.slots if self.slots else 0.0
 
 
-def _member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+def member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     embeds = t5.get_input_embeddings()(batch["input_ids"].to(device))
     mask = batch["attention_mask"].to(device)
     if method is None:
@@ -65,7 +65,7 @@ def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: i
     widths to buckets (compiled steps); None: pad to the widest member only. `widest`: the widest
     encoder input possible (prompt + max_source_tokens): a bucket never exceeds it, so full-length
     batches carry no bucket padding."""
-    pieces = [_member_rows(t5, method, batch, device) for method, batch in parts]
+    pieces = [member_rows(t5, method, batch, device) for method, batch in parts]
     labels = [batch["labels"].to(device) for _, batch in parts]
     width = max(e.shape[1] for e, _ in pieces)
     target = max(lab.shape[1] for lab in labels)

@@ -43,22 +43,10 @@ class PromptedT5(nn.Module):
     def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:
         """(batch, labels): the summed log-probability of each label's tokens (the `rank` evaluation).
         The encoder runs once; one decoder pass scores every label (labels stacked along the batch)."""
-        batch, k = input_ids.shape[0], len(label_ids)
-        width = max(len(ids) for ids in label_ids)
-        labels = torch.full((k, width), -100, dtype=torch.long, device=input_ids.device)
-        for i, ids in enumerate(label_ids):
-            labels[i, : len(ids)] = torch.tensor(ids)
-        labels = labels.repeat(batch, 1)  # (batch * k, width): example-major
         with self._compute():
             inputs = self._encoder_inputs(input_ids, attention_mask)
             hidden = self.t5.get_encoder()(**inputs).last_hidden_state
-            logits = self.t5(
-                encoder_outputs=(hidden.repeat_interleave(k, dim=0),),
-                attention_mask=inputs["attention_mask"].repeat_interleave(k, dim=0),
-                decoder_input_ids=self.t5._shift_right(labels), use_cache=False,
-            ).logits.float()
-        picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        return (picked * (labels != -100)).sum(-1).view(batch, k)
+            return label_scores(self.t5, hidden, inputs["attention_mask"], label_ids)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:
@@ -68,3 +56,18 @@ class PromptedT5(nn.Module):
                 **self._encoder_inputs(input_ids, attention_mask), max_new_tokens=max_new_tokens, do_sample=False,
                 num_beams=1,
             )
+
+
+def label_scores(t5: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, label_ids: list[list[int]]) -> torch.Tensor:
+    """(batch, labels): the summed log-probability of each label's tokens given the encoder's output
+    `hidden` (batch, width, d) and its mask; one decoder pass, labels stacked along the batch."""
+    batch, k = hidden.shape[0], len(label_ids)
+    width = max(len(ids) for ids in label_ids)
+    labels = torch.full((k, width), -100, dtype=torch.long, device=hidden.device)
+    for i, ids in enumerate(label_ids):
+        labels[i, : len(ids)] = torch.tensor(ids)
+    labels = labels.repeat(batch, 1)  # (batch * k, width): example-major
+    logits = t5(encoder_outputs=(hidden.repeat_interleave(k, dim=0),), attention_mask=mask.repeat_interleave(k, dim=0),
+                decoder_input_ids=t5._shift_right(labels), use_cache=False).logits.float()
+    picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * (labels != -100)).sum(-1).view(batch, k)

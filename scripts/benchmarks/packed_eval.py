@@ -1,0 +1,81 @@
+"""Evaluation of a pack's members: together (one stacked pass per batch, workers/packed_eval.py) vs.
+one after another (what each trial does alone), side by side in one run, as validation examples/s.
+
+    python -m scripts.benchmarks.packed_eval [--model tiny-t5-lm-adapt] [--members 4] [--rounds 5] [--out FILE]
+
+Members: prompt tuning (10 tokens) on one task's validation split, each with its own prompt, under
+both evaluation modes. Default: the embedded tiny model on the CPU (the demo's mnli split, 64
+examples, eval batch 64); on a GPU pass --model random:google/t5-base-lm-adapt --task mnli
+--samples 1024 (the demo data then repeats, which changes nothing about speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from scripts.benchmarks.__main__ import side_by_side
+from workers.evaluation import outputs
+from workers.member import Member
+from workers.models import load_model
+from workers.packed_eval import outputs_together
+from workers.trial import TrialConfig
+
+
+def members(model: str, task: str, k: int, mode: str, samples: int, batch: int, loaded) -> list[Member]:
+    out = []
+    for seed in range(k):
+        cfg = TrialConfig(method="prompt_tuning", task=task, model=model, dropout=False, seed=seed, eval_mode=mode,
+                          max_eval_samples=samples, eval_batch_size=batch, max_train_samples=8)
+        out.append(Member.build(cfg, loaded=loaded, cache=True))
+    return out
+
+
+def one_by_one(group: list[Member], device) -> list[list]:
+    """What the members' evaluations do today when each runs alone."""
+    return [outputs(m.model, m.tokenizer, m.task, m.splits["val"], m.cfg.eval_batch_size, device, m.cfg.eval_mode)
+            for m in group]
+
+
+def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int) -> dict:
+    loaded = load_model(model)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    loaded.model.to(device)
+    figures = {}
+    for mode in ("generate", "rank"):
+        group = members(model, task, k, mode, samples, batch, loaded)
+        jobs = [m.eval_jobs()["val"] for m in group]
+        examples = sum(len(j.data) for j in jobs)
+        assert one_by_one(group, device) == outputs_together(loaded.model, loaded.tokenizer, jobs, device)
+        times = side_by_side({"alone": lambda group=group: one_by_one(group, device),
+                              "together": lambda jobs=jobs: outputs_together(loaded.model, loaded.tokenizer, jobs, device)},
+                             rounds)
+        figures[mode] = {"examples_per_s_alone": round(examples / times["alone"], 1),
+                         "examples_per_s_together": round(examples / times["together"], 1),
+                         "speedup": round(times["alone"] / times["together"], 2)}
+        print(f"{mode:8s} {k} members x {len(jobs[0].data)} examples: alone {figures[mode]['examples_per_s_alone']}"
+              f" ex/s, together {figures[mode]['examples_per_s_together']} ex/s ({figures[mode]['speedup']}x)")
+    return {"model": model, "task": task, "members": k, "device": str(device),
+            "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", **figures}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.packed_eval", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny-t5-lm-adapt")
+    parser.add_argument("--task", default="mnli")
+    parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=64, help="validation examples per member")
+    parser.add_argument("--batch", type=int, default=64, help="evaluation batch size")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    result = bench(args.model, args.task, args.members, args.samples, args.batch, args.rounds)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

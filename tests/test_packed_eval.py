@@ -1,0 +1,79 @@
+"""Pack members evaluated together give the answers of their own evaluations, on every task, under both modes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.test_pack import _source_files
+from workers.evaluation import outputs
+from workers.member import Member
+from workers.models import load_model
+from workers.pack import run_pack
+from workers.packed_eval import outputs_together
+from workers.tasks import TASKS
+from workers.trial import TrialConfig
+
+MODEL = "tiny-t5"
+SOURCES = _source_files(("qqp", "sst2"), 4)
+
+
+def _members(task: str, mode: str, loaded, tasks: tuple[str, ...] = ()) -> list[Member]:
+    """Four methods (different prompt lengths, one input-dependent); `tasks`: one task per member instead."""
+    common = dict(model=MODEL, dropout=False, eval_mode=mode, max_eval_samples=12, eval_batch_size=5, epochs=1)
+    configs = [
+        dict(method="prompt_tuning", lr=0.3),
+        dict(method="superpos_prompt", method_params={"m": 8, "n_tokens": 6}, lr=0.01),
+        dict(method="residual_prompt", method_params={"bottleneck": 16}, eval_batch_size=4, max_source_tokens=24),
+        dict(method="attempt", method_params={"sources": ["qqp", "sst2"], "n_tokens": 4}, source_prompts=SOURCES),
+    ]
+    members = []
+    for k, extra in enumerate(configs):
+        cfg = TrialConfig.from_dict({**common, "task": tasks[k] if tasks else task, "seed": k, **extra})
+        member = Member.build(cfg, loaded=loaded, cache=True)
+        with torch.no_grad():  # prompts away from their initial values, each its own way
+            for p in member.trainable.values():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(k)) * 0.3)
+        members.append(member)
+    return members
+
+
+def _alone_and_together(members: list[Member], loaded) -> tuple[list, list]:
+    jobs = [m.eval_jobs()["val"] for m in members]
+    alone = [outputs(m.model, m.tokenizer, m.task, m.splits["val"], m.cfg.eval_batch_size, m.device, m.cfg.eval_mode)
+             for m in members]
+    return alone, outputs_together(loaded.model, loaded.tokenizer, jobs, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return load_model(MODEL)
+
+
+@pytest.mark.parametrize("mode", ["generate", "rank"])
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_members_evaluated_together_answer_as_each_alone(task, mode, loaded):
+    alone, together = _alone_and_together(_members(task, mode, loaded), loaded)
+    assert together == alone
+
+
+def test_members_on_different_tasks_and_modes_answer_as_each_alone(loaded):
+    members = _members("", "generate", loaded, tasks=("multirc", "stsb", "cb", "copa"))
+    members[2].cfg.eval_mode = "rank"  # one member ranks while the others generate
+    members[2] = Member.build(members[2].cfg, loaded=loaded)
+    alone, together = _alone_and_together(members, loaded)
+    assert together == alone
+
+
+def test_a_pack_reports_the_same_metrics_with_and_without_packed_evaluation():
+    common = dict(model=MODEL, dropout=False, epochs=2, task="rte", max_train_samples=16, max_eval_samples=24,
+                  batch_size=8, eval_batch_size=8)
+    cfgs = [TrialConfig.from_dict({**common, "method": "prompt_tuning", "lr": 0.3, "seed": 1}),
+            TrialConfig.from_dict({**common, "method": "superpos_prompt", "lr": 0.05, "seed": 2,
+                                   "method_params": {"m": 8}})]
+    runs = {}
+    for on in (True, False):
+        reports: list = []
+        run_pack(cfgs, lambda i, metrics, reports=reports: reports.append((i, metrics)), packed_eval=on)
+        runs[on] = [(i, {k: v for k, v in m.items() if k.startswith("val/")}) for i, m in reports if "val/score" in m]
+    assert len(runs[True]) == 4 and runs[True] == runs[False]

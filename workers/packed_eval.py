@@ -1,0 +1,106 @@
+"""Several pack members evaluated together on the shared frozen T5: one stacked encoder pass per
+batch, then one greedy decoding (`generate`) or one decoder pass per member (`rank`).
+
+A pack's members whose epochs end in the same step (members on one task end together) are
+evaluated here instead of one after another: batch b of every member (its prompt, then its inputs,
+as in training: workers/packed_step.py) is stacked into one encoder pass, and `generate` decodes all
+of them at once with the cached encoder output (greedy, the longest member's token budget; a member
+keeps the first tokens its own budget allows, which greedy decoding makes the same as decoding
+fewer). Rows never mix in T5, so each member's predictions are those of its own evaluation
+(workers/evaluation.py; tests/test_packed_eval.py checks every task under both modes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from workers.batching import Encoded, batches
+from workers.evaluation import is_ranked, score_outputs, target_tokens
+from workers.packed_step import member_rows
+from workers.prompt_model import label_scores
+from workers.tasks import TaskSpec
+
+
+@dataclass
+class EvalJob:
+    """One member's evaluation of one split."""
+
+    method: object  # the member's prompt method (PromptMethod)
+    task: TaskSpec
+    data: Encoded
+    batch_size: int
+    mode: str  # generate | rank
+
+    @property
+    def ranked(self) -> bool:
+        return is_ranked(self.task, self.mode)
+
+
+def _stack(pieces: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(e.shape[1] for e, _ in pieces)
+    embeds = torch.cat([F.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in pieces])
+    mask = torch.cat([F.pad(m, (0, width - m.shape[1])) for _, m in pieces])
+    return embeds, mask
+
+
+def _generated(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]], device) -> list[list]:
+    pieces = [member_rows(t5, jobs[j].method, batch, device) for j, batch in parts]
+    embeds, mask = _stack(pieces)
+    budget = max(target_tokens(jobs[j].task, tokenizer) for j, _ in parts)
+    tokens = t5.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=budget, do_sample=False, num_beams=1)
+    found, start = [], 0
+    for (j, _), (e, _) in zip(parts, pieces):
+        task, end = jobs[j].task, start + e.shape[0]
+        own = tokens[start:end, : 1 + target_tokens(task, tokenizer)]  # after the decoder's start token
+        found.append(tokenizer.batch_decode(own, skip_special_tokens=True))
+        start = end
+    return found
+
+
+def _ranked(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]], device) -> list[list]:
+    pieces = [member_rows(t5, jobs[j].method, batch, device) for j, batch in parts]
+    embeds, mask = _stack(pieces)
+    hidden = t5.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+    found, start = [], 0
+    for (j, _), (e, _) in zip(parts, pieces):
+        end = start + e.shape[0]
+        label_ids = [tokenizer(w)["input_ids"] for w in jobs[j].task.label_words]
+        found.append(label_scores(t5, hidden[start:end], mask[start:end], label_ids).argmax(-1).tolist())
+        start = end
+    return found
+
+
+def _predict(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]], device) -> list[list]:
+    """Predictions of each (job index, batch) in `parts`, in order: the generating members in one
+    stacked pass, the ranking ones in another."""
+    out: dict[int, list] = {}
+    for kind in (_generated, _ranked):
+        chosen = [k for k, (j, _) in enumerate(parts) if jobs[j].ranked == (kind is _ranked)]
+        if chosen:
+            out.update(zip(chosen, kind(t5, tokenizer, jobs, [parts[k] for k in chosen], device)))
+    return [out[k] for k in range(len(parts))]
+
+
+@torch.no_grad()
+def outputs_together(t5, tokenizer, jobs: list[EvalJob], device) -> list[list]:
+    """Each job's answers (as workers.evaluation.outputs gives them), computed in stacked passes."""
+    was_training = t5.training
+    t5.eval()
+    cut = [batches(job.data, job.batch_size, tokenizer.pad_token_id) for job in jobs]
+    found: list[list] = [[None] * len(job.data) for job in jobs]
+    for b in range(max(len(c) for c in cut)):
+        parts = [(j, c[b][1]) for j, c in enumerate(cut) if b < len(c)]
+        for (j, _), answers in zip(parts, _predict(t5, tokenizer, jobs, parts, device)):
+            for i, answer in zip(cut[j][b][0], answers):
+                found[j][i] = answer
+    t5.train(was_training)
+    return found
+
+
+def evaluate_together(t5, tokenizer, jobs: list[EvalJob], device) -> list[dict]:
+    """Each job's metrics, as workers.evaluation.evaluate returns them."""
+    answers = outputs_together(t5, tokenizer, jobs, device)
+    return [score_outputs(job.task, job.data, found, job.ranked) for job, found in zip(jobs, answers)]
