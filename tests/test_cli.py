@@ -38,8 +38,8 @@ def test_version_and_a_closed_pipe_are_not_errors(tmp_path):
 def test_validate_prints_the_grid():
     out = superpos("sweep", "validate", "orchestrator/specs/demo.yaml")
     assert out.returncode == 0, out.stderr
-    assert "8 cells" in out.stdout and "24 search trials (tpe) + 8 replicas = 32 trials of 10 epochs" in out.stdout
-    assert "superpos_prompt|sst2|tiny-t5|m=32|dropout=off" in out.stdout
+    assert "16 cells" in out.stdout and "48 search trials (tpe) + 16 replicas = 64 trials of 10 epochs" in out.stdout
+    assert "superpos_prompt|sst2|tiny-t5-lm-adapt|m=32|dropout=off" in out.stdout
 
 
 def test_bad_spec_fails_before_anything_starts(tmp_path):

@@ -52,7 +52,7 @@ def test_demo_sizes_come_from_the_demo_copy_and_unmeasured_rows_are_named():
     load = task_load(spec, "rte")
     assert (load.train, load.validation, load.source) == (256, 64, "demo copy")
     est = estimate(spec)
-    assert ("tiny-t5", "fp32", "prompt_tuning") in est["missing"]
+    assert ("tiny-t5-lm-adapt", "fp32", "prompt_tuning") in est["missing"]
     text = format_plan(spec, "demo.yaml")
     total = next(line for line in text.splitlines() if line.strip().startswith("total"))
     assert total.rstrip().endswith("not measured") and "0.0" not in total  # nothing measured: no made-up total

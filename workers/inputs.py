@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from workers.data import DEMO_DATA_DIR
-from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, TOKENIZER_DIR
+from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, EMBEDDED_WEIGHTS, RANDOM_PREFIX, TOKENIZER_DIR
 from workers.tasks import TaskSpec
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -73,7 +73,8 @@ def resolve_commit(repo_id: str, repo_type: str, revision: str | None) -> str | 
 
 def model_identity(name: str, revision: str | None = None) -> dict:
     if name in EMBEDDED_MODELS:
-        return {"kind": "embedded", "sha256": _config_hash(EMBEDDED_MODELS[name])}
+        weights = {"weights_sha256": EMBEDDED_WEIGHTS[name][1]} if name in EMBEDDED_WEIGHTS else {}
+        return {"kind": "embedded", "sha256": _config_hash(EMBEDDED_MODELS[name]), **weights}
     if name.startswith(RANDOM_PREFIX) and name[len(RANDOM_PREFIX):] in ARCHITECTURES:
         return {"kind": "random", "sha256": _config_hash(ARCHITECTURES[name[len(RANDOM_PREFIX):]])}
     if Path(name).expanduser().is_dir():

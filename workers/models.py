@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, EMBEDDED_SEED, RANDOM_PREFIX, T5_TOKENS, TOKENIZER_DIR
+from workers.presets import (
+    ARCHITECTURES,
+    EMBEDDED_MODELS,
+    EMBEDDED_SEED,
+    EMBEDDED_WEIGHTS,
+    RANDOM_PREFIX,
+    T5_TOKENS,
+    TOKENIZER_DIR,
+)
 
 
 @dataclass
@@ -49,13 +57,38 @@ def _build(config_args: dict, tokenizer, device: str | None) -> nn.Module:
     return model
 
 
-def load_model(name: str, device: str | None = None, revision: str | None = None) -> LoadedModel:
+def _load_embedded_weights(model: nn.Module, name: str) -> None:
+    """The learned weights of an embedded model, checked against the sha256 its preset pins."""
+    import hashlib
+
+    from safetensors.torch import load
+
+    path, digest = EMBEDDED_WEIGHTS[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"the weights of {name!r} are missing ({path}); rebuild them with "
+                                "`python -m scripts.pretrain_tiny_t5`")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"{path} does not match the sha256 that workers/presets.py pins for {name!r}; "
+                         "restore it from git, or rebuild it with `python -m scripts.pretrain_tiny_t5` and update the pin")
+    state = {k: v.float() for k, v in load(data).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}:
+        raise ValueError(f"{path} does not fit {name!r}: missing {missing}, unexpected {unexpected}")
+
+
+def load_model(name: str, device: str | None = None, revision: str | None = None,
+               random_weights: bool = False) -> LoadedModel:
     """`device="meta"` builds an offline model without memory (for counting parameters); `revision`:
-    the hub revision (branch, tag or commit) of a hub id."""
+    the hub revision (branch, tag or commit) of a hub id; `random_weights`: an embedded model with its
+    seeded initial weights even where it has learned ones (for the script that pretrains it)."""
     if name in EMBEDDED_MODELS:
         tok = embedded_tokenizer()
         args = {**EMBEDDED_MODELS[name], "vocab_size": -(-len(tok) // 64) * 64}
-        return LoadedModel(_build(args, tok, device), tok, name, len(tok))
+        model = _build(args, tok, device)
+        if name in EMBEDDED_WEIGHTS and not random_weights and device != "meta":
+            _load_embedded_weights(model, name)
+        return LoadedModel(model, tok, name, len(tok))
     if name.startswith(RANDOM_PREFIX):
         arch = name[len(RANDOM_PREFIX):]
         if arch not in ARCHITECTURES:

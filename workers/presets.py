@@ -1,7 +1,9 @@
 """Model presets that need no download (imports no torch, so specs can be validated without it).
 
-- Embedded models (`tiny-t5`): built from a config with seeded random weights, with the small
-  tokenizer in workers/assets/tokenizer. The offline default; its scores mean nothing.
+- Embedded models, with the small tokenizer in workers/assets/tokenizer: `tiny-t5` is built from a
+  config with seeded random weights (the tests' model; its scores mean nothing); `tiny-t5-lm-adapt`
+  has the same shape and learned weights (float16 in workers/assets, pretrained on the demo world's
+  text by scripts/pretrain_tiny_t5.py): the demo's model, which prompts can steer.
 - Architecture presets: the exact shapes of published checkpoints, with random weights, named
   `random:<hub id>` in a spec (or `--weights random` on the command line). For benchmarks and dry
   runs: the parameter counts are the real ones, the text tokenizer is the embedded one.
@@ -18,13 +20,21 @@ T5_VOCAB_ROWS, T5_TOKENS = 32128, 32100  # rows beyond 32100 are padding, never 
 _V11 = dict(feed_forward_proj="gated-gelu", d_kv=64, vocab_size=T5_VOCAB_ROWS, tie_word_embeddings=False)
 _V10 = dict(feed_forward_proj="relu", d_kv=64, vocab_size=T5_VOCAB_ROWS, tie_word_embeddings=True)
 
+_TINY = dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
+             feed_forward_proj="gated-gelu", dropout_rate=0.1, relative_attention_num_buckets=8,
+             tie_word_embeddings=False)
 EMBEDDED_MODELS: dict[str, dict] = {
     # name -> T5Config arguments; vocab_size comes from the tokenizer (rounded up, like T5's 32128)
-    "tiny-t5": dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
-                    feed_forward_proj="gated-gelu", dropout_rate=0.1, relative_attention_num_buckets=8,
-                    tie_word_embeddings=False),
+    "tiny-t5": _TINY,
+    "tiny-t5-lm-adapt": _TINY,  # the same shape, pretrained (EMBEDDED_WEIGHTS)
 }
 EMBEDDED_SEED = 1234
+ASSETS = Path(__file__).resolve().parent / "assets"
+# embedded models with learned weights: name -> (float16 safetensors file, its sha256), made by
+# `python -m scripts.pretrain_tiny_t5`; the others keep their seeded random weights
+EMBEDDED_WEIGHTS: dict[str, tuple[Path, str]] = {
+    "tiny-t5-lm-adapt": (ASSETS / "tiny-t5-lm-adapt.safetensors", "4d64916d9a9d8c5c392cbc69b6d83332d71a1f0b532dd31328d5bab96291ac22"),
+}
 
 ARCHITECTURES: dict[str, dict] = {
     "google/t5-small-lm-adapt": dict(d_model=512, d_ff=1024, num_heads=6, num_layers=8, **_V11),

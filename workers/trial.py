@@ -41,7 +41,7 @@ class TrialConfig:
 
     method: str = field(metadata={"help": "method id: prompt_tuning, superpos_prompt, residual_prompt, full_finetune"})
     task: str = field(metadata={"help": "task id, one of the 13 of workers/tasks.py"})
-    model: str = _opt("tiny-t5", "tiny-t5, random:<architecture preset>, a hub id or a local directory")
+    model: str = _opt("tiny-t5", "tiny-t5 (random weights), tiny-t5-lm-adapt (pretrained), random:<architecture preset>, a hub id or a local directory")
     dropout: bool = _opt(True, "false: every dropout of the frozen model is off, also in train mode")
     method_params: dict[str, Any] = _opt({}, "method options, e.g. {m: 128, n_tokens: 10}")
     lr: float | None = _opt(None, "learning rate; null: the method's default (the paper's)")

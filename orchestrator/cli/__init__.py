@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = _command(_group(sub, "model", "inspect models"), "info", cmd_model_info,
                     "parameter counts of a model and a method, as JSON")
-    info.add_argument("model", help="an embedded model (tiny-t5), an architecture preset or hub id, or a directory")
+    info.add_argument("model", help="an embedded model (tiny-t5, tiny-t5-lm-adapt), an architecture preset or hub id, or a directory")
     info.add_argument("--weights", choices=("auto", "pretrained", "random"), default="auto",
                       help="auto (default): the checkpoint where it can be had, else the architecture preset with "
                            "random weights; random: the preset's architecture with random weights (no download)")

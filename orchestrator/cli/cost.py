@@ -6,7 +6,7 @@ The estimate assumes every epoch evaluated on the validation split (and the test
 holdout protocol) and inputs of the measured length (256 tokens): an upper bound where inputs are
 shorter. Prompt methods train in packs (`resources.pack_size`, `compile`): their training time is
 divided by the measured speed-up of that pack size over one eager trial (throughput.json's
-`packing`, from `python -m scripts.benchmarks.packing`); evaluation is not packed. Early stopping
+`packing`, from `python -m scripts.benchmarks.packing`); evaluation is planned at the unpacked rate (packed evaluation is not measured on a GPU yet). Early stopping
 (ASHA) can only make a sweep cheaper.
 """
 

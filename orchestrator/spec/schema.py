@@ -207,7 +207,7 @@ class SpecModel(Section):
     methods: list[MethodId] = Field(min_length=1)  # type: ignore[valid-type]
     tasks: list[TaskId] = Field(min_length=1)  # type: ignore[valid-type]
     models: list[str] = Field(["tiny-t5"], min_length=1,
-                              description="tiny-t5, random:<architecture preset>, a hub id or a local directory")
+                              description="tiny-t5 (random weights), tiny-t5-lm-adapt (pretrained), random:<architecture preset>, a hub id or a local directory")
     m: list[int] = Field([128], min_length=1, description="superposed embeddings per token: a grid dimension of "
                                                           "every method that has m (shorthand for method_grid)")
     dropout: list[OnOff] = Field([True], min_length=1, description="on | off: every dropout of the frozen model")
