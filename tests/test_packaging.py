@@ -51,6 +51,7 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_store_and_a_sweep(tmp_path):
     (work / "one.yaml").write_text(textwrap.dedent(f"""
         methods: [prompt_tuning]
         tasks: [rte]
+        models: [tiny-t5-lm-adapt]   # its weights ship in the wheel
         dropout: [off]
         optuna: {{trials_per_cell: 1}}
         training: {{epochs: 1, max_train_samples: 16, max_eval_samples: 16}}
