@@ -17,7 +17,7 @@ from dashboard.views import ablation, curves, matters, prompts, search, sweeps, 
 from db.engine import StoreError  # noqa: E402
 
 st.set_page_config(page_title="superpos results", layout="wide")
-st.sidebar.markdown(f"**Results store**  \n`{data.db_url()}`")
+st.sidebar.markdown(f"**Results store**  \n`{data.shown_url(data.db_url())}`")
 try:
     data.engine(data.db_url())
 except StoreError as err:

@@ -5,16 +5,26 @@ formatting) and the app `StoreError` (to show a bad store as a message)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from db import artefacts, queries
-from db.engine import open_store, resolve_url
+from db.engine import open_store, resolve_url, sqlite_path
 
 
 def db_url() -> str:
     return resolve_url(os.environ.get("SUPERPOS_DB"))
+
+
+def shown_url(url: str) -> str:
+    """The store as the sidebar names it: a SQLite file under the working directory by its relative path
+    (as `--db` would take it), any other URL as it is."""
+    path = sqlite_path(url)
+    if path is None or not path.is_relative_to(Path.cwd().resolve()):
+        return url
+    return f"sqlite:///{path.relative_to(Path.cwd().resolve())}"
 
 
 @st.cache_resource

@@ -213,3 +213,15 @@ def test_heat_maps_cluster_similar_tasks_together():
                        index=tasks, columns=tasks)
     order = cluster_order(sim)
     assert abs(order.index("rte") - order.index("cb")) == 1 and abs(order.index("sst2") - order.index("cola")) == 1
+
+
+def test_the_sidebar_names_a_store_under_the_working_directory_by_its_relative_path(tmp_path, monkeypatch):
+    from dashboard.data import shown_url
+    from db.engine import resolve_url
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_url(resolve_url("superpos.db")) == "sqlite:///superpos.db"
+    assert shown_url(resolve_url("runs/a.db")) == "sqlite:///runs/a.db"
+    elsewhere = resolve_url(str(tmp_path.parent / "other.db"))
+    assert shown_url(elsewhere) == elsewhere and elsewhere.startswith("sqlite:////")
+    assert shown_url("postgresql://u@h/db") == "postgresql://u@h/db"
