@@ -6,7 +6,7 @@ evaluated here instead of one after another: batch b of every member (its prompt
 as in training: workers/packed_step.py) is stacked into one encoder pass, and `generate` decodes all
 of them at once with the cached encoder output (greedy, the longest member's token budget; a member
 keeps the first tokens its own budget allows, which greedy decoding makes the same as decoding
-fewer). Rows never mix in T5, so each member's predictions are those of its own evaluation
+fewer); `rank` scores the labels of all members that share label words in one decoder pass. Rows never mix in T5, so each member's predictions are those of its own evaluation
 (workers/evaluation.py; tests/test_packed_eval.py checks every task under both modes).
 """
 
@@ -61,16 +61,27 @@ def _generated(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]]
 
 
 def _ranked(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]], device) -> list[list]:
+    """One encoder pass for every part; one decoder pass per set of label words (members of one task
+    share theirs, so a pack on one task scores all its rows at once)."""
     pieces = [member_rows(t5, jobs[j].method, batch, device) for j, batch in parts]
     embeds, mask = _stack(pieces)
     hidden = t5.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-    found, start = [], 0
-    for (j, _), (e, _) in zip(parts, pieces):
-        end = start + e.shape[0]
-        label_ids = [tokenizer(w)["input_ids"] for w in jobs[j].task.label_words]
-        found.append(label_scores(t5, hidden[start:end], mask[start:end], label_ids).argmax(-1).tolist())
-        start = end
-    return found
+    bounds = [0]
+    for e, _ in pieces:
+        bounds.append(bounds[-1] + e.shape[0])
+    by_labels: dict[tuple, list[int]] = {}
+    for k, (j, _) in enumerate(parts):
+        by_labels.setdefault(jobs[j].task.label_words, []).append(k)
+    found: dict[int, list] = {}
+    for words, ks in by_labels.items():
+        rows = torch.cat([torch.arange(bounds[k], bounds[k + 1]) for k in ks]).to(hidden.device)
+        label_ids = [tokenizer(w)["input_ids"] for w in words]
+        best = label_scores(t5, hidden[rows], mask[rows], label_ids).argmax(-1).tolist()
+        start = 0
+        for k in ks:
+            size = bounds[k + 1] - bounds[k]
+            found[k], start = best[start:start + size], start + size
+    return [found[k] for k in range(len(parts))]
 
 
 def _predict(t5, tokenizer, jobs: list[EvalJob], parts: list[tuple[int, dict]], device) -> list[list]:
