@@ -9,17 +9,11 @@ in headless Chromium (tests/browser.py), waiting until each has rendered.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from tests.browser import Browser
+from tests.browser import Browser, served_dashboard
 
 SHOTS = {"dashboard-tables.png": ("", ["Task score (%) per cell"]),
          "dashboard-curves.png": ("curves", ["the band from the lowest to the highest seed"])}
@@ -33,30 +27,16 @@ def main(argv: list[str] | None = None) -> None:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         sys.exit("chromium is needed (apt-get install chromium)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "--db", args.db, "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    browser = None
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with served_dashboard(args.db) as base:
         browser = Browser(binary)
-        for name, (path, until) in SHOTS.items():
-            _, png = browser.visit(f"http://127.0.0.1:{port}/{path}", until)
-            (args.out / name).write_bytes(png)
-            print(f"wrote {args.out / name}")
-    finally:
-        if browser is not None:
+        try:
+            for name, (path, until) in SHOTS.items():
+                _, png = browser.visit(f"{base}/{path}", until)
+                (args.out / name).write_bytes(png)
+                print(f"wrote {args.out / name}")
+        finally:
             browser.close()
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,43 @@ whose content arrives over a websocket is dumped before it has rendered."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
 from websockets.sync.client import connect
+
+
+@contextlib.contextmanager
+def served_dashboard(url: str, cwd=None):
+    """`superpos dashboard --db URL` on a free local port until the block ends; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "--db", url, "--port", str(port)],
+                              cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:  # the server and anything it started
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
 
 
 class Browser:

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from tests.browser import Browser
+from tests.browser import Browser, served_dashboard
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # a real Streamlit server in headless Chromium
@@ -44,23 +38,8 @@ def _browser() -> str:
 @pytest.fixture
 def served(rich_sweep):
     url, sweep_id = rich_sweep
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "dashboard", "--db", url, "--port", str(port)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        yield url, sweep_id, f"http://127.0.0.1:{port}"
-    finally:  # the server and anything it started
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+    with served_dashboard(url, cwd=REPO) as base:
+        yield url, sweep_id, base
 
 
 def test_every_page_renders_its_content_in_chromium(served, tmp_path):
