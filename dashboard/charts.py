@@ -61,9 +61,17 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
             .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 
 
+def _row_label(frame: pd.DataFrame) -> pd.Series:
+    """A comparison-table row in the table's own words: method id, m, options, dropout."""
+    options = frame["options"] if "options" in frame else pd.Series("", index=frame.index)
+    return pd.Series([f"{r.method}{f' m={int(r.m)}' if pd.notna(r.m) else ''}{f' ({o})' if o else ''}, "
+                      f"dropout {'on' if r.dropout else 'off'}" for r, o in zip(frame.itertuples(), options)],
+                     index=frame.index)
+
+
 def average_bar_chart(table: pd.DataFrame) -> alt.Chart:
-    """The average column of a comparison table as bars, one per row."""
-    data = table.assign(series=_series_label(table))
+    """The average column of a comparison table as bars, one per row, labelled as the table's rows."""
+    data = table.assign(series=_row_label(table))
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("average:Q", title="average task score (%)"),
         y=alt.Y("series:N", title=None, sort="-x", axis=alt.Axis(labelLimit=400)),

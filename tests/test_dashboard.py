@@ -225,3 +225,16 @@ def test_the_sidebar_names_a_store_under_the_working_directory_by_its_relative_p
     elsewhere = resolve_url(str(tmp_path.parent / "other.db"))
     assert shown_url(elsewhere) == elsewhere and elsewhere.startswith("sqlite:////")
     assert shown_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_the_comparison_chart_names_its_bars_as_the_table_names_its_rows():
+    import pandas as pd
+
+    from dashboard.charts import average_bar_chart
+
+    rows = pd.DataFrame({"model": ["tiny-t5"] * 3, "method": ["prompt_tuning", "superpos_prompt", "residual_prompt"],
+                         "m": [None, 32, None], "options": ["", "", "bottleneck=16"], "dropout": [False, True, False],
+                         "average": [70.0, 72.5, 60.0]})
+    bars = average_bar_chart(rows).data["series"].tolist()
+    assert bars == ["prompt_tuning, dropout off", "superpos_prompt m=32, dropout on",
+                    "residual_prompt (bottleneck=16), dropout off"]
