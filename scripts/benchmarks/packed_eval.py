@@ -3,10 +3,10 @@ one after another (what each trial does alone), side by side in one run, as vali
 
     python -m scripts.benchmarks.packed_eval [--model tiny-t5-lm-adapt] [--members 4] [--rounds 5] [--out FILE]
 
-Members: prompt tuning (10 tokens) on one task's validation split, each with its own prompt, under
-both evaluation modes. Default: the embedded tiny model on the CPU (the demo's mnli split, 64
-examples, eval batch 64); on a GPU pass --model random:google/t5-base-lm-adapt --task mnli
---samples 1024 (the demo data then repeats, which changes nothing about speed).
+Members: prompt tuning (10 tokens) on one task's validation split (the demo copy: 64 examples,
+which caps --samples), each with its own prompt, under both evaluation modes; the answers are
+checked equal before timing. Default: the embedded tiny model (the demo's mnli, eval batch 64); on
+a GPU: --model random:google/t5-base-lm-adapt --members 8.
 """
 
 from __future__ import annotations
