@@ -38,8 +38,8 @@ def test_version_and_a_closed_pipe_are_not_errors(tmp_path):
 def test_validate_prints_the_grid():
     out = superpos("sweep", "validate", "orchestrator/specs/demo.yaml")
     assert out.returncode == 0, out.stderr
-    assert "16 cells" in out.stdout and "48 search trials (tpe) + 16 replicas = 64 trials of 10 epochs" in out.stdout
-    assert "superpos_prompt|sst2|tiny-t5-lm-adapt|m=32|dropout=off" in out.stdout
+    assert "18 cells" in out.stdout and "54 search trials (tpe) + 18 replicas = 72 trials of 10 epochs" in out.stdout
+    assert "superpos_prompt|sst2|tiny-t5-lm-adapt|m=8|dropout=off" in out.stdout
 
 
 def test_bad_spec_fails_before_anything_starts(tmp_path):

@@ -14,7 +14,7 @@ BASE = "methods: [prompt_tuning, superpos_prompt]\ntasks: [rte]\n"
 def test_demo_spec_is_valid_and_expands_to_its_grid():
     spec = load_spec(REPO / "orchestrator" / "specs" / "demo.yaml")
     cells = expand(spec)
-    assert len(cells) == 2 * 4 * 2  # methods x tasks x dropout (one m)
+    assert len(cells) == (1 + 2) * 3 * 2  # (prompt tuning + superpos at two m) x tasks x dropout
     assert {c.dropout for c in cells} == {True, False}
     assert spec.optuna.trials_per_cell >= 3
     assert len({c.key for c in cells}) == len(cells)
