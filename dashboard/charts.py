@@ -10,10 +10,16 @@ import pandas as pd
 from dashboard.labels import method_label
 
 
-def _series_label(frame: pd.DataFrame) -> pd.Series:
+def _labels(frame: pd.DataFrame, name) -> pd.Series:
+    """One label per row: `name(row)` for the method part, then the options and the dropout setting."""
     options = frame["options"] if "options" in frame else pd.Series("", index=frame.index)
-    return pd.Series([f"{method_label(r.method, r.m)}{f' ({o})' if o else ''}, dropout {'on' if r.dropout else 'off'}"
+    return pd.Series([f"{name(r)}{f' ({o})' if o else ''}, dropout {'on' if r.dropout else 'off'}"
                       for r, o in zip(frame.itertuples(), options)], index=frame.index)
+
+
+def _series_label(frame: pd.DataFrame) -> pd.Series:
+    """In the paper's words (Simple PT, SuperPos PT (m=32)), as the curves' legends."""
+    return _labels(frame, lambda r: method_label(r.method, r.m))
 
 
 SHADES = {  # each method one colour family (ColorBrewer), dark to light; its variants take its shades
@@ -63,10 +69,7 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
 
 def _row_label(frame: pd.DataFrame) -> pd.Series:
     """A comparison-table row in the table's own words: method id, m, options, dropout."""
-    options = frame["options"] if "options" in frame else pd.Series("", index=frame.index)
-    return pd.Series([f"{r.method}{f' m={int(r.m)}' if pd.notna(r.m) else ''}{f' ({o})' if o else ''}, "
-                      f"dropout {'on' if r.dropout else 'off'}" for r, o in zip(frame.itertuples(), options)],
-                     index=frame.index)
+    return _labels(frame, lambda r: f"{r.method}{f' m={int(r.m)}' if pd.notna(r.m) else ''}")
 
 
 def average_bar_chart(table: pd.DataFrame) -> alt.Chart:

@@ -70,16 +70,16 @@ def _batch(pairs, pad: int, eos: int):
 
 
 def pretrain(span_steps: int, lm_steps: int, instruction_steps: int = 0, batch_size: int = 32, lr: float = 3e-3,
-             log=print, model=None):
+             log=print):
     """Three phases: span corruption, LM adaptation, then LM adaptation with instructions (half of each
-    batch). `model`: go on training this one instead of a fresh init."""
+    batch), from the model's seeded initial weights."""
     from workers.models import load_model
 
     torch.set_num_threads(2)  # the same thread count gives the same reductions
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
     loaded = load_model(NAME, random_weights=True)
-    model, tok = model or loaded.model, loaded.tokenizer
+    model, tok = loaded.model, loaded.tokenizer
     first_sentinel = loaded.real_vocab  # the embedding rows past the tokenizer's: T5's <extra_id_k>
     n_sentinels = model.config.vocab_size - first_sentinel
     full_stop = tok.convert_tokens_to_ids(".")

@@ -58,6 +58,14 @@ def member_rows(t5, method, batch: dict, device) -> tuple[torch.Tensor, torch.Te
     return prepend(method, embeds, mask)
 
 
+def stack_rows(pieces: list[tuple[torch.Tensor, torch.Tensor]], width: int | None = None):
+    """Members' (embeddings, mask) right-padded to one width (default: the widest) and stacked."""
+    width = width or max(e.shape[1] for e, _ in pieces)
+    embeds = torch.cat([F.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in pieces])
+    mask = torch.cat([F.pad(m, (0, width - m.shape[1])) for _, m in pieces])
+    return embeds, mask
+
+
 def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: int | None = None,
                   stats: PackStats | None = None, widest: int | None = None) -> list[torch.Tensor]:
     """Each part's mean token cross-entropy. `parts`: (method or None, batch) per member. `forward`
@@ -71,8 +79,7 @@ def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: i
     target = max(lab.shape[1] for lab in labels)
     if rows is not None:
         width, target = min(bucket(width, ENCODER_STEP), max(widest or 0, width)), decoder_bucket(target)
-    embeds = torch.cat([F.pad(e, (0, 0, 0, width - e.shape[1])) for e, _ in pieces])
-    mask = torch.cat([F.pad(m, (0, width - m.shape[1])) for _, m in pieces])
+    embeds, mask = stack_rows(pieces, width)
     stacked = torch.cat([F.pad(lab, (0, target - lab.shape[1]), value=-100) for lab in labels])
     used = embeds.shape[0]
     if rows is not None and rows > used:  # filler rows: attend to their first slot only, no target

@@ -1,7 +1,7 @@
 """Does the embedded model learn? Prompt tuning on every demo task, on `tiny-t5-lm-adapt` (pretrained)
 beside `tiny-t5` (random weights), against the majority-class baseline of each validation split.
 
-    python -m scripts.benchmarks.embedded_model [--epochs 10] [--lr 0.3] [--method prompt_tuning] [--out FILE]
+    python -m scripts.benchmarks.embedded_model [--epochs 10] [--lr 0.3] [--method prompt_tuning] [--params JSON] [--out FILE]
 
 Each trial as the demo runs it (dropout off, batch 32, the demo data: 256 training and 64
 validation examples per task); the figure is the peak validation score (the paper's selection), in %.
@@ -33,10 +33,10 @@ def baseline(task_name: str) -> float:
     return 100 * score_predictions(task, [common] * len(val), [e.label for e in val], groups)["score"]
 
 
-def peak(model: str, task: str, method: str, lr: float, epochs: int) -> float:
+def peak(model: str, task: str, method: str, lr: float, epochs: int, params: dict) -> float:
     reports: list = []
     cfg = TrialConfig(method=method, task=task, model=model, dropout=False, lr=lr, epochs=epochs, device="cpu",
-                      method_params={"m": 32} if method == "superpos_prompt" else {})
+                      method_params=params)
     run_trial(cfg, report=reports.append)
     return 100 * max(r["val/score"] for r in reports)
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=0.3)
     parser.add_argument("--method", default="prompt_tuning")
+    parser.add_argument("--params", type=json.loads, default={}, help='method options as JSON, e.g. \'{"m": 32}\'')
     parser.add_argument("--tasks", nargs="*", default=sorted(TASKS))
     parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'task':8s} {'majority':>9s} " + " ".join(f"{m:>17s}" for m in MODELS))
     for task in args.tasks:
         row = {"task": task, "majority": round(baseline(task), 1),
-               **{m: round(peak(m, task, args.method, args.lr, args.epochs), 1) for m in MODELS}}
+               **{m: round(peak(m, task, args.method, args.lr, args.epochs, args.params), 1) for m in MODELS}}
         rows.append(row)
         print(f"{task:8s} {row['majority']:9.1f} " + " ".join(f"{row[m]:17.1f}" for m in MODELS), flush=True)
     beats = sum(r[MODELS[0]] > r["majority"] + 10 for r in rows)
