@@ -1,0 +1,156 @@
+"""What the plan is built from: each task's examples per epoch, and throughput measured on a device.
+
+The throughput table (orchestrator/throughput.json, or `sweep plan --throughput FILE`) holds:
+- `rows`: one eager trial's training and evaluation examples/s per (architecture, precision, method),
+  optionally per task too (a row with `task` wins for that task: measured at its real input lengths);
+- `packing`: the aggregate training speed-up of k stacked trials over one eager trial (eager and
+  compiled curves), the speed-up of evaluating k members together (`eval_speedup`), and the seconds a
+  compile of one new shape takes (`compile_s_per_shape`);
+- `overheads`: seconds per member start-up (`trial_s`), per member epoch (`epoch_s`) and per new worker
+  process (`worker_s`).
+Each section has its provenance (device, date, command). What a table lacks counts as 1x or 0 s,
+and the plan says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.spec import SweepSpec
+from orchestrator.tune.pack_time import MemberLoad, Speeds, steps_per_epoch
+from orchestrator.tune.packing import compile_enabled, group, nominal_pack_size
+from workers.data import DEMO_DATA_DIR, load_rows, local_files
+from workers.members import planned_epochs
+from workers.methods import METHOD_CONFIGS, get_method_config
+from workers.presets import RANDOM_PREFIX
+from workers.tasks import get_task
+
+THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"
+DEFAULTS = {"batch_size": 32, "max_source_tokens": 256}  # TrialConfig's (workers/trial.py)
+
+
+@dataclass(frozen=True)
+class TaskLoad:
+    task: str
+    train: int  # examples per epoch
+    validation: int
+    source: str  # where the sizes come from
+
+
+def task_load(spec: SweepSpec, task: str) -> TaskLoad:
+    """Examples per epoch of one task: the demo copy's or a local folder's (any layout the trials read:
+    .jsonl, .json, .parquet; counted as the trials load them), else the hub's sizes;
+    `max_train_samples` / `max_eval_samples` cap them."""
+    t = get_task(task)
+    data = str(spec.training.get("data", "demo"))
+    root = DEMO_DATA_DIR if data == "demo" else Path(data)
+    try:
+        if data == "hub":
+            raise FileNotFoundError
+        for split in (t.train_split, t.validation_split):
+            local_files(root, t, split)
+        train, validation = (len(load_rows(t, split, data)) for split in (t.train_split, t.validation_split))
+        source = "demo copy" if data == "demo" else "local"
+    except FileNotFoundError:
+        (train, validation), source = t.hub_sizes, "hub sizes"
+    cap_train, cap_eval = spec.training.get("max_train_samples"), spec.training.get("max_eval_samples")
+    return TaskLoad(task, min(train, cap_train or train), min(validation, cap_eval or validation), source)
+
+
+def train_sizes(spec: SweepSpec, loads: dict[str, TaskLoad] | None = None) -> dict[str, int]:
+    """Training examples per epoch by task: the searcher packs tasks of near sizes together."""
+    return {task: per_epoch(spec, (loads or {}).get(task) or task_load(spec, task))[0] for task in spec.tasks}
+
+
+def per_epoch(spec: SweepSpec, load: TaskLoad) -> tuple[int, int]:
+    """(examples trained, examples evaluated) per epoch under the sweep's protocol: `holdout_train`
+    takes its selection examples out of train and evaluates them beside validation."""
+    if spec.training.get("eval_protocol", "paper") != "holdout_train":
+        return load.train, load.validation
+    holdout = spec.training.get("holdout_size") or max(1, load.train // 10)
+    return load.train - holdout, load.validation + holdout
+
+
+def load_throughput(path: Path | str = THROUGHPUT) -> dict:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
+
+
+def architecture(model: str) -> str:
+    return model.removeprefix(RANDOM_PREFIX)
+
+
+class Rates:
+    """Per-member loads and per-trial speeds from one throughput table, with what it lacks noted."""
+
+    def __init__(self, spec: SweepSpec, table: dict):
+        self.spec, self.table = spec, table
+        self.precision = spec.training.get("precision", "fp32")
+        self.rows = {(r["architecture"], r["precision"], r["method"], r.get("task")): r for r in table["rows"]}
+        self.loads = {task: task_load(spec, task) for task in spec.tasks}
+        self.missing: set[tuple[str, str, str]] = set()
+        self.proxied: set[tuple[str, str]] = set()
+        packing = table.get("packing") or {}
+        self.curves = packing.get("train_speedup_over_solo_eager") or {}
+        self.eval_curve = packing.get("eval_speedup") or {}
+        self.compile_s = packing.get("compile_s_per_shape")
+        self.overheads = table.get("overheads") or {}
+
+    def row(self, model: str, method: str, task: str) -> dict | None:
+        arch = architecture(model)
+        for name in (method, METHOD_CONFIGS[method].planned_like):
+            for key in ((arch, self.precision, name, task), (arch, self.precision, name, None)):
+                if name and key in self.rows:
+                    if name != method:
+                        self.proxied.add((method, name))
+                    return self.rows[key]
+        self.missing.add((arch, self.precision, method))
+        return None
+
+    def member(self, config: dict) -> MemberLoad:
+        trial = config["trial"]
+        method, task, model = trial["method"], trial["task"], trial["model"]
+        batch = int(trial.get("batch_size", DEFAULTS["batch_size"]))
+        train, evaluated = per_epoch(self.spec, self.loads[task])
+        row = self.row(model, method, task)
+        prompt = getattr(get_method_config(method, trial.get("method_params") or {}), "n_tokens", None) or 0
+        return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
+                          1 / row["train_examples_per_s"] if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
+                          prompt + int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"])), train)
+
+    def speeds(self, configs: list[dict]) -> Speeds:
+        """A Tune trial's speeds: prompt methods train on a shared frozen model (packed, compiled per the
+        spec); full fine-tuning alone and eager."""
+        trial = configs[0]["trial"]
+        if not get_method_config(trial["method"]).trains_prompt:
+            return Speeds({1: 1.0}, **self._overheads())
+        compiled = compile_enabled(self.spec)
+        curve = self.curves.get("compiled" if compiled else "eager") or {"1": 1.0}
+        eval_curve = self.eval_curve.get(self.spec.training.get("eval_mode", "generate")) or {"1": 1.0}
+        return Speeds({int(k): float(v) for k, v in curve.items()}, {int(k): float(v) for k, v in eval_curve.items()},
+                      compiled, float(self.compile_s or 0.0) if compiled else 0.0, **self._overheads())
+
+    def _overheads(self) -> dict[str, float]:
+        return {name: float(self.overheads.get(name, 0.0)) for name in ("trial_s", "worker_s", "epoch_s")}
+
+    def unmeasured(self) -> list[str]:
+        """What the table lacks that the plan needed: said beside the figures."""
+        shared = nominal_pack_size(self.spec) > 1 or compile_enabled(self.spec)
+        notes, packed = [], shared and any(group(self.spec, c) is not None for c in _cells(self.spec))
+        if packed and not self.curves.get("compiled" if compile_enabled(self.spec) else "eager"):
+            notes.append("the pack speed-up (planned at 1x)")
+        if packed and not self.eval_curve.get(self.spec.training.get("eval_mode", "generate")):
+            notes.append("packed evaluation (planned at the unpacked rate)")
+        if packed and compile_enabled(self.spec) and not self.compile_s:
+            notes.append("compile time (planned at 0 s)")
+        if not self.overheads:
+            notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
+        return notes
+
+
+def _cells(spec: SweepSpec):
+    from orchestrator.spec.plan import expand
+
+    return expand(spec)

@@ -1,0 +1,143 @@
+"""How long one Tune trial runs (one trial, or a pack of members): the planner's model of workers/pack.py.
+
+Every step of a pack steps each member still in it (run_pack); a member whose epoch ends is evaluated,
+together with the others whose epochs end in the same step (packed evaluation), then goes on or leaves
+after its last epoch. So a pack runs in phases between epoch ends:
+
+- a step of the k members stepping costs their rows at the measured speed-up of k stacked batches over
+  one eager trial (throughput.json `packing`, interpolated between the measured pack sizes); a compiled
+  pack computes `row_bucket` rows (filler included), an eager one exactly its members' rows;
+- an epoch end costs the ending members' validation examples at the unpacked rate, divided by the
+  measured speed-up of evaluating that many together (1 where it is not measured);
+- a compiled pack compiles each new stacked shape once per worker process (Tune reuses its actors):
+  every encoder width bucket up to the widest input, per row count, at the measured seconds per shape;
+- each member costs a start-up (model and data set-up) and, per epoch, its checkpoint and report, and
+  a worker process its first start (imports, the model's first load), where the table has them
+  measured (`overheads`).
+
+Early stopping is not modelled (it only ends members sooner) nor are failures and retries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from workers.shapes import ENCODER_STEP, row_bucket
+
+
+@dataclass(frozen=True)
+class MemberLoad:
+    """What one member asks of its pack."""
+
+    model: str
+    method: str
+    batch: int  # its batch size
+    steps_per_epoch: int
+    epochs: int
+    eval_examples: int  # per epoch
+    train_s: float  # seconds per training example, one eager trial alone (0 where not measured)
+    eval_s: float  # seconds per evaluated example, one trial alone
+    widest: int  # the widest encoder input: prompt tokens + max_source_tokens
+
+    train_examples: int = 0  # per epoch (0: full batches); the last batch of an epoch may be smaller
+
+    @property
+    def steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    @property
+    def rows(self) -> float:
+        """Examples per step, on average over an epoch."""
+        return self.train_examples / self.steps_per_epoch if self.train_examples else self.batch
+
+
+@dataclass(frozen=True)
+class Speeds:
+    """The measured figures a pack's time is built from (for one compile setting)."""
+
+    train: dict[int, float]  # members stepping -> aggregate speed-up over one eager trial
+    eval: dict[int, float] = field(default_factory=lambda: {1: 1.0})  # members evaluated together -> speed-up
+    compiled: bool = False
+    compile_s: float = 0.0  # per new stacked shape, per worker process
+    trial_s: float = 0.0  # start-up per member (its model cached in the worker)
+    worker_s: float = 0.0  # a new worker process's start: imports, the model's first load
+    epoch_s: float = 0.0  # per member epoch: checkpoint and report
+
+
+@dataclass
+class PackTime:
+    duration: float = 0.0
+    ends: list[float] = field(default_factory=list)  # when each member leaves, from the pack's start
+    shares: list[float] = field(default_factory=list)  # each member's share of the pack's time (seconds)
+    parts: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("train", "eval", "compile", "start-up"), 0.0))
+
+
+def interpolate(curve: dict[int, float], k: float) -> float:
+    """The curve at k members: linear between measured sizes, flat beyond the largest; from (0, 0)
+    below the smallest when that is above 1, i.e. never more than measured."""
+    points = sorted(curve.items())
+    if k >= points[-1][0]:
+        return points[-1][1]
+    below = max(((n, v) for n, v in points if n <= k), default=(0, 0.0))
+    above = min((n, v) for n, v in points if n > k)
+    if below[0] == 0:
+        return above[1] * k / above[0] if above[0] > 1 else above[1]
+    return below[1] + (above[1] - below[1]) * (k - below[0]) / (above[0] - below[0])
+
+
+def _step_seconds(members: list[MemberLoad], active: list[int], speeds: Speeds, full: int) -> tuple[float, int]:
+    """One pack step of the `active` members: (seconds, rows computed)."""
+    loads = [members[i] for i in active]
+    if speeds.compiled:
+        rows = row_bucket([m.batch for m in loads], full)
+        mean_s = sum(m.train_s for m in loads) / len(loads)
+        return rows * mean_s / interpolate(speeds.train, rows / max(m.batch for m in loads)), rows
+    return sum(m.rows * m.train_s for m in loads) / interpolate(speeds.train, len(loads)), sum(m.batch for m in loads)
+
+
+def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | None = None,
+              cold: bool = False) -> PackTime:
+    """The pack's phases, end to end. `compiled_shapes`: the (model, rows, width) shapes its worker
+    process has compiled already (updated here); `cold`: the first Tune trial of a new worker process."""
+    n, out = len(members), PackTime()
+    first = speeds.worker_s / n if cold else 0.0
+    out.ends, out.shares = [0.0] * n, [speeds.trial_s + first] * n
+    now = out.parts["start-up"] = speeds.trial_s * n + first * n  # members are set up one after another
+    full = sum(m.batch for m in members)
+    seen = compiled_shapes if compiled_shapes is not None else set()
+    points = sorted({e * m.steps_per_epoch for m in members for e in range(1, m.epochs + 1)})
+    before = 0
+    for point in points:
+        active = [i for i in range(n) if members[i].steps > before]
+        if not active:
+            break
+        step, rows = _step_seconds(members, active, speeds, full)
+        spent = (point - before) * step
+        out.parts["train"] += spent
+        if speeds.compiled:
+            widths = range(ENCODER_STEP, max(members[i].widest for i in active) + ENCODER_STEP, ENCODER_STEP)
+            new = {(members[active[0]].model, rows, w) for w in widths} - seen
+            seen |= new
+            out.parts["compile"] += len(new) * speeds.compile_s
+            spent += len(new) * speeds.compile_s
+        for i in active:
+            out.shares[i] += spent / len(active)
+        now += spent
+        ending = [i for i in active if point % members[i].steps_per_epoch == 0 and point <= members[i].steps]
+        together = interpolate(speeds.eval, len(ending))
+        for i in ending:
+            cost = members[i].eval_examples * members[i].eval_s / together + speeds.epoch_s
+            out.parts["eval"] += cost
+            out.shares[i] += cost
+            now += cost
+        for i in ending:
+            if point == members[i].steps:
+                out.ends[i] = now
+        before = point
+    out.duration = now
+    return out
+
+
+def steps_per_epoch(train_examples: int, batch: int) -> int:
+    return max(1, math.ceil(train_examples / batch))

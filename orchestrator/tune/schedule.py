@@ -1,0 +1,114 @@
+"""The schedule a sweep will run, simulated: the GPU-hours and wall time `superpos sweep plan` prints.
+
+The sweep's own searcher (CellSearcher) forms the Tune trials, driven by simulated time instead of
+Ray: whenever a slot is free (Tune asks for a trial then), it is asked for the next trial; members
+leave and trials end when orchestrator/tune/pack_time.py says, and the searcher is told as Tune would
+tell it. So the plan has the run's packs (same task first), replicas that wait for their cell's
+search, stage-2 cells that wait for their sources, and the idle slots these waits leave. Slots: the
+cluster's GPUs (`--gpus`) or CPUs over a trial's share, capped by max_concurrent_trials.
+Every member scores the same (the rates Optuna asks for do not change a trial's length).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from orchestrator.spec import SweepSpec
+from orchestrator.spec.plan import expand
+from orchestrator.tune.pack_time import MemberLoad, PackTime, pack_time
+from workers.members import EPOCH, MEMBER, PEAK, PEAK_EPOCH, left_event
+
+
+@dataclass
+class PlannedPack:
+    members: list[dict]  # the searcher's member configs
+    slot: int
+    start: float
+    time: PackTime
+
+
+@dataclass
+class Schedule:
+    packs: list[PlannedPack] = field(default_factory=list)
+    slots: int = 1
+    wall_s: float = 0.0
+
+    def member_seconds(self) -> list[tuple[dict, float]]:
+        return [(m, share) for p in self.packs for m, share in zip(p.members, p.time.shares)]
+
+    def part(self, name: str) -> float:
+        return sum(p.time.parts[name] for p in self.packs)
+
+    @property
+    def busy_s(self) -> float:
+        return sum(p.time.duration for p in self.packs)
+
+
+class _PlannedSources:
+    """A staged sweep's binder, in the plan: every source cell publishes a prompt."""
+
+    def pins(self, chosen):
+        return tuple((task, f"planned:{cell_id}:{number}") for task, cell_id, number in chosen)
+
+    def block(self, cell_id, reason):
+        pass
+
+
+def slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None) -> int:
+    """Trials running at once: the GPUs (or CPUs) over a trial's share, capped by max_concurrent_trials."""
+    res = spec.resources
+    if res.gpus_per_trial:
+        count = math.floor((gpus or spec.ray.num_gpus or 1) / res.gpus_per_trial + 1e-9)
+        if cpus:
+            count = min(count, math.floor(cpus / res.cpus_per_trial + 1e-9))
+    else:
+        count = math.floor((cpus or spec.ray.num_cpus or 1) / res.cpus_per_trial + 1e-9)
+    return max(1, min(count, res.max_concurrent_trials or count))
+
+
+def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict[str, int],
+             train_sizes: dict[str, int] | None = None) -> Schedule:
+    """`load_of(member config)` -> MemberLoad; `speeds_of(member configs)` -> Speeds for that Tune trial;
+    `pack_sizes` and `train_sizes` as the sweep gives them to its searcher."""
+    from orchestrator.tune.searcher import CellSearcher
+
+    cells = expand(spec)
+    searcher = CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, pack_sizes=pack_sizes,
+                            staged=_PlannedSources() if spec.staged else None, train_sizes=train_sizes)
+    plan, events, free, ids = Schedule(slots=n_slots), [], list(range(n_slots)), itertools.count()
+    shapes: dict[int, set] = {slot: set() for slot in free}  # per worker process: the shapes it compiled
+    warm: set[int] = set()  # slots whose worker process has started (Tune reuses it)
+
+    def start(now: float) -> None:
+        while free:
+            trial_id = f"planned_{next(ids)}"
+            config = searcher.suggest(trial_id)
+            if not isinstance(config, dict):
+                return
+            members = config["members"]
+            loads: list[MemberLoad] = [load_of(m) for m in members]
+            slot = free.pop(0)
+            timing = pack_time(loads, speeds_of(members), shapes[slot], cold=slot not in warm)
+            warm.add(slot)
+            plan.packs.append(PlannedPack(members, slot, now, timing))
+            for i, end in enumerate(timing.ends):
+                heapq.heappush(events, (now + end, next(ids), "left", trial_id, i, loads[i].epochs))
+            heapq.heappush(events, (now + timing.duration, next(ids), "done", trial_id, slot, 0))
+
+    start(0.0)
+    while events:
+        now, _, kind, trial_id, index, epochs = heapq.heappop(events)
+        if kind == "left":
+            best = {"score": 0.5, "epoch": epochs}
+            searcher.on_trial_result(trial_id, {MEMBER: index, EPOCH: epochs, PEAK: 0.5, PEAK_EPOCH: epochs})
+            searcher.on_trial_result(trial_id, left_event(index, epochs, "complete", best))
+        else:
+            searcher.on_trial_complete(trial_id)
+            free.append(index)
+            free.sort()
+        plan.wall_s = max(plan.wall_s, now)
+        start(now)
+    return plan

@@ -1,0 +1,122 @@
+"""The schedule model behind `superpos sweep plan`: a pack's phases, compiles, and the sweep's own
+searcher driven in simulated time (replicas and stage 2 wait, slots run side by side)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.cli.cost import estimate
+from orchestrator.spec import parse_spec
+from orchestrator.tune.pack_time import MemberLoad, Speeds, interpolate, pack_time
+from orchestrator.tune.packing import nearness
+
+TABLE = {"provenance": {"device": "test"}, "rows": [
+    {"architecture": "tiny-t5", "precision": "fp32", "method": m, "train_examples_per_s": 100.0,
+     "eval_examples_per_s": 50.0} for m in ("prompt_tuning", "superpos_prompt", "attempt", "full_finetune")]}
+
+
+def member(steps_per_epoch: int, epochs: int = 2, batch: int = 4, widest: int = 64) -> MemberLoad:
+    return MemberLoad("tiny-t5", "prompt_tuning", batch, steps_per_epoch, epochs, eval_examples=10,
+                      train_s=0.01, eval_s=0.1, widest=widest)
+
+
+def test_the_curve_interpolates_between_measured_pack_sizes_and_never_extrapolates_up():
+    curve = {1: 1.0, 4: 2.5, 8: 3.0}
+    assert interpolate(curve, 1) == 1.0 and interpolate(curve, 2) == pytest.approx(1.5)
+    assert interpolate(curve, 6) == pytest.approx(2.75) and interpolate(curve, 16) == 3.0
+    assert interpolate({4: 2.0}, 2) == pytest.approx(1.0)  # below the smallest measured size: from (0, 0)
+
+
+def test_a_pack_runs_in_phases_as_its_members_leave_and_evaluates_together_when_epochs_end_together():
+    long, short = member(10), member(5)
+    speeds = Speeds(train={1: 1.0, 2: 1.5}, eval={1: 1.0, 2: 2.0})
+    t = pack_time([long, short], speeds)
+    both, alone = 2 * 4 * 0.01 / 1.5, 4 * 0.01  # a step with both members / with the long one alone
+    solo_eval, joint_eval = 10 * 0.1, 10 * 0.1 / 2.0
+    # steps 1-5: both; the short one's epoch 1 ends (alone); steps 6-10: both, and both epochs end
+    # together (the short one's last: it leaves); steps 11-20: the long one alone, which evaluates at 20
+    short_end = 10 * both + solo_eval + 2 * joint_eval
+    assert t.ends[1] == pytest.approx(short_end)
+    assert t.ends[0] == t.duration == pytest.approx(short_end + 10 * alone + solo_eval)
+    assert sum(t.shares) == pytest.approx(t.duration)
+    assert t.parts["train"] == pytest.approx(10 * both + 10 * alone)
+
+
+def test_a_compiled_pack_computes_bucketed_rows_and_compiles_each_shape_once_per_worker():
+    a, b = member(10, batch=4, widest=64), member(5, batch=4, widest=64)
+    speeds = Speeds(train={1: 2.0, 2: 4.0}, compiled=True, compile_s=10.0)
+    seen: set = set()
+    first = pack_time([a, b, member(10)], speeds, seen)
+    # 3 members of 4 rows: 4 batches' rows capped at the full pack's 12; once one left: 2 batches' 8
+    assert {rows for _, rows, _ in seen} == {12, 8}
+    assert {w for *_, w in seen} == {32, 64} and first.parts["compile"] == 4 * 10.0  # widths x row counts
+    again = pack_time([a, b, member(10)], speeds, seen)
+    assert again.parts["compile"] == 0.0 and again.duration == pytest.approx(first.duration - 40.0)
+    cold = pack_time([a], Speeds(train={1: 1.0}, worker_s=7.0), cold=True)
+    assert cold.parts["start-up"] == 7.0  # a new worker process's start, once
+
+
+def test_packs_fill_with_their_task_then_the_nearest_sizes():
+    sizes = {"qqp": 363_846, "mnli": 392_702, "cb": 250, "copa": 400, "rte": 2_490}
+    order = sorted(sizes, key=lambda task: nearness(sizes, "cb", task))
+    assert order == ["cb", "copa", "rte", "qqp", "mnli"]
+    spec = parse_spec("methods: [prompt_tuning, superpos_prompt]\ntasks: [qqp, cb, mnli, copa]\nm: [8]\n"
+                      "dropout: [off]\noptuna: {trials_per_cell: 1}\ntraining: {epochs: 1, data: hub}\n"
+                      "resources: {gpus_per_trial: 1, pack_size: 4}\n")
+    est = estimate(spec, TABLE, gpus=2)
+    assert est["schedule"]["tune_trials"] == 2 and est["schedule"]["mean_members"] == 4.0
+
+
+def _starts(spec_text: str, gpus: int):
+    from orchestrator.tune.measured import Rates
+    from orchestrator.tune.schedule import simulate
+
+    spec = parse_spec(spec_text)
+    rates = Rates(spec, TABLE)
+    return simulate(spec, rates.member, rates.speeds, gpus, {m: 1 for m in spec.models})
+
+
+def test_replicas_wait_for_their_cells_search_and_leave_slots_idle():
+    plan = _starts("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\nseeds: [0, 1, 2]\n"
+                   "optuna: {trials_per_cell: 2}\ntraining: {epochs: 1, data: hub}\n"
+                   "resources: {gpus_per_trial: 1, pack_size: 1}\n", gpus=4)
+    search = [p for p in plan.packs if p.members[0]["role"] == "search"]
+    replicas = [p for p in plan.packs if p.members[0]["role"] == "replica"]
+    assert len(search) == 2 and len(replicas) == 2
+    assert all(p.start == 0 for p in search)
+    assert min(p.start for p in replicas) == pytest.approx(max(p.start + p.time.duration for p in search))
+    assert plan.wall_s == pytest.approx(2 * search[0].time.duration)  # two rounds, two of four slots idle
+
+
+def test_stage_two_starts_after_its_sources_search():
+    plan = _starts("methods: [prompt_tuning, attempt]\ntasks: [rte, cb, copa]\ndropout: [off]\n"
+                   "sources: {sweep: this, method: prompt_tuning}\nmethod_params: {attempt: {sources: [rte, cb]}}\n"
+                   "optuna: {trials_per_cell: 1}\ntraining: {epochs: 1, data: hub}\n"
+                   "resources: {gpus_per_trial: 1, pack_size: 1}\n", gpus=8)
+    ends = {p.members[0]["trial"]["task"]: p.start + p.time.duration for p in plan.packs
+            if p.members[0]["trial"]["method"] == "prompt_tuning"}
+    attempt = [p for p in plan.packs if p.members[0]["trial"]["method"] == "attempt"]
+    assert len(attempt) == 1 and attempt[0].start == pytest.approx(max(ends["rte"], ends["cb"]))
+
+
+def test_more_gpus_shorten_the_wall_time_and_keep_the_gpu_hours():
+    text = ("methods: [prompt_tuning]\ntasks: [rte, cb, copa, wic]\ndropout: [on, off]\noptuna: {trials_per_cell: 2}\n"
+            "training: {epochs: 2, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 1, compile: false}\n")
+    one, four = (estimate(parse_spec(text), TABLE, gpus=g) for g in (1, 4))
+    assert one["total_hours"] == pytest.approx(four["total_hours"])
+    assert one["wall_hours"] == pytest.approx(one["total_hours"])
+    assert one["wall_hours"] / 4 * (1 - 1e-9) <= four["wall_hours"] < one["wall_hours"] / 2
+    half = estimate(parse_spec(text.replace("gpus_per_trial: 1", "gpus_per_trial: 0.5")), TABLE, gpus=2)
+    assert half["slots"] == 4 and half["total_hours"] == pytest.approx(one["total_hours"] / 2)
+
+
+def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
+    from tests.sweep_cli import cli
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("methods: [prompt_tuning]\ntasks: [rte]\n")
+    missing = cli("sweep", "plan", spec, "--throughput", tmp_path / "nope.json")
+    assert missing.returncode == 2 and "nope.json: no such file" in missing.stderr
+    assert "scripts.benchmarks.schedule" in missing.stderr
+    none = cli("sweep", "plan", spec, "--gpus", "0")
+    assert none.returncode == 2 and "--gpus 0: must be positive" in none.stderr
