@@ -83,10 +83,38 @@ def test_packing_benchmark_cpu_path_and_the_speed_ups_it_writes_for_the_planner(
     results.data["speedup_over_solo_eager"] = {"solo_eager": 1.0, "solo_compiled": 3.0, "packed_4_eager": 2.0,
                                                "packed_4_compiled": 5.5, "packed_8_eager_superpos": 1.9,
                                                "separate_processes_4": 1.8}
+    results.data["rows"] = [{"name": "packed_4_compiled", "compiled": True, "warmup_s": 48.0},
+                            {"name": "solo_compiled", "compiled": True, "warmup_s": 55.5},
+                            {"name": "solo_eager", "compiled": False, "warmup_s": 0.5}]
     table = tmp_path / "throughput.json"
-    table.write_text(json.dumps({"provenance": {"device": "d"}, "rows": [{"a": 1}]}))
+    table.write_text(json.dumps({"provenance": {"device": "d"}, "rows": [{"a": 1}],
+                                 "packing": {"eval_speedup": {"generate": {"1": 1.0, "8": 4.0}}}}))
     write_speedups(results, table)
     written = json.loads(table.read_text())
     assert written["rows"] == [{"a": 1}] and written["packing"]["provenance"]["device"] == "test"
     assert written["packing"]["train_speedup_over_solo_eager"] == {"eager": {"1": 1.0, "4": 2.0},
                                                                    "compiled": {"1": 3.0, "4": 5.5}}
+    assert written["packing"]["compile_s_per_shape"] == 55.5  # the slowest compiled warm-up: the plan's upper bound
+    assert written["packing"]["eval_speedup"] == {"generate": {"1": 1.0, "8": 4.0}}  # packed_eval's figures stay
+
+
+def test_packed_eval_writes_its_speed_ups_where_the_planner_reads_them(tmp_path):
+    import json
+
+    from orchestrator.cli.cost import estimate
+    from orchestrator.spec import parse_spec
+    from scripts.benchmarks.packed_eval import write_speedups
+
+    table = tmp_path / "throughput.json"
+    rows = [{"architecture": "tiny-t5", "precision": "fp32", "method": "prompt_tuning", "train_examples_per_s": 1e12,
+             "eval_examples_per_s": 10.0}]
+    table.write_text(json.dumps({"provenance": {}, "rows": rows}))
+    write_speedups({"members": 4, "model": "m", "task": "mnli", "device_name": "cpu",
+                    "generate": {"speedup": 2.0}, "rank": {"speedup": 1.5}}, table)
+    written = json.loads(table.read_text())
+    assert written["packing"]["eval_speedup"] == {"generate": {"1": 1.0, "4": 2.0}, "rank": {"1": 1.0, "4": 1.5}}
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 4}\n"
+                      "training: {epochs: 1, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 4}\n")
+    together, alone = estimate(spec, written), estimate(spec, {"provenance": {}, "rows": rows})
+    assert together["schedule"]["eval_hours"] == pytest.approx(alone["schedule"]["eval_hours"] / 2.0)
+    assert not any("packed evaluation" in note for note in together["unmeasured"])

@@ -182,7 +182,7 @@ def test_a_member_that_cannot_be_set_up_fails_alone(alone, tmp_path):
 
 
 def test_the_stacked_rows_shrink_as_members_leave_through_few_shapes():
-    from workers.packed_step import row_bucket
+    from workers.shapes import row_bucket
 
     full = 8 * 16
     shapes = {row_bucket([16] * stepping, full) for stepping in range(8, 0, -1)}

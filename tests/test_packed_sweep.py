@@ -52,6 +52,31 @@ def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path
     engine = open_store(f"sqlite:///{db}", readonly=True)
     chosen = queries.best_trials(engine, 1)
     assert len(chosen) == 3 and set(chosen["state"]) == {"complete"}  # a cell's best ran all its epochs
+    assert planned_search_packs(tmp_path / "spec.yaml", slots=2) == stored_search_packs(db)
+
+
+def stored_search_packs(db) -> set[frozenset]:
+    """The search trials of each Tune trial, as (method, number) sets (a search pack forms at the start)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT c.method, t.number, t.ray_trial_id FROM trials t JOIN cells c ON c.id = t.cell_id "
+                            "WHERE t.role = 'search'").fetchall()
+    packs: dict[str, set] = {}
+    for method, number, ray_id in rows:
+        packs.setdefault(ray_id.split("/")[0], set()).add((method, number))
+    return {frozenset(p) for p in packs.values()}
+
+
+def planned_search_packs(path, slots: int) -> set[frozenset]:
+    """What `superpos sweep plan` schedules for the same spec: the sweep's searcher forms its packs."""
+    from orchestrator.spec import load_spec
+    from orchestrator.tune.measured import Rates, load_throughput
+    from orchestrator.tune.schedule import simulate
+
+    spec = load_spec(path)
+    rates = Rates(spec, load_throughput())
+    plan = simulate(spec, rates.member, rates.speeds, slots, {m: spec.resources.pack_size for m in spec.models})
+    return {frozenset((m["trial"]["method"], m["number"]) for m in p.members) for p in plan.packs
+            if all(m["role"] == "search" for m in p.members)}
 
 
 def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_path):

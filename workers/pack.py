@@ -30,7 +30,8 @@ import torch
 
 from workers.member import Member, frozen_model
 from workers.members import EPOCH, MEMBER, left_event
-from workers.packed_step import PackStats, packed_losses, row_bucket
+from workers.packed_step import PackStats, packed_losses
+from workers.shapes import row_bucket
 from workers.trial import TrialConfig
 
 PackReport = Callable[[int, dict[str, Any]], None]

@@ -16,26 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from workers.methods.base import prepend
-
-ENCODER_STEP = 32  # encoder widths round up to a multiple of this (prompt included) when bucketing
-
-
-def bucket(width: int, step: int) -> int:
-    return -(-width // step) * step
-
-
-def row_bucket(batch_sizes: list[int], full: int) -> int:
-    """The stacked batch's rows for the members stepping now: the largest batch size times the next power
-    of two of their count, capped at the full pack's rows. As members leave the rows shrink, through at
-    most log2(pack size) + 1 shapes per width bucket (each compiled once), instead of carrying the
-    leavers' rows as filler to the end."""
-    unit, count = max(batch_sizes), len(batch_sizes)
-    return min(full, unit * (1 << max(0, (count - 1).bit_length())))
-
-
-def decoder_bucket(width: int) -> int:
-    """Targets are short (a label word): the next power of two."""
-    return 1 << max(0, (width - 1).bit_length())
+from workers.shapes import ENCODER_STEP, bucket, decoder_bucket
 
 
 @dataclass

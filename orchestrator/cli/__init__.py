@@ -67,9 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("spec", help=SPEC_HELP)
     validate.add_argument("--cells", action="store_true", help="list every cell (default: the first 10)")
     validate.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
-    plan = _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task and "
-                    "GPU-hours from measured throughput; starts nothing")
+    plan = _command(sweep, "plan", cmd_sweep_plan, "what a spec will cost: cells, trials, examples per task, and "
+                    "the GPU-hours and wall time of the schedule it will run (simulated from measured "
+                    "throughput); starts nothing")
     plan.add_argument("spec", help=SPEC_HELP)
+    plan.add_argument("--gpus", type=float, help="GPUs of the cluster that will run it (default: spec.ray.num_gpus, else 1)")
+    plan.add_argument("--cpus", type=float, help="CPUs of that cluster (default: spec.ray.num_cpus for a CPU sweep; "
+                      "no limit for a GPU sweep)")
+    plan.add_argument("--throughput", metavar="FILE", help="the throughput table to plan from (default: "
+                      "orchestrator/throughput.json, measured on a GPU; `python -m scripts.benchmarks.schedule` "
+                      "writes one measured on this machine)")
     plan.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
     status = _command(sweep, "status", cmd_sweep_status, "a sweep's progress against its plan, its cells, ETA and "

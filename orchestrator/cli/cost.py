@@ -1,173 +1,150 @@
-"""What a sweep will cost before it starts: trials, examples processed per task, and GPU-hours from
-measured throughput (orchestrator/throughput.json, written by `python -m scripts.benchmarks.throughput`
-on a GPU, with its device and date).
+"""What a sweep will cost before it starts: trials, examples processed per task, and the GPU-hours
+and wall time of the schedule the run will follow (orchestrator/tune/schedule.py: the sweep's own
+searcher forms its packs in simulated time; orchestrator/tune/pack_time.py: a pack's phases as
+members leave, evaluation every epoch, compiles, start-up), from throughput measured on a device
+(orchestrator/tune/measured.py reads it: orchestrator/throughput.json, or `--throughput FILE`).
 
-The estimate assumes every epoch evaluated on the validation split (and the test split under a
-holdout protocol) and inputs of the measured length (256 tokens): an upper bound where inputs are
-shorter. Prompt methods train in packs (`resources.pack_size`, `compile`): their training time is
-divided by the measured speed-up of that pack size over one eager trial (throughput.json's
-`packing`, from `python -m scripts.benchmarks.packing`); evaluation is planned at the unpacked rate (packed evaluation is not measured on a GPU yet). Early stopping
-(ASHA) can only make a sweep cheaper.
+Inputs are taken at the length the table was measured at (256 tokens on the GPU): an upper bound
+where inputs are shorter, unless the table has rows per task. Early stopping (ASHA) and failures are
+not modelled: early stopping can only make a sweep cheaper.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 from orchestrator.spec import SweepSpec
-from orchestrator.spec.plan import Cell, expand
-from orchestrator.tune.packing import compile_enabled, group, nominal_pack_size
-from workers.data import DEMO_DATA_DIR, load_rows, local_files
-from workers.methods import METHOD_CONFIGS
-from workers.presets import RANDOM_PREFIX
-from workers.tasks import get_task
-
-THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"
+from orchestrator.spec.plan import expand
+from orchestrator.tune.measured import THROUGHPUT, Rates, load_throughput, task_load, train_sizes  # noqa: F401 - API
+from orchestrator.tune.packing import compile_enabled, nominal_pack_size
+from orchestrator.tune.schedule import simulate, slots
+from workers.methods import get_method_config
 
 
-@dataclass(frozen=True)
-class TaskLoad:
-    task: str
-    train: int  # examples per epoch
-    validation: int
-    source: str  # where the sizes come from
-
-
-def task_load(spec: SweepSpec, task: str) -> TaskLoad:
-    """Examples per epoch of one task: the demo copy's or a local folder's (any layout the trials read:
-    .jsonl, .json, .parquet; counted as the trials load them), else the hub's sizes;
-    `max_train_samples` / `max_eval_samples` cap them."""
-    t = get_task(task)
-    data = str(spec.training.get("data", "demo"))
-    root = DEMO_DATA_DIR if data == "demo" else Path(data)
-    try:
-        if data == "hub":
-            raise FileNotFoundError
-        for split in (t.train_split, t.validation_split):
-            local_files(root, t, split)
-        train, validation = (len(load_rows(t, split, data)) for split in (t.train_split, t.validation_split))
-        source = "demo copy" if data == "demo" else "local"
-    except FileNotFoundError:
-        (train, validation), source = t.hub_sizes, "hub sizes"
-    cap_train, cap_eval = spec.training.get("max_train_samples"), spec.training.get("max_eval_samples")
-    return TaskLoad(task, min(train, cap_train or train), min(validation, cap_eval or validation), source)
-
-
-def load_throughput(path: Path = THROUGHPUT) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
-
-
-def _architecture(model: str) -> str:
-    return model.removeprefix(RANDOM_PREFIX)
-
-
-def train_speedup(spec: SweepSpec, cell: Cell, table: dict) -> float:
-    """Aggregate training throughput of this cell's trials in their packs, over one eager trial: the
-    measured curve at the largest measured pack size not above the planned one (1.0 unmeasured)."""
-    curves = (table.get("packing") or {}).get("train_speedup_over_solo_eager")
-    if not curves or group(spec, cell) is None:
-        return 1.0
-    curve = curves["compiled" if compile_enabled(spec) else "eager"]
-    sizes = [int(k) for k in curve if int(k) <= nominal_pack_size(spec)]
-    return curve[str(max(sizes))] if sizes else 1.0
-
-
-def estimate(spec: SweepSpec, table: dict | None = None) -> dict:
-    """{"loads": per task, "rows": per (model, method) trials and GPU-hours (None where unmeasured),
-    "missing": the (architecture, precision, method) without a measurement, "provenance"}."""
+def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = None,
+             cpus: float | None = None) -> dict:
+    """{"loads": per task, "rows": per (model, method) trials and hours (None where unmeasured), the
+    schedule's wall time and parts, "missing": the (architecture, precision, method) without a
+    measurement, "proxied", "unmeasured" (what the table lacks), "provenance"}. Hours are GPU-hours
+    (a trial's GPUs x its time) or, for a sweep on CPUs, CPU-hours."""
     table = table if table is not None else load_throughput()
-    rates = {(r["architecture"], r["precision"], r["method"]): r for r in table["rows"]}
-    precision = spec.training.get("precision", "fp32")
-    epochs = spec.epochs
-    loads = {task: task_load(spec, task) for task in spec.tasks}
+    rates = Rates(spec, table)
+    n_slots = slots(spec, gpus, cpus)
+    sizes = {m: nominal_pack_size(spec) for m in spec.models}
+    plan = simulate(spec, rates.member, rates.speeds, n_slots, sizes,
+                    train_sizes(spec, rates.loads) if max(sizes.values()) > 1 else None)
+    share = spec.resources.gpus_per_trial or spec.resources.cpus_per_trial
     rows: dict[tuple[str, str], dict] = {}
-    missing, proxied = set(), set()
-    for cell in expand(spec):
-        n = spec.trials_per_cell(cell.method)
-        load = loads[cell.task]
-        row = rows.setdefault((cell.model, cell.method), {"model": cell.model, "method": cell.method, "trials": 0,
-                                                           "gpu_hours": 0.0})
-        row["trials"] += n
-        rate = rates.get((_architecture(cell.model), precision, cell.method))
-        like = METHOD_CONFIGS[cell.method].planned_like
-        if rate is None and like and (_architecture(cell.model), precision, like) in rates:
-            rate = rates[(_architecture(cell.model), precision, like)]
-            proxied.add((cell.method, like))
-        if rate is None:
-            missing.add((_architecture(cell.model), precision, cell.method))
-            row["gpu_hours"] = None
-        elif row["gpu_hours"] is not None:
-            train_rate = rate["train_examples_per_s"] * train_speedup(spec, cell, table)
-            seconds = epochs * (load.train / train_rate + load.validation / rate["eval_examples_per_s"])
-            row["gpu_hours"] += n * seconds / 3600
-    return {"loads": loads, "rows": list(rows.values()), "missing": sorted(missing), "epochs": epochs,
-            "precision": precision, "provenance": table.get("provenance", {}), "proxied": sorted(proxied)}
+    for member, seconds in plan.member_seconds():
+        trial = member["trial"]
+        row = rows.setdefault((trial["model"], trial["method"]), {"model": trial["model"], "method": trial["method"],
+                                                                  "trials": 0, "hours": 0.0})
+        row["trials"] += 1
+        row["hours"] += share * seconds / 3600
+    missing = sorted(rates.missing)
+    for row in rows.values():
+        if any(m[0] == row["model"].removeprefix("random:") and m[2] == row["method"] for m in missing):
+            row["hours"] = None
+    measured = [r["hours"] for r in rows.values() if r["hours"] is not None]
+    sizes = [len(p.members) for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
+    return {"loads": rates.loads, "rows": list(rows.values()), "missing": missing, "epochs": spec.epochs,
+            "precision": rates.precision, "provenance": table.get("provenance", {}), "proxied": sorted(rates.proxied),
+            "unit": "GPU-hours" if spec.resources.gpus_per_trial else "CPU-hours",
+            "total_hours": sum(measured) if measured else None, "complete": not missing,
+            "slots": n_slots, "wall_hours": plan.wall_s / 3600 if measured and not missing else None,
+            "schedule": {"tune_trials": len(plan.packs), "mean_members": sum(sizes) / max(len(sizes), 1),
+                         **{f"{part}_hours": share * plan.part(part) / 3600
+                            for part in ("train", "eval", "compile", "start-up")},
+                         "idle_fraction": 1 - plan.busy_s / (n_slots * plan.wall_s) if plan.wall_s else 0.0},
+            "unmeasured": rates.unmeasured(), "packing_provenance": (table.get("packing") or {}).get("provenance", {})}
 
 
-def plan_data(spec: SweepSpec) -> dict:
-    """`superpos sweep plan --format json`: the grid's counts, each task's load, GPU-hours per model and
-    method (null where unmeasured) and their total, where the throughput was measured."""
-    cells, est = expand(spec), estimate(spec)
-    trials = sum(spec.trials_per_cell(c.method) for c in cells)
-    per_task = {t: sum(spec.trials_per_cell(c.method) for c in cells if c.task == t) for t in spec.tasks}
+def _per_task(spec: SweepSpec, cells) -> dict[str, int]:
+    return {t: sum(spec.trials_per_cell(c.method) for c in cells if c.task == t) for t in spec.tasks}
+
+
+def plan_data(spec: SweepSpec, est: dict | None = None) -> dict:
+    """`superpos sweep plan --format json`: the grid's counts, each task's load, hours per model and
+    method (null where unmeasured) and their total, the schedule's wall time, where the throughput was
+    measured."""
+    cells, est = expand(spec), est or estimate(spec)
+    per_task = _per_task(spec, cells)
     tasks = [{"task": task, "train": load.train, "validation": load.validation, "trials": per_task[task],
               "examples_processed": per_task[task] * est["epochs"] * (load.train + load.validation),
               "sizes": load.source} for task, load in est["loads"].items()]
-    measured = [r["gpu_hours"] for r in est["rows"] if r["gpu_hours"] is not None]
-    return {"cells": len(cells), "trials": trials, "epochs": est["epochs"], "precision": est["precision"],
+    gpu = est["unit"] == "GPU-hours"
+    rows = [{**r, "gpu_hours": r["hours"] if gpu else None} for r in est["rows"]]
+    return {"cells": len(cells), "trials": sum(per_task.values()), "epochs": est["epochs"], "precision": est["precision"],
             "pack_size": nominal_pack_size(spec), "compiled": compile_enabled(spec), "tasks": tasks,
-            "gpu_hours": est["rows"], "total_gpu_hours": sum(measured),
-            "complete": not est["missing"], "not_measured": ["/".join(m) for m in est["missing"]],
-            "planned_like": {method: like for method, like in est["proxied"]},
-            "throughput": est["provenance"]}
+            "unit": est["unit"], "gpu_hours": rows, "total_hours": est["total_hours"],
+            "total_gpu_hours": (est["total_hours"] or 0.0) if gpu else None, "slots": est["slots"],
+            "wall_hours": est["wall_hours"], "schedule": est["schedule"],
+            "complete": est["complete"], "not_measured": ["/".join(m) for m in est["missing"]],
+            "unmeasured_figures": est["unmeasured"],
+            "planned_like": {method: like for method, like in est["proxied"]}, "throughput": est["provenance"]}
 
 
-def format_plan(spec: SweepSpec, source: str) -> str:
+def _hours(value: float | None) -> str:
+    """Hours to one decimal; below 10, three significant digits (a small sweep is not 0.0 hours)."""
+    return "not measured" if value is None else f"{value:,.1f}" if value >= 10 else f"{value:.3g}"
+
+
+def _schedule_lines(spec: SweepSpec, est: dict) -> list[str]:
+    s, unit = est["schedule"], est["unit"]
+    where = (f"{est['slots']} trial(s) at once ({spec.resources.gpus_per_trial:g} GPU each)" if spec.resources.gpus_per_trial
+             else f"{est['slots']} trial(s) at once ({spec.resources.cpus_per_trial:g} CPU each)")
+    packs = (f"prompt methods' packs of {s['mean_members']:.1f} members on average" if s["mean_members"] > 1
+             else "one trial each")
+    lines = [f"schedule: {s['tune_trials']:,} Tune trials ({packs})" + ("" if est["total_hours"] is None else
+             f"; {unit}: training {_hours(s['train_hours'])}, evaluation {_hours(s['eval_hours'])}, "
+             f"compiling {_hours(s['compile_hours'])}, start-up {_hours(s['start-up_hours'])}")]
+    if est["wall_hours"] is not None:
+        hours = est["wall_hours"]
+        shown = f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:,.1f} min"
+        lines.append(f"wall time: {shown} with {where}; slots idle {100 * s['idle_fraction']:.0f}% of it "
+                     f"(waits for searches, sources and the last trials); "
+                     f"`--{'gpus' if spec.resources.gpus_per_trial else 'cpus'} N` plans another cluster")
+    if est["unmeasured"]:
+        lines.append("not in the throughput table: " + "; ".join(est["unmeasured"]))
+    return lines
+
+
+def format_plan(spec: SweepSpec, source: str, est: dict | None = None, table_path: str | None = None) -> str:
     """The text of `superpos sweep plan`."""
-    cells = expand(spec)
-    est = estimate(spec)
-    trials = sum(spec.trials_per_cell(c.method) for c in cells)
+    cells, est = expand(spec), est or estimate(spec)
+    per_task = _per_task(spec, cells)
+    trials = sum(per_task.values())
     lines = [f"{source}: {len(cells)} cells = {len(spec.methods)} methods (with their option grids) x "
              f"{len(spec.tasks)} tasks x {len(spec.models)} models x {len(spec.dropout)} dropout settings"
              f"{spec.grid_note()}", *spec.stage_lines(cells),
              f"trials: {trials} ({spec.optuna.sampler} search per cell + {spec.replicas} replica seed(s)), "
              f"{est['epochs']} epochs each, precision {est['precision']}", "",
              f"{'task':<8} {'train':>9} {'validation':>10} {'trials':>7} {'examples processed':>19}  sizes"]
-    per_task = {t: sum(spec.trials_per_cell(c.method) for c in cells if c.task == t) for t in spec.tasks}
     total_examples = 0
     for task, load in est["loads"].items():
         processed = per_task[task] * est["epochs"] * (load.train + load.validation)
         total_examples += processed
         lines.append(f"{task:<8} {load.train:>9,} {load.validation:>10,} {per_task[task]:>7,} {processed:>19,}  "
                      f"{load.source}")
-    lines.append(f"{'all':<8} {'':>9} {'':>10} {trials:>7,} {total_examples:>19,}")
-    lines.append("")
-    prov = est["provenance"]
-    packing = (load_throughput().get("packing") or {}).get("provenance", {})
+    lines += [f"{'all':<8} {'':>9} {'':>10} {trials:>7,} {total_examples:>19,}", ""]
+    prov, packing = est["provenance"], est["packing_provenance"]
     pack, compiled = nominal_pack_size(spec), compile_enabled(spec)
-    how = ("one trial per GPU" if pack == 1 and not compiled else
-           f"prompt methods in packs of {pack}{', compiled' if compiled else ''} (training speed-up measured on "
-           f"{packing.get('device', '?')}), full fine-tuning one trial per GPU")
-    lines.append(f"GPU-hours, {how}, from throughput measured on {prov.get('device', '?')} "
-                 f"({prov.get('date', '?')}; {prov.get('inputs', '')}; an upper bound for shorter inputs):")
-    total = 0.0
+    alone = "GPU" if spec.resources.gpus_per_trial else "worker"
+    how = (f"one trial per {alone}" if pack == 1 and not compiled else
+           f"prompt methods in packs of up to {pack}{', compiled' if compiled else ''} (speed-ups measured on "
+           f"{packing.get('device', '?')}), full fine-tuning one trial per {alone}")
+    lines.append(f"{est['unit']}, {how}, from throughput measured on {prov.get('device', '?')} "
+                 f"({prov.get('date', '?')}; {prov.get('inputs', '')}"
+                 f"{'; ' + table_path if table_path else ''}):")
     for row in est["rows"]:
-        hours = "not measured" if row["gpu_hours"] is None else f"{row['gpu_hours']:,.1f}"
-        total += row["gpu_hours"] or 0.0
-        lines.append(f"  {row['model']:<34} {row['method']:<16} {row['trials']:>6,} trials  {hours:>12}")
-    measured = any(row["gpu_hours"] is not None for row in est["rows"])
-    shown = f"{total:>12,.1f}" if measured else f"{'not measured':>12}"
-    lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {shown}"
-                 + ("  (without the rows not measured)" if est["missing"] and measured else ""))
+        lines.append(f"  {row['model']:<34} {row['method']:<16} {row['trials']:>6,} trials  {_hours(row['hours']):>12}")
+    lines.append(f"  {'total':<34} {'':<16} {trials:>6,} trials  {_hours(est['total_hours']):>12}"
+                 + ("  (without the rows not measured)" if est["missing"] and est["total_hours"] is not None else ""))
+    lines += _schedule_lines(spec, est)
     for method, like in est["proxied"]:
         lines.append(f"{method}: not measured; planned at {like}'s measured throughput (the same encoder length; "
                      f"its own computation is negligible beside the T5's); measure it on a GPU to replace this")
     if est["missing"]:
         lines.append("not measured: " + ", ".join("/".join(m) for m in est["missing"])
-                     + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU")
-    if not spec.resources.gpus_per_trial:
-        lines.append("this spec runs its trials on CPUs (resources.gpus_per_trial: 0): the GPU-hours above do not "
-                     "apply; for its time, run it and read the ETA of `superpos sweep status` (from the trials done)")
+                     + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU"
+                     + ("" if spec.resources.gpus_per_trial else ", or plan this CPU sweep from a table measured on "
+                        "this machine: `python -m scripts.benchmarks.schedule` writes one (--throughput FILE)"))
     return "\n".join(lines)

@@ -64,14 +64,25 @@ def cmd_sweep_validate(args) -> int:
 
 
 def cmd_sweep_plan(args) -> int:
-    from orchestrator.cli.cost import format_plan, plan_data
-    from orchestrator.spec import load_spec
+    from pathlib import Path
+
+    from orchestrator.cli.cost import estimate, format_plan, plan_data
+    from orchestrator.spec import SpecError, load_spec
+    from orchestrator.tune.measured import load_throughput
 
     spec = load_spec(args.spec)
+    if args.throughput and not Path(args.throughput).is_file():
+        raise SpecError(f"--throughput {args.throughput}: no such file; `python -m scripts.benchmarks.schedule "
+                        "--table FILE` measures one on this machine")
+    for name in ("gpus", "cpus"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise SpecError(f"--{name} {getattr(args, name):g}: must be positive")
+    table = load_throughput(args.throughput) if args.throughput else None
+    est = estimate(spec, table, gpus=args.gpus, cpus=args.cpus)
     if args.format == "json":
-        output.emit("sweep plan", {"spec": args.spec, **plan_data(spec)})
+        output.emit("sweep plan", {"spec": args.spec, **plan_data(spec, est)})
     else:
-        print(format_plan(spec, args.spec))
+        print(format_plan(spec, args.spec, est, args.throughput))
     return 0
 
 

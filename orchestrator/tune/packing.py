@@ -41,6 +41,15 @@ def group(spec: SweepSpec, cell: Cell) -> tuple | None:
     return (cell.model, cell.dropout, spec.training.get("precision", "fp32"), spec.training.get("device", "auto"))
 
 
+def nearness(train_sizes: dict[str, int], task: str, other: str) -> tuple[bool, float]:
+    """How far a cell of `other` is from a pack started on `task`, for the searcher's fill order: the
+    same task first (other methods, options, rates and seeds: members that end together, so no slot
+    idles while a long task finishes), then the nearest training size (log ratio; unknown: 0, and
+    ties keep plan order)."""
+    a, b = train_sizes.get(task), train_sizes.get(other)
+    return other != task, abs(math.log(max(a, 1) / max(b, 1))) if a and b else 0.0
+
+
 def estimate_bytes(config: Any, n_params: int, tokens: int, batch_size: int, precision: str) -> tuple[int, int]:
     """(frozen weights, activations of one trial's training batch) in bytes."""
     size = DTYPE_BYTES[precision]

@@ -21,6 +21,7 @@ from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_resources
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
+from orchestrator.tune.measured import train_sizes
 from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, quiet_token_notice, tune_loggers
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
@@ -197,13 +198,11 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         if problem:
             raise SpecError(problem)
     if resume is not None:
-        queries.sweep_details(engine, resume)  # an unknown id fails here
+        details = queries.sweep_details(engine, resume)  # an unknown id fails here
         stored = set(run_state.cell_history(engine, resume))
         if stored and not stored & {c.key for c in cells}:
             raise SpecError(f"sweep {resume} was planned by an earlier superpos (its cells have other keys, e.g. "
                             f"{sorted(stored)[0]!r}); resuming it would start over: run its spec as a new sweep")
-    if resume is not None:
-        details = queries.sweep_details(engine, resume)
         spec = provenance.pinned(spec, details.get("inputs") or {})  # the commits the sweep started with
         if details["state"] in ("complete", "partial", "failed") and _nothing_left(spec, cells, writer, engine,
                                                                                     resume, retry_failed):
@@ -233,10 +232,11 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                        job_address=os.environ.get("SUPERPOS_JOB_ADDRESS"))
         history = run_state.cell_history(engine, sweep_id) if resume is not None else {}
         name = run_name(db_url, sweep_id)
-        board, board_name = start_board(name) if max(sizes.values()) > 1 else (None, None)
-        staged = sources.StagedSources(db_url, spec) if spec.staged else None
+        packed = max(sizes.values()) > 1
+        board, board_name = start_board(name) if packed else (None, None)
         searcher = CellSearcher(spec, cells, cell_ids, history, sizes, board_name, retry_failed=retry_failed,
-                                staged=staged)
+                                staged=sources.StagedSources(db_url, spec) if spec.staged else None,
+                                train_sizes=train_sizes(spec) if packed else None)
         total = searcher.total_trials()
         for note in searcher.notes:
             echo(f"WARNING: {note}")

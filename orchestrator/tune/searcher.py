@@ -11,9 +11,8 @@ cells itself, through Optuna's ask/tell API:
   trials are told to their study; interrupted ones, and failed ones with retries left, run again
   under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
   cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
-- Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of
-  cells that share a frozen model (orchestrator/tune/packing.py), taken in the same order; each member
-  is a trial of its own here (its study learns its result when it leaves the pack).
+- Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of cells
+  that share a frozen model (orchestrator/tune/packing.py); each is a trial of its own here.
 - Stages: a cell whose sources this sweep trains waits for them, then runs (orchestrator/tune/sources.py).
 - Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
   so a resumed study continues its sequence instead of replaying the rates it already tried.
@@ -35,7 +34,7 @@ from ray.tune.search import Searcher
 from db.run_state import retries_left
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import Cell, trial_config
-from orchestrator.tune.packing import compile_enabled, group
+from orchestrator.tune.packing import compile_enabled, group, nearness
 from orchestrator.tune.sources import ready, sources_dead
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
 from workers.tune_adapter import checkpoint_exists
@@ -101,12 +100,15 @@ def _seed(*parts: Any) -> int:
 class CellSearcher(Searcher):
     def __init__(self, spec: SweepSpec, cells: list[Cell], cell_ids: dict[str, int],
                  history: dict[str, list[dict]] | None = None, pack_sizes: dict[str, int] | None = None,
-                 board: str | None = None, retry_failed: bool = False, staged=None):
+                 board: str | None = None, retry_failed: bool = False, staged=None,
+                 train_sizes: dict[str, int] | None = None):
         """`history` (a resume): each cell's stored trials (number, role, seed, lr, state, objective,
         failures, checkpoint). `pack_sizes`: members per Tune trial, per model (default 1). `board`:
         the name of the actor through which early stopping tells a pack that a member leaves.
         `retry_failed`: failed trials out of retries run again too, each with a fresh retry budget.
-        `staged`: the binder of a staged sweep's waiting cells (orchestrator/tune/sources.py StagedSources)."""
+        `staged`: the binder of a staged sweep's waiting cells (orchestrator/tune/sources.py StagedSources).
+        `train_sizes`: training examples per epoch by task: a pack that cannot fill up with its first
+        member's task takes the tasks of the nearest size next."""
         super().__init__(metric=OBJECTIVE, mode="max")
         self.spec = spec
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -120,7 +122,7 @@ class CellSearcher(Searcher):
             for past in (history or {}).get(work.cell.key, []):
                 self._restore(work, past)
         self.staged = staged
-        self.pack_sizes, self.board = pack_sizes or {}, board
+        self.pack_sizes, self.board, self.train_sizes = pack_sizes or {}, board, train_sizes or {}
         self.book = MemberBook()  # the members of each running Tune trial: open, last result, ending
         self.handed: dict[str, HandedOut] = {}  # by member key
 
@@ -203,10 +205,8 @@ class CellSearcher(Searcher):
         return HandedOut(work, *nxt)
 
     def _gather(self) -> list[HandedOut]:
-        """The next Tune trial's members: the first piece of work in plan order, then more from the cells
-        that share its frozen model, up to the model's pack size: first those of the same task (other
-        methods, options, rates and seeds: members that end together, so no slot idles while a long task
-        finishes), then the others in plan order."""
+        """The next Tune trial's members: the first piece of work in plan order, then, up to the model's
+        pack size, more from the cells that share its frozen model, nearest first (packing.nearness)."""
         anchor, members = None, []
         for work in self.work:
             nxt = self._next(work)
@@ -219,7 +219,7 @@ class CellSearcher(Searcher):
             return members
         limit = self.pack_sizes.get(anchor.cell.model, 1)
         peers = sorted((i, w) for i, w in enumerate(self.work) if group(self.spec, w.cell) == key)
-        for _, work in sorted(peers, key=lambda p: (p[1].cell.task != anchor.cell.task, p[0])):
+        for _, work in sorted(peers, key=lambda p: (*nearness(self.train_sizes, anchor.cell.task, p[1].cell.task), p[0])):
             while len(members) < limit:
                 nxt = self._next(work)
                 if nxt is None:

@@ -71,10 +71,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=64, help="evaluation batch size")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", help="also write the figures to this JSON file")
+    parser.add_argument("--throughput", metavar="FILE", help="also write the speed-ups into this throughput table "
+                        "(packing.eval_speedup, which `superpos sweep plan` reads), e.g. orchestrator/throughput.json")
     args = parser.parse_args(argv)
     result = bench(args.model, args.task, args.members, args.samples, args.batch, args.rounds)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.throughput:
+        write_speedups(result, Path(args.throughput))
+
+
+def write_speedups(result: dict, path: Path) -> None:
+    """packing.eval_speedup[mode] = {1: 1, members: measured}: the planner interpolates between them."""
+    table = json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
+    packing = table.setdefault("packing", {})
+    packing["eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["speedup"]}
+                               for mode in ("generate", "rank")}
+    packing["eval_provenance"] = {"device": result["device_name"], "command": "python -m scripts.benchmarks.packed_eval",
+                                  "inputs": f"{result['model']}, {result['task']}, {result['members']} members"}
+    path.write_text(json.dumps(table, indent=2) + "\n")
+    print(f"wrote the packed-evaluation speed-ups into {path}")
 
 
 if __name__ == "__main__":
