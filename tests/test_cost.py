@@ -52,16 +52,19 @@ def test_hours_are_trials_times_epochs_times_examples_over_throughput():
     assert "worker and trial start-up, per-epoch checkpoints (planned at 0 s)" in est["unmeasured"]
 
 
-def test_demo_sizes_come_from_the_demo_copy_and_unmeasured_rows_are_named():
+def test_demo_sizes_come_from_the_demo_copy_and_a_cpu_sweep_plans_from_the_cpu_table():
     spec = load_spec(REPO / "orchestrator" / "specs" / "demo.yaml")
     load = task_load(spec, "rte")
     assert (load.train, load.validation, load.source) == (256, 64, "demo copy")
-    est = estimate(spec)
-    assert ("tiny-t5-lm-adapt", "fp32", "prompt_tuning") in est["missing"]
-    text = format_plan(spec, "demo.yaml")
+    est = estimate(spec)  # gpus_per_trial 0: the table measured on a CPU (orchestrator/throughput-cpu.json)
+    assert not est["missing"] and est["unit"] == "CPU-hours" and est["wall_hours"] > 0
+    assert "cpu" in est["provenance"]["device"] and est["slots"] == 2  # ray.num_cpus 2 / cpus_per_trial 1
+    other = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nmodels: [tiny-t5]\nresources: {gpus_per_trial: 0}\n")
+    text = format_plan(other, "other.yaml")  # the random tiny-t5 is not in that table: named, no made-up total
     total = next(line for line in text.splitlines() if line.strip().startswith("total"))
-    assert total.rstrip().endswith("not measured") and "0.0" not in total  # nothing measured: no made-up total
-    assert "wall time" not in text and "python -m scripts.benchmarks.schedule" in text  # where a CPU table comes from
+    assert total.rstrip().endswith("not measured") and "0.0" not in total
+    assert "wall time" not in text and "tiny-t5/fp32/prompt_tuning" in text
+    assert "python -m scripts.benchmarks.schedule" in text  # where a CPU table comes from
 
 
 def test_the_shipped_throughput_table_has_its_provenance():

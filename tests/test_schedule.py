@@ -120,3 +120,20 @@ def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
     assert "scripts.benchmarks.schedule" in missing.stderr
     none = cli("sweep", "plan", spec, "--gpus", "0")
     assert none.returncode == 2 and "--gpus 0: must be positive" in none.stderr
+
+
+def test_compiled_full_finetuning_is_planned_at_its_measured_compiled_rate_and_compiles_per_trial():
+    text = ("methods: [full_finetune]\ntasks: [rte]\ndropout: [on]\noptuna: {trials_per_cell: 2}\n"
+            "training: {epochs: 1, data: hub, max_train_samples: 2464}\nresources: {gpus_per_trial: 1, compile: COMPILE}\n")
+    rows = [{"architecture": "tiny-t5", "precision": "fp32", "method": "full_finetune", "train_examples_per_s": 100.0,
+             "eval_examples_per_s": 1e12}]
+    table = {"provenance": {}, "rows": rows, "packing": {"compile_s_per_shape": 10.0}}
+    eager = estimate(parse_spec(text.replace("COMPILE", "false")), table)
+    unmeasured = estimate(parse_spec(text.replace("COMPILE", "true")), table)
+    assert any("compiled full fine-tuning on tiny-t5 (planned at the eager rate" in n for n in unmeasured["unmeasured"])
+    rows[0]["compiled_train_examples_per_s"] = 250.0
+    compiled = estimate(parse_spec(text.replace("COMPILE", "true")), table)
+    assert compiled["schedule"]["train_hours"] == pytest.approx(eager["schedule"]["train_hours"] / 2.5)
+    # each trial trains its own T5: both compile every width bucket up to 256 source tokens (8 x 10 s)
+    assert compiled["schedule"]["compile_hours"] == pytest.approx(2 * 8 * 10.0 / 3600)
+    assert not any("full fine-tuning" in n for n in compiled["unmeasured"])

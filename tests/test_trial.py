@@ -102,3 +102,48 @@ def test_every_protocol_name_has_a_splitter():
     from workers.trial import PROTOCOLS
 
     assert set(SPLITTERS) == set(PROTOCOLS)
+
+
+def _ft(compile, epochs: int = 2) -> tuple[list[dict], dict]:
+    cfg = TrialConfig(method="full_finetune", task="rte", model="tiny-t5", dropout=False, epochs=epochs, batch_size=8,
+                      max_train_samples=20, max_eval_samples=8, seed=3, lr=1e-3)  # a short last batch
+    reports: list[dict] = []
+    states: list[dict] = []
+    run_trial(cfg, report=reports.append, save_state=states.append, compile=compile)
+    return reports, states[-1]["trainable"]
+
+
+def test_compiled_full_finetuning_trains_as_eager_on_bucketed_shapes():
+    """Full fine-tuning's T5 compiled (dynamo traces it; the `eager` backend needs no C++ toolchain) on
+    batches padded to bucketed widths: the same losses, scores and weights as the eager trial."""
+    import warnings
+
+    from workers.batching import bucketed
+
+    eager, eager_weights = _ft(False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="compiling the model failed")  # no fallback: the compiled path ran
+        compiled, compiled_weights = _ft("eager")
+    for a, b in zip(eager, compiled):
+        assert a["train/loss"] == pytest.approx(b["train/loss"], abs=1e-5)
+        assert a["val/score"] == b["val/score"]
+    assert max((eager_weights[k] - compiled_weights[k]).abs().max().item() for k in eager_weights) < 1e-5
+    batch = {"input_ids": torch.ones(2, 40, dtype=torch.long), "attention_mask": torch.ones(2, 40, dtype=torch.long),
+             "labels": torch.ones(2, 3, dtype=torch.long)}
+    padded = bucketed(batch, 0, widest=256)
+    assert padded["input_ids"].shape == (2, 64) and padded["labels"].shape == (2, 4)
+    assert padded["attention_mask"][:, 40:].sum() == 0 and (padded["labels"][:, 3:] == -100).all()
+    assert bucketed(batch, 0, widest=50)["input_ids"].shape == (2, 50)  # never past the widest input
+    short = bucketed(batch, 0, widest=256, rows=8)  # a short last batch: rows with nothing to learn
+    assert short["input_ids"].shape == (8, 64) and (short["labels"][2:] == -100).all()
+    assert short["attention_mask"][2:].sum() == 0
+
+
+def test_a_full_finetuning_compile_that_fails_goes_on_eager_with_a_warning():
+    def broken(gm, example_inputs):
+        raise RuntimeError("this backend cannot compile")
+
+    eager, _ = _ft(False, epochs=1)
+    with pytest.warns(RuntimeWarning, match="this backend cannot compile"):
+        fell_back, _ = _ft(broken, epochs=1)
+    assert fell_back[0]["train/loss"] == pytest.approx(eager[0]["train/loss"], abs=1e-6)

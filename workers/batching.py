@@ -44,3 +44,18 @@ def batches(
         labels = _pad([data.target_ids[i] for i in idx], -100)
         out.append((idx, {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}))
     return out
+
+
+def bucketed(batch: dict[str, torch.Tensor], pad_id: int, widest: int, rows: int | None = None) -> dict[str, torch.Tensor]:
+    """`batch` padded to the shapes a compiled model repeats (workers/shapes.py): inputs to a multiple
+    of ENCODER_STEP (never past `widest`, the widest input possible), targets to a power of two, and,
+    given `rows`, a short last batch to that many rows. The loss is unchanged: padded inputs are
+    masked, padded targets are -100 and come after the real ones, padded rows hold only -100 targets."""
+    from workers.shapes import ENCODER_STEP, bucket, decoder_bucket
+
+    (n, width), target = batch["input_ids"].shape, batch["labels"].shape[1]
+    wide, long, extra = min(bucket(width, ENCODER_STEP), max(widest, width)), decoder_bucket(target), max(0, (rows or n) - n)
+    pad = torch.nn.functional.pad
+    return {"input_ids": pad(batch["input_ids"], (0, wide - width, 0, extra), value=pad_id),
+            "attention_mask": pad(batch["attention_mask"], (0, wide - width, 0, extra), value=0),
+            "labels": pad(batch["labels"], (0, long - target, 0, extra), value=-100)}

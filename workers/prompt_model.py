@@ -34,10 +34,11 @@ class PromptedT5(nn.Module):
         embeds, mask = prepend(self.method, embeds, attention_mask)
         return {"inputs_embeds": embeds, "attention_mask": mask}
 
-    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
-        """The mean token cross-entropy of `labels` (pad positions set to -100)."""
+    def forward(self, input_ids, attention_mask, labels, t5: nn.Module | None = None) -> torch.Tensor:
+        """The mean token cross-entropy of `labels` (pad positions set to -100). `t5`: the same T5
+        compiled (torch.compile of self.t5), run in its place."""
         with self._compute():
-            return self.t5(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
+            return (self.t5 if t5 is None else t5)(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
 
     @torch.no_grad()
     def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:

@@ -118,7 +118,7 @@ class TrialConfig:
 
 
 def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callable[[dict], None] | None = None,
-              resume_state: dict | None = None, cache: bool = False) -> dict[str, Any]:
+              resume_state: dict | None = None, cache: bool = False, compile: bool | str = False) -> dict[str, Any]:
     """Train and evaluate; `report` gets one dict per epoch. Returns the peak and final results.
 
     Every epoch reports `train/loss`, `val/<metric>` (and `test/<metric>` under a holdout protocol),
@@ -128,9 +128,12 @@ def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callab
 
     `save_state` gets, before each epoch's report, what `resume_state` needs to continue after that
     epoch (trainable tensors, optimizer, RNG, results so far). `cache`: reuse this process's frozen
-    model and encoded data (workers/cache.py). Several trials on one shared model: workers/pack.py.
+    model and encoded data (workers/cache.py). `compile`: True (inductor) or a torch.compile backend
+    name: the T5 is compiled and each training batch padded to bucketed shapes (a failing compile
+    falls back to eager, as a pack's does). Several trials on one shared model: workers/pack.py.
     """
     from workers.member import Member
+    from workers.pack import StepForward
 
     report = report or (lambda metrics: None)
     member = Member.build(cfg, cache=cache)
@@ -138,14 +141,34 @@ def run_trial(cfg: TrialConfig, report: Report | None = None, save_state: Callab
         member.restore(resume_state)
         if member.first_epoch > cfg.epochs:  # it had finished its last epoch when it was stopped: report that again
             report(member.last_report())
+    forward = StepForward(member.model.t5, compile) if compile else None
     for epoch in member.epochs():
         for batch in member.train_batches(epoch):
-            loss = member.model(**{k: v.to(member.device) for k, v in batch.items()})
-            loss.backward()
-            member.step(loss)
+            member.step(_backward(member, batch, forward))
         metrics = member.end_epoch(epoch)
         if save_state is not None:
             save_state(member.state(epoch))
         report(metrics)
     member.save_outputs()
     return member.result()
+
+
+def _backward(member, batch: dict, forward) -> Any:
+    """One batch's loss, back-propagated: eager, or through the compiled T5 on bucketed shapes (eager
+    from then on if compiling fails, in the forward or the backward pass)."""
+    def run(inputs: dict, t5=None):
+        loss = member.model(**{k: v.to(member.device) for k, v in inputs.items()}, t5=t5)
+        loss.backward()
+        return loss
+
+    if forward is None or forward.compiled is None:
+        return run(batch)
+    from workers.batching import bucketed
+
+    try:
+        padded = bucketed(batch, member.tokenizer.pad_token_id, member.cfg.max_source_tokens, member.cfg.batch_size)
+        return run(padded, forward.compiled)
+    except Exception as err:  # noqa: BLE001 - compiling failed: this trial goes on eager
+        member.optimizer.zero_grad(set_to_none=True)
+        forward.fall_back(err)
+        return run(batch)

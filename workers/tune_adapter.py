@@ -130,19 +130,22 @@ def tune_trainable(config: dict[str, Any]) -> None:
     cfgs = [TrialConfig.from_dict(members[i]["trial"]) for i in running]
     try:
         if len(running) == 1 and (not config.get("compile") or not cfgs[0].method_config().trains_prompt):
-            _solo(cfgs[0], running[0], report, book, resume.get(running[0]), bool(config.get("cache", True)))
+            _solo(cfgs[0], running[0], report, book, resume.get(running[0]), bool(config.get("cache", True)),
+                  config.get("compile", False))
         elif running:
             _pack(cfgs, running, report, book, resume, config, keys)
     except Exception:
         raise TrialFailure(traceback.format_exc()) from None
 
 
-def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool) -> None:
-    """One trial on its own model: the unpacked path, unchanged by packing. Its reports never say
-    `left`: it is complete only when this function returns (its outputs saved), and anything that
-    raises after its last report fails it (orchestrator/tune/callback.py closes the row then)."""
+def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool,
+          compile: bool | str = False) -> None:
+    """One trial on its own model (full fine-tuning, or an uncompiled prompt trial alone): the unpacked
+    path. Its reports never say `left`: it is complete only when this function returns (its outputs
+    saved), and anything that raises after its last report fails it (orchestrator/tune/callback.py
+    closes the row then). `compile`: full fine-tuning's T5 compiled (workers/trial.py run_trial)."""
     run_trial(cfg, report=lambda metrics: report(index, metrics), save_state=lambda s: book.save(index, s),
-              resume_state=state, cache=cache)
+              resume_state=state, cache=cache, compile=compile)
 
 
 def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoints, resume: dict, config: dict,

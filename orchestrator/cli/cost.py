@@ -25,7 +25,7 @@ def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = No
     schedule's wall time and parts, "missing": the (architecture, precision, method) without a
     measurement, "proxied", "unmeasured" (what the table lacks), "provenance"}. Hours are GPU-hours
     (a trial's GPUs x its time) or, for a sweep on CPUs, CPU-hours."""
-    table = table if table is not None else load_throughput()
+    table = table if table is not None else load_throughput(None, spec)
     rates = Rates(spec, table)
     n_slots = slots(spec, gpus, cpus)
     sizes = {m: nominal_pack_size(spec) for m in spec.models}

@@ -142,9 +142,10 @@ class ResourceSpec(Section):
                                                                  "fine-tuning runs alone); auto: with GPUs, as many "
                                                                  "as fit the GPU's memory, at most 8; without, 1 "
                                                                  "(orchestrator/tune/packing.py)")
-    compile: bool | Literal["auto"] = Field("auto", description="torch.compile the frozen model's training step "
-                                                                "(widths bucketed so shapes repeat; falls back to "
-                                                                "eager with a warning); auto: on with GPUs")
+    compile: bool | Literal["auto"] = Field("auto", description="torch.compile the T5's training step (a pack's "
+                                                                "frozen model, full fine-tuning's own; widths "
+                                                                "bucketed so shapes repeat; falls back to eager with "
+                                                                "a warning); auto: on with GPUs")
 
     @field_validator("pack_size")
     @classmethod

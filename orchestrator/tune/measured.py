@@ -1,6 +1,7 @@
 """What the plan is built from: each task's examples per epoch, and throughput measured on a device.
 
-The throughput table (orchestrator/throughput.json, or `sweep plan --throughput FILE`) holds:
+The throughput table (orchestrator/throughput.json for GPU sweeps, throughput-cpu.json for CPU ones,
+or `sweep plan --throughput FILE`) holds:
 - `rows`: one eager trial's training and evaluation examples/s per (architecture, precision, method),
   optionally per task too (a row with `task` wins for that task: measured at its real input lengths);
 - `packing`: the aggregate training speed-up of k stacked trials over one eager trial (eager and
@@ -27,7 +28,8 @@ from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.presets import RANDOM_PREFIX
 from workers.tasks import get_task
 
-THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"
+THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"  # measured on a GPU
+THROUGHPUT_CPU = THROUGHPUT.with_name("throughput-cpu.json")  # measured on a CPU (scripts/benchmarks/schedule.py)
 DEFAULTS = {"batch_size": 32, "max_source_tokens": 256}  # TrialConfig's (workers/trial.py)
 
 
@@ -73,7 +75,10 @@ def per_epoch(spec: SweepSpec, load: TaskLoad) -> tuple[int, int]:
     return load.train - holdout, load.validation + holdout
 
 
-def load_throughput(path: Path | str = THROUGHPUT) -> dict:
+def load_throughput(path: Path | str | None = THROUGHPUT, spec: SweepSpec | None = None) -> dict:
+    """A throughput table; `path` None: the shipped one for the spec's device (GPU, else CPU)."""
+    if path is None:
+        path = THROUGHPUT if spec is None or spec.resources.gpus_per_trial else THROUGHPUT_CPU
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
 
@@ -92,6 +97,7 @@ class Rates:
         self.loads = {task: task_load(spec, task) for task in spec.tasks}
         self.missing: set[tuple[str, str, str]] = set()
         self.proxied: set[tuple[str, str]] = set()
+        self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
         self.eval_curve = packing.get("eval_speedup") or {}
@@ -115,18 +121,25 @@ class Rates:
         batch = int(trial.get("batch_size", DEFAULTS["batch_size"]))
         train, evaluated = per_epoch(self.spec, self.loads[task])
         row = self.row(model, method, task)
-        prompt = getattr(get_method_config(method, trial.get("method_params") or {}), "n_tokens", None) or 0
+        config_of = get_method_config(method, trial.get("method_params") or {})
+        prompt = getattr(config_of, "n_tokens", None) or 0
+        rate = row and row["train_examples_per_s"]
+        if row and compile_enabled(self.spec) and not config_of.trains_prompt:  # full fine-tuning, compiled
+            rate = row.get("compiled_train_examples_per_s") or rate
+            if "compiled_train_examples_per_s" not in row:
+                self.eager_ft.add(architecture(model))
         return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
-                          1 / row["train_examples_per_s"] if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
+                          1 / rate if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
                           prompt + int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"])), train)
 
     def speeds(self, configs: list[dict]) -> Speeds:
         """A Tune trial's speeds: prompt methods train on a shared frozen model (packed, compiled per the
         spec); full fine-tuning alone and eager."""
         trial = configs[0]["trial"]
-        if not get_method_config(trial["method"]).trains_prompt:
-            return Speeds({1: 1.0}, **self._overheads())
         compiled = compile_enabled(self.spec)
+        if not get_method_config(trial["method"]).trains_prompt:  # its rate is already the compiled one
+            return Speeds({1: 1.0}, compiled=compiled, compile_s=float(self.compile_s or 0.0) if compiled else 0.0,
+                          own_model=True, **self._overheads())
         curve = self.curves.get("compiled" if compiled else "eager") or {"1": 1.0}
         eval_curve = self.eval_curve.get(self.spec.training.get("eval_mode", "generate")) or {"1": 1.0}
         return Speeds({int(k): float(v) for k, v in curve.items()}, {int(k): float(v) for k, v in eval_curve.items()},
@@ -143,8 +156,11 @@ class Rates:
             notes.append("the pack speed-up (planned at 1x)")
         if packed and not self.eval_curve.get(self.spec.training.get("eval_mode", "generate")):
             notes.append("packed evaluation (planned at the unpacked rate)")
-        if packed and compile_enabled(self.spec) and not self.compile_s:
+        if compile_enabled(self.spec) and not self.compile_s:
             notes.append("compile time (planned at 0 s)")
+        if self.eager_ft:
+            notes.append(f"compiled full fine-tuning on {', '.join(sorted(self.eager_ft))} (planned at the eager rate; "
+                         "`python -m scripts.benchmarks.throughput --compile` measures it)")
         if not self.overheads:
             notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
         return notes

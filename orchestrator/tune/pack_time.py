@@ -60,6 +60,7 @@ class Speeds:
     eval: dict[int, float] = field(default_factory=lambda: {1: 1.0})  # members evaluated together -> speed-up
     compiled: bool = False
     compile_s: float = 0.0  # per new stacked shape, per worker process
+    own_model: bool = False  # the trial trains its own T5 (full fine-tuning): its shapes compile anew
     trial_s: float = 0.0  # start-up per member (its model cached in the worker)
     worker_s: float = 0.0  # a new worker process's start: imports, the model's first load
     epoch_s: float = 0.0  # per member epoch: checkpoint and report
@@ -105,7 +106,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
     out.ends, out.shares = [0.0] * n, [speeds.trial_s + first] * n
     now = out.parts["start-up"] = speeds.trial_s * n + first * n  # members are set up one after another
     full = sum(m.batch for m in members)
-    seen = compiled_shapes if compiled_shapes is not None else set()
+    seen = compiled_shapes if compiled_shapes is not None and not speeds.own_model else set()
     points = sorted({e * m.steps_per_epoch for m in members for e in range(1, m.epochs + 1)})
     before = 0
     for point in points:

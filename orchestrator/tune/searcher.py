@@ -246,7 +246,7 @@ class CellSearcher(Searcher):
         return {"members": configs,
                 "threads": max(1, int(self.spec.resources.cpus_per_trial)),
                 "cache": self.spec.resources.cache_models,
-                "compile": compile_enabled(self.spec) and group(self.spec, members[0].work.cell) is not None,
+                "compile": compile_enabled(self.spec),  # a pack's shared T5, or full fine-tuning's own
                 "board": self.board if len(members) > 1 else None}
 
     def _close(self, key: str, how: str, last: dict | None) -> None:

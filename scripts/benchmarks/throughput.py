@@ -5,8 +5,8 @@
         [--precision bf16] [--batch-size 32] [--source-tokens 256] [--out orchestrator/throughput.json]
 
 Random weights of each architecture (no download), inputs of exactly `--source-tokens` tokens (an upper
-bound: real inputs are often shorter), dropout on. Train: one AdamW step per batch; eval: greedy
-generation of 5 tokens. Medians over timed steps after warm-up. Needs only torch and transformers;
+bound: real inputs are often shorter), dropout on. Train: one AdamW step per batch (fused on a GPU, as
+trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled. Medians over timed steps after warm-up. Needs only torch and transformers;
 rows are written as they are measured, so a run cut short keeps what it measured.
 """
 
@@ -48,12 +48,13 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
-            steps: int, warmup: int) -> dict:
+            steps: int, warmup: int, compile: bool = False) -> dict:
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
-    built = assemble(name, get_method_config(method, METHOD_PARAMS.get(method, {})), dropout=True,
+    method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
+    built = assemble(name, method_config, dropout=True,
                      device=device, precision=precision)
     net = built.model.to(device)
-    optimizer = torch.optim.AdamW(built.param_groups, lr=1e-4)
+    optimizer = torch.optim.AdamW(built.param_groups, lr=1e-4, fused=device.startswith("cuda"))
     vocab = built.loaded.real_vocab
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(5, vocab, (batch_size, source_tokens), generator=gen).to(device)
@@ -76,10 +77,24 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
 
     train_s = _median_seconds(train_step, device, steps, warmup)
     eval_s = _median_seconds(eval_step, device, max(1, steps // 2), 1)
-    return {"architecture": model, "precision": precision, "method": method, "batch_size": batch_size,
-            "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
-            "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
-            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
+    row = {"architecture": model, "precision": precision, "method": method, "batch_size": batch_size,
+           "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
+           "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
+           "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
+    if compile and not method_config.trains_prompt:  # full fine-tuning alone, compiled (workers/trial.py)
+        compiled = torch.compile(net.t5, dynamic=False)
+
+        def compiled_step():
+            loss = net(ids, mask, labels, t5=compiled)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        started = time.perf_counter()
+        compiled_step()  # the compile
+        row["compile_s"] = time.perf_counter() - started
+        row["compiled_train_examples_per_s"] = batch_size / _median_seconds(compiled_step, device, steps, warmup)
+    return row
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default="orchestrator/throughput.json")
+    parser.add_argument("--compile", action="store_true", help="also time full fine-tuning compiled "
+                        "(compiled_train_examples_per_s, which `sweep plan` uses with resources.compile)")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = args.precision or ("bf16" if device == "cuda" else "fp32")
@@ -107,12 +124,14 @@ def main(argv: list[str] | None = None) -> dict:
     for model in args.models:
         for method in args.methods:
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
-                          args.warmup)
+                          args.warmup, args.compile)
             table["rows"].append(row)
             out.write_text(json.dumps(table, indent=2) + "\n")
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
                   f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
-                                                              if row["peak_memory_gib"] else ""), flush=True)
+                                                              if row["peak_memory_gib"] else "")
+                  + (f"; compiled train {row['compiled_train_examples_per_s']:.0f} ex/s after {row['compile_s']:.0f} s "
+                     "of compiling" if "compile_s" in row else ""), flush=True)
             if device == "cuda":
                 torch.cuda.empty_cache()
     print(f"wrote {out}")
