@@ -57,5 +57,6 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_store_and_a_sweep(tmp_path):
         training: {{epochs: 1, max_train_samples: 16, max_eval_samples: 16}}
         ray: {{num_cpus: 1, storage_path: {work / 'ray'}}}
     """))
+    assert "wall time:" in superpos("sweep", "plan", "one.yaml")  # the CPU throughput table ships too
     out = superpos("sweep", "run", "one.yaml", "--db", "r.db")
     assert "[  1/1]" in out and "prompt_tuning" in out
