@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from orchestrator.cli.cost import estimate, format_plan, load_throughput, task_load
+from orchestrator.cli.cost import estimate, format_plan
 from orchestrator.spec import load_spec, parse_spec
+from orchestrator.tune.measured import load_throughput, task_load
 from tests.conftest import REPO
 
 SPECS = sorted((REPO / "orchestrator" / "specs").glob("*.yaml"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import expand
-from orchestrator.tune.measured import THROUGHPUT, Rates, load_throughput, task_load, train_sizes  # noqa: F401 - API
+from orchestrator.tune.measured import Rates, architecture, load_throughput, train_sizes
 from orchestrator.tune.packing import compile_enabled, nominal_pack_size
 from orchestrator.tune.schedule import simulate, slots
 from workers.methods import get_method_config
@@ -41,16 +41,16 @@ def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = No
         row["hours"] += share * seconds / 3600
     missing = sorted(rates.missing)
     for row in rows.values():
-        if any(m[0] == row["model"].removeprefix("random:") and m[2] == row["method"] for m in missing):
+        if any(m[0] == architecture(row["model"]) and m[2] == row["method"] for m in missing):
             row["hours"] = None
     measured = [r["hours"] for r in rows.values() if r["hours"] is not None]
-    sizes = [len(p.members) for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
+    packed = [len(p.members) for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
     return {"loads": rates.loads, "rows": list(rows.values()), "missing": missing, "epochs": spec.epochs,
             "precision": rates.precision, "provenance": table.get("provenance", {}), "proxied": sorted(rates.proxied),
             "unit": "GPU-hours" if spec.resources.gpus_per_trial else "CPU-hours",
             "total_hours": sum(measured) if measured else None, "complete": not missing,
             "slots": n_slots, "wall_hours": plan.wall_s / 3600 if measured and not missing else None,
-            "schedule": {"tune_trials": len(plan.packs), "mean_members": sum(sizes) / max(len(sizes), 1),
+            "schedule": {"tune_trials": len(plan.packs), "mean_members": sum(packed) / max(len(packed), 1),
                          **{f"{part}_hours": share * plan.part(part) / 3600
                             for part in ("train", "eval", "compile", "start-up")},
                          "idle_fraction": 1 - plan.busy_s / (n_slots * plan.wall_s) if plan.wall_s else 0.0},

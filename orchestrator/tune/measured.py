@@ -91,7 +91,7 @@ class Rates:
     """Per-member loads and per-trial speeds from one throughput table, with what it lacks noted."""
 
     def __init__(self, spec: SweepSpec, table: dict):
-        self.spec, self.table = spec, table
+        self.spec = spec
         self.precision = spec.training.get("precision", "fp32")
         self.rows = {(r["architecture"], r["precision"], r["method"], r.get("task")): r for r in table["rows"]}
         self.loads = {task: task_load(spec, task) for task in spec.tasks}
