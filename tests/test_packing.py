@@ -82,7 +82,7 @@ def test_compile_follows_the_gpus_unless_the_spec_says():
     while (config := searcher.suggest(f"t{len(flags)}")) not in (None, Searcher.FINISHED):
         flags[config["members"][0]["cell_key"].split("|")[0]] = config["compile"]
         searcher.on_trial_complete(f"t{len(flags) - 1}", {"epoch": 10, "peak/score": 0.5})
-    assert flags == {"prompt_tuning": True, "superpos_prompt": True, "full_finetune": False}
+    assert flags == {"prompt_tuning": True, "superpos_prompt": True, "full_finetune": True}  # FT compiles its own T5
 
 
 def test_auto_is_one_without_gpus_and_a_number_is_taken_as_given():

@@ -137,3 +137,18 @@ def test_compiled_full_finetuning_is_planned_at_its_measured_compiled_rate_and_c
     # each trial trains its own T5: both compile every width bucket up to 256 source tokens (8 x 10 s)
     assert compiled["schedule"]["compile_hours"] == pytest.approx(2 * 8 * 10.0 / 3600)
     assert not any("full fine-tuning" in n for n in compiled["unmeasured"])
+
+
+def test_a_task_whose_data_is_broken_has_no_size_and_the_others_keep_theirs(tmp_path):
+    """The searcher's pack order reads every task's size when a sweep starts: a broken file must leave
+    that task's trials to fail alone (tests/test_packed_sweep.py), not stop the sweep."""
+    import shutil
+
+    from orchestrator.tune.measured import train_sizes
+    from workers.data import DEMO_DATA_DIR
+
+    shutil.copytree(DEMO_DATA_DIR / "sst2", tmp_path / "sst2")
+    shutil.copytree(DEMO_DATA_DIR / "rte", tmp_path / "rte")
+    (tmp_path / "rte" / "validation.jsonl").write_text("{not json\n")
+    spec = parse_spec(f"methods: [prompt_tuning]\ntasks: [sst2, rte]\ntraining: {{data: {tmp_path}}}\n")
+    assert train_sizes(spec) == {"sst2": 256}

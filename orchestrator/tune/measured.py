@@ -62,8 +62,15 @@ def task_load(spec: SweepSpec, task: str) -> TaskLoad:
 
 
 def train_sizes(spec: SweepSpec, loads: dict[str, TaskLoad] | None = None) -> dict[str, int]:
-    """Training examples per epoch by task: the searcher packs tasks of near sizes together."""
-    return {task: per_epoch(spec, (loads or {}).get(task) or task_load(spec, task))[0] for task in spec.tasks}
+    """Training examples per epoch by task: the searcher packs tasks of near sizes together. A task
+    whose data cannot be read has no size here: its trials fail alone, as they would without packing."""
+    sizes = {}
+    for task in spec.tasks:
+        try:
+            sizes[task] = per_epoch(spec, (loads or {}).get(task) or task_load(spec, task))[0]
+        except (OSError, ValueError):  # a broken file: the trial that reads it says what is wrong
+            continue
+    return sizes
 
 
 def per_epoch(spec: SweepSpec, load: TaskLoad) -> tuple[int, int]:
