@@ -71,12 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "the GPU-hours and wall time of the schedule it will run (simulated from measured "
                     "throughput); starts nothing")
     plan.add_argument("spec", help=SPEC_HELP)
-    plan.add_argument("--gpus", type=float, help="GPUs of the cluster that will run it (default: spec.ray.num_gpus, else 1)")
-    plan.add_argument("--cpus", type=float, help="CPUs of that cluster (default: spec.ray.num_cpus for a CPU sweep; "
-                      "no limit for a GPU sweep)")
+    plan.add_argument("--gpus", type=float, metavar="N", help="GPUs of the cluster that will run it (default: "
+                      "spec.ray.num_gpus, else 1)")
+    plan.add_argument("--cpus", type=float, metavar="N", help="CPUs of that cluster (default: spec.ray.num_cpus for a "
+                      "CPU sweep; no limit for a GPU sweep)")
     plan.add_argument("--throughput", metavar="FILE", help="the throughput table to plan from (default: "
-                      "orchestrator/throughput.json, measured on a GPU; `python -m scripts.benchmarks.schedule` "
-                      "writes one measured on this machine)")
+                      "orchestrator/throughput.json, measured on a GPU, for GPU sweeps; throughput-cpu.json, "
+                      "measured on a 2-core CPU, for CPU sweeps; `python -m scripts.benchmarks.schedule "
+                      "--table FILE` measures one on this machine)")
     plan.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
     status = _command(sweep, "status", cmd_sweep_status, "a sweep's progress against its plan, its cells, ETA and "
