@@ -83,8 +83,8 @@ def plan_data(spec: SweepSpec, est: dict | None = None) -> dict:
 
 
 def _hours(value: float | None) -> str:
-    """Hours to one decimal; below 10, three significant digits (a small sweep is not 0.0 hours)."""
-    return "not measured" if value is None else f"{value:,.1f}" if value >= 10 else f"{value:.3g}"
+    """Hours to one decimal; below 1, three significant digits (a small sweep is not 0.0 hours)."""
+    return "not measured" if value is None else f"{value:,.1f}" if value >= 1 else f"{value:.3g}"
 
 
 def _schedule_lines(spec: SweepSpec, est: dict) -> list[str]:
