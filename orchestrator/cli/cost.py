@@ -141,7 +141,7 @@ def format_plan(spec: SweepSpec, source: str, est: dict | None = None, table_pat
     lines += _schedule_lines(spec, est)
     for method, like in est["proxied"]:
         lines.append(f"{method}: not measured; planned at {like}'s measured throughput (the same encoder length; "
-                     f"its own computation is negligible beside the T5's); measure it on a GPU to replace this")
+                     f"its own computation is negligible beside the T5's); measure it to replace this")
     if est["missing"]:
         lines.append("not measured: " + ", ".join("/".join(m) for m in est["missing"])
                      + "; measure with `python -m scripts.benchmarks.throughput --models ARCH --precision P` on a GPU"
