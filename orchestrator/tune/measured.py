@@ -21,7 +21,7 @@ from pathlib import Path
 
 from orchestrator.spec import SweepSpec
 from orchestrator.tune.pack_time import MemberLoad, Speeds, steps_per_epoch
-from orchestrator.tune.packing import compile_enabled, group, nominal_pack_size
+from orchestrator.tune.packing import compile_enabled, nominal_pack_size
 from workers.data import DEMO_DATA_DIR, load_rows, local_files
 from workers.members import planned_epochs
 from workers.methods import METHOD_CONFIGS, get_method_config
@@ -158,7 +158,7 @@ class Rates:
     def unmeasured(self) -> list[str]:
         """What the table lacks that the plan needed: said beside the figures."""
         shared = nominal_pack_size(self.spec) > 1 or compile_enabled(self.spec)
-        notes, packed = [], shared and any(group(self.spec, c) is not None for c in _cells(self.spec))
+        notes, packed = [], shared and any(get_method_config(m).trains_prompt for m in self.spec.methods)
         if packed and not self.curves.get("compiled" if compile_enabled(self.spec) else "eager"):
             notes.append("the pack speed-up (planned at 1x)")
         if packed and not self.eval_curve.get(self.spec.training.get("eval_mode", "generate")):
@@ -172,8 +172,3 @@ class Rates:
             notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
         return notes
 
-
-def _cells(spec: SweepSpec):
-    from orchestrator.spec.plan import expand
-
-    return expand(spec)
