@@ -65,6 +65,13 @@ def test_packs_fill_with_their_task_then_the_nearest_sizes():
                       "resources: {gpus_per_trial: 1, pack_size: 4}\n")
     est = estimate(spec, TABLE, gpus=2)
     assert est["schedule"]["tune_trials"] == 2 and est["schedule"]["mean_members"] == 4.0
+    from orchestrator.tune.measured import Rates, train_sizes
+    from orchestrator.tune.schedule import simulate
+
+    rates = Rates(spec, TABLE)
+    plan = simulate(spec, rates.member, rates.speeds, 2, {m: 4 for m in spec.models}, train_sizes(spec, rates.loads))
+    packs = sorted(sorted(m["trial"]["task"] for m in p.members) for p in plan.packs)
+    assert packs == [["cb", "cb", "copa", "copa"], ["mnli", "mnli", "qqp", "qqp"]]  # plan order would mix qqp and cb
 
 
 def _starts(spec_text: str, gpus: int):

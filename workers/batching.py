@@ -51,10 +51,10 @@ def bucketed(batch: dict[str, torch.Tensor], pad_id: int, widest: int, rows: int
     of ENCODER_STEP (never past `widest`, the widest input possible), targets to a power of two, and,
     given `rows`, a short last batch to that many rows. The loss is unchanged: padded inputs are
     masked, padded targets are -100 and come after the real ones, padded rows hold only -100 targets."""
-    from workers.shapes import ENCODER_STEP, bucket, decoder_bucket
+    from workers.shapes import decoder_bucket, encoder_bucket
 
     (n, width), target = batch["input_ids"].shape, batch["labels"].shape[1]
-    wide, long, extra = min(bucket(width, ENCODER_STEP), max(widest, width)), decoder_bucket(target), max(0, (rows or n) - n)
+    wide, long, extra = encoder_bucket(width, widest), decoder_bucket(target), max(0, (rows or n) - n)
     pad = torch.nn.functional.pad
     return {"input_ids": pad(batch["input_ids"], (0, wide - width, 0, extra), value=pad_id),
             "attention_mask": pad(batch["attention_mask"], (0, wide - width, 0, extra), value=0),

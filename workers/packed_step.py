@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from workers.methods.base import prepend
-from workers.shapes import ENCODER_STEP, bucket, decoder_bucket
+from workers.shapes import decoder_bucket, encoder_bucket
 
 
 @dataclass
@@ -59,7 +59,7 @@ def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: i
     width = max(e.shape[1] for e, _ in pieces)
     target = max(lab.shape[1] for lab in labels)
     if rows is not None:
-        width, target = min(bucket(width, ENCODER_STEP), max(widest or 0, width)), decoder_bucket(target)
+        width, target = encoder_bucket(width, widest or 0), decoder_bucket(target)
     embeds, mask = stack_rows(pieces, width)
     stacked = torch.cat([F.pad(lab, (0, target - lab.shape[1]), value=-100) for lab in labels])
     used = embeds.shape[0]

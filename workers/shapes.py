@@ -14,6 +14,17 @@ def bucket(width: int, step: int) -> int:
     return -(-width // step) * step
 
 
+def encoder_bucket(width: int, widest: int) -> int:
+    """An encoder input's bucketed width: the next multiple of ENCODER_STEP, but never past `widest`
+    (the widest input possible, prompt + max_source_tokens), so full-length batches carry no padding."""
+    return min(bucket(width, ENCODER_STEP), max(widest, width))
+
+
+def encoder_widths(widest: int) -> set[int]:
+    """Every bucketed width an input of at most `widest` tokens can have: the shapes to compile."""
+    return {encoder_bucket(w, widest) for w in range(1, widest + 1, ENCODER_STEP)} | {widest}
+
+
 def row_bucket(batch_sizes: list[int], full: int) -> int:
     """The stacked batch's rows for the members stepping now: the largest batch size times the next power
     of two of their count, capped at the full pack's rows. As members leave the rows shrink, through at

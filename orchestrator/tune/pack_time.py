@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from workers.shapes import ENCODER_STEP, row_bucket
+from workers.shapes import encoder_widths, row_bucket
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         spent = (point - before) * step
         out.parts["train"] += spent
         if speeds.compiled:
-            widths = range(ENCODER_STEP, max(members[i].widest for i in active) + ENCODER_STEP, ENCODER_STEP)
+            widths = encoder_widths(max(members[i].widest for i in active))
             new = {(members[active[0]].model, rows, w) for w in widths} - seen
             seen |= new
             out.parts["compile"] += len(new) * speeds.compile_s

@@ -5,10 +5,10 @@ small CPU sweep from it, the sweep run for real, planned vs measured wall time s
 
 1. Calibrate, in as many processes side by side as the sweep runs trials at once (one thread each,
    as the spec gives each trial one CPU): per method and task, one trial's training and evaluation
-   examples/s on the embedded tiny-t5-lm-adapt and the demo copy (their real input lengths), a
-   member's start-up with the model cached (as a reused worker has it), an epoch's checkpoint written
-   as the Tune adapter writes it, and a new worker process's start; then Ray Tune's and the store's
-   own cost per trial and per epoch, from two sweeps of trials with one example each (1 and 5 epochs).
+   examples/s on the embedded tiny-t5-lm-adapt and the demo copy (their real input lengths), and a
+   new worker process's start; then the cost per trial and per epoch of everything around a trial's
+   computing (Ray Tune, the member's set-up, reports, checkpoints, the store's writes), from two
+   sweeps of trials with one example each (1 and 5 epochs).
    These go into a throughput table (`--table`), the shape orchestrator/throughput.json has.
 2. Plan the sweep below with `superpos sweep plan --throughput TABLE --cpus N` (the schedule model).
 3. Run it (`superpos sweep run`, a fresh store) and read, from the store, the span from the first
@@ -50,18 +50,16 @@ ray: {{address: null, num_cpus: {cpus}, storage_path: {storage}}}
 """
 
 
-def measure_one(method: str, task: str, epochs: int) -> tuple[dict, float, list[float]]:
-    """One trial's row of the table, its start-up on a warm cache, and its epochs' checkpoint seconds."""
+def measure_one(method: str, task: str, epochs: int) -> dict:
+    """One trial's row of the table: its training and evaluation examples/s (the median of its epochs
+    after the first)."""
     from workers.member import Member
     from workers.trial import TrialConfig
 
     cfg = TrialConfig(method=method, task=task, model=MODEL, dropout=True, epochs=epochs, batch_size=32,
                       method_params={"m": 16} if method == "superpos_prompt" else {})
-    Member.build(cfg, cache=True)  # fills this process's cache, as a worker's first trial does
-    start = time.perf_counter()
     member = Member.build(cfg, cache=True)
-    build = time.perf_counter() - start
-    train_s, eval_s, saves, n_train = [], [], [], 0
+    train_s, eval_s, n_train = [], [], 0
     for epoch in member.epochs():
         batches = member.train_batches(epoch)
         n_train = sum(len(b["labels"]) for b in batches)
@@ -74,14 +72,9 @@ def measure_one(method: str, task: str, epochs: int) -> tuple[dict, float, list[
         start = time.perf_counter()
         member.end_epoch(epoch)
         eval_s.append(time.perf_counter() - start)
-        with tempfile.TemporaryDirectory() as folder:
-            start = time.perf_counter()
-            torch.save({"members": {"0": member.state(epoch)}}, Path(folder) / "state.pt")
-            saves.append(time.perf_counter() - start)
-    row = {"architecture": MODEL, "precision": "fp32", "method": method, "task": task, "batch_size": 32,
+    return {"architecture": MODEL, "precision": "fp32", "method": method, "task": task, "batch_size": 32,
            "train_examples_per_s": n_train / statistics.median(train_s[1:]),
            "eval_examples_per_s": len(member.splits["val"]) / statistics.median(eval_s[1:])}
-    return row, build, saves
 
 
 def measure_all(methods, tasks, epochs: int, launched: float) -> dict:
@@ -96,22 +89,20 @@ def measure_all(methods, tasks, epochs: int, launched: float) -> dict:
     from workers.trial import TrialConfig
 
     Member.build(TrialConfig(method=methods[0], task=tasks[0], model=MODEL), cache=True)
-    out = {"worker_s": time.time() - launched, "rows": [], "builds": [], "saves": []}
+    out = {"worker_s": time.time() - launched, "rows": []}
     for method in methods:
         for task in tasks:
             rounds = [measure_one(method, task, epochs) for _ in range(2)]  # the faster: spikes of a noisy machine out
-            out["rows"].append({**rounds[0][0], **{key: max(r[0][key] for r in rounds)
-                                                   for key in ("train_examples_per_s", "eval_examples_per_s")}})
-            out["builds"] += [r[1] for r in rounds]
-            out["saves"] += [t for r in rounds for t in r[2]]
+            out["rows"].append({**rounds[0], **{key: max(r[key] for r in rounds)
+                                                for key in ("train_examples_per_s", "eval_examples_per_s")}})
     return out
 
 
 def calibrate(methods=METHODS, tasks=TASKS, epochs: int = 4, processes: int = 2) -> dict:
     """`processes` calibration processes side by side (one per slot of the sweep, so each sees the
     machine as a trial does when every slot is busy), each one thread: per (method, task), training and
-    evaluation examples/s (the median of the epochs after the first, then over processes), a member's
-    start-up on a warm cache, an epoch's checkpoint, and a new worker's start."""
+    evaluation examples/s (the faster of two rounds, then the median over processes), and a new
+    worker's start (Tune's own costs per trial and epoch: tune_overheads)."""
     with tempfile.TemporaryDirectory() as folder:
         outs = [Path(folder) / f"{i}.json" for i in range(processes)]
         launched = time.time()
@@ -136,13 +127,7 @@ def calibrate(methods=METHODS, tasks=TASKS, epochs: int = 4, processes: int = 2)
                                      "1 thread each", "date": datetime.date.today().isoformat(),
                            "torch": torch.__version__, "command": "python -m scripts.benchmarks.schedule",
                            "inputs": "the demo copy's inputs, per task"},
-            "rows": rows, "overheads": {
-                "trial_s": statistics.median(b for part in parts for b in part["builds"]),
-                "epoch_s": statistics.median(s for part in parts for s in part["saves"]),
-                "worker_s": statistics.mean(part["worker_s"] for part in parts),
-                "provenance": "median member start-up on a warm cache; median epoch checkpoint (torch.save of the "
-                              "member state); a new process's start to its first member, with a Tune worker's imports "
-                              "(the mean over the processes started together)"}}
+            "rows": rows, "overheads": {"worker_s": statistics.mean(part["worker_s"] for part in parts)}}
 
 
 OVERHEAD_SPEC = """name: overhead-check
@@ -163,15 +148,20 @@ def _superpos(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, env=ENV)
 
 
-def run_sweep(work: Path, name: str, text: str) -> tuple[Path, Path, float]:
-    """`superpos sweep run` of `text` in a fresh store: (the spec, the store, the command's seconds)."""
-    spec, db = work / f"{name}.yaml", work / f"{name}.db"
+def spec_file(work: Path, name: str, text: str) -> Path:
+    spec = work / f"{name}.yaml"
     spec.write_text(text)
+    return spec
+
+
+def run_sweep(spec: Path) -> tuple[Path, float]:
+    """`superpos sweep run` of `spec` into a fresh store beside it: (the store, the command's seconds)."""
+    db = spec.with_suffix(".db")
     started = time.perf_counter()
     run = _superpos("sweep", "run", str(spec), "--db", f"sqlite:///{db}")
     if run.returncode:
         raise SystemExit(run.stdout[-3000:] + run.stderr[-3000:])
-    return spec, db, time.perf_counter() - started
+    return db, time.perf_counter() - started
 
 
 def trial_times(db: Path, slots: int) -> tuple[float, float]:
@@ -195,8 +185,8 @@ def tune_overheads(work: Path, cpus: int) -> dict:
     per-trial cost."""
     times = {}
     for epochs in (1, 5):
-        _, db, _ = run_sweep(work, f"overhead-{epochs}", OVERHEAD_SPEC.format(epochs=epochs, cpus=cpus,
-                                                                              storage=work / "ray"))
+        db, _ = run_sweep(spec_file(work, f"overhead-{epochs}", OVERHEAD_SPEC.format(epochs=epochs, cpus=cpus,
+                                                                                   storage=work / "ray")))
         times[epochs] = trial_times(db, cpus)
     per_epoch = max(0.0, (times[5][0] - times[1][0]) / 4)
     gap = statistics.mean(t[1] for t in times.values())
@@ -240,15 +230,13 @@ def main(argv: list[str] | None = None) -> dict:
         "process's start to its first member, with a Tune worker's imports (the mean over the processes started "
         "together)")
     table.write_text(json.dumps(measured, indent=2) + "\n")
-    spec = work / "schedule-check.yaml"
-    spec.write_text(SPEC.format(epochs=args.epochs, cpus=args.cpus, storage=work / "ray"))
+    spec = spec_file(work, "schedule-check", SPEC.format(epochs=args.epochs, cpus=args.cpus, storage=work / "ray"))
     plan = _superpos("sweep", "plan", str(spec), "--throughput", str(table), "--cpus", str(args.cpus),
                      "--format", "json")
     if plan.returncode:
         raise SystemExit(plan.stderr)
     planned = json.loads(plan.stdout)
-    spec, db, whole = run_sweep(work, "schedule-check", SPEC.format(epochs=args.epochs, cpus=args.cpus,
-                                                                     storage=work / "ray"))
+    db, whole = run_sweep(spec)
     span, trials, state = measured_span(db)
     wall = planned["wall_hours"] * 3600
     figures = {"trials": trials, "state": state, "planned_wall_s": wall, "measured_span_s": span,
