@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from workers.evaluation import outputs
 from workers.member import Member
 from workers.models import load_model
 from workers.pack import run_pack
-from workers.packed_eval import outputs_together
+from workers.packed_eval import outputs_together, passes
 from workers.tasks import TASKS
 from workers.trial import TrialConfig
 
@@ -65,15 +67,59 @@ def test_members_on_different_tasks_and_modes_answer_as_each_alone(loaded):
     assert together == alone
 
 
-def test_a_pack_reports_the_same_metrics_with_and_without_packed_evaluation():
+def _pack_metrics(**kwargs) -> list:
     common = dict(model=MODEL, dropout=False, epochs=2, task="rte", max_train_samples=16, max_eval_samples=24,
                   batch_size=8, eval_batch_size=8)
     cfgs = [TrialConfig.from_dict({**common, "method": "prompt_tuning", "lr": 0.3, "seed": 1}),
             TrialConfig.from_dict({**common, "method": "superpos_prompt", "lr": 0.05, "seed": 2,
                                    "method_params": {"m": 8}})]
-    runs = {}
-    for on in (True, False):
-        reports: list = []
-        run_pack(cfgs, lambda i, metrics, reports=reports: reports.append((i, metrics)), packed_eval=on)
-        runs[on] = [(i, {k: v for k, v in m.items() if k.startswith("val/")}) for i, m in reports if "val/score" in m]
-    assert len(runs[True]) == 4 and runs[True] == runs[False]
+    reports: list = []
+    run_pack(cfgs, lambda i, metrics: reports.append((i, metrics)), **kwargs)
+    return [(i, {k: v for k, v in m.items() if k.startswith("val/") or k == "compile_error"})
+            for i, m in reports if "val/score" in m]
+
+
+@pytest.fixture(scope="module")
+def unpacked_metrics():
+    return _pack_metrics(packed_eval=False)
+
+
+@pytest.mark.parametrize("compile", [False, "eager"])  # eager: dynamo traces the encoder, bucketed passes
+def test_a_pack_reports_the_same_metrics_with_and_without_packed_evaluation(compile, unpacked_metrics):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="compiling the model failed")  # the compiled path ran
+        together = _pack_metrics(packed_eval=True, compile=compile)
+    assert len(together) == 4 and together == unpacked_metrics
+
+
+def _broken_backend(gm, example_inputs):
+    raise RuntimeError("this backend cannot compile")
+
+
+def test_a_compiled_evaluation_that_fails_falls_back_to_eager(unpacked_metrics):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        together = _pack_metrics(packed_eval=True, compile=_broken_backend)
+    assert sum("this backend cannot compile" in str(w.message) for w in caught) == 2  # the step, then evaluation
+    assert all("this backend cannot compile" in m.pop("compile_error") for _, m in together)
+    assert together == unpacked_metrics
+
+
+def test_passes_hold_every_example_once_within_the_token_budget():
+    widths = [[12, 40, 7, 33, 33], [5, 64, 20], [18] * 9]
+    for buckets in (False, True):
+        found = passes(widths, budget=130, buckets=buckets)
+        seen = sorted((j, i) for one in found for j, idx in one.parts for i in idx)
+        assert seen == sorted((j, i) for j, ws in enumerate(widths) for i in range(len(ws)))
+        for one in found:
+            held = [widths[j][i] for j, idx in one.parts for i in idx]
+            assert max(held) <= one.width and one.rows * one.width <= 130 or one.rows == 1
+            assert len(held) <= one.rows
+        firsts = [one.width for one in found]
+        assert firsts == sorted(firsts, reverse=True)  # widest first: the longest inputs share passes
+    bucketed = passes(widths, budget=130, buckets=True)
+    assert {one.width for one in bucketed} <= {32, 64}  # ENCODER_STEP multiples, never past the widest (64)
+    assert all(one.rows == 130 // one.width for one in bucketed)  # one shape per width bucket
+    # fewer passes than batch by batch: short inputs go many to a pass
+    assert len(passes(widths, budget=130)) < max(len(ws) for ws in widths)
+

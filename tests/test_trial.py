@@ -84,6 +84,23 @@ def test_rank_scores_are_the_label_log_likelihoods():
                 assert scores[i, j].item() == pytest.approx(-loss.item() * len(ids), rel=1e-4)
 
 
+def test_rank_projects_each_examples_cross_attention_once():
+    from workers.assembly import assemble
+    from workers.methods import get_method_config
+
+    built = assemble("tiny-t5", get_method_config("prompt_tuning"), dropout=False)
+    model, tok, t5 = built.model.eval(), built.loaded.tokenizer, built.loaded.model
+    enc = tok(["sentence: a lovely story", "sentence: a dull cat"], padding=True, return_tensors="pt")
+    label_ids = [tok(w)["input_ids"] for w in ["negative", "positive", "not_entailment"]]
+    key = t5.decoder.block[0].layer[1].EncDecAttention.k
+    rows: list[int] = []
+    handle = key.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    model.label_log_likelihoods(enc.input_ids, enc.attention_mask, label_ids)
+    handle.remove()
+    assert rows == [2]  # two examples, three labels: projected for each example once, not six times
+    assert t5.decoder.block[0].layer[1].EncDecAttention.k is key  # the model is left as it was
+
+
 def test_bf16_casts_the_model_and_keeps_prompt_parameters_in_float32():
     from workers.assembly import DTYPES, assemble
     from workers.methods import get_method_config

@@ -37,13 +37,15 @@ def batches(
     order = list(range(len(data)))
     if shuffle_seed is not None:
         order = torch.randperm(len(data), generator=torch.Generator().manual_seed(shuffle_seed)).tolist()
-    out = []
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        input_ids = _pad([data.input_ids[i] for i in idx], pad_id)
-        labels = _pad([data.target_ids[i] for i in idx], -100)
-        out.append((idx, {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}))
-    return out
+    return [(idx, collate(data, idx, pad_id)) for idx in
+            (order[start : start + batch_size] for start in range(0, len(order), batch_size))]
+
+
+def collate(data: Encoded, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """The examples `idx` as one batch, padded to the longest of them."""
+    input_ids = _pad([data.input_ids[i] for i in idx], pad_id)
+    labels = _pad([data.target_ids[i] for i in idx], -100)
+    return {"input_ids": input_ids, "attention_mask": (input_ids != pad_id).long(), "labels": labels}
 
 
 def bucketed(batch: dict[str, torch.Tensor], pad_id: int, widest: int, rows: int | None = None) -> dict[str, torch.Tensor]:

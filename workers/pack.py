@@ -85,17 +85,28 @@ class StepForward:
         self.compiled = None
 
 
-def evaluate_members(t5, tokenizer, members: dict[int, Member], ending: list[int], device, on: bool) -> dict[int, dict]:
+def evaluate_members(t5, tokenizer, members: dict[int, Member], ending: list[int], device, on: bool,
+                     encoder: StepForward | None = None) -> dict[int, dict]:
     """member -> split -> metrics for the members whose epochs end now, evaluated together
-    (workers/packed_eval.py); {} when fewer than two end or `on` is false, and when the packed
-    evaluation fails, so that each member evaluates alone and a failure stays its own."""
+    (workers/packed_eval.py; `encoder`: the T5's encoder, compiled in a compiled pack, whose passes
+    then take bucketed shapes); {} when fewer than two end or `on` is false, and when the packed
+    evaluation fails, so that each member evaluates alone and a failure stays its own. A compiled
+    encoder that fails falls back to eager once, with a warning."""
     if not on or len(ending) < 2:
         return {}
     from workers.packed_eval import evaluate_together
 
     keys = [(i, split, job) for i in ending for split, job in members[i].eval_jobs().items()]
+    jobs = [job for _, _, job in keys]
     try:
-        results = evaluate_together(t5, tokenizer, [job for _, _, job in keys], device)
+        try:
+            compiled = encoder is not None and encoder.compiled is not None
+            results = evaluate_together(t5, tokenizer, jobs, device, encoder.active if compiled else None, compiled)
+        except Exception as err:
+            if not compiled:
+                raise
+            encoder.fall_back(err)
+            results = evaluate_together(t5, tokenizer, jobs, device)
     except Exception:  # noqa: BLE001 - each member then evaluates alone (its own error, if any)
         return {}
     out: dict[int, dict] = {}
@@ -113,7 +124,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     True (inductor) or a torch.compile backend name; widths are then bucketed and the batch padded to
     a bucketed number of rows that shrinks as members leave (packed_step.row_bucket). `packed_eval`:
     members whose epochs end in the same step are evaluated together (workers/packed_eval.py; off:
-    one after another). Returns each finished member's peak and final results."""
+    one after another), compiled too when `compile` is set. Returns each finished member's peak and final results."""
     check_pack(cfgs)
     first = cfgs[0]
     loaded = frozen_model(first, first.method_config(), cache)
@@ -127,6 +138,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         return {}
     t5, device = loaded.model, next(iter(members.values())).device
     forward = StepForward(t5, compile)
+    encoder = StepForward(t5.get_encoder(), compile)  # packed evaluation's encoder passes
     full_rows = sum(c.batch_size for c in cfgs) if compile else None  # compiled: rows per step by row_bucket
     widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
     stats, results = PackStats(), {}
@@ -150,8 +162,8 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         member, done = members[i], epoch[i] >= members[i].cfg.epochs
         try:
             extra = {"pack/size": len(active), "pack/padding": stats.padding}
-            if forward.error:  # the driver says it once: a worker's warnings do not reach the terminal
-                extra["compile_error"] = forward.error
+            if forward.error or encoder.error:  # the driver says it once: a worker's warnings do not reach the terminal
+                extra["compile_error"] = forward.error or f"evaluation: {encoder.error}"
             metrics = member.end_epoch(epoch[i], extra, evaluated)
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             active.remove(i)
@@ -186,7 +198,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
 
     while active:
         ending = [i for i in active if not queue[i]]
-        evaluated = evaluate_members(t5, loaded.tokenizer, members, ending, device, packed_eval)
+        evaluated = evaluate_members(t5, loaded.tokenizer, members, ending, device, packed_eval, encoder)
         for i in ending:
             end_epoch(i, evaluated.get(i))
         if not active:

@@ -59,16 +59,49 @@ class PromptedT5(nn.Module):
             )
 
 
+class _OncePerExample(nn.Module):
+    """A cross-attention key or value projection over an encoder output whose rows repeat each
+    example `k` times in a row: projects each example once and repeats the result (the same numbers)."""
+
+    def __init__(self, linear: nn.Module, k: int):
+        super().__init__()
+        self.linear, self.k = linear, k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[:: self.k]).repeat_interleave(self.k, dim=0)
+
+
+@contextlib.contextmanager
+def cross_attention_once(t5: nn.Module, k: int):
+    """While the decoder scores k labels per example (rows example-major), each decoder layer projects
+    an example's cross-attention keys and values once, not once per label (T5's decoder layers; other
+    models run as they are)."""
+    swapped = []
+    for block in getattr(getattr(t5, "decoder", None), "block", []) if k > 1 else []:
+        attention = getattr(block.layer[1], "EncDecAttention", None) if len(block.layer) > 1 else None
+        for name in ("k", "v") if attention is not None else ():
+            linear = getattr(attention, name)
+            setattr(attention, name, _OncePerExample(linear, k))
+            swapped.append((attention, name, linear))
+    try:
+        yield
+    finally:
+        for attention, name, linear in swapped:
+            setattr(attention, name, linear)
+
+
 def label_scores(t5: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, label_ids: list[list[int]]) -> torch.Tensor:
     """(batch, labels): the summed log-probability of each label's tokens given the encoder's output
-    `hidden` (batch, width, d) and its mask; one decoder pass, labels stacked along the batch."""
+    `hidden` (batch, width, d) and its mask; one decoder pass, labels stacked along the batch, each
+    example's cross-attention keys and values projected once (cross_attention_once)."""
     batch, k = hidden.shape[0], len(label_ids)
     width = max(len(ids) for ids in label_ids)
     labels = torch.full((k, width), -100, dtype=torch.long, device=hidden.device)
     for i, ids in enumerate(label_ids):
         labels[i, : len(ids)] = torch.tensor(ids)
     labels = labels.repeat(batch, 1)  # (batch * k, width): example-major
-    logits = t5(encoder_outputs=(hidden.repeat_interleave(k, dim=0),), attention_mask=mask.repeat_interleave(k, dim=0),
-                decoder_input_ids=t5._shift_right(labels), use_cache=False).logits.float()
+    with cross_attention_once(t5, k):
+        logits = t5(encoder_outputs=(hidden.repeat_interleave(k, dim=0),), attention_mask=mask.repeat_interleave(k, dim=0),
+                    decoder_input_ids=t5._shift_right(labels), use_cache=False).logits.float()
     picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (picked * (labels != -100)).sum(-1).view(batch, k)
