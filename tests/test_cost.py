@@ -11,6 +11,7 @@ from orchestrator.cli.cost import estimate, format_plan
 from orchestrator.spec import load_spec, parse_spec
 from orchestrator.tune.measured import load_throughput, task_load
 from tests.conftest import REPO
+from workers.shapes import encoder_widths
 
 SPECS = sorted((REPO / "orchestrator" / "specs").glob("*.yaml"))
 
@@ -103,6 +104,32 @@ def test_packs_divide_the_training_time_by_the_speed_up_of_the_members_stepping(
     assert hours(2, False)["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / (4 / 3), rel=1e-3)
     assert hours(2, True)["prompt_tuning"] == pytest.approx(alone["prompt_tuning"] / 4.0, rel=1e-3)
     assert hours("auto", "auto")["full_finetune"] == alone["full_finetune"]  # never packed nor compiled
+
+
+def test_a_compiled_pack_plans_evaluation_from_the_compiled_curve_and_its_compiles():
+    body = ("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 4}\n"
+            "training: {epochs: 1, data: hub, max_train_samples: 64, eval_batch_size: 16}\n"
+            "resources: {gpus_per_trial: 1, pack_size: 4, compile: COMPILE}\n")
+    rows = [{"architecture": "tiny-t5", "precision": "fp32", "method": "prompt_tuning", "train_examples_per_s": 1e12,
+             "eval_examples_per_s": 1.0}]
+    packing = {"eval_speedup": {"generate": {"1": 1.0, "4": 2.0}}, "compile_s_per_shape": 50.0,
+               "compiled_eval_speedup": {"generate": {"1": 1.0, "4": 4.0}}, "eval_compile_s_per_shape": 5.0}
+    table = {"provenance": {}, "rows": rows, "packing": packing}
+
+    def planned(compile):
+        return estimate(parse_spec(body.replace("COMPILE", compile)), table)
+
+    eager, compiled = planned("false"), planned("true")
+    validation = 4 * 277 / 3600  # 4 members x rte's 277 validation examples at 1 example/s, in hours
+    assert eager["schedule"]["eval_hours"] == pytest.approx(validation / 2.0, rel=1e-3)
+    assert compiled["schedule"]["eval_hours"] == pytest.approx(validation / 4.0, rel=1e-3)
+    # the evaluation's encoder: one shape per width bucket up to the widest input (10 + 256 tokens)
+    # and one for the short last pass, at 5 s each; the step's shapes at 50 s
+    widths = len(encoder_widths(266))
+    assert compiled["schedule"]["compile_hours"] == pytest.approx((widths * 50.0 + (widths + 1) * 5.0) / 3600, rel=1e-3)
+    table["packing"].pop("eval_compile_s_per_shape")
+    notes = " ".join(estimate(parse_spec(body.replace("COMPILE", "true")), table)["unmeasured"])
+    assert "packed evaluation's compile time" in notes
 
 
 def test_a_local_parquet_folder_is_planned_with_its_own_sizes(tmp_path):

@@ -44,14 +44,22 @@ def test_a_pack_runs_in_phases_as_its_members_leave_and_evaluates_together_when_
 
 def test_a_compiled_pack_computes_bucketed_rows_and_compiles_each_shape_once_per_worker():
     a, b = member(10, batch=4, widest=64), member(5, batch=4, widest=64)
-    speeds = Speeds(train={1: 2.0, 2: 4.0}, compiled=True, compile_s=10.0)
+    speeds = Speeds(train={1: 2.0, 2: 4.0}, compiled=True, compile_s=10.0, eval_compile_s=3.0)
     seen: set = set()
     first = pack_time([a, b, member(10)], speeds, seen)
+    steps = {s for s in seen if len(s) == 3}  # (model, rows, width) of the training step
     # 3 members of 4 rows: 4 batches' rows capped at the full pack's 12; once one left: 2 batches' 8
-    assert {rows for _, rows, _ in seen} == {12, 8}
-    assert {w for *_, w in seen} == {32, 64} and first.parts["compile"] == 4 * 10.0  # widths x row counts
+    assert {rows for _, rows, _ in steps} == {12, 8}
+    assert {w for *_, w in steps} == {32, 64}
+    # the epochs of all three end together at step 10, then of the two long ones at 20: packed
+    # evaluations at token budgets of 3 and 2 members x 64 rows x 64 tokens, each over widths 32 and 64
+    evals = seen - steps
+    # (and the pool's short last pass)
+    budgets = (3 * 64 * 64, 2 * 64 * 64)
+    assert {(budget, w) for _, _, budget, w in evals} == {(b, w) for b in budgets for w in (32, 64, "last")}
+    assert first.parts["compile"] == 4 * 10.0 + 6 * 3.0  # step widths x row counts, evaluation budgets x shapes
     again = pack_time([a, b, member(10)], speeds, seen)
-    assert again.parts["compile"] == 0.0 and again.duration == pytest.approx(first.duration - 40.0)
+    assert again.parts["compile"] == 0.0 and again.duration == pytest.approx(first.duration - 58.0)
     cold = pack_time([a], Speeds(train={1: 1.0}, worker_s=7.0), cold=True)
     assert cold.parts["start-up"] == 7.0  # a new worker process's start, once
 

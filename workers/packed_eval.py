@@ -7,9 +7,9 @@ evaluated here instead of one after another. Every example of every member's spl
 pool, sorted by encoder width (its member's prompt, then its input, as in training:
 workers/packed_step.py) and cut into passes of at most `token_budget` encoder tokens: short inputs
 go many to a pass, long ones few, and little is padding. With `buckets` (a compiled pack) widths
-round up to the training step's buckets (workers/shapes.py) and a pass holds exactly budget // width
-rows (masked filler rows at the end), so a compiled encoder sees one shape per width bucket, the
-shapes training compiles too.
+round up to the training step's buckets (workers/shapes.py) and a pass holds budget // width rows
+(the pool's short last pass: the next power of two; masked filler rows at the end), so a compiled
+encoder sees one shape per width bucket and one more.
 
 `generate` decodes a pass at once from its encoder output (greedy, the longest member's token
 budget; a member keeps the first tokens its own budget allows, which greedy decoding makes the same
@@ -82,8 +82,9 @@ def token_budget(jobs: list[EvalJob]) -> int:
 def passes(widths: list[list[int]], budget: int, buckets: bool = False) -> list[Pass]:
     """The pool of every job's examples (`widths[j][i]`: example i of job j), widest first, cut into
     passes of at most `budget` tokens (rows x width; a pass always takes at least one example).
-    `buckets`: widths rounded up with shapes.encoder_bucket (never past the widest example) and every
-    pass padded to budget // width rows."""
+    `buckets`: widths rounded up with shapes.encoder_bucket (never past the widest example) and a pass
+    padded to budget // width rows, the pool's short last one to the next power of two: one shape
+    per width bucket and one more, and little filler."""
     widest = max((w for ws in widths for w in ws), default=1)
     pool = sorted(((w, j, i) for j, ws in enumerate(widths) for i, w in enumerate(ws)), key=lambda t: (-t[0], t[1], t[2]))
     out, start = [], 0
@@ -95,7 +96,10 @@ def passes(widths: list[list[int]], budget: int, buckets: bool = False) -> list[
         by_job: dict[int, list[int]] = {}
         for _, j, i in sorted(taken, key=lambda t: (t[1], t[2])):
             by_job.setdefault(j, []).append(i)
-        out.append(Pass(tuple((j, tuple(idx)) for j, idx in by_job.items()), width, cap if buckets else len(taken)))
+        rows = len(taken)
+        if buckets:  # a full pass, or the pool's short last one: the next power of two (not a pass of filler)
+            rows = cap if rows == cap else min(cap, 1 << (rows - 1).bit_length())
+        out.append(Pass(tuple((j, tuple(idx)) for j, idx in by_job.items()), width, rows))
     return out
 
 

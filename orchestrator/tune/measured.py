@@ -5,8 +5,9 @@ or `sweep plan --throughput FILE`) holds:
 - `rows`: one eager trial's training and evaluation examples/s per (architecture, precision, method),
   optionally per task too (a row with `task` wins for that task: measured at its real input lengths);
 - `packing`: the aggregate training speed-up of k stacked trials over one eager trial (eager and
-  compiled curves), the speed-up of evaluating k members together (`eval_speedup`), and the seconds a
-  compile of one new shape takes (`compile_s_per_shape`);
+  compiled curves), the speed-up of evaluating k members together (`eval_speedup`; with the encoder
+  compiled: `compiled_eval_speedup`), and the seconds a compile of one new shape takes
+  (`compile_s_per_shape`; of a packed evaluation's encoder: `eval_compile_s_per_shape`);
 - `overheads`: seconds per member start-up (`trial_s`), per member epoch (`epoch_s`) and per new worker
   process (`worker_s`).
 Each section has its provenance (device, date, command). What a table lacks counts as 1x or 0 s,
@@ -30,7 +31,7 @@ from workers.tasks import get_task
 
 THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"  # measured on a GPU
 THROUGHPUT_CPU = THROUGHPUT.with_name("throughput-cpu.json")  # measured on a CPU (scripts/benchmarks/schedule.py)
-DEFAULTS = {"batch_size": 32, "max_source_tokens": 256}  # TrialConfig's (workers/trial.py)
+DEFAULTS = {"batch_size": 32, "eval_batch_size": 64, "max_source_tokens": 256}  # TrialConfig's (workers/trial.py)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,10 @@ class Rates:
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
         self.eval_curve = packing.get("eval_speedup") or {}
+        if compile_enabled(spec) and packing.get("compiled_eval_speedup"):  # a compiled pack's evaluation
+            self.eval_curve = packing["compiled_eval_speedup"]
         self.compile_s = packing.get("compile_s_per_shape")
+        self.eval_compile_s = packing.get("eval_compile_s_per_shape")  # else compile_s: an upper bound
         self.overheads = table.get("overheads") or {}
 
     def row(self, model: str, method: str, task: str) -> dict | None:
@@ -137,7 +141,8 @@ class Rates:
                 self.eager_ft.add(architecture(model))
         return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
                           1 / rate if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
-                          prompt + int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"])), train)
+                          prompt + int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"])), train,
+                          int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"])))
 
     def speeds(self, configs: list[dict]) -> Speeds:
         """A Tune trial's speeds: prompt methods train on a shared frozen model (packed, compiled per the
@@ -149,8 +154,10 @@ class Rates:
                           own_model=True, **self._overheads())
         curve = self.curves.get("compiled" if compiled else "eager") or {"1": 1.0}
         eval_curve = self.eval_curve.get(self.spec.training.get("eval_mode", "generate")) or {"1": 1.0}
+        compile_s = float(self.compile_s or 0.0) if compiled else 0.0
         return Speeds({int(k): float(v) for k, v in curve.items()}, {int(k): float(v) for k, v in eval_curve.items()},
-                      compiled, float(self.compile_s or 0.0) if compiled else 0.0, **self._overheads())
+                      compiled, compile_s, eval_compile_s=float(self.eval_compile_s or compile_s) if compiled else 0.0,
+                      **self._overheads())
 
     def _overheads(self) -> dict[str, float]:
         return {name: float(self.overheads.get(name, 0.0)) for name in ("trial_s", "worker_s", "epoch_s")}
@@ -165,6 +172,8 @@ class Rates:
             notes.append("packed evaluation (planned at the unpacked rate)")
         if compile_enabled(self.spec) and not self.compile_s:
             notes.append("compile time (planned at 0 s)")
+        elif packed and compile_enabled(self.spec) and not self.eval_compile_s:
+            notes.append("packed evaluation's compile time (planned at the training step's seconds per shape)")
         if self.eager_ft:
             notes.append(f"compiled full fine-tuning on {', '.join(sorted(self.eager_ft))} (planned at the eager rate; "
                          "`python -m scripts.benchmarks.throughput --compile` measures it)")

@@ -8,7 +8,10 @@ after its last epoch. So a pack runs in phases between epoch ends:
   one eager trial (throughput.json `packing`, interpolated between the measured pack sizes); a compiled
   pack computes `row_bucket` rows (filler included), an eager one exactly its members' rows;
 - an epoch end costs the ending members' validation examples at the unpacked rate, divided by the
-  measured speed-up of evaluating that many together (1 where it is not measured);
+  measured speed-up of evaluating that many together (1 where it is not measured; a compiled pack's
+  own curve where the table has one); a compiled pack evaluating two or more members together
+  compiles its encoder once per width bucket up to their widest input and once for the short last
+  pass, per token budget (their evaluation batches x widest inputs: workers/packed_eval.py);
 - a compiled pack compiles each new stacked shape once per worker process (Tune reuses its actors):
   every encoder width bucket up to the widest input, per row count, at the measured seconds per shape;
 - each member costs a start-up (model and data set-up) and, per epoch, its checkpoint and report, and
@@ -41,6 +44,7 @@ class MemberLoad:
     widest: int  # the widest encoder input: prompt tokens + max_source_tokens
 
     train_examples: int = 0  # per epoch (0: full batches); the last batch of an epoch may be smaller
+    eval_batch: int = 64  # its evaluation batch size
 
     @property
     def steps(self) -> int:
@@ -61,6 +65,7 @@ class Speeds:
     compiled: bool = False
     compile_s: float = 0.0  # per new stacked shape, per worker process
     own_model: bool = False  # the trial trains its own T5 (full fine-tuning): its shapes compile anew
+    eval_compile_s: float = 0.0  # per new shape of a packed evaluation's compiled encoder
     trial_s: float = 0.0  # start-up per member (its model cached in the worker)
     worker_s: float = 0.0  # a new worker process's start: imports, the model's first load
     epoch_s: float = 0.0  # per member epoch: checkpoint and report
@@ -127,6 +132,13 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         now += spent
         ending = [i for i in active if point % members[i].steps_per_epoch == 0 and point <= members[i].steps]
         together = interpolate(speeds.eval, len(ending))
+        if speeds.compiled and len(ending) > 1:  # packed evaluation's encoder passes, one shape per bucket
+            new = _eval_shapes([members[i] for i in ending]) - seen
+            seen |= new
+            out.parts["compile"] += len(new) * speeds.eval_compile_s
+            now += len(new) * speeds.eval_compile_s
+            for i in ending:
+                out.shares[i] += len(new) * speeds.eval_compile_s / len(ending)
         for i in ending:
             cost = members[i].eval_examples * members[i].eval_s / together + speeds.epoch_s
             out.parts["eval"] += cost
@@ -138,6 +150,15 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         before = point
     out.duration = now
     return out
+
+
+def _eval_shapes(ending: list[MemberLoad]) -> set:
+    """The shapes a packed evaluation of these members compiles at their token budget: every width
+    bucket up to their widest input (an upper bound: the data may not reach them all), and the pool's
+    short last pass."""
+    budget = sum(m.eval_batch * m.widest for m in ending)
+    widths = [*encoder_widths(max(m.widest for m in ending)), "last"]
+    return {(ending[0].model, "eval", budget, w) for w in widths}
 
 
 def steps_per_epoch(train_examples: int, batch: int) -> int:

@@ -1,12 +1,15 @@
 """Evaluation of a pack's members: together (one stacked pass per batch, workers/packed_eval.py) vs.
 one after another (what each trial does alone), side by side in one run, as validation examples/s.
 
-    python -m scripts.benchmarks.packed_eval [--model tiny-t5-lm-adapt] [--members 4] [--rounds 5] [--out FILE]
+    python -m scripts.benchmarks.packed_eval [--model tiny-t5-lm-adapt] [--members 4] [--rounds 5] [--compile]
+                                             [--out FILE] [--throughput FILE]
 
 Members: prompt tuning (10 tokens) on one task's validation split (the demo copy: 64 examples,
 which caps --samples), each with its own prompt, under both evaluation modes; the answers are
-checked equal before timing. Default: the embedded tiny model (the demo's mnli, eval batch 64); on
-a GPU: --model random:google/t5-base-lm-adapt --members 8.
+checked equal before timing. `--compile` also times the passes with the encoder compiled (inductor,
+bucketed shapes, as a compiled pack runs them) and the seconds its first call took (the compiles).
+Default: the embedded tiny model (the demo's mnli, eval batch 64); on a GPU:
+--model random:google/t5-base-lm-adapt --members 8 --compile.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from scripts.benchmarks.__main__ import side_by_side
 from workers.evaluation import outputs
 from workers.member import Member
 from workers.models import load_model
-from workers.packed_eval import outputs_together
+from workers.packed_eval import outputs_together, passes, token_budget
 from workers.trial import TrialConfig
 
 
@@ -40,7 +43,25 @@ def one_by_one(group: list[Member], device) -> list[list]:
             for m in group]
 
 
-def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int) -> dict:
+def _compiled(loaded, jobs, device) -> tuple:
+    """The compiled variant's function, its answers, the seconds its first call (compiling every shape)
+    took and how many shapes that was."""
+    import time
+
+    encoder = torch.compile(loaded.model.get_encoder(), dynamic=False)
+
+    def run():
+        return outputs_together(loaded.model, loaded.tokenizer, jobs, device, encoder, buckets=True)
+
+    start = time.perf_counter()
+    answers = run()
+    seconds = time.perf_counter() - start
+    prepared = [job.prepared(loaded.tokenizer) for job in jobs]
+    shapes = {(p.rows, p.width) for p in passes([job.widths() for job in prepared], token_budget(prepared), True)}
+    return run, answers, seconds, len(shapes)
+
+
+def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int, compile: bool = False) -> dict:
     loaded = load_model(model)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loaded.model.to(device)
@@ -49,15 +70,25 @@ def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int) 
         group = members(model, task, k, mode, samples, batch, loaded)
         jobs = [m.eval_jobs()["val"] for m in group]
         examples = sum(len(j.data) for j in jobs)
-        assert one_by_one(group, device) == outputs_together(loaded.model, loaded.tokenizer, jobs, device)
-        times = side_by_side({"alone": lambda group=group: one_by_one(group, device),
-                              "together": lambda jobs=jobs: outputs_together(loaded.model, loaded.tokenizer, jobs, device)},
-                             rounds)
-        figures[mode] = {"examples_per_s_alone": round(examples / times["alone"], 1),
-                         "examples_per_s_together": round(examples / times["together"], 1),
-                         "speedup": round(times["alone"] / times["together"], 2)}
-        print(f"{mode:8s} {k} members x {len(jobs[0].data)} examples: alone {figures[mode]['examples_per_s_alone']}"
-              f" ex/s, together {figures[mode]['examples_per_s_together']} ex/s ({figures[mode]['speedup']}x)")
+        expected = one_by_one(group, device)
+        assert expected == outputs_together(loaded.model, loaded.tokenizer, jobs, device)
+        fns = {"alone": lambda group=group: one_by_one(group, device),
+               "together": lambda jobs=jobs: outputs_together(loaded.model, loaded.tokenizer, jobs, device)}
+        if compile:
+            fns["together_compiled"], answers, compile_s, shapes = _compiled(loaded, jobs, device)
+        times = side_by_side(fns, rounds)
+        figures[mode] = {f"examples_per_s_{name}": round(examples / t, 1) for name, t in times.items()}
+        figures[mode]["speedup"] = round(times["alone"] / times["together"], 2)
+        line = (f"{mode:8s} {k} members x {len(jobs[0].data)} examples: alone {figures[mode]['examples_per_s_alone']}"
+                f" ex/s, together {figures[mode]['examples_per_s_together']} ex/s ({figures[mode]['speedup']}x)")
+        if compile:
+            figures[mode].update(compiled_speedup=round(times["alone"] / times["together_compiled"], 2),
+                                 compile_s=round(compile_s, 1), compiled_shapes=shapes,
+                                 compiled_answers_equal=answers == expected)  # float rounding may flip a near tie
+            line += (f", compiled {figures[mode]['examples_per_s_together_compiled']} ex/s "
+                     f"({figures[mode]['compiled_speedup']}x; {shapes} shapes compiled in {compile_s:.1f} s; "
+                     f"answers {'equal' if answers == expected else 'NOT equal'})")
+        print(line)
     return {"model": model, "task": task, "members": k, "device": str(device),
             "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", **figures}
 
@@ -73,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="also write the figures to this JSON file")
     parser.add_argument("--throughput", metavar="FILE", help="also write the speed-ups into this throughput table "
                         "(packing.eval_speedup, which `superpos sweep plan` reads), e.g. orchestrator/throughput.json")
+    parser.add_argument("--compile", action="store_true", help="also time the passes with the encoder compiled")
     args = parser.parse_args(argv)
-    result = bench(args.model, args.task, args.members, args.samples, args.batch, args.rounds)
+    result = bench(args.model, args.task, args.members, args.samples, args.batch, args.rounds, args.compile)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if args.throughput:
@@ -85,9 +117,15 @@ def write_speedups(result: dict, path: Path) -> None:
     """packing.eval_speedup[mode] = {1: 1, members: measured}: the planner interpolates between them."""
     table = json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
     packing = table.setdefault("packing", {})
-    packing["eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["speedup"]}
-                               for mode in ("generate", "rank")}
-    packing["eval_provenance"] = {"device": result["device_name"], "command": "python -m scripts.benchmarks.packed_eval",
+    modes = ("generate", "rank")
+    packing["eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["speedup"]} for mode in modes}
+    if "compiled_speedup" in result["generate"]:  # a compiled pack's evaluation, and its compiles per shape
+        packing["compiled_eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["compiled_speedup"]}
+                                            for mode in modes}
+        packing["eval_compile_s_per_shape"] = round(max(result[m]["compile_s"] / result[m]["compiled_shapes"]
+                                                        for m in modes), 1)
+    command = "python -m scripts.benchmarks.packed_eval" + (" --compile" if "compiled_speedup" in result["generate"] else "")
+    packing["eval_provenance"] = {"device": result["device_name"], "command": command,
                                   "inputs": f"{result['model']}, {result['task']}, {result['members']} members"}
     path.write_text(json.dumps(table, indent=2) + "\n")
     print(f"wrote the packed-evaluation speed-ups into {path}")
