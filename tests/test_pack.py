@@ -189,3 +189,25 @@ def test_the_stacked_rows_shrink_as_members_leave_through_few_shapes():
     assert shapes == {128, 64, 32, 16}  # log2(8) + 1 shapes, each compiled once per width bucket
     assert row_bucket([16] * 5, full) == 128 and row_bucket([16] * 3, full) == 64  # never fewer rows than used
     assert row_bucket([8, 4], 20) == 16 and row_bucket([8, 4, 8], 20) == 20  # capped at the full pack
+
+
+def test_members_that_join_a_running_pack_train_as_they_would_alone(alone):
+    """Continuous packing: when a member leaves, `admit` gives the trials that take its place; they
+    are numbered on and train in the running pack as they would alone (and the others as before)."""
+    cfgs = _configs()
+    offers = [[(cfgs[3], None)], [(cfgs[1], None)]]  # one trial after the first leaver, one after the next
+    asked: list[int] = []  # members that had left when admit was asked
+
+    def admit():
+        asked.append(sum(any(r.get("left") for r in rs) for rs in reports.values()))
+        return offers.pop(0) if offers else []
+
+    reports: dict[int, list] = {i: [] for i in range(4)}
+    states: dict[int, list] = {i: [] for i in range(4)}
+    run_pack([cfgs[0], cfgs[2]], lambda i, m: reports[i].append(m), lambda i, s: states[i].append(_saved(s)),
+             admit=admit)
+    assert asked and asked == sorted(asked) and asked[0] >= 1  # asked only after a member had left
+    # members 0 (rte) and 1 (cola) as before; ATTEMPT (boolq) joined as member 2, SuperPos (sst2) as 3
+    for index, expected in ((0, alone[0]), (1, alone[2]), (2, alone[3]), (3, alone[1])):
+        _assert_same(expected, (reports[index], states[index]))
+        assert reports[index][-1]["left"] == "complete"

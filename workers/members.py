@@ -6,7 +6,7 @@ Everything that names a member, reads its reports or decides how it ended is her
 - `member_key`: a member's id apart from its pack ("cell_id:number", unique in a sweep): checkpoints,
   the scheduler's rungs and the pack board use it; within a Tune trial a member is its index;
 - `ending`: the one rule for how a member ended (complete, stopped or failed);
-- `left_event`: the report that a pack member left;
+- `left_event`, `joined_event`: the reports that a pack member left, or joined a running pack;
 - `MemberBook`: which members of each Tune trial are still open, their last result and how each
   ended. The searcher, the scheduler and the callback each keep one (Tune tells each of them the
   same events), so the three agree by construction.
@@ -29,6 +29,7 @@ EPOCH = "epoch"
 PEAK = "peak/score"  # the best validation score so far: the Optuna objective and ASHA's rung metric
 PEAK_EPOCH = "peak/epoch"
 LEFT = "left"  # the member left its pack: complete | stopped | failed
+JOINED = "joined"  # a member joined a running pack (continuous packing): its member config
 EVENT_ONLY = "event_only"  # no metrics of its own (a `left` event, or a re-said last epoch)
 ERROR = "error"  # a failed member's traceback
 NODE, NODE_ID = "node", "node_id"  # where the Tune trial runs (a lost node is named by them)
@@ -40,7 +41,7 @@ CHECKPOINT_DIR = "checkpoint_dir_name"  # Tune's: the folder of the checkpoint t
 
 Report = TypedDict("Report", {
     MEMBER: int, EPOCH: int, PEAK: float, PEAK_EPOCH: int, LEFT: Ending, EVENT_ONLY: bool, ERROR: str,
-    NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, ARTEFACTS: dict, CHECKPOINT_DIR: str,
+    JOINED: dict, NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, ARTEFACTS: dict, CHECKPOINT_DIR: str,
     "train/loss": float, "trainable_parameters": int, "time/epoch_seconds": float,
     "pack/size": int, "pack/padding": float,
 }, total=False)
@@ -103,6 +104,11 @@ def left_event(index: int, epoch: int, how: Ending, best: dict | None, **extra) 
             EVENT_ONLY: True, **extra}
 
 
+def joined_event(index: int, member: dict) -> Report:
+    """The report that a member (a searcher's member config) joined the running pack as member `index`."""
+    return {MEMBER: index, EPOCH: 0, JOINED: member, EVENT_ONLY: True}
+
+
 @dataclass
 class Entry:
     """One member of a Tune trial, as a driver component sees it."""
@@ -133,6 +139,18 @@ class MemberBook:
         if trial_id not in self.trials:
             self.trials[trial_id] = [Entry(i, member_key(m), m) for i, m in enumerate(members)]
         return self.trials[trial_id]
+
+    def join(self, trial_id: str, index: int, member: dict) -> Entry | None:
+        """A member that joined the running Tune trial as member `index` (continuous packing); said
+        again (the searcher books it when it offers it, then its report comes), it is the same entry.
+        None for an index out of turn."""
+        entries = self.trials.setdefault(trial_id, [])
+        if index < len(entries) and entries[index].key == member_key(member):
+            return entries[index]
+        if index != len(entries):
+            return None
+        entries.append(Entry(index, member_key(member), member))
+        return entries[-1]
 
     def __contains__(self, trial_id: str) -> bool:
         return trial_id in self.trials

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from workers.member import Member, frozen_model
-from workers.members import EPOCH, MEMBER, left_event
+from workers.members import EPOCH, LEFT, MEMBER, left_event
 from workers.packed_step import PackStats, packed_losses
 from workers.shapes import row_bucket
 from workers.trial import TrialConfig
@@ -117,32 +117,39 @@ def evaluate_members(t5, tokenizer, members: dict[int, Member], ending: list[int
 
 def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[int, dict], None] | None = None,
              resume_states: dict[int, dict] | None = None, cache: bool = False, compile: bool | str = False,
-             leave: Callable[[int], bool] | None = None, packed_eval: bool = True) -> dict[int, dict]:
+             leave: Callable[[int], bool] | None = None, packed_eval: bool = True,
+             admit: Callable[[], list[tuple[TrialConfig, dict | None]]] | None = None) -> dict[int, dict]:
     """Train the pack; `report(i, metrics)` per member epoch (with `member`, and `left` on a member's
     last report: complete, stopped or failed, the latter with `error`). `save_state(i, state)` before
     each of those reports; `resume_states[i]` continues member i after its saved epoch. `compile`:
     True (inductor) or a torch.compile backend name; widths are then bucketed and the batch padded to
     a bucketed number of rows that shrinks as members leave (packed_step.row_bucket). `packed_eval`:
     members whose epochs end in the same step are evaluated together (workers/packed_eval.py; off:
-    one after another), compiled too when `compile` is set. Returns each finished member's peak and final results."""
+    one after another), compiled too when `compile` is set. `admit()`, asked whenever members have
+    left: (config, resume state or None) of the trials that join the running pack now (continuous
+    packing), numbered on from the last member. Returns each finished member's peak and final results."""
     check_pack(cfgs)
     first = cfgs[0]
     loaded = frozen_model(first, first.method_config(), cache)
+    t5, device = loaded.model, next(loaded.model.parameters()).device
+    forward = StepForward(t5, compile)
+    encoder = StepForward(t5.get_encoder(), compile)  # packed evaluation's encoder passes
     members: dict[int, Member] = {}
-    for i, cfg in enumerate(cfgs):
+    stats, results, left, numbered = PackStats(), {}, [0], [len(cfgs)]  # left: since the last admit
+    active, epoch, queue = [], {}, {}
+    shape = {"rows": 0, "widest": 0}  # compiled: the full pack's rows (row_bucket's cap); the widest input
+    tell = report
+
+    def report(i: int, metrics: dict) -> None:  # noqa: F811 - counts the members that leave
+        tell(i, metrics)
+        left[0] += LEFT in metrics
+
+    def build(i: int, cfg: TrialConfig) -> None:
         try:  # a member whose data or method cannot be set up fails alone
+            check_pack([first, cfg])
             members[i] = Member.build(cfg, cache=cache, loaded=loaded)
         except Exception:  # noqa: BLE001
             report(i, left_event(i, 0, "failed", None, error=traceback.format_exc()))
-    if not members:
-        return {}
-    t5, device = loaded.model, next(iter(members.values())).device
-    forward = StepForward(t5, compile)
-    encoder = StepForward(t5.get_encoder(), compile)  # packed evaluation's encoder passes
-    full_rows = sum(c.batch_size for c in cfgs) if compile else None  # compiled: rows per step by row_bucket
-    widest = max(m.cfg.max_source_tokens + (m.method.n_tokens if m.method is not None else 0) for m in members.values())
-    stats, results = PackStats(), {}
-    active, epoch, queue = [], {}, {}
 
     def fail(i: int, epoch_done: int) -> None:
         report(i, left_event(i, epoch_done, "failed", members[i].best, error=traceback.format_exc()))
@@ -184,25 +191,47 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             queue[i] = deque(member.train_batches(epoch[i]))
         t5.train()  # evaluation switched the shared model to eval mode
 
-    for i, member in members.items():
-        if resume_states and i in resume_states:
-            member.restore(resume_states[i])
+    def start(i: int, state: dict | None) -> None:
+        member = members.get(i)
+        if member is None:  # it failed to set up
+            return
+        if state is not None:
+            member.restore(state)
         if member.first_epoch > member.cfg.epochs:  # it had run its epochs: say so again, then finish it
             report(i, {**member.last_report(), MEMBER: i})
             if finish(i, member.history[-1]):
                 results[i] = member.result()
-            continue
+            return
         active.append(i)
         epoch[i] = member.first_epoch
         queue[i] = deque(member.train_batches(epoch[i]))
+        shape["rows"] = max(shape["rows"], sum(members[j].cfg.batch_size for j in active))
+        shape["widest"] = max(shape["widest"], member.cfg.max_source_tokens + (member.method.n_tokens if member.method else 0))
 
+    def join() -> None:
+        """Members that left make room: the trials `admit` gives join now, numbered on."""
+        while admit is not None and left[0]:
+            left[0] = 0
+            for cfg, state in admit():
+                i, numbered[0] = numbered[0], numbered[0] + 1
+                build(i, cfg)
+                start(i, state)
+
+    for i, cfg in enumerate(cfgs):
+        build(i, cfg)
+    for i in range(len(cfgs)):
+        start(i, (resume_states or {}).get(i))
+    join()
+    full_rows = shape["rows"] if compile else None  # compiled: rows per step by row_bucket
     while active:
         ending = [i for i in active if not queue[i]]
         evaluated = evaluate_members(t5, loaded.tokenizer, members, ending, device, packed_eval, encoder)
         for i in ending:
             end_epoch(i, evaluated.get(i))
+        join()
         if not active:
             break
+        full_rows, widest = (shape["rows"] if compile else None), shape["widest"]
         stepping = list(active)
         parts = [(members[i].method, queue[i].popleft()) for i in stepping]
         rows = None if full_rows is None else row_bucket([members[i].cfg.batch_size for i in stepping], full_rows)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.machine import hardware
-from workers.members import LEFT, MEMBER, NODE, NODE_ID, member_key
+from workers.members import LEFT, MEMBER, NODE, NODE_ID, joined_event, member_key
 from workers.trial import TrialConfig, run_trial
 
 STATE_FILE = "trial_state.pt"
@@ -71,12 +71,14 @@ def member_state(saved: dict, key: str) -> dict | None:
 
 
 class _Checkpoints:
-    """The pack's checkpoint: every member's latest state, and which members have left."""
+    """The pack's checkpoint: every member's latest state, which members have left, and the member
+    configs of those that joined the running pack (continuous packing), so that a retry runs them too."""
 
     def __init__(self, keys: list[str], restored: dict | None):
         self.keys = keys
         self.states: dict[str, dict] = dict((restored or {}).get("members", {}))
         self.left: set[str] = set((restored or {}).get("left", []))
+        self.joined: list[dict] = list((restored or {}).get("joined", []))
 
     def save(self, index: int, state: dict) -> None:
         self.states[self.keys[index]] = state
@@ -85,7 +87,7 @@ class _Checkpoints:
         import torch
 
         folder = tempfile.mkdtemp(prefix="superpos-ckpt-")
-        torch.save({"members": self.states, "left": sorted(self.left)}, Path(folder) / STATE_FILE)
+        torch.save({"members": self.states, "left": sorted(self.left), "joined": self.joined}, Path(folder) / STATE_FILE)
         return folder
 
 
@@ -96,24 +98,14 @@ def tune_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     torch.set_num_threads(int(config.get("threads", 1)))  # the CPUs Tune gave this trial, not the machine's
-    members = config["members"]
-    keys = [member_key(m) for m in members]
     checkpoint, restored = tune.get_checkpoint(), None
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             restored = load_state(folder)
-    book = _Checkpoints(keys, restored if restored is not None and "members" in restored else None)
-    resume: dict[int, dict] = {}
-    for i, (member, key) in enumerate(zip(members, keys)):
-        state = member_state(restored, key) if restored is not None else None
-        if state is None and member.get("resume_from"):
-            if not checkpoint_exists(member["resume_from"]):  # the driver saw it: this node does not
-                raise FileNotFoundError(f"the checkpoint {member['resume_from']} that {member['cell_key']} "
-                                        f"#{member['number']} continues from is not readable on {platform.node()}; "
-                                        "every node must see spec.ray.storage_path (a shared filesystem)")
-            state = member_state(load_state(member["resume_from"]), key)
-        if state is not None:
-            resume[i] = state
+    book = _Checkpoints([], restored if restored is not None and "members" in restored else None)
+    members = [*config["members"], *book.joined]  # a retried pack runs the members that had joined it too
+    keys = book.keys = [member_key(m) for m in members]
+    resume = {i: state for i, member in enumerate(members) if (state := _resume_state(member, restored)) is not None}
     node, node_id = ray_node()  # the callback records which nodes ran the sweep (and names a lost one)
 
     def report(index: int, metrics: dict) -> None:
@@ -129,13 +121,28 @@ def tune_trainable(config: dict[str, Any]) -> None:
     running = [i for i, key in enumerate(keys) if key not in book.left]
     cfgs = [TrialConfig.from_dict(members[i]["trial"]) for i in running]
     try:
-        if len(running) == 1 and (not config.get("compile") or not cfgs[0].method_config().trains_prompt):
+        lone = len(running) == 1 and not config.get("board")  # a pack (with its board) stays one: members may join
+        if lone and (not config.get("compile") or not cfgs[0].method_config().trains_prompt):
             _solo(cfgs[0], running[0], report, book, resume.get(running[0]), bool(config.get("cache", True)),
                   config.get("compile", False))
         elif running:
-            _pack(cfgs, running, report, book, resume, config, keys)
+            _pack(cfgs, running, report, book, resume, config, members, restored)
     except Exception:
         raise TrialFailure(traceback.format_exc()) from None
+
+
+def _resume_state(member: dict, restored: dict | None) -> dict | None:
+    """Where a member continues from: its state in the Tune trial's own checkpoint (a retry), else in
+    the stored checkpoint of the interrupted trial it continues (`resume_from`), else None."""
+    key = member_key(member)
+    state = member_state(restored, key) if restored is not None else None
+    if state is None and member.get("resume_from"):
+        if not checkpoint_exists(member["resume_from"]):  # the driver saw it: this node does not
+            raise FileNotFoundError(f"the checkpoint {member['resume_from']} that {member['cell_key']} "
+                                    f"#{member['number']} continues from is not readable on {platform.node()}; "
+                                    "every node must see spec.ray.storage_path (a shared filesystem)")
+        state = member_state(load_state(member["resume_from"]), key)
+    return state
 
 
 def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict | None, cache: bool,
@@ -149,16 +156,32 @@ def _solo(cfg: TrialConfig, index: int, report, book: _Checkpoints, state: dict 
 
 
 def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoints, resume: dict, config: dict,
-          keys: list[str]) -> None:
+          members: list[dict], restored: dict | None) -> None:
     import ray
+    from ray import tune
 
     from workers.pack import run_pack
 
     board = ray.get_actor(config["board"]) if config.get("board") else None
+    trial_id = tune.get_context().get_trial_id()
 
     def leave(j: int) -> bool:
-        return board is not None and ray.get(board.is_stopped.remote(keys[running[j]]))
+        return board is not None and ray.get(board.is_stopped.remote(book.keys[running[j]]))
+
+    def admit() -> list[tuple[TrialConfig, dict | None]]:
+        """The members the searcher offers in place of those that left (continuous packing): each is
+        said to the driver (`joined`, with the checkpoint that names it) before it trains."""
+        out = []
+        for member in ray.get(board.take.remote(trial_id)) if board is not None else []:
+            index = len(members)
+            members.append(member)
+            book.keys.append(member_key(member))
+            book.joined.append(member)
+            running.append(index)
+            report(index, joined_event(index, member))
+            out.append((TrialConfig.from_dict(member["trial"]), _resume_state(member, restored)))
+        return out
 
     run_pack(cfgs, lambda j, m: report(running[j], m), lambda j, s: book.save(running[j], s),
              {j: resume[i] for j, i in enumerate(running) if i in resume}, cache=bool(config.get("cache", True)),
-             compile=bool(config.get("compile")), leave=leave)
+             compile=bool(config.get("compile")), leave=leave, admit=admit)

@@ -142,6 +142,9 @@ class ResourceSpec(Section):
                                                                  "fine-tuning runs alone); auto: with GPUs, as many "
                                                                  "as fit the GPU's memory, at most 8; without, 1 "
                                                                  "(orchestrator/tune/packing.py)")
+    continuous_packing: bool = Field(True, description="a pack takes new trials (of cells sharing its frozen model, "
+                                                       "nearest first) as its members leave, so its slot never idles "
+                                                       "on a pack's last members (orchestrator/tune/pack_fill.py)")
     compile: bool | Literal["auto"] = Field("auto", description="torch.compile the T5's training step (a pack's "
                                                                 "frozen model, full fine-tuning's own; widths "
                                                                 "bucketed so shapes repeat; falls back to eager with "

@@ -19,7 +19,9 @@ from workers.members import (
     CHECKPOINT_DIR,
     COMPILE_ERROR,
     EVENT_ONLY,
+    JOINED,
     LEFT,
+    MEMBER,
     NODE,
     NODE_ID,
     PEAK,
@@ -168,6 +170,8 @@ class ResultsCallback(tune.Callback):
         so neither Tune's own files and experiment state nor the callbacks after this one hold them."""
         artefacts = result.pop(ARTEFACTS, None)
         self._entries(trial)
+        if JOINED in result:  # continuous packing: its row starts now
+            self.book.join(trial.trial_id, int(result[MEMBER]), result[JOINED])
         entry = self.book.report(trial.trial_id, result)
         if entry is None:
             return

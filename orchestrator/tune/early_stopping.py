@@ -21,7 +21,7 @@ import math
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from workers.members import EPOCH, LEFT, PEAK, Entry, MemberBook
+from workers.members import EPOCH, JOINED, LEFT, MEMBER, PEAK, Entry, MemberBook
 
 RUNG_METRIC = PEAK
 
@@ -60,7 +60,8 @@ class Rungs:
 class PerCellASHA(FIFOScheduler):
     """Decides per member: a Tune trial holds one trial, or a pack of several (workers/pack.py). A
     pack's member that its cell's rungs stop leaves the pack through the board actor
-    (orchestrator/tune/pack_board.py) while the others go on; the Tune trial stops with its last member."""
+    (orchestrator/tune/pack_board.py) while the others go on (and, with continuous packing, new ones
+    join); the pack's Tune trial ends when its function returns, a lone trial's when it is stopped."""
 
     def __init__(self, max_t: int, grace_period: int, reduction_factor: int, board=None):
         super().__init__()
@@ -84,6 +85,8 @@ class PerCellASHA(FIFOScheduler):
         self.book.add(trial.trial_id, trial.config.get("members", []))
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if JOINED in result:  # continuous packing: a new member of the running pack
+            self.book.join(trial.trial_id, int(result[MEMBER]), result[JOINED])
         entry = self.book.report(trial.trial_id, result)
         if entry is None or entry.ended is not None:
             return TrialScheduler.CONTINUE
@@ -102,8 +105,10 @@ class PerCellASHA(FIFOScheduler):
         if rungs is None or PEAK not in result or not rungs.judge(entry.key, epoch, result[PEAK]):
             return TrialScheduler.CONTINUE
         self.book.close(entry, "stopped")
-        if not self.book.open(trial.trial_id) or self.board is None:
-            return TrialScheduler.STOP  # its last member: the Tune trial ends
+        if self.board is None or not trial.config.get("board"):
+            return TrialScheduler.STOP  # a trial alone (not a pack): the Tune trial ends
+        # a pack's member leaves through the board, even its last open one: with continuous packing new
+        # members may take its place (its `left` report brings them), else the pack's function returns
         import ray
 
         ray.get(self.board.stop.remote(entry.key))  # before the worker's report returns (Tune reports synchronously)

@@ -5,6 +5,10 @@ several members. When a member's cell's ASHA stops it, the scheduler writes the 
 and lets the trial continue; the worker asks after each of that member's reports (Tune's function
 trainables report synchronously: the report returns after the scheduler has decided), and the
 member leaves the pack. One small actor per run, named so the workers can find it.
+
+Continuous packing goes through it the other way: when a member leaves, the searcher offers the
+trials that take its place (`offer`, before the worker's report returns), and the worker takes them
+(`take`) and trains them in the running pack.
 """
 
 from __future__ import annotations
@@ -16,6 +20,13 @@ import ray
 class PackBoard:
     def __init__(self):
         self.stopped: set[str] = set()
+        self.offers: dict[str, list[dict]] = {}  # by Tune trial id: member configs to join it
+
+    def offer(self, trial_id: str, members: list[dict]) -> None:
+        self.offers.setdefault(trial_id, []).extend(members)
+
+    def take(self, trial_id: str) -> list[dict]:
+        return self.offers.pop(trial_id, [])
 
     def stop(self, key: str) -> None:
         self.stopped.add(key)

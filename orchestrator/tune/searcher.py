@@ -12,7 +12,8 @@ cells itself, through Optuna's ask/tell API:
   under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
   cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
 - Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of cells
-  that share a frozen model (orchestrator/tune/packing.py); each is a trial of its own here.
+  that share a frozen model (orchestrator/tune/packing.py); each is a trial of its own here. With
+  continuous packing, members that leave are replaced in the running pack (orchestrator/tune/pack_fill.py).
 - Stages: a cell whose sources this sweep trains waits for them, then runs (orchestrator/tune/sources.py).
 - Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
   so a resumed study continues its sequence instead of replaying the rates it already tried.
@@ -34,7 +35,8 @@ from ray.tune.search import Searcher
 from db.run_state import retries_left
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import Cell, trial_config
-from orchestrator.tune.packing import compile_enabled, group, nearness
+from orchestrator.tune.pack_fill import fill, refill
+from orchestrator.tune.packing import compile_enabled, group
 from orchestrator.tune.sources import ready, sources_dead
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
 from workers.tune_adapter import checkpoint_exists
@@ -125,6 +127,7 @@ class CellSearcher(Searcher):
         self.pack_sizes, self.board, self.train_sizes = pack_sizes or {}, board, train_sizes or {}
         self.book = MemberBook()  # the members of each running Tune trial: open, last result, ending
         self.handed: dict[str, HandedOut] = {}  # by member key
+        self.joinable: set[str] = set()  # running packs that take new members as members leave
 
     def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
         if self.spec.optuna.sampler == "fixed":
@@ -206,26 +209,14 @@ class CellSearcher(Searcher):
 
     def _gather(self) -> list[HandedOut]:
         """The next Tune trial's members: the first piece of work in plan order, then, up to the model's
-        pack size, more from the cells that share its frozen model, nearest first (packing.nearness)."""
-        anchor, members = None, []
+        pack size, more from the cells that share its frozen model, nearest first (pack_fill.fill)."""
         for work in self.work:
             nxt = self._next(work)
             if nxt is not None:
-                anchor = work
-                members.append(self._take(work, nxt))
-                break
-        key = None if anchor is None else group(self.spec, anchor.cell)
-        if key is None:
-            return members
-        limit = self.pack_sizes.get(anchor.cell.model, 1)
-        peers = sorted((i, w) for i, w in enumerate(self.work) if group(self.spec, w.cell) == key)
-        for _, work in sorted(peers, key=lambda p: (*nearness(self.train_sizes, anchor.cell.task, p[1].cell.task), p[0])):
-            while len(members) < limit:
-                nxt = self._next(work)
-                if nxt is None:
-                    break
-                members.append(self._take(work, nxt))
-        return members
+                key, first = group(self.spec, work.cell), self._take(work, nxt)
+                room = self.pack_sizes.get(work.cell.model, 1) - 1 if key is not None else 0
+                return [first, *fill(self, key, work.cell.task, room)]
+        return []
 
     def _member_config(self, member: HandedOut) -> dict[str, Any]:
         work, rec = member.work, member.record
@@ -243,6 +234,8 @@ class CellSearcher(Searcher):
         for config, member in zip(configs, members):
             self.handed[member_key(config)] = member
         self.book.add(trial_id, configs)
+        if len(members) > 1 and self.spec.resources.continuous_packing:
+            self.joinable.add(trial_id)  # members that leave are replaced (pack_fill.refill)
         return {"members": configs,
                 "threads": max(1, int(self.spec.resources.cpus_per_trial)),
                 "cache": self.spec.resources.cache_models,
@@ -267,9 +260,11 @@ class CellSearcher(Searcher):
         entry = self.book.report(trial_id, result)
         if entry is not None and LEFT in result and self.book.close(entry, result[LEFT]):
             self._close(entry.key, entry.ended, entry.last)
+            refill(self, trial_id, entry)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The Tune trial ended: every member still in it closes (failed if the trial failed)."""
+        self.joinable.discard(trial_id)
         for entry in self.book.end_trial(trial_id, error, result):
             self._close(entry.key, entry.ended, entry.last)
 
