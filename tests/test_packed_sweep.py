@@ -41,7 +41,8 @@ def test_packed_trials_keep_their_own_rows_and_early_stopping_decisions(tmp_path
     tune_trials = {ray_id.split("/")[0] for *_, ray_id, _, _ in rows}
     assert len(tune_trials) < len(rows)
     for method, role, state, ray_id, objective, steps in rows:
-        assert ("/" in ray_id) == (method != "full_finetune" and role == "search")  # FT: never packed
+        assert ("/" in ray_id) == (method != "full_finetune")  # FT: never packed; replicas join running packs
+        assert role == "search" or int(ray_id.split("/")[1]) >= 4  # (continuous packing, after the search)
         assert objective is not None
         if state == "stopped":
             assert role == "search" and steps in ("1", "1,2")  # left the pack at a rung
@@ -75,8 +76,55 @@ def planned_search_packs(path, slots: int) -> set[frozenset]:
     spec = load_spec(path)
     rates = Rates(spec, load_throughput())
     plan = simulate(spec, rates.member, rates.speeds, slots, {m: spec.resources.pack_size for m in spec.models})
-    return {frozenset((m["trial"]["method"], m["number"]) for m in p.members) for p in plan.packs
-            if all(m["role"] == "search" for m in p.members)}
+    return {frozenset((m["trial"]["method"], m["number"]) for m in p.members if m["role"] == "search")
+            for p in plan.packs if any(m["role"] == "search" for m in p.members)}
+
+
+def stored_packs(db) -> set[frozenset]:
+    """Every Tune trial's members, as (task, role, number) sets."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT c.task, t.role, t.number, t.ray_trial_id FROM trials t "
+                            "JOIN cells c ON c.id = t.cell_id").fetchall()
+    packs: dict[str, set] = {}
+    for task, role, number, ray_id in rows:
+        packs.setdefault(ray_id.split("/")[0], set()).add((task, role, number))
+    return {frozenset(p) for p in packs.values()}
+
+
+def test_members_that_leave_are_replaced_in_the_running_pack(tmp_path):
+    """Continuous packing: a pack's replicas (which wait for their cell's search) join the running pack
+    when its search members leave, instead of waiting for a new Tune trial; each is a trial of its own
+    that runs all its epochs, and `sweep plan`'s simulation forms the same packs."""
+    out, db = run_spec(tmp_path, """
+        methods: [prompt_tuning]
+        tasks: [rte, sst2]
+        dropout: [off]
+        seeds: [0, 1]
+        optuna: {{trials_per_cell: 2}}
+        training: {{epochs: 2, batch_size: 8, max_train_samples: 16, max_eval_samples: 8, eval_mode: rank}}
+        resources: {{pack_size: 2}}
+        ray: {{num_cpus: 2, storage_path: {storage}}}
+    """)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT c.task, t.role, t.state, t.ray_trial_id, (SELECT GROUP_CONCAT(step) FROM (SELECT step FROM "
+            "metrics m WHERE m.trial_id = t.id AND m.key = 'val/score' ORDER BY step)) FROM trials t "
+            "JOIN cells c ON c.id = t.cell_id ORDER BY c.task, t.number").fetchall()
+    assert [(task, role, state, steps) for task, role, state, _, steps in rows] == [
+        (task, role, "complete", "1,2") for task in ("rte", "sst2") for role in ("search", "search", "replica")]
+    for task in ("rte", "sst2"):  # the cell's replica joined its search pack as member 2
+        ids = [ray_id for t, _, _, ray_id, _ in rows if t == task]
+        assert len({i.split("/")[0] for i in ids}) == 1 and ids[2].endswith("/2"), ids
+    expected = {frozenset({(task, "search", 0), (task, "search", 1), (task, "replica", 2)}) for task in ("rte", "sst2")}
+    assert stored_packs(db) == expected
+    from orchestrator.spec import load_spec
+    from orchestrator.tune.measured import Rates, load_throughput
+    from orchestrator.tune.schedule import simulate
+
+    spec = load_spec(tmp_path / "spec.yaml")
+    rates = Rates(spec, load_throughput())
+    plan = simulate(spec, rates.member, rates.speeds, 2, {m: 2 for m in spec.models})
+    assert {frozenset((m["trial"]["task"], m["role"], m["number"]) for m in p.members) for p in plan.packs} == expected
 
 
 def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_path):

@@ -16,6 +16,7 @@ Ray-free and torch-free: the driver's components and the workers both import it.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Literal, TypedDict
@@ -29,7 +30,7 @@ EPOCH = "epoch"
 PEAK = "peak/score"  # the best validation score so far: the Optuna objective and ASHA's rung metric
 PEAK_EPOCH = "peak/epoch"
 LEFT = "left"  # the member left its pack: complete | stopped | failed
-JOINED = "joined"  # a member joined a running pack (continuous packing): its member config
+JOINED = "joined"  # a member joined a running pack (continuous packing): its member config, as JSON
 EVENT_ONLY = "event_only"  # no metrics of its own (a `left` event, or a re-said last epoch)
 ERROR = "error"  # a failed member's traceback
 NODE, NODE_ID = "node", "node_id"  # where the Tune trial runs (a lost node is named by them)
@@ -41,7 +42,7 @@ CHECKPOINT_DIR = "checkpoint_dir_name"  # Tune's: the folder of the checkpoint t
 
 Report = TypedDict("Report", {
     MEMBER: int, EPOCH: int, PEAK: float, PEAK_EPOCH: int, LEFT: Ending, EVENT_ONLY: bool, ERROR: str,
-    JOINED: dict, NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, ARTEFACTS: dict, CHECKPOINT_DIR: str,
+    JOINED: str, NODE: str, NODE_ID: str, COMPILE_ERROR: str, SNAPSHOT: dict, ARTEFACTS: dict, CHECKPOINT_DIR: str,
     "train/loss": float, "trainable_parameters": int, "time/epoch_seconds": float,
     "pack/size": int, "pack/padding": float,
 }, total=False)
@@ -105,8 +106,15 @@ def left_event(index: int, epoch: int, how: Ending, best: dict | None, **extra) 
 
 
 def joined_event(index: int, member: dict) -> Report:
-    """The report that a member (a searcher's member config) joined the running pack as member `index`."""
-    return {MEMBER: index, EPOCH: 0, JOINED: member, EVENT_ONLY: True}
+    """The report that a member (a searcher's member config) joined the running pack as member `index`:
+    its config as JSON text (Tune flattens nested dicts in results, and drops empty ones), no peak yet."""
+    return {MEMBER: index, EPOCH: 0, JOINED: json.dumps(member, sort_keys=True), PEAK: float("nan"), PEAK_EPOCH: 0,
+            EVENT_ONLY: True}
+
+
+def joined_member(result: dict) -> dict | None:
+    """The member config a `joined` report carries; None for any other report."""
+    return json.loads(result[JOINED]) if JOINED in result else None
 
 
 @dataclass

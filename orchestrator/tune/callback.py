@@ -29,6 +29,7 @@ from workers.members import (
     SNAPSHOT,
     Entry,
     MemberBook,
+    joined_member,
     tune_row_id,
 )
 
@@ -171,7 +172,7 @@ class ResultsCallback(tune.Callback):
         artefacts = result.pop(ARTEFACTS, None)
         self._entries(trial)
         if JOINED in result:  # continuous packing: its row starts now
-            self.book.join(trial.trial_id, int(result[MEMBER]), result[JOINED])
+            self.book.join(trial.trial_id, int(result[MEMBER]), joined_member(result))
         entry = self.book.report(trial.trial_id, result)
         if entry is None:
             return

@@ -16,7 +16,9 @@ after its last epoch. So a pack runs in phases between epoch ends:
   every encoder width bucket up to the widest input, per row count, at the measured seconds per shape;
 - each member costs a start-up (model and data set-up) and, per epoch, its checkpoint and report, and
   a worker process its first start (imports, the model's first load), where the table has them
-  measured (`overheads`).
+  measured (`overheads`);
+- with continuous packing, members join the running pack after the step a member left at
+  (`offsets`; orchestrator/tune/schedule.py asks the searcher which), set up then.
 
 Early stopping is not modelled (it only ends members sooner) nor are failures and retries.
 """
@@ -75,6 +77,7 @@ class Speeds:
 class PackTime:
     duration: float = 0.0
     ends: list[float] = field(default_factory=list)  # when each member leaves, from the pack's start
+    end_steps: list[int] = field(default_factory=list)  # the pack step after which each member leaves
     shares: list[float] = field(default_factory=list)  # each member's share of the pack's time (seconds)
     parts: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("train", "eval", "compile", "start-up"), 0.0))
 
@@ -103,19 +106,28 @@ def _step_seconds(members: list[MemberLoad], active: list[int], speeds: Speeds, 
 
 
 def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | None = None,
-              cold: bool = False) -> PackTime:
+              cold: bool = False, offsets: list[int] | None = None) -> PackTime:
     """The pack's phases, end to end. `compiled_shapes`: the (model, rows, width) shapes its worker
-    process has compiled already (updated here); `cold`: the first Tune trial of a new worker process."""
+    process has compiled already (updated here); `cold`: the first Tune trial of a new worker process;
+    `offsets`: the pack step after which each member joined (continuous packing; default 0: at the start)."""
     n, out = len(members), PackTime()
-    first = speeds.worker_s / n if cold else 0.0
-    out.ends, out.shares = [0.0] * n, [speeds.trial_s + first] * n
-    now = out.parts["start-up"] = speeds.trial_s * n + first * n  # members are set up one after another
-    full = sum(m.batch for m in members)
+    offsets = offsets or [0] * n
+    first = speeds.worker_s / offsets.count(0) if cold else 0.0  # shared by the members it starts with
+    out.ends, out.shares = [0.0] * n, [0.0] * n
+    out.end_steps = [offsets[i] + members[i].steps for i in range(n)]
+    full = max(sum(members[i].batch for i in range(n) if offsets[i] <= step < out.end_steps[i])
+               for step in {0, *offsets})  # the most rows stepping at once: row_bucket's cap
     seen = compiled_shapes if compiled_shapes is not None and not speeds.own_model else set()
-    points = sorted({e * m.steps_per_epoch for m in members for e in range(1, m.epochs + 1)})
-    before = 0
+    points = sorted({offsets[i] + e * members[i].steps_per_epoch for i in range(n) for e in range(1, members[i].epochs + 1)})
+    now, before = 0.0, 0
     for point in points:
-        active = [i for i in range(n) if members[i].steps > before]
+        for i in range(n):  # members join (are set up) when their offset is reached: at the start, one after another
+            if offsets[i] == before:
+                cost = speeds.trial_s + (first if before == 0 else 0.0)
+                out.shares[i] += cost
+                out.parts["start-up"] += cost
+                now += cost
+        active = [i for i in range(n) if offsets[i] <= before < out.end_steps[i]]
         if not active:
             break
         step, rows = _step_seconds(members, active, speeds, full)
@@ -130,7 +142,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         for i in active:
             out.shares[i] += spent / len(active)
         now += spent
-        ending = [i for i in active if point % members[i].steps_per_epoch == 0 and point <= members[i].steps]
+        ending = [i for i in active if (point - offsets[i]) % members[i].steps_per_epoch == 0 and point <= out.end_steps[i]]
         together = interpolate(speeds.eval, len(ending))
         if speeds.compiled and len(ending) > 1:  # packed evaluation's encoder passes, one shape per bucket
             new = _eval_shapes([members[i] for i in ending]) - seen
@@ -145,7 +157,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
             out.shares[i] += cost
             now += cost
         for i in ending:
-            if point == members[i].steps:
+            if point == out.end_steps[i]:
                 out.ends[i] = now
         before = point
     out.duration = now

@@ -4,8 +4,10 @@ The sweep's own searcher (CellSearcher) forms the Tune trials, driven by simulat
 Ray: whenever a slot is free (Tune asks for a trial then), it is asked for the next trial; members
 leave and trials end when orchestrator/tune/pack_time.py says, and the searcher is told as Tune would
 tell it. So the plan has the run's packs (same task first), replicas that wait for their cell's
-search, stage-2 cells that wait for their sources, and the idle slots these waits leave. Slots: the
-cluster's GPUs (`--gpus`) or CPUs over a trial's share, capped by max_concurrent_trials.
+search, stage-2 cells that wait for their sources, and the idle slots these waits leave. With
+continuous packing, the trials the searcher books in a leaving member's place join the running pack
+(its time is then recomputed with them from the step they join at). Slots: the cluster's GPUs
+(`--gpus`) or CPUs over a trial's share, capped by max_concurrent_trials.
 Every member scores the same (the rates Optuna asks for do not change a trial's length).
 """
 
@@ -81,6 +83,18 @@ def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict
     plan, events, free, ids = Schedule(slots=n_slots), [], list(range(n_slots)), itertools.count()
     shapes: dict[int, set] = {slot: set() for slot in free}  # per worker process: the shapes it compiled
     warm: set[int] = set()  # slots whose worker process has started (Tune reuses it)
+    running: dict[str, _Running] = {}
+
+    def timed(trial_id: str, now: float) -> None:
+        """(Re)time a running pack from its start with its members so far; its events from `now` on."""
+        run = running[trial_id]
+        run.seen = set(run.shapes_before)
+        run.pack.time = pack_time(run.loads, speeds_of(run.pack.members), run.seen, run.cold, run.offsets)
+        run.version += 1
+        for i, end in enumerate(run.pack.time.ends):
+            if i not in run.left:
+                heapq.heappush(events, (max(now, run.pack.start + end), next(ids), "left", trial_id, i, run.version))
+        heapq.heappush(events, (run.pack.start + run.pack.time.duration, next(ids), "done", trial_id, -1, run.version))
 
     def start(now: float) -> None:
         while free:
@@ -88,27 +102,57 @@ def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict
             config = searcher.suggest(trial_id)
             if not isinstance(config, dict):
                 return
-            members = config["members"]
-            loads: list[MemberLoad] = [load_of(m) for m in members]
             slot = free.pop(0)
-            timing = pack_time(loads, speeds_of(members), shapes[slot], cold=slot not in warm)
+            members = list(config["members"])
+            running[trial_id] = _Running(PlannedPack(members, slot, now, PackTime()), [load_of(m) for m in members],
+                                         [0] * len(members), set(shapes[slot]), slot not in warm)
             warm.add(slot)
-            plan.packs.append(PlannedPack(members, slot, now, timing))
-            for i, end in enumerate(timing.ends):
-                heapq.heappush(events, (now + end, next(ids), "left", trial_id, i, loads[i].epochs))
-            heapq.heappush(events, (now + timing.duration, next(ids), "done", trial_id, slot, 0))
+            plan.packs.append(running[trial_id].pack)
+            timed(trial_id, now)
+
+    def joined(trial_id: str, index: int, now: float) -> None:
+        """Continuous packing: the searcher booked members in the place of the one that left."""
+        run = running[trial_id]
+        new = [e.config for e in searcher.book.entries(trial_id)[len(run.pack.members):]]
+        if new:
+            run.pack.members.extend(new)
+            run.loads.extend(load_of(m) for m in new)
+            run.offsets.extend([run.pack.time.end_steps[index]] * len(new))
+            timed(trial_id, now)
 
     start(0.0)
     while events:
-        now, _, kind, trial_id, index, epochs = heapq.heappop(events)
+        now, _, kind, trial_id, index, version = heapq.heappop(events)
+        run = running.get(trial_id)
+        if run is None or version != run.version:  # retimed since: a member joined
+            continue
         if kind == "left":
+            epochs = run.loads[index].epochs
             best = {"score": 0.5, "epoch": epochs}
+            run.left.add(index)
             searcher.on_trial_result(trial_id, {MEMBER: index, EPOCH: epochs, PEAK: 0.5, PEAK_EPOCH: epochs})
             searcher.on_trial_result(trial_id, left_event(index, epochs, "complete", best))
+            joined(trial_id, index, now)
         else:
             searcher.on_trial_complete(trial_id)
-            free.append(index)
+            shapes[run.pack.slot] = run.seen
+            free.append(run.pack.slot)
             free.sort()
+            del running[trial_id]
         plan.wall_s = max(plan.wall_s, now)
         start(now)
     return plan
+
+
+@dataclass
+class _Running:
+    """A pack the simulation is running: its members' loads, when each joined, and what it compiled."""
+
+    pack: PlannedPack
+    loads: list[MemberLoad]
+    offsets: list[int]
+    shapes_before: set  # its worker's compiled shapes when it started
+    cold: bool
+    seen: set = field(default_factory=set)
+    left: set = field(default_factory=set)  # members whose `left` the searcher has been told
+    version: int = 0
