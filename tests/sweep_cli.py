@@ -73,13 +73,16 @@ def run_spec(tmp_path, body: str, returncode: int = 0):
 
 def first_reported(storage: Path, run: str) -> dict[tuple[int, int], int]:
     """(cell id, number) -> the first epoch each member reported in the Tune run `run` (its folder's
-    result.json files: what the trials did, not what the store kept)."""
+    result.json files: what the trials did, not what the store kept), members that joined a running
+    pack included."""
     first: dict[tuple[int, int], int] = {}
     for params in (storage / run).glob("*/params.json"):
         members = json.loads(params.read_text())["members"]
         lines = (params.parent / "result.json").read_text().splitlines() if (params.parent / "result.json").exists() else []
         for line in lines:
             result = json.loads(line)
+            if "joined" in result:  # continuous packing: a member joined the running pack, numbered on
+                members.append(json.loads(result["joined"]))
             if result.get("event_only"):
                 continue
             member = members[int(result.get("member", 0))]

@@ -94,3 +94,38 @@ def test_a_checkpoint_of_the_earlier_one_trial_format_is_that_trials_state():
     assert member_state(old, "1:0") is old
     packed = {"members": {"1:0": {"epoch": 3}}, "left": []}
     assert member_state(packed, "1:0") == {"epoch": 3} and member_state(packed, "1:1") is None
+
+
+def test_a_packs_checkpoint_keeps_the_members_that_joined_it_so_a_retry_runs_them():
+    import shutil
+
+    from workers.members import joined_event, joined_member
+    from workers.tune_adapter import _Checkpoints, load_state
+
+    joined = {"cell_id": 2, "number": 5, "trial": {"method_params": {}}}
+    book = _Checkpoints(["1:0"], None)
+    book.joined.append(joined)
+    book.keys.append("2:5")
+    book.save(1, {"epoch": 1})
+    book.left.add("1:0")
+    folder = book.folder()
+    try:
+        again = _Checkpoints([], load_state(folder))
+    finally:
+        shutil.rmtree(folder)
+    assert again.joined == [joined] and again.left == {"1:0"} and again.states == {"2:5": {"epoch": 1}}
+    event = joined_event(1, joined)
+    assert isinstance(event["joined"], str) and joined_member(event) == joined  # survives Tune's flattening
+    assert joined_member({"member": 0, "epoch": 1}) is None
+
+
+def test_the_books_take_a_joined_member_once_and_in_turn():
+    from workers.members import MemberBook
+
+    book = MemberBook()
+    book.add("t", [{"cell_id": 1, "number": 0}, {"cell_id": 1, "number": 1}])
+    new = {"cell_id": 1, "number": 2}
+    entry = book.join("t", 2, new)
+    assert entry is not None and entry.index == 2 and book.join("t", 2, new) is entry  # said again: the same
+    assert book.join("t", 4, {"cell_id": 1, "number": 3}) is None  # out of turn
+    assert [e.key for e in book.open("t")] == ["1:0", "1:1", "1:2"]
