@@ -91,6 +91,31 @@ def _starts(spec_text: str, gpus: int):
     return simulate(spec, rates.member, rates.speeds, gpus, {m: 1 for m in spec.models})
 
 
+def test_with_continuous_packing_members_join_a_running_pack_as_others_leave():
+    from orchestrator.tune.measured import Rates
+    from orchestrator.tune.schedule import simulate
+
+    text = ("methods: [prompt_tuning]\ntasks: [rte, cb]\ndropout: [off]\nseeds: [0, 1]\n"
+            "optuna: {trials_per_cell: 3}\ntraining: {epochs: 2, data: hub}\n"
+            "resources: {gpus_per_trial: 1, pack_size: 2, compile: false, continuous_packing: CP}\n")
+    table = {**TABLE, "packing": {"train_speedup_over_solo_eager": {"eager": {"1": 1.0, "2": 1.8}}}}
+    plans = {}
+    for on in (True, False):
+        spec = parse_spec(text.replace("CP", str(on).lower()))
+        rates = Rates(spec, table)
+        plans[on] = simulate(spec, rates.member, rates.speeds, 1, {m: 2 for m in spec.models})
+    # 2 cells x (3 search trials + 1 replica), every one planned once either way
+    for plan in plans.values():
+        assert sorted((m["cell_key"], m["number"]) for p in plan.packs for m in p.members) == sorted(
+            (key, n) for key in {m["cell_key"] for p in plan.packs for m in p.members} for n in range(4))
+    joined = [(p, i) for p in plans[True].packs for i in range(2, len(p.members))]
+    assert joined and len(plans[True].packs) < len(plans[False].packs)
+    for pack, i in joined:  # a joined member starts after the step a member left at, and runs all its steps
+        assert pack.time.ends[i] <= pack.time.duration and pack.time.end_steps[i] > min(pack.time.end_steps[:2])
+    # a pack's tail (one member left, stepping at 1x) takes a new member (two step at 1.8x)
+    assert plans[True].wall_s < plans[False].wall_s
+
+
 def test_replicas_wait_for_their_cells_search_and_leave_slots_idle():
     plan = _starts("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\nseeds: [0, 1, 2]\n"
                    "optuna: {trials_per_cell: 2}\ntraining: {epochs: 1, data: hub}\n"

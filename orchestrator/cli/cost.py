@@ -91,8 +91,9 @@ def _schedule_lines(spec: SweepSpec, est: dict) -> list[str]:
     s, unit = est["schedule"], est["unit"]
     where = (f"{est['slots']} trial(s) at once ({spec.resources.gpus_per_trial:g} GPU each)" if spec.resources.gpus_per_trial
              else f"{est['slots']} trial(s) at once ({spec.resources.cpus_per_trial:g} CPU each)")
-    packs = (f"prompt methods' packs of {s['mean_members']:.1f} members on average" if s["mean_members"] > 1
-             else "one trial each")
+    joining = ", new ones joining as others leave" if spec.resources.continuous_packing else ""
+    packs = (f"prompt methods' packs: {s['mean_members']:.1f} members each on average{joining}"
+             if s["mean_members"] > 1 else "one trial each")
     lines = [f"schedule: {s['tune_trials']:,} Tune trials ({packs})" + ("" if est["total_hours"] is None else
              f"; {unit}: training {_hours(s['train_hours'])}, evaluation {_hours(s['eval_hours'])}, "
              f"compiling {_hours(s['compile_hours'])}, start-up {_hours(s['start-up_hours'])}")]
