@@ -22,15 +22,17 @@ resources: {{pack_size: {pack}{extra}}}
 """
 
 
-def _searcher(pack=4, extra=""):
+def _searcher(pack=4, extra="", board="board"):
+    """`board`: a name (its packs say it; nothing is posted to it with continuous packing off), or None:
+    continuous packing books the members that join without a Ray actor to offer them through."""
     spec = parse_spec(SPEC.format(pack=pack, extra=extra))
     cells = expand(spec)
     return spec, cells, CellSearcher(spec, cells, {c.key: i for i, c in enumerate(cells)}, None,
-                                     pack_sizes(spec), "board")
+                                     pack_sizes(spec), board)
 
 
 def test_a_pack_takes_trials_in_plan_order_from_cells_that_share_the_frozen_model():
-    spec, cells, searcher = _searcher(pack=4)
+    spec, cells, searcher = _searcher(pack=4, extra=", continuous_packing: false")
     by_key = {c.key: c for c in cells}
     packs = []
     while True:
@@ -59,7 +61,7 @@ def test_a_pack_takes_trials_in_plan_order_from_cells_that_share_the_frozen_mode
 
 
 def test_a_member_that_leaves_is_told_to_its_study_while_the_pack_runs_on():
-    spec, cells, searcher = _searcher(pack=3)
+    spec, cells, searcher = _searcher(pack=3, board=None)
     config = searcher.suggest("t0")
     assert [m["number"] for m in config["members"]] == [0, 1, 2]
     searcher.on_trial_result("t0", {"member": 1, "epoch": 2, "peak/score": 0.3})
@@ -68,8 +70,14 @@ def test_a_member_that_leaves_is_told_to_its_study_while_the_pack_runs_on():
     study = searcher.work[0].study
     assert [t.value for t in study.trials if t.value is not None] == [0.3]
     assert searcher.work[0].records[1].state == "stopped"
+    # continuous packing: its place goes to the next trial that shares the frozen model (the cell's own
+    # search is all handed out), booked as member 3 of the running pack
+    joined = searcher.book.entries("t0")[3]
+    assert joined.config["cell_key"] != config["members"][0]["cell_key"]
+    assert searcher.handed[joined.key].work.cell.dropout == cells[0].dropout  # the same frozen model
     searcher.on_trial_complete("t0", error=True)  # the others fail with the Tune trial
     assert [r.state for r in searcher.work[0].records] == ["failed", "stopped", "failed"]
+    assert searcher.handed == {}  # the joined one closed with them
 
 
 def test_compile_follows_the_gpus_unless_the_spec_says():

@@ -39,3 +39,9 @@ def start_board(run_name: str):
     """(handle, name) of a new board for this run."""
     name = f"{run_name}-board"
     return PackBoard.options(name=name).remote(), name
+
+
+def offer(name: str, trial_id: str, members: list[dict]) -> None:
+    """Offer `members` to the running pack `trial_id` through the board called `name`; returns once the
+    board holds them (before the report that made room returns to the worker)."""
+    ray.get(ray.get_actor(name).offer.remote(trial_id, members))

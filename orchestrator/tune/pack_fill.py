@@ -49,7 +49,7 @@ def refill(searcher: CellSearcher, trial_id: str, left: Entry) -> list[dict]:
         searcher.book.join(trial_id, len(searcher.book.entries(trial_id)), config)
         configs.append(config)
     if configs and searcher.board is not None:  # the planner's simulation (no board) reads the book
-        import ray
+        from orchestrator.tune.pack_board import offer
 
-        ray.get(ray.get_actor(searcher.board).offer.remote(trial_id, configs))  # before the report returns
+        offer(searcher.board, trial_id, configs)
     return configs
