@@ -11,6 +11,7 @@ from orchestrator.spec import parse_spec
 from orchestrator.spec.plan import expand
 from orchestrator.tune.packing import AUTO_MAX, compile_enabled, estimate_bytes, fit, pack_sizes
 from orchestrator.tune.searcher import CellSearcher
+from workers.members import joined_event
 
 SPEC = """
 methods: [prompt_tuning, superpos_prompt, full_finetune]
@@ -75,9 +76,24 @@ def test_a_member_that_leaves_is_told_to_its_study_while_the_pack_runs_on():
     joined = searcher.book.entries("t0")[3]
     assert joined.config["cell_key"] != config["members"][0]["cell_key"]
     assert searcher.handed[joined.key].work.cell.dropout == cells[0].dropout  # the same frozen model
+    offered = searcher.handed[joined.key]
     searcher.on_trial_complete("t0", error=True)  # the others fail with the Tune trial
     assert [r.state for r in searcher.work[0].records] == ["failed", "stopped", "failed"]
-    assert searcher.handed == {}  # the joined one closed with them
+    # its worker never said it joined (it went away first): the offered trial is handed out again
+    assert searcher.handed == {} and offered.record.state == "todo"
+    assert searcher._next(offered.work)[0] is offered.record  # its cell's next piece of work
+
+
+def test_a_member_that_joined_closes_with_its_pack():
+    spec, cells, searcher = _searcher(pack=3, board=None)
+    searcher.suggest("t0")
+    searcher.on_trial_result("t0", {"member": 0, "epoch": 2, "peak/score": 0.3, "left": "complete"})
+    joined = searcher.book.entries("t0")[3]
+    searcher.on_trial_result("t0", joined_event(3, joined.config))  # the worker took it
+    record = searcher.handed[joined.key].record
+    searcher.on_trial_result("t0", {"member": 3, "epoch": 1, "peak/score": 0.4})
+    searcher.on_trial_complete("t0")  # its last result is epoch 1 of 10: stopped, with its objective
+    assert record.state == "stopped" and record.objective == 0.4
 
 
 def test_compile_follows_the_gpus_unless_the_spec_says():

@@ -135,7 +135,9 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     forward = StepForward(t5, compile)
     encoder = StepForward(t5.get_encoder(), compile)  # packed evaluation's encoder passes
     members: dict[int, Member] = {}
-    stats, results, left, numbered = PackStats(), {}, [0], [len(cfgs)]  # left: since the last admit
+    # left: members that left since `admit` was last asked; 1 at the start, so that a retried pack takes
+    # what was offered to it before its worker went away
+    stats, results, left, numbered = PackStats(), {}, [1], [len(cfgs)]
     active, epoch, queue = [], {}, {}
     shape = {"rows": 0, "widest": 0}  # compiled: the full pack's rows (row_bucket's cap); the widest input
     tell = report

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import optuna
+
 from orchestrator.tune.packing import group, nearness
-from workers.members import Entry, member_key
+from workers.members import Entry, joined_member, member_key
 
 if TYPE_CHECKING:
     from orchestrator.tune.searcher import CellSearcher, HandedOut
@@ -47,9 +49,33 @@ def refill(searcher: CellSearcher, trial_id: str, left: Entry) -> list[dict]:
         config = searcher._member_config(member)
         searcher.handed[member_key(config)] = member
         searcher.book.join(trial_id, len(searcher.book.entries(trial_id)), config)
+        searcher.unconfirmed.setdefault(trial_id, set()).add(member_key(config))
         configs.append(config)
     if configs and searcher.board is not None:  # the planner's simulation (no board) reads the book
         from orchestrator.tune.pack_board import offer
 
         offer(searcher.board, trial_id, configs)
     return configs
+
+
+def confirm(searcher: CellSearcher, trial_id: str, result: dict) -> None:
+    """A `joined` report: the worker took that member (it is the Tune trial's from now on)."""
+    member = joined_member(result)
+    if member is not None:
+        searcher.unconfirmed.get(trial_id, set()).discard(member_key(member))
+
+
+def withdraw(searcher: CellSearcher, trial_id: str) -> None:
+    """The Tune trial ended with offers its worker never took (it went away first): those trials go back
+    to be handed out again (a search trial under a new Optuna trial, its old one told failed), as if
+    never offered; no row was written for them."""
+    keys = searcher.unconfirmed.pop(trial_id, set())
+    if not keys:
+        return
+    entries = searcher.book.trials.get(trial_id, [])
+    entries[:] = [e for e in entries if e.key not in keys]
+    for key in keys:
+        member = searcher.handed.pop(key)
+        member.record.state = "todo"
+        if member.otrial is not None:
+            member.work.study.tell(member.otrial, state=optuna.trial.TrialState.FAIL)

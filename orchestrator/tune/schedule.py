@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import expand
 from orchestrator.tune.pack_time import MemberLoad, PackTime, pack_time
-from workers.members import EPOCH, MEMBER, PEAK, PEAK_EPOCH, left_event
+from workers.members import EPOCH, MEMBER, PEAK, PEAK_EPOCH, joined_event, left_event
 
 
 @dataclass
@@ -114,6 +114,8 @@ def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict
         """Continuous packing: the searcher booked members in the place of the one that left."""
         run = running[trial_id]
         new = [e.config for e in searcher.book.entries(trial_id)[len(run.pack.members):]]
+        for k, member in enumerate(new):  # the worker takes them and says so
+            searcher.on_trial_result(trial_id, joined_event(len(run.pack.members) + k, member))
         if new:
             run.pack.members.extend(new)
             run.loads.extend(load_of(m) for m in new)

@@ -35,7 +35,7 @@ from ray.tune.search import Searcher
 from db.run_state import retries_left
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import Cell, trial_config
-from orchestrator.tune.pack_fill import fill, refill
+from orchestrator.tune.pack_fill import confirm, fill, refill, withdraw
 from orchestrator.tune.packing import compile_enabled, group
 from orchestrator.tune.sources import ready, sources_dead
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
@@ -128,6 +128,7 @@ class CellSearcher(Searcher):
         self.book = MemberBook()  # the members of each running Tune trial: open, last result, ending
         self.handed: dict[str, HandedOut] = {}  # by member key
         self.joinable: set[str] = set()  # running packs that take new members as members leave
+        self.unconfirmed: dict[str, set[str]] = {}  # offered to a running pack, not yet said joined
 
     def _distribution(self, cell: Cell) -> optuna.distributions.FloatDistribution:
         if self.spec.optuna.sampler == "fixed":
@@ -257,6 +258,7 @@ class CellSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """A member's epoch (`result["member"]` indexes the trial's members); `left` closes it."""
+        confirm(self, trial_id, result)
         entry = self.book.report(trial_id, result)
         if entry is not None and LEFT in result and self.book.close(entry, result[LEFT]):
             self._close(entry.key, entry.ended, entry.last)
@@ -265,6 +267,7 @@ class CellSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The Tune trial ended: every member still in it closes (failed if the trial failed)."""
         self.joinable.discard(trial_id)
+        withdraw(self, trial_id)  # offers its worker never took
         for entry in self.book.end_trial(trial_id, error, result):
             self._close(entry.key, entry.ended, entry.last)
 
