@@ -93,12 +93,12 @@ def stored_packs(db) -> set[frozenset]:
 
 
 def test_members_that_leave_are_replaced_in_the_running_pack(tmp_path):
-    """Continuous packing: a pack's replicas (which wait for their cell's search) join the running pack
-    when its search members leave, instead of waiting for a new Tune trial; each is a trial of its own
-    that runs all its epochs, and `sweep plan`'s simulation forms the same packs."""
+    """Continuous packing: a cell's replica (which waits for the cell's search) joins the running pack
+    when its search members leave, instead of waiting for a new Tune trial; it is a trial of its own
+    that runs all its epochs, and `sweep plan`'s simulation forms the same pack."""
     out, db = run_spec(tmp_path, """
         methods: [prompt_tuning]
-        tasks: [rte, sst2]
+        tasks: [rte]
         dropout: [off]
         seeds: [0, 1]
         optuna: {{trials_per_cell: 2}}
@@ -108,15 +108,14 @@ def test_members_that_leave_are_replaced_in_the_running_pack(tmp_path):
     """)
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT c.task, t.role, t.state, t.ray_trial_id, (SELECT GROUP_CONCAT(step) FROM (SELECT step FROM "
+            "SELECT t.role, t.state, t.ray_trial_id, (SELECT GROUP_CONCAT(step) FROM (SELECT step FROM "
             "metrics m WHERE m.trial_id = t.id AND m.key = 'val/score' ORDER BY step)) FROM trials t "
-            "JOIN cells c ON c.id = t.cell_id ORDER BY c.task, t.number").fetchall()
-    assert [(task, role, state, steps) for task, role, state, _, steps in rows] == [
-        (task, role, "complete", "1,2") for task in ("rte", "sst2") for role in ("search", "search", "replica")]
-    for task in ("rte", "sst2"):  # the cell's replica joined its search pack as member 2
-        ids = [ray_id for t, _, _, ray_id, _ in rows if t == task]
-        assert len({i.split("/")[0] for i in ids}) == 1 and ids[2].endswith("/2"), ids
-    expected = {frozenset({(task, "search", 0), (task, "search", 1), (task, "replica", 2)}) for task in ("rte", "sst2")}
+            "ORDER BY t.number").fetchall()
+    assert [(role, state, steps) for role, state, _, steps in rows] == [
+        (role, "complete", "1,2") for role in ("search", "search", "replica")]
+    ids = [ray_id for _, _, ray_id, _ in rows]  # the replica joined the search pack as member 2
+    assert len({i.split("/")[0] for i in ids}) == 1 and ids[2].endswith("/2"), ids
+    expected = {frozenset({("rte", "search", 0), ("rte", "search", 1), ("rte", "replica", 2)})}
     assert stored_packs(db) == expected
     from orchestrator.spec import load_spec
     from orchestrator.tune.measured import Rates, load_throughput

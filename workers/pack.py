@@ -69,7 +69,7 @@ class StepForward:
         if compile:
             backend = "inductor" if compile is True else compile
             try:
-                _allow_recompiles(64)  # one graph per bucketed shape
+                _allow_recompiles(256)  # one graph per bucketed shape: the step's widths x row counts, evaluation's widths
                 self.compiled = torch.compile(t5, backend=backend, dynamic=False)
             except Exception as err:  # noqa: BLE001 - any failure to set up compiling means eager
                 self.fall_back(err)

@@ -7,6 +7,8 @@ model sees a few shapes again and again (workers/packed_step.py).
 
 from __future__ import annotations
 
+import functools
+
 ENCODER_STEP = 32  # encoder widths round up to a multiple of this (prompt included) when bucketing
 
 
@@ -20,9 +22,10 @@ def encoder_bucket(width: int, widest: int) -> int:
     return min(bucket(width, ENCODER_STEP), max(widest, width))
 
 
-def encoder_widths(widest: int) -> set[int]:
+@functools.lru_cache(maxsize=1024)
+def encoder_widths(widest: int) -> frozenset[int]:
     """Every bucketed width an input of at most `widest` tokens can have: the shapes to compile."""
-    return {encoder_bucket(w, widest) for w in range(1, widest + 1, ENCODER_STEP)} | {widest}
+    return frozenset({encoder_bucket(w, widest) for w in range(1, widest + 1, ENCODER_STEP)} | {widest})
 
 
 def row_bucket(batch_sizes: list[int], full: int) -> int:

@@ -119,26 +119,31 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
                for step in {0, *offsets})  # the most rows stepping at once: row_bucket's cap
     seen = compiled_shapes if compiled_shapes is not None and not speeds.own_model else set()
     points = sorted({offsets[i] + e * members[i].steps_per_epoch for i in range(n) for e in range(1, members[i].epochs + 1)})
-    now, before = 0.0, 0
+    joining: dict[int, list[int]] = {}
+    for i, offset in enumerate(offsets):
+        joining.setdefault(offset, []).append(i)
+    now, before, phase, compiles = 0.0, 0, None, set()
     for point in points:
-        for i in range(n):  # members join (are set up) when their offset is reached: at the start, one after another
-            if offsets[i] == before:
-                cost = speeds.trial_s + (first if before == 0 else 0.0)
-                out.shares[i] += cost
-                out.parts["start-up"] += cost
-                now += cost
+        for i in joining.get(before, ()):  # members join (are set up) when their offset is reached, one after another
+            cost = speeds.trial_s + (first if before == 0 else 0.0)
+            out.shares[i] += cost
+            out.parts["start-up"] += cost
+            now += cost
         active = [i for i in range(n) if offsets[i] <= before < out.end_steps[i]]
         if not active:
             break
-        step, rows = _step_seconds(members, active, speeds, full)
+        if active != phase:  # members left or joined: a new phase (else its step, and its shapes, compiled)
+            phase, (step, rows) = active, _step_seconds(members, active, speeds, full)
+            if speeds.compiled:
+                widths = encoder_widths(max(members[i].widest for i in active))
+                compiles = {(members[active[0]].model, rows, w) for w in widths} - seen
+                seen |= compiles
         spent = (point - before) * step
         out.parts["train"] += spent
-        if speeds.compiled:
-            widths = encoder_widths(max(members[i].widest for i in active))
-            new = {(members[active[0]].model, rows, w) for w in widths} - seen
-            seen |= new
-            out.parts["compile"] += len(new) * speeds.compile_s
-            spent += len(new) * speeds.compile_s
+        if compiles:  # the phase's new shapes, compiled in its first step
+            out.parts["compile"] += len(compiles) * speeds.compile_s
+            spent += len(compiles) * speeds.compile_s
+            compiles = set()
         for i in active:
             out.shares[i] += spent / len(active)
         now += spent
