@@ -140,10 +140,10 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     stats, results, left, numbered = PackStats(), {}, [1], [len(cfgs)]
     active, epoch, queue = [], {}, {}
     shape = {"rows": 0, "widest": 0}  # compiled: the full pack's rows (row_bucket's cap); the widest input
-    tell = report
 
-    def report(i: int, metrics: dict) -> None:  # noqa: F811 - counts the members that leave
-        tell(i, metrics)
+    def say(i: int, metrics: dict) -> None:
+        """`report`, counting the members that leave."""
+        report(i, metrics)
         left[0] += LEFT in metrics
 
     def build(i: int, cfg: TrialConfig) -> None:
@@ -151,10 +151,10 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             check_pack([first, cfg])
             members[i] = Member.build(cfg, cache=cache, loaded=loaded)
         except Exception:  # noqa: BLE001
-            report(i, left_event(i, 0, "failed", None, error=traceback.format_exc()))
+            say(i, left_event(i, 0, "failed", None, error=traceback.format_exc()))
 
     def fail(i: int, epoch_done: int) -> None:
-        report(i, left_event(i, epoch_done, "failed", members[i].best, error=traceback.format_exc()))
+        say(i, left_event(i, epoch_done, "failed", members[i].best, error=traceback.format_exc()))
 
     def finish(i: int, metrics: dict) -> bool:
         """A member that ran its epochs is complete once its outputs are saved: only then does its
@@ -164,7 +164,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         except Exception:  # noqa: BLE001 - this member fails alone; the pack goes on
             fail(i, metrics[EPOCH])
             return False
-        report(i, left_event(i, metrics[EPOCH], "complete", members[i].best))
+        say(i, left_event(i, metrics[EPOCH], "complete", members[i].best))
         return True
 
     def end_epoch(i: int, evaluated: dict | None = None) -> None:
@@ -180,14 +180,14 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
             return
         if save_state is not None:
             save_state(i, member.state(epoch[i]))
-        report(i, {**metrics, MEMBER: i})  # on its last epoch, `left` follows once its outputs are saved
+        say(i, {**metrics, MEMBER: i})  # on its last epoch, `left` follows once its outputs are saved
         if done:
             active.remove(i)
             if finish(i, metrics):
                 results[i] = member.result()
         elif leave is not None and leave(i):
             active.remove(i)
-            report(i, left_event(i, epoch[i], "stopped", member.best))
+            say(i, left_event(i, epoch[i], "stopped", member.best))
         else:
             epoch[i] += 1
             queue[i] = deque(member.train_batches(epoch[i]))
@@ -200,7 +200,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         if state is not None:
             member.restore(state)
         if member.first_epoch > member.cfg.epochs:  # it had run its epochs: say so again, then finish it
-            report(i, {**member.last_report(), MEMBER: i})
+            say(i, {**member.last_report(), MEMBER: i})
             if finish(i, member.history[-1]):
                 results[i] = member.result()
             return
