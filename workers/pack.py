@@ -224,7 +224,6 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
     for i in range(len(cfgs)):
         start(i, (resume_states or {}).get(i))
     join()
-    full_rows = shape["rows"] if compile else None  # compiled: rows per step by row_bucket
     while active:
         ending = [i for i in active if not queue[i]]
         evaluated = evaluate_members(t5, loaded.tokenizer, members, ending, device, packed_eval, encoder)
@@ -233,7 +232,7 @@ def run_pack(cfgs: list[TrialConfig], report: PackReport, save_state: Callable[[
         join()
         if not active:
             break
-        full_rows, widest = (shape["rows"] if compile else None), shape["widest"]
+        full_rows, widest = (shape["rows"] if compile else None), shape["widest"]  # compiled: row_bucket's cap
         stepping = list(active)
         parts = [(members[i].method, queue[i].popleft()) for i in stepping]
         rows = None if full_rows is None else row_bucket([members[i].cfg.batch_size for i in stepping], full_rows)

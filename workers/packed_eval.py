@@ -20,6 +20,7 @@ pass. Rows never mix in T5, so each member's answers are those of its own evalua
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -27,9 +28,9 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from workers.batching import Encoded, collate
 from workers.evaluation import is_ranked, score_outputs, target_tokens
-from workers.packed_step import member_rows, stack_rows
+from workers.packed_step import filler_rows, member_rows, stack_rows
 from workers.prompt_model import label_scores
-from workers.shapes import encoder_bucket
+from workers.shapes import encoder_bucket, power_of_two
 from workers.tasks import TaskSpec
 
 
@@ -98,7 +99,7 @@ def passes(widths: list[list[int]], budget: int, buckets: bool = False) -> list[
             by_job.setdefault(j, []).append(i)
         rows = len(taken)
         if buckets:  # a full pass, or the pool's short last one: the next power of two (not a pass of filler)
-            rows = cap if rows == cap else min(cap, 1 << (rows - 1).bit_length())
+            rows = min(cap, power_of_two(rows))
         out.append(Pass(tuple((j, tuple(idx)) for j, idx in by_job.items()), width, rows))
     return out
 
@@ -107,13 +108,7 @@ def _stacked(t5, jobs: list[EvalJob], one: Pass, pad_id: int, device):
     """(embeddings, mask, each part's row count) of a pass: every part its own prompt then its inputs,
     padded to the pass's width and rows (filler rows attend to their first slot only)."""
     pieces = [member_rows(t5, jobs[j].method, collate(jobs[j].data, list(idx), pad_id), device) for j, idx in one.parts]
-    embeds, mask = stack_rows(pieces, one.width)
-    extra = one.rows - embeds.shape[0]
-    if extra > 0:
-        embeds = torch.nn.functional.pad(embeds, (0, 0, 0, 0, 0, extra))
-        filler = mask.new_zeros(extra, one.width)
-        filler[:, 0] = 1
-        mask = torch.cat([mask, filler])
+    embeds, mask = filler_rows(*stack_rows(pieces, one.width), one.rows)
     return embeds, mask, [e.shape[0] for e, _ in pieces]
 
 
@@ -132,9 +127,7 @@ def _generated(t5, tokenizer, jobs, parts, hidden, mask, sizes) -> list[list]:
 def _ranked(t5, jobs, parts, hidden, mask, sizes) -> list[list]:
     """One decoder pass per set of label words (members of one task share theirs, so a pack on one
     task scores all its rows at once)."""
-    bounds = [0]
-    for size in sizes:
-        bounds.append(bounds[-1] + size)
+    bounds = [0, *itertools.accumulate(sizes)]
     by_labels: dict[tuple, list[int]] = {}
     for k, (j, _) in enumerate(parts):
         by_labels.setdefault(jobs[j].task.label_words, []).append(k)
@@ -154,9 +147,7 @@ def _answers(t5, tokenizer, jobs: list[EvalJob], one: Pass, encoder, device) -> 
     ranking ones scored."""
     embeds, mask, sizes = _stacked(t5, jobs, one, tokenizer.pad_token_id, device)
     hidden = encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-    bounds = [0]
-    for size in sizes:
-        bounds.append(bounds[-1] + size)
+    bounds = [0, *itertools.accumulate(sizes)]
     out: dict[int, list] = {}
     for ranked in (False, True):
         chosen = [k for k, (j, _) in enumerate(one.parts) if jobs[j].ranked == ranked]

@@ -47,6 +47,17 @@ def stack_rows(pieces: list[tuple[torch.Tensor, torch.Tensor]], width: int | Non
     return embeds, mask
 
 
+def filler_rows(embeds: torch.Tensor, mask: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stacked (embeddings, mask) padded to `rows` rows for a compiled shape: the filler rows are zeros
+    that attend to their first slot only (an all-masked row would give NaN attention)."""
+    extra = rows - embeds.shape[0]
+    if extra <= 0:
+        return embeds, mask
+    filler = mask.new_zeros(extra, mask.shape[1])
+    filler[:, 0] = 1
+    return F.pad(embeds, (0, 0, 0, 0, 0, extra)), torch.cat([mask, filler])
+
+
 def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: int | None = None,
                   stats: PackStats | None = None, widest: int | None = None) -> list[torch.Tensor]:
     """Each part's mean token cross-entropy. `parts`: (method or None, batch) per member. `forward`
@@ -63,11 +74,8 @@ def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: i
     embeds, mask = stack_rows(pieces, width)
     stacked = torch.cat([F.pad(lab, (0, target - lab.shape[1]), value=-100) for lab in labels])
     used = embeds.shape[0]
-    if rows is not None and rows > used:  # filler rows: attend to their first slot only, no target
-        embeds = F.pad(embeds, (0, 0, 0, 0, 0, rows - used))
-        filler = mask.new_zeros(rows - used, width)
-        filler[:, 0] = 1
-        mask = torch.cat([mask, filler])
+    if rows is not None and rows > used:  # filler rows, with no target
+        embeds, mask = filler_rows(embeds, mask, rows)
         stacked = F.pad(stacked, (0, 0, 0, rows - used), value=-100)
     if stats is not None:  # counted on the host's copies of the batches: no device sync
         stats.slots += embeds.shape[0] * (width + target)

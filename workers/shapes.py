@@ -28,15 +28,19 @@ def encoder_widths(widest: int) -> frozenset[int]:
     return frozenset({encoder_bucket(w, widest) for w in range(1, widest + 1, ENCODER_STEP)} | {widest})
 
 
+def power_of_two(n: int) -> int:
+    """The smallest power of two >= n (n >= 1)."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
 def row_bucket(batch_sizes: list[int], full: int) -> int:
     """The stacked batch's rows for the members stepping now: the largest batch size times the next power
     of two of their count, capped at the full pack's rows. As members leave the rows shrink, through at
     most log2(pack size) + 1 shapes per width bucket (each compiled once), instead of carrying the
     leavers' rows as filler to the end."""
-    unit, count = max(batch_sizes), len(batch_sizes)
-    return min(full, unit * (1 << max(0, (count - 1).bit_length())))
+    return min(full, max(batch_sizes) * power_of_two(len(batch_sizes)))
 
 
 def decoder_bucket(width: int) -> int:
     """Targets are short (a label word): the next power of two."""
-    return 1 << max(0, (width - 1).bit_length())
+    return power_of_two(width)

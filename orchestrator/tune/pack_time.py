@@ -140,22 +140,16 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
                 seen |= compiles
         spent = (point - before) * step
         out.parts["train"] += spent
-        if compiles:  # the phase's new shapes, compiled in its first step
-            out.parts["compile"] += len(compiles) * speeds.compile_s
-            spent += len(compiles) * speeds.compile_s
-            compiles = set()
         for i in active:
             out.shares[i] += spent / len(active)
-        now += spent
+        now += spent + _compiled(out, compiles, speeds.compile_s, active)  # the phase's new shapes, in its first step
+        compiles = set()
         ending = [i for i in active if (point - offsets[i]) % members[i].steps_per_epoch == 0 and point <= out.end_steps[i]]
         together = interpolate(speeds.eval, len(ending))
         if speeds.compiled and len(ending) > 1:  # packed evaluation's encoder passes, one shape per bucket
             new = _eval_shapes([members[i] for i in ending]) - seen
             seen |= new
-            out.parts["compile"] += len(new) * speeds.eval_compile_s
-            now += len(new) * speeds.eval_compile_s
-            for i in ending:
-                out.shares[i] += len(new) * speeds.eval_compile_s / len(ending)
+            now += _compiled(out, new, speeds.eval_compile_s, ending)
         for i in ending:
             cost = members[i].eval_examples * members[i].eval_s / together + speeds.epoch_s
             out.parts["eval"] += cost
@@ -167,6 +161,15 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         before = point
     out.duration = now
     return out
+
+
+def _compiled(out: PackTime, shapes: set, seconds: float, among: list[int]) -> float:
+    """Seconds compiling `shapes`, counted in the pack's compile time and shared by the members `among`."""
+    spent = len(shapes) * seconds
+    out.parts["compile"] += spent
+    for i in among:
+        out.shares[i] += spent / len(among)
+    return spent
 
 
 def _eval_shapes(ending: list[MemberLoad]) -> set:
