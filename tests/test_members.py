@@ -129,3 +129,7 @@ def test_the_books_take_a_joined_member_once_and_in_turn():
     assert entry is not None and entry.index == 2 and book.join("t", 2, new) is entry  # said again: the same
     assert book.join("t", 4, {"cell_id": 1, "number": 3}) is None  # out of turn
     assert [e.key for e in book.open("t")] == ["1:0", "1:1", "1:2"]
+    from workers.members import joined_event
+
+    reported = book.report("t", joined_event(3, {"cell_id": 2, "number": 0}))  # what Tune tells every book
+    assert reported is not None and reported.key == "2:0" and reported.last is None

@@ -170,10 +170,14 @@ class MemberBook:
         return [e for e in self.entries(trial_id) if e.ended is None]
 
     def report(self, trial_id: str, result: dict) -> Entry | None:
-        """A member's report: its entry (None for an index the trial does not have), its last result
-        kept unless the report is an event, without its artefacts (nested, or flattened by Tune into
-        `artefacts/...` keys): the searcher and the scheduler are saved with Tune's experiment state."""
-        entries, index = self.entries(trial_id), int(result.get(MEMBER, 0))
+        """A member's report: its entry (None for an index the trial does not have; a `joined` report
+        adds its member first, so the three books take it alike), its last result kept unless the
+        report is an event, without its artefacts (nested, or flattened by Tune into `artefacts/...`
+        keys): the searcher and the scheduler are saved with Tune's experiment state."""
+        index = int(result.get(MEMBER, 0))
+        if JOINED in result:  # continuous packing: a member that joined the running pack
+            self.join(trial_id, index, joined_member(result))
+        entries = self.entries(trial_id)
         entry = entries[index] if index < len(entries) else None
         if entry is not None and not result.get(EVENT_ONLY):
             entry.last = {k: v for k, v in result.items() if not k.startswith(ARTEFACTS)}

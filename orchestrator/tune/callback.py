@@ -19,9 +19,7 @@ from workers.members import (
     CHECKPOINT_DIR,
     COMPILE_ERROR,
     EVENT_ONLY,
-    JOINED,
     LEFT,
-    MEMBER,
     NODE,
     NODE_ID,
     PEAK,
@@ -29,7 +27,6 @@ from workers.members import (
     SNAPSHOT,
     Entry,
     MemberBook,
-    joined_member,
     tune_row_id,
 )
 
@@ -171,8 +168,6 @@ class ResultsCallback(tune.Callback):
         so neither Tune's own files and experiment state nor the callbacks after this one hold them."""
         artefacts = result.pop(ARTEFACTS, None)
         self._entries(trial)
-        if JOINED in result:  # continuous packing: its row starts now
-            self.book.join(trial.trial_id, int(result[MEMBER]), joined_member(result))
         entry = self.book.report(trial.trial_id, result)
         if entry is None:
             return

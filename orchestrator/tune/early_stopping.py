@@ -21,7 +21,7 @@ import math
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from workers.members import EPOCH, JOINED, LEFT, MEMBER, PEAK, Entry, MemberBook, joined_member
+from workers.members import EPOCH, LEFT, PEAK, Entry, MemberBook
 
 RUNG_METRIC = PEAK
 
@@ -85,8 +85,6 @@ class PerCellASHA(FIFOScheduler):
         self.book.add(trial.trial_id, trial.config.get("members", []))
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        if JOINED in result:  # continuous packing: a new member of the running pack
-            self.book.join(trial.trial_id, int(result[MEMBER]), joined_member(result))
         entry = self.book.report(trial.trial_id, result)
         if entry is None or entry.ended is not None:
             return TrialScheduler.CONTINUE
