@@ -77,10 +77,16 @@ def first_reported(storage: Path, run: str) -> dict[tuple[int, int], int]:
     pack included."""
     first: dict[tuple[int, int], int] = {}
     for params in (storage / run).glob("*/params.json"):
-        members = json.loads(params.read_text())["members"]
+        try:
+            members = json.loads(params.read_text())["members"]
+        except json.JSONDecodeError:  # kill -9 while Tune wrote a new trial's params: it reported nothing
+            continue
         lines = (params.parent / "result.json").read_text().splitlines() if (params.parent / "result.json").exists() else []
         for line in lines:
-            result = json.loads(line)
+            try:
+                result = json.loads(line)
+            except json.JSONDecodeError:  # the line kill -9 cut short
+                continue
             if "joined" in result:  # continuous packing: a member joined the running pack, numbered on
                 members.append(json.loads(result["joined"]))
             if result.get("event_only"):
