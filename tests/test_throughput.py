@@ -17,3 +17,15 @@ def test_throughput_table_has_a_row_per_method_and_its_provenance(tmp_path):
     for row in saved["rows"]:
         assert row["train_examples_per_s"] == 4 / row["train_step_s"] and row["precision"] == "fp32"
     assert saved["provenance"]["device"].startswith("cpu") and saved["provenance"]["date"]
+
+
+def test_widths_time_each_row_at_each_length_keyed_by_encoder_width(tmp_path):
+    out = tmp_path / "throughput.json"
+    table = main(["--models", "tiny-t5", "--methods", "prompt_tuning", "full_finetune", "--steps", "1", "--warmup", "0",
+                  "--batch-size", "4", "--source-tokens", "48", "--widths", "8", "16", "--out", str(out)])
+    prompt, finetune = table["rows"]
+    assert list(prompt["train_step_s_by_width"]) == ["18", "26", "58"]  # 10 prompt tokens + 8, 16, 48
+    assert list(finetune["eval_batch_s_by_width"]) == ["8", "16", "48"]
+    assert prompt["train_step_s_by_width"]["58"] == prompt["train_step_s"]  # the row's own width is its figure
+    assert all(s > 0 for row in table["rows"] for key in ("train_step_s_by_width", "eval_batch_s_by_width")
+               for s in row[key].values())

@@ -37,6 +37,19 @@ def embedded_tokenizer():
     return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
 
 
+def load_tokenizer(name: str, revision: str | None = None):
+    """The tokenizer `load_model(name)` would give, without building the model (OSError where a hub
+    id's tokenizer cannot be loaded)."""
+    if name in EMBEDDED_MODELS or name.startswith(RANDOM_PREFIX):
+        return embedded_tokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision)
+    except (OSError, ValueError) as err:
+        raise OSError(f"could not load the tokenizer of {name!r}: {err}") from err
+
+
 def _build(config_args: dict, tokenizer, device: str | None) -> nn.Module:
     """A T5 from config with seeded random weights. transformers 5 forces tie_word_embeddings=True
     on T5Config, so a v1.1 shape (untied lm_head) is untied here by hand."""

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "orchestrator/throughput.json, measured on a GPU, for GPU sweeps; throughput-cpu.json, "
                       "measured on a 2-core CPU, for CPU sweeps; `python -m scripts.benchmarks.schedule "
                       "--table FILE` measures one on this machine)")
+    plan.add_argument("--read-hub-data", action="store_true", help="read the hub's training splits (downloading "
+                      "them as the trials will) to plan each step at its inputs' real width; without it, hub "
+                      "inputs are planned at full length (an upper bound). Demo and local data are always read")
     plan.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     _command(sweep, "schema", cmd_sweep_schema, "print the spec's JSON Schema (for editors)")
     status = _command(sweep, "status", cmd_sweep_status, "a sweep's progress against its plan, its cells, ETA and "

@@ -4,8 +4,10 @@ searcher forms its packs in simulated time; orchestrator/tune/pack_time.py: a pa
 members leave, evaluation every epoch, compiles, start-up), from throughput measured on a device
 (orchestrator/tune/measured.py reads it: orchestrator/throughput.json, or `--throughput FILE`).
 
-Inputs are taken at the length the table was measured at (256 tokens on the GPU): an upper bound
-where inputs are shorter, unless the table has rows per task. Early stopping (ASHA) and failures are
+A step is planned at its real width where the inputs can be read (orchestrator/tune/input_widths.py:
+a sample of each task's training inputs, tokenized as the trials do; hub data only with
+`--read-hub-data`), priced by the width curve the table measured; elsewhere every input is taken
+at full length (an upper bound), as are rows measured per task at their own lengths. Early stopping (ASHA) and failures are
 not modelled: early stopping can only make a sweep cheaper.
 """
 
@@ -20,13 +22,13 @@ from workers.methods import get_method_config
 
 
 def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = None,
-             cpus: float | None = None) -> dict:
+             cpus: float | None = None, read_hub: bool = False) -> dict:
     """{"loads": per task, "rows": per (model, method) trials and hours (None where unmeasured), the
     schedule's wall time and parts, "missing": the (architecture, precision, method) without a
     measurement, "proxied", "unmeasured" (what the table lacks), "provenance"}. Hours are GPU-hours
     (a trial's GPUs x its time) or, for a sweep on CPUs, CPU-hours."""
     table = table if table is not None else load_throughput(None, spec)
-    rates = Rates(spec, table)
+    rates = Rates(spec, table, read_hub)
     n_slots = slots(spec, gpus, cpus)
     sizes = {m: nominal_pack_size(spec) for m in spec.models}
     plan = simulate(spec, rates.member, rates.speeds, n_slots, sizes,
@@ -54,7 +56,7 @@ def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = No
                          **{f"{part}_hours": share * plan.part(part) / 3600
                             for part in ("train", "eval", "compile", "start-up")},
                          "idle_fraction": 1 - plan.busy_s / (n_slots * plan.wall_s) if plan.wall_s else 0.0},
-            "unmeasured": rates.unmeasured(), "packing_provenance": (table.get("packing") or {}).get("provenance", {})}
+            "unmeasured": rates.unmeasured(), "widths": rates.widths_note(), "packing_provenance": (table.get("packing") or {}).get("provenance", {})}
 
 
 def _per_task(spec: SweepSpec, cells) -> dict[str, int]:
@@ -78,7 +80,7 @@ def plan_data(spec: SweepSpec, est: dict | None = None) -> dict:
             "total_gpu_hours": (est["total_hours"] or 0.0) if gpu else None, "slots": est["slots"],
             "wall_hours": est["wall_hours"], "schedule": est["schedule"],
             "complete": est["complete"], "not_measured": ["/".join(m) for m in est["missing"]],
-            "unmeasured_figures": est["unmeasured"],
+            "unmeasured_figures": est["unmeasured"], "input_widths": est["widths"],
             "planned_like": {method: like for method, like in est["proxied"]}, "throughput": est["provenance"]}
 
 
@@ -103,6 +105,7 @@ def _schedule_lines(spec: SweepSpec, est: dict) -> list[str]:
         lines.append(f"wall time: {shown} with {where}; slots idle {100 * s['idle_fraction']:.0f}% of it "
                      f"(waits for searches, sources and the last trials); "
                      f"`--{'gpus' if spec.resources.gpus_per_trial else 'cpus'} N` plans another cluster")
+    lines += est["widths"]
     if est["unmeasured"]:
         lines.append("not in the throughput table: " + "; ".join(est["unmeasured"]))
     return lines

@@ -78,7 +78,7 @@ def cmd_sweep_plan(args) -> int:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise SpecError(f"--{name} {getattr(args, name):g}: must be positive")
     table = load_throughput(args.throughput) if args.throughput else None
-    est = estimate(spec, table, gpus=args.gpus, cpus=args.cpus)
+    est = estimate(spec, table, gpus=args.gpus, cpus=args.cpus, read_hub=args.read_hub_data)
     if args.format == "json":
         output.emit("sweep plan", {"spec": args.spec, **plan_data(spec, est)})
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.spec import SweepSpec
+from orchestrator.tune.input_widths import SAMPLE, Curve, Profile, read_lengths
 from orchestrator.tune.pack_time import MemberLoad, Speeds, steps_per_epoch
 from orchestrator.tune.packing import compile_enabled, nominal_pack_size
 from workers.data import DEMO_DATA_DIR, load_rows, local_files
@@ -31,6 +32,7 @@ from workers.tasks import get_task
 
 THROUGHPUT = Path(__file__).resolve().parents[1] / "throughput.json"  # measured on a GPU
 THROUGHPUT_CPU = THROUGHPUT.with_name("throughput-cpu.json")  # measured on a CPU (scripts/benchmarks/schedule.py)
+SAMPLE_NOTE = f"a seeded sample of up to {SAMPLE:,} training examples each, tokenized as the trials do"
 DEFAULTS = {"batch_size": 32, "eval_batch_size": 64, "max_source_tokens": 256}  # TrialConfig's (workers/trial.py)
 
 
@@ -98,13 +100,15 @@ def architecture(model: str) -> str:
 class Rates:
     """Per-member loads and per-trial speeds from one throughput table, with what it lacks noted."""
 
-    def __init__(self, spec: SweepSpec, table: dict):
-        self.spec = spec
+    def __init__(self, spec: SweepSpec, table: dict, read_hub: bool = False):
+        self.spec, self.read_hub = spec, read_hub
+        self.lengths: dict[tuple, tuple[list[int] | None, str]] = {}  # (task, model, template, tokens) -> read_lengths
         self.precision = spec.training.get("precision", "fp32")
         self.rows = {(r["architecture"], r["precision"], r["method"], r.get("task")): r for r in table["rows"]}
         self.loads = {task: task_load(spec, task) for task in spec.tasks}
         self.missing: set[tuple[str, str, str]] = set()
         self.proxied: set[tuple[str, str]] = set()
+        self.flat: set[str] = set()  # architectures whose rows have no seconds by width
         self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
@@ -134,6 +138,7 @@ class Rates:
         row = self.row(model, method, task)
         config_of = get_method_config(method, trial.get("method_params") or {})
         prompt = getattr(config_of, "n_tokens", None) or 0
+        source = int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"]))
         rate = row and row["train_examples_per_s"]
         if row and compile_enabled(self.spec) and not config_of.trains_prompt:  # full fine-tuning, compiled
             rate = row.get("compiled_train_examples_per_s") or rate
@@ -141,8 +146,42 @@ class Rates:
                 self.eager_ft.add(architecture(model))
         return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
                           1 / rate if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
-                          prompt + int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"])), train,
-                          int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"])))
+                          prompt + source, train, int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"])),
+                          self.profile(trial, prompt, source), *self.width_curves(row, prompt))
+
+    def profile(self, trial: dict, prompt: int, source: int) -> Profile | None:
+        """The member's input widths, from its task's data (None where it cannot be read)."""
+        template = trial.get("template") or self.spec.training.get("template", "reference")
+        key = (trial["task"], trial["model"], template, source)
+        if key not in self.lengths:
+            data = str(trial.get("data") or self.spec.training.get("data", "demo"))
+            self.lengths[key] = read_lengths(trial["task"], trial["model"], data, template, source,
+                                             trial.get("revisions") or self.spec.training.get("revisions"), self.read_hub)
+        lengths = self.lengths[key][0]
+        return Profile.of(lengths, prompt, prompt + source) if lengths else None
+
+    def width_curves(self, row: dict | None, prompt: int) -> tuple[Curve, Curve]:
+        """A row's step seconds by encoder width, relative to its own width; none (1x) for a row
+        measured per task (at that task's real lengths already) or without them."""
+        if not row or row.get("task"):
+            return Curve(), Curve()
+        at = prompt + int(row.get("source_tokens", DEFAULTS["max_source_tokens"]))
+        if not row.get("train_step_s_by_width"):
+            self.flat.add(row["architecture"])
+        return Curve.of(row.get("train_step_s_by_width"), at), Curve.of(row.get("eval_batch_s_by_width"), at)
+
+    def widths_note(self) -> list[str]:
+        """Where the inputs' widths come from, per task: said beside the figures."""
+        read = sorted({key[0] for key, (lengths, _) in self.lengths.items() if lengths})
+        unread = {key[0]: why for key, (lengths, why) in self.lengths.items() if not lengths}
+        lines = []
+        if read:
+            lines.append(f"input widths read from {', '.join(read)} ({SAMPLE_NOTE})")
+        if unread:
+            whys = sorted(set(unread.values()))
+            lines.append(f"inputs taken at full length (an upper bound) for {', '.join(sorted(unread))}: "
+                         + "; ".join(whys))
+        return lines
 
     def speeds(self, configs: list[dict]) -> Speeds:
         """A Tune trial's speeds: prompt methods train on a shared frozen model (packed, compiled per the
@@ -177,6 +216,9 @@ class Rates:
         if self.eager_ft:
             notes.append(f"compiled full fine-tuning on {', '.join(sorted(self.eager_ft))} (planned at the eager rate; "
                          "`python -m scripts.benchmarks.throughput --compile` measures it)")
+        if self.flat and any(lengths for lengths, _ in self.lengths.values()):
+            notes.append(f"seconds by input width on {', '.join(sorted(self.flat))} (the inputs read are planned at the "
+                         "width the table was measured at; `python -m scripts.benchmarks.throughput --widths` measures them)")
         if not self.overheads:
             notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
         return notes

@@ -6,14 +6,18 @@ after its last epoch. So a pack runs in phases between epoch ends:
 
 - a step of the k members stepping costs their rows at the measured speed-up of k stacked batches over
   one eager trial (throughput.json `packing`, interpolated between the measured pack sizes); a compiled
-  pack computes `row_bucket` rows (filler included), an eager one exactly its members' rows;
+  pack computes `row_bucket` rows (filler included), an eager one exactly its members' rows; at the
+  step's width, the widest of its rows' (orchestrator/tune/input_widths.py: from the inputs' lengths
+  where they were read, else full length), priced by the row's measured width curve;
 - an epoch end costs the ending members' validation examples at the unpacked rate, divided by the
   measured speed-up of evaluating that many together (1 where it is not measured; a compiled pack's
-  own curve where the table has one); a compiled pack evaluating two or more members together
-  compiles its encoder once per width bucket up to their widest input and once for the short last
-  pass, per token budget (their evaluation batches x widest inputs: workers/packed_eval.py);
+  own curve where the table has one), each example at its own width when evaluated together (the
+  passes are sorted by width), at its batch's widest alone; a compiled pack evaluating two or more
+  members together compiles its encoder once per width bucket its inputs reach and once for the
+  short last pass, per token budget (their evaluation batches x widest inputs: workers/packed_eval.py);
 - a compiled pack compiles each new stacked shape once per worker process (Tune reuses its actors):
-  every encoder width bucket up to the widest input, per row count, at the measured seconds per shape;
+  each encoder width bucket its steps are expected to reach at least once (every bucket up to the
+  widest input where the lengths were not read), per row count, at the measured seconds per shape;
 - each member costs a start-up (model and data set-up) and, per epoch, its checkpoint and report, and
   a worker process its first start (imports, the model's first load), where the table has them
   measured (`overheads`);
@@ -28,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from orchestrator.tune.input_widths import Curve, Profile, row_widths, step_widths
 from workers.shapes import encoder_widths, row_bucket
 
 
@@ -47,6 +52,13 @@ class MemberLoad:
 
     train_examples: int = 0  # per epoch (0: full batches); the last batch of an epoch may be smaller
     eval_batch: int = 64  # its evaluation batch size
+    profile: Profile | None = None  # its inputs' widths; None: not read (every input at full length)
+    train_cost: Curve = Curve()  # a step's seconds by width, relative to train_s's width (none: 1x)
+    eval_cost: Curve = Curve()
+
+    @property
+    def widths(self) -> Profile:
+        return self.profile or Profile.full(self.widest)
 
     @property
     def steps(self) -> int:
@@ -95,14 +107,34 @@ def interpolate(curve: dict[int, float], k: float) -> float:
     return below[1] + (above[1] - below[1]) * (k - below[0]) / (above[0] - below[0])
 
 
-def _step_seconds(members: list[MemberLoad], active: list[int], speeds: Speeds, full: int) -> tuple[float, int]:
-    """One pack step of the `active` members: (seconds, rows computed)."""
+def _step_seconds(members: list[MemberLoad], active: list[int], speeds: Speeds,
+                  full: int) -> tuple[float, int, tuple[tuple[int, float], ...]]:
+    """One pack step of the `active` members: (seconds, rows computed, (width, probability) of its width)."""
     loads = [members[i] for i in active]
+    widths = step_widths(tuple((m.widths, m.batch) for m in loads), speeds.compiled)
+    train_s = [m.train_s * m.train_cost.expected(widths) for m in loads]
     if speeds.compiled:
         rows = row_bucket([m.batch for m in loads], full)
-        mean_s = sum(m.train_s for m in loads) / len(loads)
-        return rows * mean_s / interpolate(speeds.train, rows / max(m.batch for m in loads)), rows
-    return sum(m.rows * m.train_s for m in loads) / interpolate(speeds.train, len(loads)), sum(m.batch for m in loads)
+        return rows * (sum(train_s) / len(loads)) / interpolate(speeds.train, rows / max(m.batch for m in loads)), rows, widths
+    return (sum(m.rows * s for m, s in zip(loads, train_s)) / interpolate(speeds.train, len(loads)),
+            sum(m.batch for m in loads), widths)
+
+
+def _reached(hits: dict, shapes: dict) -> set:
+    """Shapes whose expected uses, added to `hits`, reach one half: they are compiled."""
+    for shape, uses in shapes.items():
+        hits[shape] = hits.get(shape, 0.0) + uses
+    return {shape for shape, uses in hits.items() if uses >= 0.5}
+
+
+def _eval_seconds(member: MemberLoad, packed: bool, compiled: bool) -> float:
+    """One epoch's evaluation of `member` at the unpacked rate: alone, batches in data order at their widest; `packed`
+    (with others), each example at its own width (bucketed when `compiled`)."""
+    if packed:
+        widths = row_widths(member.widths, compiled)
+    else:
+        widths = step_widths(((member.widths, member.eval_batch),), False)
+    return member.eval_examples * member.eval_s * member.eval_cost.expected(widths)
 
 
 def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | None = None,
@@ -122,7 +154,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
     joining: dict[int, list[int]] = {}
     for i, offset in enumerate(offsets):
         joining.setdefault(offset, []).append(i)
-    now, before, phase, compiles = 0.0, 0, None, set()
+    now, before, phase, hits, eval_s = 0.0, 0, None, {}, {}
     for point in points:
         for i in joining.get(before, ()):  # members join (are set up) when their offset is reached, one after another
             cost = speeds.trial_s + (first if before == 0 else 0.0)
@@ -133,25 +165,31 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
         if not active:
             break
         if active != phase:  # members left or joined: a new phase (else its step, and its shapes, compiled)
-            phase, (step, rows) = active, _step_seconds(members, active, speeds, full)
-            if speeds.compiled:
-                widths = encoder_widths(max(members[i].widest for i in active))
-                compiles = {(members[active[0]].model, rows, w) for w in widths} - seen
-                seen |= compiles
+            phase, (step, rows, widths) = active, _step_seconds(members, active, speeds, full)
+        compiles = set()
+        if speeds.compiled:  # the shapes this segment's steps reach, once compiled
+            model = members[active[0]].model
+            if all(members[i].profile for i in active):
+                compiles = _reached(hits, {(model, rows, w): p * (point - before) for w, p in widths}) - seen
+            else:  # the lengths were not read: every bucket up to the widest input (an upper bound)
+                compiles = {(model, rows, w) for w in encoder_widths(max(members[i].widest for i in active))} - seen
+            seen |= compiles
         spent = (point - before) * step
         out.parts["train"] += spent
         for i in active:
             out.shares[i] += spent / len(active)
-        now += spent + _compiled(out, compiles, speeds.compile_s, active)  # the phase's new shapes, in its first step
-        compiles = set()
+        now += spent + _compiled(out, compiles, speeds.compile_s, active)  # the segment's new shapes
         ending = [i for i in active if (point - offsets[i]) % members[i].steps_per_epoch == 0 and point <= out.end_steps[i]]
         together = interpolate(speeds.eval, len(ending))
         if speeds.compiled and len(ending) > 1:  # packed evaluation's encoder passes, one shape per bucket
-            new = _eval_shapes([members[i] for i in ending]) - seen
+            new = _eval_shapes([members[i] for i in ending], hits) - seen
             seen |= new
             now += _compiled(out, new, speeds.eval_compile_s, ending)
         for i in ending:
-            cost = members[i].eval_examples * members[i].eval_s / together + speeds.epoch_s
+            key = (i, len(ending) > 1)
+            if key not in eval_s:
+                eval_s[key] = _eval_seconds(members[i], key[1], speeds.compiled)
+            cost = eval_s[key] / together + speeds.epoch_s
             out.parts["eval"] += cost
             out.shares[i] += cost
             now += cost
@@ -172,13 +210,18 @@ def _compiled(out: PackTime, shapes: set, seconds: float, among: list[int]) -> f
     return spent
 
 
-def _eval_shapes(ending: list[MemberLoad]) -> set:
-    """The shapes a packed evaluation of these members compiles at their token budget: every width
-    bucket up to their widest input (an upper bound: the data may not reach them all), and the pool's
-    short last pass."""
-    budget = sum(m.eval_batch * m.widest for m in ending)
-    widths = [*encoder_widths(max(m.widest for m in ending)), "last"]
-    return {(ending[0].model, "eval", budget, w) for w in widths}
+def _eval_shapes(ending: list[MemberLoad], hits: dict) -> set:
+    """The shapes a packed evaluation of these members compiles at their token budget: each width
+    bucket their inputs reach (every bucket up to their widest input where the lengths were not read:
+    an upper bound), and the pool's short last pass."""
+    budget, model = sum(m.eval_batch * m.widest for m in ending), ending[0].model
+    if not all(m.profile for m in ending):
+        return {(model, "eval", budget, w) for w in [*encoder_widths(max(m.widest for m in ending)), "last"]}
+    uses: dict = {(model, "eval", budget, "last"): 1.0}
+    for m in ending:
+        for w, p in row_widths(m.widths, True):
+            uses[(model, "eval", budget, w)] = uses.get((model, "eval", budget, w), 0.0) + p * m.eval_examples
+    return _reached(hits, uses)
 
 
 def steps_per_epoch(train_examples: int, batch: int) -> int:

@@ -2,10 +2,13 @@
 `superpos sweep plan` turns into GPU-hours (orchestrator/throughput.json, shipped with its provenance).
 
     python -m scripts.benchmarks.throughput [--models google/t5-small-lm-adapt google/t5-base-lm-adapt]
-        [--precision bf16] [--batch-size 32] [--source-tokens 256] [--out orchestrator/throughput.json]
+        [--precision bf16] [--batch-size 32] [--source-tokens 256] [--widths 32 64 128]
+        [--out orchestrator/throughput.json]
 
 Random weights of each architecture (no download), inputs of exactly `--source-tokens` tokens (an upper
-bound: real inputs are often shorter), dropout on. Train: one AdamW step per batch (fused on a GPU, as
+bound: real inputs are often shorter), dropout on. `--widths`: the train and eval steps also timed at
+these source lengths (`train_step_s_by_width`, `eval_batch_s_by_width`, keyed by encoder width, the
+prompt included), the curve by which `sweep plan` prices steps at the inputs' real widths. Train: one AdamW step per batch (fused on a GPU, as
 trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled. Medians over timed steps after warm-up. Needs only torch and transformers;
 rows are written as they are measured, so a run cut short keeps what it measured.
 """
@@ -48,7 +51,7 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
-            steps: int, warmup: int, compile: bool = False) -> dict:
+            steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = ()) -> dict:
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
     method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
     built = assemble(name, method_config, dropout=True,
@@ -57,14 +60,15 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
     optimizer = torch.optim.AdamW(built.param_groups, lr=1e-4, fused=device.startswith("cuda"))
     vocab = built.loaded.real_vocab
     gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, vocab, (batch_size, source_tokens), generator=gen).to(device)
-    mask = torch.ones_like(ids)
     labels = torch.randint(5, vocab, (batch_size, 3), generator=gen).to(device)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+    batch: dict[str, torch.Tensor] = {}
+
+    def use(tokens: int) -> None:
+        batch["ids"] = torch.randint(5, vocab, (batch_size, tokens), generator=gen).to(device)
+        batch["mask"] = torch.ones_like(batch["ids"])
 
     def train_step():
-        loss = net(ids, mask, labels)
+        loss = net(batch["ids"], batch["mask"], labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -72,8 +76,19 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
     def eval_step():
         with torch.no_grad():
             net.eval()
-            net.generate(ids, mask, max_new_tokens=5)
+            net.generate(batch["ids"], batch["mask"], max_new_tokens=5)
             net.train()
+
+    prompt = getattr(method_config, "n_tokens", None) or 0
+    by_width: dict[str, dict[str, float]] = {"train_step_s_by_width": {}, "eval_batch_s_by_width": {}}
+    for tokens in sorted(set(widths) - {source_tokens}):  # the other lengths first, then the row's own
+        use(tokens)
+        by_width["train_step_s_by_width"][str(prompt + tokens)] = _median_seconds(train_step, device, steps, warmup)
+        by_width["eval_batch_s_by_width"][str(prompt + tokens)] = _median_seconds(eval_step, device, max(1, steps // 2), 1)
+    use(source_tokens)
+    ids, mask = batch["ids"], batch["mask"]
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
 
     train_s = _median_seconds(train_step, device, steps, warmup)
     eval_s = _median_seconds(eval_step, device, max(1, steps // 2), 1)
@@ -81,6 +96,9 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
            "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
            "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
+    if widths:
+        for key, value in (("train_step_s_by_width", train_s), ("eval_batch_s_by_width", eval_s)):
+            row[key] = dict(sorted({**by_width[key], str(prompt + source_tokens): value}.items(), key=lambda kv: int(kv[0])))
     if compile and not method_config.trains_prompt:  # full fine-tuning alone, compiled (workers/trial.py)
         compiled = torch.compile(net.t5, dynamic=False)
 
@@ -104,6 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precision", default=None, help="bf16 on a GPU, fp32 on a CPU (default)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--source-tokens", type=int, default=256)
+    parser.add_argument("--widths", type=int, nargs="*", default=[], metavar="TOKENS",
+                        help="also time each row at these source lengths (the planner's width curve), e.g. 32 64 128")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default="orchestrator/throughput.json")
@@ -124,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     for model in args.models:
         for method in args.methods:
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
-                          args.warmup, args.compile)
+                          args.warmup, args.compile, tuple(args.widths))
             table["rows"].append(row)
             out.write_text(json.dumps(table, indent=2) + "\n")
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
