@@ -118,3 +118,17 @@ def test_packed_eval_writes_its_speed_ups_where_the_planner_reads_them(tmp_path)
     together, alone = estimate(spec, written), estimate(spec, {"provenance": {}, "rows": rows})
     assert together["schedule"]["eval_hours"] == pytest.approx(alone["schedule"]["eval_hours"] / 2.0)
     assert not any("packed evaluation" in note for note in together["unmeasured"])
+
+
+def test_input_widths_benchmark_plans_short_inputs_narrower_than_full_length(tmp_path):
+    from scripts.benchmarks.input_widths import planned_epoch, write_folder
+
+    write_folder(tmp_path, examples=96)
+    row = {"architecture": "tiny-t5-lm-adapt", "precision": "fp32", "method": "prompt_tuning", "source_tokens": 256,
+           "train_examples_per_s": 100.0, "eval_examples_per_s": 100.0,
+           "train_step_s_by_width": {"42": 0.1, "74": 0.2, "138": 0.4, "266": 1.0}}
+    table = {"provenance": {}, "rows": [row]}
+    full = planned_epoch("sst2", tmp_path, table, widths=False)
+    assert full == pytest.approx(96 / 100.0)  # 3 full batches at 100 examples/s
+    assert planned_epoch("sst2", tmp_path, table, widths=True) < 0.5 * full  # short sentences: narrow steps
+    assert planned_epoch("boolq", tmp_path, table, widths=True) > 0.8 * full  # long passages: nearly full width

@@ -70,7 +70,10 @@ def test_a_curve_is_relative_to_the_rows_own_width_and_proportional_beyond_the_w
     assert Curve.of({"42": 1.0, "266": 4.0}, 138)(138) == pytest.approx(1.0)  # between its measured points
 
 
-def _member(profile, curve=Curve(), eval_curve=Curve(), batch=32, eval_examples=0):
+FLAT = Curve()
+
+
+def _member(profile, curve=FLAT, eval_curve=FLAT, batch=32, eval_examples=0):
     return MemberLoad("m", "prompt_tuning", batch, 100, 2, eval_examples, 0.01, 0.01, 266, 0, 64, profile, curve,
                       eval_curve)
 
