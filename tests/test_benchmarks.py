@@ -132,3 +132,19 @@ def test_input_widths_benchmark_plans_short_inputs_narrower_than_full_length(tmp
     assert full == pytest.approx(96 / 100.0)  # 3 full batches at 100 examples/s
     assert planned_epoch("sst2", tmp_path, table, widths=True) < 0.5 * full  # short sentences: narrow steps
     assert planned_epoch("boolq", tmp_path, table, widths=True) > 0.8 * full  # long passages: nearly full width
+
+
+def test_the_pack_profile_sorts_kernels_into_classes_and_names_the_sdpa_kernel():
+    from scripts.benchmarks.profile_pack import summarize
+
+    times = {"sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64": 6.0,
+             "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits>": 2.0,
+             "void pytorch_flash::flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel": 3.0,
+             "triton_poi_fused_add_mul_rsqrt_0": 1.5, "Memcpy HtoD (Pageable -> Device)": 0.5, "ncclKernel_AllReduce": 1.0}
+    out = summarize(times, steps=2)
+    assert out["ms_per_step"] == {"matmul": 3.0, "attention backward": 1.5, "attention forward": 1.0,
+                                  "fused elementwise": 0.75, "other": 0.5, "copies": 0.25}
+    assert out["share"]["matmul"] == pytest.approx(6 / 14) and out["sdpa_kernels"] == ["flash"]
+    assert out["slowest"][0]["class"] == "matmul"
+    eff = summarize({"fmha_cutlassF_bf16_aligned_64x64_rf_sm80": 1.0}, steps=1)
+    assert eff["sdpa_kernels"] == ["memory-efficient"] and eff["ms_per_step"] == {"attention forward": 1.0}

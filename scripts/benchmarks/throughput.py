@@ -9,7 +9,8 @@ Random weights of each architecture (no download), inputs of exactly `--source-t
 bound: real inputs are often shorter), dropout on. `--widths`: the train and eval steps also timed at
 these source lengths (`train_step_s_by_width`, `eval_batch_s_by_width`, keyed by encoder width, the
 prompt included), the curve by which `sweep plan` prices steps at the inputs' real widths. Train: one AdamW step per batch (fused on a GPU, as
-trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled. Medians over timed steps after warm-up. Needs only torch and transformers;
+trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled
+(`--cuda-graphs`: and compiled with CUDA graphs, mode 'reduce-overhead'). Medians over timed steps after warm-up. Needs only torch and transformers;
 rows are written as they are measured, so a run cut short keeps what it measured.
 """
 
@@ -27,6 +28,7 @@ import torch
 
 from workers.assembly import assemble
 from workers.methods import METHOD_CONFIGS, get_method_config
+from workers.models import load_model
 from workers.presets import EMBEDDED_MODELS, RANDOM_PREFIX
 
 METHOD_PARAMS = {"superpos_prompt": {"m": 128}}
@@ -51,11 +53,14 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
-            steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = ()) -> dict:
+            steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = (),
+            cuda_graphs: bool = False) -> dict:
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
     method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
-    built = assemble(name, method_config, dropout=True,
-                     device=device, precision=precision)
+    loaded = load_model(name, device=device)
+    sources = {task: 0.5 * torch.randn(method_config.n_tokens, loaded.d_model)  # ATTEMPT's: random stand-ins
+               for task in getattr(method_config, "sources", ())}
+    built = assemble(name, method_config, dropout=True, precision=precision, loaded=loaded, source_prompts=sources or None)
     net = built.model.to(device)
     optimizer = torch.optim.AdamW(built.param_groups, lr=1e-4, fused=device.startswith("cuda"))
     vocab = built.loaded.real_vocab
@@ -112,6 +117,19 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
         compiled_step()  # the compile
         row["compile_s"] = time.perf_counter() - started
         row["compiled_train_examples_per_s"] = batch_size / _median_seconds(compiled_step, device, steps, warmup)
+        if cuda_graphs:  # the same, its forward and backward replayed as CUDA graphs (on a CPU: inductor alone)
+            graphed = torch.compile(net.t5, dynamic=False, mode="reduce-overhead")
+
+            def graphed_step():
+                loss = net(ids, mask, labels, t5=graphed)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            started = time.perf_counter()
+            graphed_step()
+            row["cudagraph_compile_s"] = time.perf_counter() - started
+            row["cudagraph_train_examples_per_s"] = batch_size / _median_seconds(graphed_step, device, steps, warmup)
     return row
 
 
@@ -122,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--precision", default=None, help="bf16 on a GPU, fp32 on a CPU (default)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--source-tokens", type=int, default=256)
+    parser.add_argument("--cuda-graphs", action="store_true", help="with --compile, also time full fine-tuning "
+                        "compiled with mode='reduce-overhead' (CUDA graphs): cudagraph_train_examples_per_s")
     parser.add_argument("--widths", type=int, nargs="*", default=[], metavar="TOKENS",
                         help="also time each row at these source lengths (the planner's width curve), e.g. 32 64 128")
     parser.add_argument("--steps", type=int, default=10)
@@ -144,14 +164,16 @@ def main(argv: list[str] | None = None) -> dict:
     for model in args.models:
         for method in args.methods:
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
-                          args.warmup, args.compile, tuple(args.widths))
+                          args.warmup, args.compile, tuple(args.widths), args.cuda_graphs)
             table["rows"].append(row)
             out.write_text(json.dumps(table, indent=2) + "\n")
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
                   f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
                                                               if row["peak_memory_gib"] else "")
                   + (f"; compiled train {row['compiled_train_examples_per_s']:.0f} ex/s after {row['compile_s']:.0f} s "
-                     "of compiling" if "compile_s" in row else ""), flush=True)
+                     "of compiling" if "compile_s" in row else "")
+                  + (f"; CUDA graphs {row['cudagraph_train_examples_per_s']:.0f} ex/s" if "cudagraph_compile_s" in row
+                     else ""), flush=True)
             if device == "cuda":
                 torch.cuda.empty_cache()
     print(f"wrote {out}")

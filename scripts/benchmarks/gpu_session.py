@@ -1,0 +1,86 @@
+"""Every GPU measurement issue 16 still needs, as one script for a lent device's few minutes.
+
+    python -m scripts.benchmarks.gpu_session --out DIR [--budget-s 540] [--rehearse]
+
+Runs, most telling first, each in its own process with its own time limit (a step that fails or
+runs out of time is recorded and the next one starts), and rewrites DIR/gpu_session.json after
+each step, so a session cut short keeps what it measured:
+
+1. throughput: every method on t5-small and t5-base, bf16, with the width curve (`--widths 32 64
+   128`), compiled full fine-tuning and its CUDA-graph variant -> DIR/throughput.json (starting from
+   the shipped table, so its packing section stays);
+2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json;
+3. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
+4. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
+Then copy DIR/throughput.json over orchestrator/throughput.json and re-plan Table 1 with
+`superpos sweep plan orchestrator/specs/paper-table1.yaml --read-hub-data` where the hub is at hand.
+`--rehearse` (on a CPU): the same steps on tiny-t5 with small settings, to check the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHIPPED = Path(__file__).resolve().parents[2] / "orchestrator" / "throughput.json"
+
+
+def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
+    """(name, module arguments, seconds allowed) of each step, in order."""
+    table = str(out / "throughput.json")
+    if rehearse:
+        return [("throughput", ["scripts.benchmarks.throughput", "--models", "tiny-t5", "--methods", "prompt_tuning",
+                                "full_finetune", "--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens",
+                                "32", "--widths", "16", "--compile", "--cuda-graphs", "--out", table], 180),
+                ("packed_eval", ["scripts.benchmarks.packed_eval", "--members", "2", "--samples", "16", "--rounds", "1",
+                                 "--compile", "--out", str(out / "packed_eval.json"), "--throughput", table], 300),
+                ("flex_attention", ["scripts.benchmarks.flex_attention", "--members", "2",
+                                    "--out", str(out / "flex_attention.json")], 120),
+                ("profile_pack", ["scripts.benchmarks.profile_pack", "--members", "2", "--steps", "2",
+                                  "--out", str(out / "profile_pack.json")], 300)]
+    return [("throughput", ["scripts.benchmarks.throughput", "--compile", "--cuda-graphs", "--widths", "32", "64", "128",
+                            "--out", table], 220),
+            ("packed_eval", ["scripts.benchmarks.packed_eval", "--model", "random:google/t5-base-lm-adapt", "--members",
+                             "8", "--compile", "--out", str(out / "packed_eval.json"), "--throughput", table], 150),
+            ("flex_attention", ["scripts.benchmarks.flex_attention", "--out", str(out / "flex_attention.json")], 120),
+            ("profile_pack", ["scripts.benchmarks.profile_pack", "--out", str(out / "profile_pack.json")], 90)]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.gpu_session", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="the folder every figure is written to ($OUT on a lent device)")
+    parser.add_argument("--budget-s", type=float, default=540, help="stop starting steps past this many seconds")
+    parser.add_argument("--rehearse", action="store_true", help="tiny-t5, small settings: check the script on a CPU")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if SHIPPED.is_file() and not (out / "throughput.json").is_file():
+        shutil.copy(SHIPPED, out / "throughput.json")
+    summary: dict = {"steps": []}
+    started = time.monotonic()
+    for name, module_args, limit in steps(out, args.rehearse):
+        left = args.budget_s - (time.monotonic() - started)
+        if left < 30:
+            summary["steps"].append({"step": name, "skipped": f"{left:.0f} s of the budget left"})
+            continue
+        t = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-m", *module_args], timeout=min(limit, left), capture_output=True,
+                                  text=True)
+            result = {"rc": done.returncode, "tail": (done.stdout + done.stderr)[-1500:]}
+        except subprocess.TimeoutExpired as err:
+            result = {"rc": "timeout", "tail": ((err.stdout or b"").decode(errors="replace") if isinstance(err.stdout, bytes)
+                                                else (err.stdout or ""))[-1500:]}
+        summary["steps"].append({"step": name, "seconds": time.monotonic() - t, **result})
+        print(f"{name}: rc {result['rc']} after {time.monotonic() - t:.0f} s", flush=True)
+        (out / "gpu_session.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
