@@ -24,7 +24,7 @@ STAGED = """
     sources: {{{{sweep: this}}}}
     method_params: {{{{attempt: {{{{sources: [rte, sst2]}}}}}}}}
     optuna: {{{{trials_per_cell: 2}}}}
-    training: {{{{epochs: 3, batch_size: 8, max_train_samples: 32, max_eval_samples: 16, eval_mode: rank{data}}}}}
+    training: {{{{epochs: 3, batch_size: 8, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank{data}}}}}
     resources: {{{{cpus_per_trial: 1}}}}
     ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
 """
