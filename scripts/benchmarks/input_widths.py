@@ -23,7 +23,6 @@ import json
 import math
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -56,16 +55,9 @@ def measured_epoch(task: str, data: Path) -> float:
 
     member = Member.build(TrialConfig(method=METHOD, task=task, model=MODEL, data=str(data), epochs=2,
                                       batch_size=BATCH, dropout=True), cache=False)
-    seconds = []
-    for epoch in member.epochs():
-        batches = member.train_batches(epoch)
-        start = time.perf_counter()
-        for batch in batches:
-            loss = member.model(**batch)
-            loss.backward()
-            member.step(loss)
-        seconds.append(time.perf_counter() - start)
-    return seconds[-1]
+    from scripts.benchmarks.pack_steps import train_epoch
+
+    return [train_epoch(member, epoch)[0] for epoch in member.epochs()][-1]
 
 
 def planned_epoch(task: str, data: Path, table: dict, widths: bool) -> float:

@@ -83,6 +83,17 @@ def packed_step(members: list, device: str, compile: bool):
     return step, forward
 
 
+def train_epoch(member, epoch: int) -> tuple[float, int]:
+    """One epoch of a Member's training as workers/trial.py runs it, eagerly: (seconds, examples)."""
+    batches = member.train_batches(epoch)
+    start = time.perf_counter()
+    for batch in batches:
+        loss = member.model(**batch)
+        loss.backward()
+        member.step(loss)
+    return time.perf_counter() - start, sum(len(b["labels"]) for b in batches)
+
+
 def seconds_per_step(step, steps: int, warmup: int) -> tuple[float, float]:
     """(median seconds per step, seconds the warm-up took: compiling, for a compiled step)."""
     start = time.perf_counter()

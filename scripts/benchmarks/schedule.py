@@ -53,6 +53,7 @@ ray: {{address: null, num_cpus: {cpus}, storage_path: {storage}}}
 def measure_one(method: str, task: str, epochs: int) -> dict:
     """One trial's row of the table: its training and evaluation examples/s (the median of its epochs
     after the first)."""
+    from scripts.benchmarks.pack_steps import train_epoch
     from workers.member import Member
     from workers.trial import TrialConfig
 
@@ -61,14 +62,8 @@ def measure_one(method: str, task: str, epochs: int) -> dict:
     member = Member.build(cfg, cache=True)
     train_s, eval_s, n_train = [], [], 0
     for epoch in member.epochs():
-        batches = member.train_batches(epoch)
-        n_train = sum(len(b["labels"]) for b in batches)
-        start = time.perf_counter()
-        for batch in batches:
-            loss = member.model(**batch)
-            loss.backward()
-            member.step(loss)
-        train_s.append(time.perf_counter() - start)
+        seconds, n_train = train_epoch(member, epoch)
+        train_s.append(seconds)
         start = time.perf_counter()
         member.end_epoch(epoch)
         eval_s.append(time.perf_counter() - start)

@@ -72,8 +72,8 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
         batch["ids"] = torch.randint(5, vocab, (batch_size, tokens), generator=gen).to(device)
         batch["mask"] = torch.ones_like(batch["ids"])
 
-    def train_step():
-        loss = net(batch["ids"], batch["mask"], labels)
+    def train_step(t5=None):
+        loss = net(batch["ids"], batch["mask"], labels, t5=t5)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -91,7 +91,6 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
         by_width["train_step_s_by_width"][str(prompt + tokens)] = _median_seconds(train_step, device, steps, warmup)
         by_width["eval_batch_s_by_width"][str(prompt + tokens)] = _median_seconds(eval_step, device, max(1, steps // 2), 1)
     use(source_tokens)
-    ids, mask = batch["ids"], batch["mask"]
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
 
@@ -105,31 +104,15 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
         for key, value in (("train_step_s_by_width", train_s), ("eval_batch_s_by_width", eval_s)):
             row[key] = dict(sorted({**by_width[key], str(prompt + source_tokens): value}.items(), key=lambda kv: int(kv[0])))
     if compile and not method_config.trains_prompt:  # full fine-tuning alone, compiled (workers/trial.py)
-        compiled = torch.compile(net.t5, dynamic=False)
-
-        def compiled_step():
-            loss = net(ids, mask, labels, t5=compiled)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        started = time.perf_counter()
-        compiled_step()  # the compile
-        row["compile_s"] = time.perf_counter() - started
-        row["compiled_train_examples_per_s"] = batch_size / _median_seconds(compiled_step, device, steps, warmup)
+        variants = [("compile_s", "compiled_train_examples_per_s", {})]
         if cuda_graphs:  # the same, its forward and backward replayed as CUDA graphs (on a CPU: inductor alone)
-            graphed = torch.compile(net.t5, dynamic=False, mode="reduce-overhead")
-
-            def graphed_step():
-                loss = net(ids, mask, labels, t5=graphed)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-
+            variants.append(("cudagraph_compile_s", "cudagraph_train_examples_per_s", {"mode": "reduce-overhead"}))
+        for compile_key, rate_key, options in variants:
+            compiled = torch.compile(net.t5, dynamic=False, **options)
             started = time.perf_counter()
-            graphed_step()
-            row["cudagraph_compile_s"] = time.perf_counter() - started
-            row["cudagraph_train_examples_per_s"] = batch_size / _median_seconds(graphed_step, device, steps, warmup)
+            train_step(compiled)  # the compile
+            row[compile_key] = time.perf_counter() - started
+            row[rate_key] = batch_size / _median_seconds(lambda t5=compiled: train_step(t5), device, steps, warmup)
     return row
 
 
