@@ -117,6 +117,7 @@ def test_members_that_leave_are_replaced_in_the_running_pack(tmp_path):
     assert len({i.split("/")[0] for i in ids}) == 1 and ids[2].endswith("/2"), ids
     expected = {frozenset({("rte", "search", 0), ("rte", "search", 1), ("rte", "replica", 2)})}
     assert stored_packs(db) == expected
+    assert re.search(r"rte\S* replica seed=1 .*\(pack of 2, 1 joined", out.stdout), out.stdout[-2000:]
     from orchestrator.spec import load_spec
     from orchestrator.tune.measured import Rates, load_throughput
     from orchestrator.tune.schedule import simulate

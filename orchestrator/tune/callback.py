@@ -230,11 +230,13 @@ class ResultsCallback(tune.Callback):
             outcome = (f"peak val score {100 * last[PEAK]:.1f} (epoch {last[PEAK_EPOCH]})"
                        + (f", stopped early at epoch {last['epoch']}" if entry.ended == "stopped" else ""))
         role = "" if entry.role == "search" else f" replica seed={cfg['trial']['seed']}"
-        pack = len(trial.config["members"])
-        padding = f", {last['pack/padding']:.0%} padding" if "pack/padding" in last else ""
+        pack = len(trial.config["members"])  # at its start; members that joined it since, beside
+        joined = max(0, len(self.book.entries(trial.trial_id)) - pack)
+        extra = (f", {joined} joined" if joined else "") + (f", {last['pack/padding']:.0%} padding"
+                                                            if "pack/padding" in last else "")
         self._advance(entry.key, self.epochs)
         self._say(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
-                  f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack}{padding})" if pack > 1 else ""))
+                  f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack}{extra})" if pack > 1 or joined else ""))
 
     def _end(self, trial, failed: bool, error: str | None = None) -> None:
         """The Tune trial ended: its members still open close (workers/members.py `ending`)."""
