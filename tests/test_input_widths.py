@@ -92,14 +92,18 @@ def test_a_pack_of_short_inputs_is_priced_by_the_curve_at_its_steps_width_and_co
     assert same.parts["compile"] == 10.0  # 200 steps, all but ~0 at width 64: one shape
 
 
-def test_evaluation_is_priced_at_each_examples_width_together_and_at_its_batchs_widest_alone():
+def test_evaluation_is_priced_at_each_examples_width_alone_and_together():
     profile = Profile.of([5] * 3 + [40], 10, 266)  # widths 15 and 50
     curve = Curve.of({"15": 0.1, "50": 0.5, "266": 1.0}, 266)
+    per_epoch = 100 * 0.01 * (0.75 * 0.1 + 0.25 * 0.5)  # sorted by width: 3/4 of the examples at 15 tokens
     alone = pack_time([_member(profile, eval_curve=curve, eval_examples=100)], Speeds({1: 1.0}))
-    # batches of 64 in data order: the widest is 50 with probability 1 - 0.75 ** 64
-    assert alone.parts["eval"] == pytest.approx(2 * 100 * 0.01 * (0.1 * 0.75 ** 64 + 0.5 * (1 - 0.75 ** 64)))
-    together = pack_time([_member(profile, eval_curve=curve, eval_examples=100)] * 2, Speeds({1: 1.0, 2: 2.0}))
-    assert together.parts["eval"] == pytest.approx(2 * 2 * 100 * 0.01 * (0.75 * 0.1 + 0.25 * 0.5))
+    assert alone.parts["eval"] == pytest.approx(2 * per_epoch)
+    together = pack_time([_member(profile, eval_curve=curve, eval_examples=100)] * 2, Speeds({1: 1.0}, {1: 1.0, 2: 2.0}))
+    assert together.parts["eval"] == pytest.approx(2 * 2 * per_epoch / 2.0)
+    compiled = pack_time([_member(profile, eval_curve=curve, eval_examples=100)] * 2,
+                         Speeds({1: 1.0, 2: 2.0}, {1: 1.0, 2: 2.0}, compiled=True))
+    bucketed = 100 * 0.01 * (0.75 * curve(32) + 0.25 * curve(64))  # a compiled pack's passes: width buckets
+    assert compiled.parts["eval"] == pytest.approx(2 * 2 * bucketed / 2.0) and bucketed > per_epoch
 
 
 SPEC = """methods: [prompt_tuning]

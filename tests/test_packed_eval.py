@@ -125,3 +125,27 @@ def test_passes_hold_every_example_once_within_the_token_budget():
     # fewer passes than batch by batch: short inputs go many to a pass
     assert len(passes(widths, budget=130)) < max(len(ws) for ws in widths)
 
+
+
+@pytest.mark.parametrize("mode", ["generate", "rank"])
+@pytest.mark.parametrize("method", ["full_finetune", "prompt_tuning"])
+def test_a_trial_alone_evaluates_sorted_by_width_with_the_metrics_of_batches_in_data_order(method, mode, tmp_path):
+    """Member.evaluate (every trial's own evaluation: its examples sorted by width into token-budgeted
+    passes) scores as workers.evaluation.evaluate's batches in data order, on inputs of 1 to 256
+    tokens, full fine-tuning (no prompt) included."""
+    from scripts.benchmarks.input_widths import write_folder
+    from workers.evaluation import evaluate
+
+    write_folder(tmp_path, examples=16)
+    for task in ("sst2", "boolq"):
+        cfg = TrialConfig(method=method, task=task, model=MODEL, data=str(tmp_path), dropout=False, eval_mode=mode,
+                          eval_batch_size=8, max_train_samples=8)
+        member = Member.build(cfg)
+        with torch.no_grad():
+            for p in list(member.trainable.values())[:4]:
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.3)
+        widths = [len(ids) for ids in member.splits["val"].input_ids]
+        assert max(widths) > (4 * min(widths) if task == "sst2" else 1.5 * min(widths))  # lengths sorting reorders
+        expected = evaluate(member.model, member.tokenizer, member.task, member.splits["val"], 8, member.device, mode)
+        assert member.evaluate() == {"val": expected}
+        assert member.model.training  # left as it was

@@ -128,20 +128,32 @@ class Member:
         return {split: EvalJob(self.method, self.task, data, self.cfg.eval_batch_size, self.cfg.eval_mode)
                 for split, data in self.splits.items() if split in ("val", "test")}
 
+    def evaluate(self) -> dict[str, dict]:
+        """split -> metrics of its own evaluation: its examples sorted by width into token-budgeted passes
+        (workers/packed_eval.py, as a pack evaluates its members together), which answers as
+        workers.evaluation.evaluate's batches in data order do, with less padding."""
+        from workers.packed_eval import evaluate_together
+
+        jobs = self.eval_jobs()
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with self.model.compute():
+                return dict(zip(jobs, evaluate_together(self.model.t5, self.tokenizer, list(jobs.values()), self.device)))
+        finally:
+            self.model.train(was_training)
+
     def end_epoch(self, epoch: int, extra: dict | None = None, evaluated: dict | None = None) -> dict[str, Any]:
         """Evaluate (or take `evaluated`: split -> metrics, from a packed evaluation); the epoch's report
         (train loss, split metrics, peak so far, snapshot at the end, the learned prompt as artefacts:
         workers/artefacts.py). The history keeps the metrics only."""
         from workers.artefacts import epoch_artefacts
-        from workers.evaluation import evaluate
 
         metrics: dict[str, Any] = {EPOCH: epoch, "train/loss": self.loss_sum.item() / max(self.steps, 1)}
+        evaluated = evaluated or self.evaluate()
         for split in ("val", "test"):
             if split in self.splits:
-                result = (evaluated or {}).get(split) or evaluate(
-                    self.model, self.tokenizer, self.task, self.splits[split], self.cfg.eval_batch_size, self.device,
-                    self.cfg.eval_mode)
-                metrics.update({f"{split}/{k}": v for k, v in result.items()})
+                metrics.update({f"{split}/{k}": v for k, v in evaluated[split].items()})
         moved = improves(metrics["val/score"], self.best["score"])
         if moved:
             self.best = {"score": metrics["val/score"], "epoch": epoch}

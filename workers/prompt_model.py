@@ -22,7 +22,8 @@ class PromptedT5(nn.Module):
         super().__init__()
         self.t5, self.method, self.autocast = t5, method, autocast
 
-    def _compute(self):
+    def compute(self):
+        """The context its computation runs in: autocast to `autocast`, or nothing."""
         if self.autocast is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=next(self.t5.parameters()).device.type, dtype=self.autocast)
@@ -37,14 +38,14 @@ class PromptedT5(nn.Module):
     def forward(self, input_ids, attention_mask, labels, t5: nn.Module | None = None) -> torch.Tensor:
         """The mean token cross-entropy of `labels` (pad positions set to -100). `t5`: the same T5
         compiled (torch.compile of self.t5), run in its place."""
-        with self._compute():
+        with self.compute():
             return (self.t5 if t5 is None else t5)(**self._encoder_inputs(input_ids, attention_mask), labels=labels).loss
 
     @torch.no_grad()
     def label_log_likelihoods(self, input_ids, attention_mask, label_ids: list[list[int]]) -> torch.Tensor:
         """(batch, labels): the summed log-probability of each label's tokens (the `rank` evaluation).
         The encoder runs once; one decoder pass scores every label (labels stacked along the batch)."""
-        with self._compute():
+        with self.compute():
             inputs = self._encoder_inputs(input_ids, attention_mask)
             hidden = self.t5.get_encoder()(**inputs).last_hidden_state
             return label_scores(self.t5, hidden, inputs["attention_mask"], label_ids)
@@ -52,7 +53,7 @@ class PromptedT5(nn.Module):
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int) -> torch.Tensor:
         """Greedy decoding, the paper's protocol."""
-        with self._compute():
+        with self.compute():
             return self.t5.generate(
                 **self._encoder_inputs(input_ids, attention_mask), max_new_tokens=max_new_tokens, do_sample=False,
                 num_beams=1,

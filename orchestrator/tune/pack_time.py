@@ -11,8 +11,8 @@ after its last epoch. So a pack runs in phases between epoch ends:
   where they were read, else full length), priced by the row's measured width curve;
 - an epoch end costs the ending members' validation examples at the unpacked rate, divided by the
   measured speed-up of evaluating that many together (1 where it is not measured; a compiled pack's
-  own curve where the table has one), each example at its own width when evaluated together (the
-  passes are sorted by width), at its batch's widest alone; a compiled pack evaluating two or more
+  own curve where the table has one), each example at its own width (a member's evaluation, alone
+  or with others, sorts its examples by width into passes); a compiled pack evaluating two or more
   members together compiles its encoder once per width bucket its inputs reach and once for the
   short last pass, per token budget (their evaluation batches x widest inputs: workers/packed_eval.py);
 - a compiled pack compiles each new stacked shape once per worker process (Tune reuses its actors):
@@ -128,13 +128,10 @@ def _reached(hits: dict, shapes: dict) -> set:
 
 
 def _eval_seconds(member: MemberLoad, packed: bool, compiled: bool) -> float:
-    """One epoch's evaluation of `member` at the unpacked rate: alone, batches in data order at their widest; `packed`
-    (with others), each example at its own width (bucketed when `compiled`)."""
-    if packed:
-        widths = row_widths(member.widths, compiled)
-    else:
-        widths = step_widths(((member.widths, member.eval_batch),), False)
-    return member.eval_examples * member.eval_s * member.eval_cost.expected(widths)
+    """One epoch's evaluation of `member` at the unpacked rate: its examples sorted by width into passes
+    (workers/packed_eval.py, alone or `packed` with others), each at its own width, bucketed when a
+    compiled pack evaluates several together."""
+    return member.eval_examples * member.eval_s * member.eval_cost.expected(row_widths(member.widths, compiled and packed))
 
 
 def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | None = None,

@@ -36,13 +36,13 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(max(1, words)))
 
 
-def write_folder(root: Path, examples: int = 640) -> None:
+def write_folder(root: Path, examples: int = 640, validation: int = 64) -> None:
     rng = random.Random(0)
     for task, row in (("sst2", lambda i: {"sentence": _text(rng, round(rng.lognormvariate(2.5, 0.6))), "label": i % 2}),
                       ("boolq", lambda i: {"question": _text(rng, rng.randint(5, 12)) + "?", "label": i % 2,
                                            "passage": _text(rng, round(math.exp(rng.uniform(3.7, 6.0))))})):
         (root / task).mkdir(parents=True, exist_ok=True)
-        for split, n in (("train", examples), ("validation", 64)):
+        for split, n in (("train", examples), ("validation", validation)):
             with open(root / task / f"{split}.jsonl", "w") as fh:
                 for i in range(n):
                     fh.write(json.dumps({**row(i), "idx": i}) + "\n")

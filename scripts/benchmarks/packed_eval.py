@@ -5,8 +5,10 @@ one after another (what each trial does alone), side by side in one run, as vali
                                              [--out FILE] [--throughput FILE]
 
 Members: prompt tuning (10 tokens) on one task's validation split (the demo copy: 64 examples,
-which caps --samples), each with its own prompt, under both evaluation modes; the answers are
-checked equal before timing. `--compile` also times the passes with the encoder compiled (inductor,
+which caps --samples; `--varied`: sst2 inputs of 8-200 tokens), each with its own prompt, under both
+evaluation modes; the answers are checked equal before timing. "alone" is a member's own
+evaluation (Member.evaluate: sorted by width into passes), beside its batches in data order
+(workers/evaluation.py, what a trial alone did before). `--compile` also times the passes with the encoder compiled (inductor,
 bucketed shapes, as a compiled pack runs them) and the seconds its first call took (the compiles).
 Default: the embedded tiny model (the demo's mnli, eval batch 64); on a GPU:
 --model random:google/t5-base-lm-adapt --members 8 --compile.
@@ -28,17 +30,23 @@ from workers.packed_eval import outputs_together, passes, token_budget
 from workers.trial import TrialConfig
 
 
-def members(model: str, task: str, k: int, mode: str, samples: int, batch: int, loaded) -> list[Member]:
+def members(model: str, task: str, k: int, mode: str, samples: int, batch: int, loaded, data: str = "demo") -> list[Member]:
     out = []
     for seed in range(k):
         cfg = TrialConfig(method="prompt_tuning", task=task, model=model, dropout=False, seed=seed, eval_mode=mode,
-                          max_eval_samples=samples, eval_batch_size=batch, max_train_samples=8)
+                          max_eval_samples=samples, eval_batch_size=batch, max_train_samples=8, data=data)
         out.append(Member.build(cfg, loaded=loaded, cache=True))
     return out
 
 
 def one_by_one(group: list[Member], device) -> list[list]:
-    """What the members' evaluations do today when each runs alone."""
+    """What the members' evaluations do when each runs alone (Member.evaluate: its own examples sorted
+    by width into passes)."""
+    return [outputs_together(m.model.t5, m.tokenizer, [m.eval_jobs()["val"]], device)[0] for m in group]
+
+
+def in_data_order(group: list[Member], device) -> list[list]:
+    """workers.evaluation's batches in data order: the answers every other path must give."""
     return [outputs(m.model, m.tokenizer, m.task, m.splits["val"], m.cfg.eval_batch_size, device, m.cfg.eval_mode)
             for m in group]
 
@@ -61,26 +69,30 @@ def _compiled(loaded, jobs, device) -> tuple:
     return run, answers, seconds, len(shapes)
 
 
-def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int, compile: bool = False) -> dict:
+def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int, compile: bool = False,
+          data: str = "demo") -> dict:
     loaded = load_model(model)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loaded.model.to(device)
     figures = {}
     for mode in ("generate", "rank"):
-        group = members(model, task, k, mode, samples, batch, loaded)
+        group = members(model, task, k, mode, samples, batch, loaded, data)
         jobs = [m.eval_jobs()["val"] for m in group]
         examples = sum(len(j.data) for j in jobs)
-        expected = one_by_one(group, device)
-        assert expected == outputs_together(loaded.model, loaded.tokenizer, jobs, device)
-        fns = {"alone": lambda group=group: one_by_one(group, device),
+        expected = in_data_order(group, device)
+        assert expected == one_by_one(group, device) == outputs_together(loaded.model, loaded.tokenizer, jobs, device)
+        fns = {"alone_in_data_order": lambda group=group: in_data_order(group, device),
+               "alone": lambda group=group: one_by_one(group, device),
                "together": lambda jobs=jobs: outputs_together(loaded.model, loaded.tokenizer, jobs, device)}
         if compile:
             fns["together_compiled"], answers, compile_s, shapes = _compiled(loaded, jobs, device)
         times = side_by_side(fns, rounds)
         figures[mode] = {f"examples_per_s_{name}": round(examples / t, 1) for name, t in times.items()}
         figures[mode]["speedup"] = round(times["alone"] / times["together"], 2)
+        figures[mode]["sorted_alone_speedup"] = round(times["alone_in_data_order"] / times["alone"], 2)
         line = (f"{mode:8s} {k} members x {len(jobs[0].data)} examples: alone {figures[mode]['examples_per_s_alone']}"
-                f" ex/s, together {figures[mode]['examples_per_s_together']} ex/s ({figures[mode]['speedup']}x)")
+                f" ex/s ({figures[mode]['sorted_alone_speedup']}x its batches in data order), together "
+                f"{figures[mode]['examples_per_s_together']} ex/s ({figures[mode]['speedup']}x)")
         if compile:
             figures[mode].update(compiled_speedup=round(times["alone"] / times["together_compiled"], 2),
                                  compile_s=round(compile_s, 1), compiled_shapes=shapes,
@@ -89,7 +101,7 @@ def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int, 
                      f"({figures[mode]['compiled_speedup']}x; {shapes} shapes compiled in {compile_s:.1f} s; "
                      f"answers {'equal' if answers == expected else 'NOT equal'})")
         print(line)
-    return {"model": model, "task": task, "members": k, "device": str(device),
+    return {"model": model, "task": task, "data": data, "members": k, "device": str(device),
             "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu", **figures}
 
 
@@ -105,8 +117,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--throughput", metavar="FILE", help="also write the speed-ups into this throughput table "
                         "(packing.eval_speedup, which `superpos sweep plan` reads), e.g. orchestrator/throughput.json")
     parser.add_argument("--compile", action="store_true", help="also time the passes with the encoder compiled")
+    parser.add_argument("--varied", action="store_true", help="sst2 of real-looking spreads of lengths (a local "
+                        "folder, scripts/benchmarks/input_widths.py) instead of the demo copy's near-equal inputs")
     args = parser.parse_args(argv)
-    result = bench(args.model, args.task, args.members, args.samples, args.batch, args.rounds, args.compile)
+    data, task = "demo", args.task
+    if args.varied:
+        import tempfile
+
+        from scripts.benchmarks.input_widths import write_folder
+
+        data, task = tempfile.mkdtemp(prefix="superpos-varied-"), "sst2"
+        write_folder(Path(data), examples=64, validation=args.samples)
+    result = bench(args.model, task, args.members, args.samples, args.batch, args.rounds, args.compile, data)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if args.throughput:
