@@ -29,3 +29,16 @@ def test_widths_time_each_row_at_each_length_keyed_by_encoder_width(tmp_path):
     assert prompt["train_step_s_by_width"]["58"] == prompt["train_step_s"]  # the row's own width is its figure
     assert all(s > 0 for row in table["rows"] for key in ("train_step_s_by_width", "eval_batch_s_by_width")
                for s in row[key].values())
+
+
+def test_a_second_run_replaces_its_own_rows_and_keeps_the_others(tmp_path):
+    out = tmp_path / "throughput.json"
+    common = ["--models", "tiny-t5", "--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens", "16",
+              "--out", str(out)]
+    main(["--methods", "prompt_tuning", "full_finetune", *common])
+    first = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    main(["--methods", "full_finetune", *common])
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted(r["method"] for r in rows) == ["full_finetune", "prompt_tuning"]  # one row each: replaced, kept
+    kept = next(r for r in rows if r["method"] == "prompt_tuning")
+    assert kept["train_step_s"] == first["prompt_tuning"]["train_step_s"] and kept["date"]

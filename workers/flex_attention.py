@@ -31,21 +31,31 @@ def t5_flex_attention(module, query: torch.Tensor, key: torch.Tensor, value: tor
         raise TypeError(f"{NAME}: expected a BlockMask, got {type(attention_mask).__name__}; switch with use_flex(), "
                         "which registers the mask interface too")
     bias = position_bias
+    per_row = bias is not None and bias.shape[0] > 1  # a bias with the mask already added (older T5 code): by row
 
     def score_mod(score, b, h, q, k):
-        return score + bias[0, h, q, k] if bias is not None else score
+        if bias is None:
+            return score
+        return score + (bias[b, h, q, k] if per_row else bias[0, h, q, k])
 
     out = flex_attention(query, key, value, score_mod=score_mod, block_mask=attention_mask,
                          scale=1.0 if scaling is None else scaling)
     return out.transpose(1, 2).contiguous(), None
 
 
-def block_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
-               mask_function=None, attention_mask: torch.Tensor | None = None, device="cpu", **kwargs):
+def block_mask(batch_size: int, q_length: int | None = None, kv_length: int | None = None, q_offset: int = 0,
+               kv_offset: int = 0, mask_function=None, attention_mask: torch.Tensor | None = None, device=None,
+               cache_position: torch.Tensor | None = None, **kwargs):
     """The mask interface's signature: the BlockMask of `mask_function` (causal or bidirectional)
     and the 2D padding mask, built once per forward (compiled on a GPU; eagerly on a CPU, where
-    compiling it would cost far more than it saves)."""
+    compiling it would cost far more than it saves). Earlier transformers pass the query positions
+    (`cache_position`) instead of `q_length` and `q_offset`."""
     from torch.nn.attention.flex_attention import create_block_mask
+
+    if q_length is None:
+        q_length, q_offset = cache_position.shape[0], int(cache_position[0])
+    if device is None:
+        device = (attention_mask if attention_mask is not None else cache_position).device
 
     pad = None
     if attention_mask is not None and not bool(attention_mask.all()):

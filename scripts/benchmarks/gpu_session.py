@@ -6,9 +6,10 @@ Runs, most telling first, each in its own process with its own time limit (a ste
 runs out of time is recorded and the next one starts), and rewrites DIR/gpu_session.json after
 each step, so a session cut short keeps what it measured:
 
-1. throughput: every method on t5-small and t5-base, bf16, with the width curve (`--widths 32 64
-   128`), compiled full fine-tuning and its CUDA-graph variant -> DIR/throughput.json (starting from
-   the shipped table, so its packing section stays);
+1. throughput, bf16, every row with its width curve (`--widths 32 64 128`) -> DIR/throughput.json
+   (from the shipped table: its packing section and the rows not measured again stay): full
+   fine-tuning on t5-base compiled, on t5-small compiled and with CUDA graphs, then the four prompt
+   methods on both;
 2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json;
 3. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
 4. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
@@ -31,24 +32,24 @@ SHIPPED = Path(__file__).resolve().parents[2] / "orchestrator" / "throughput.jso
 
 
 def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
-    """(name, module arguments, seconds allowed) of each step, in order."""
+    """(name, module arguments, seconds allowed) of each step, in order; `rehearse`: the same steps on
+    tiny-t5 (and its pretrained twin for the second architecture) with small settings."""
     table = str(out / "throughput.json")
-    if rehearse:
-        return [("throughput", ["scripts.benchmarks.throughput", "--models", "tiny-t5", "--methods", "prompt_tuning",
-                                "full_finetune", "--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens",
-                                "32", "--widths", "16", "--compile", "--cuda-graphs", "--out", table], 180),
-                ("packed_eval", ["scripts.benchmarks.packed_eval", "--members", "2", "--samples", "16", "--rounds", "1",
-                                 "--compile", "--out", str(out / "packed_eval.json"), "--throughput", table], 300),
-                ("flex_attention", ["scripts.benchmarks.flex_attention", "--members", "2",
-                                    "--out", str(out / "flex_attention.json")], 120),
-                ("profile_pack", ["scripts.benchmarks.profile_pack", "--members", "2", "--steps", "2",
-                                  "--out", str(out / "profile_pack.json")], 300)]
-    return [("throughput", ["scripts.benchmarks.throughput", "--compile", "--cuda-graphs", "--widths", "32", "64", "128",
-                            "--out", table], 220),
-            ("packed_eval", ["scripts.benchmarks.packed_eval", "--model", "random:google/t5-base-lm-adapt", "--members",
-                             "8", "--compile", "--out", str(out / "packed_eval.json"), "--throughput", table], 150),
-            ("flex_attention", ["scripts.benchmarks.flex_attention", "--out", str(out / "flex_attention.json")], 120),
-            ("profile_pack", ["scripts.benchmarks.profile_pack", "--out", str(out / "profile_pack.json")], 90)]
+    base, small = ("tiny-t5", "tiny-t5-lm-adapt") if rehearse else ("google/t5-base-lm-adapt", "google/t5-small-lm-adapt")
+    few = ["--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens", "32", "--widths", "16"]
+    tp = ["scripts.benchmarks.throughput", *(few if rehearse else ["--widths", "32", "64", "128"]), "--out", table]
+    eval_args = ["--members", "2", "--samples", "16", "--rounds", "1"] if rehearse else ["--model", "random:" + base,
+                                                                                        "--members", "8"]
+    pack = ["--members", "2"] if rehearse else []
+    return [("finetune_base", [*tp, "--models", base, "--methods", "full_finetune", "--compile"], 130),
+            ("finetune_small", [*tp, "--models", small, "--methods", "full_finetune", "--compile", "--cuda-graphs"], 130),
+            ("prompt_methods", [*tp, "--models", small, base, "--methods", "prompt_tuning", "superpos_prompt",
+                                "residual_prompt", "attempt"], 110),
+            ("packed_eval", ["scripts.benchmarks.packed_eval", *eval_args, "--compile", "--out", str(out / "packed_eval.json"),
+                             "--throughput", table], 110),
+            ("flex_attention", ["scripts.benchmarks.flex_attention", *pack, "--out", str(out / "flex_attention.json")], 100),
+            ("profile_pack", ["scripts.benchmarks.profile_pack", *pack, *(["--steps", "2"] if rehearse else []),
+                              "--out", str(out / "profile_pack.json")], 60)]
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -11,7 +11,8 @@ these source lengths (`train_step_s_by_width`, `eval_batch_s_by_width`, keyed by
 prompt included), the curve by which `sweep plan` prices steps at the inputs' real widths. Train: one AdamW step per batch (fused on a GPU, as
 trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled
 (`--cuda-graphs`: and compiled with CUDA graphs, mode 'reduce-overhead'). Medians over timed steps after warm-up. Needs only torch and transformers;
-rows are written as they are measured, so a run cut short keeps what it measured.
+rows are written as they are measured, so a run cut short keeps what it measured; a row it does
+not measure (another architecture, precision or method) stays in `--out`, with its own date.
 """
 
 from __future__ import annotations
@@ -142,13 +143,17 @@ def main(argv: list[str] | None = None) -> dict:
         "inputs": f"{args.source_tokens} source tokens, 3 target tokens, dropout on, random weights"},
         "rows": []}
     out = Path(args.out)
-    if out.is_file():  # other sections (the packing speed-ups of scripts/benchmarks/packing.py) stay
-        table = {**json.loads(out.read_text()), **table}
+    if out.is_file():  # other sections (the packing speed-ups of scripts/benchmarks/packing.py) stay, and the
+        old = json.loads(out.read_text())  # rows of what this run does not measure (each with its own date)
+        measured = {(m, precision, method) for m in args.models for method in args.methods}
+        kept = [r for r in old.get("rows", []) if r.get("task") or
+                (r["architecture"], r["precision"], r["method"]) not in measured]
+        table = {**old, **table, "rows": [{"date": old.get("provenance", {}).get("date"), **r} for r in kept]}
     for model in args.models:
         for method in args.methods:
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
                           args.warmup, args.compile, tuple(args.widths), args.cuda_graphs)
-            table["rows"].append(row)
+            table["rows"].append({**row, "date": table["provenance"]["date"]})
             out.write_text(json.dumps(table, indent=2) + "\n")
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
                   f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
