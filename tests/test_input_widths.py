@@ -37,7 +37,7 @@ def _sst2_folder(root, lengths: list[int], seed: int | None = 0) -> None:
 
 def test_a_steps_width_is_the_widest_of_its_rows_bucketed_when_compiled():
     profile = Profile.of([5] * 3 + [40], prompt=10, widest=266)  # widths 15 (3/4) and 50 (1/4)
-    assert profile.mean() == pytest.approx(0.75 * 15 + 0.25 * 50)
+    assert dict(row_widths(profile, False)) == pytest.approx({15: 0.75, 50: 0.25})
     assert dict(step_widths(((profile, 2),), False)) == pytest.approx({15: 0.75 ** 2, 50: 1 - 0.75 ** 2})
     assert dict(step_widths(((profile, 2),), True)) == pytest.approx({32: 0.75 ** 2, 64: 1 - 0.75 ** 2})
     other = Profile.of([100], prompt=10, widest=266)  # one member of long inputs makes every step wide

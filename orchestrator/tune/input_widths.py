@@ -57,9 +57,6 @@ class Profile:
         i = bisect.bisect_right(self.widths, width)
         return self.cdf[i - 1] if i else 0.0
 
-    def mean(self) -> float:
-        return sum(w * (c - p) for w, c, p in zip(self.widths, self.cdf, (0.0, *self.cdf)))
-
 
 @functools.lru_cache(maxsize=4096)
 def step_widths(parts: tuple[tuple[Profile, int], ...], bucketed: bool) -> tuple[tuple[int, float], ...]:

@@ -151,12 +151,11 @@ class Rates:
 
     def profile(self, trial: dict, prompt: int, source: int) -> Profile | None:
         """The member's input widths, from its task's data (None where it cannot be read)."""
-        template = trial.get("template") or self.spec.training.get("template", "reference")
+        template = trial.get("template", "reference")  # a trial config holds the spec's training keys (TrialConfig's defaults)
         key = (trial["task"], trial["model"], template, source)
         if key not in self.lengths:
-            data = str(trial.get("data") or self.spec.training.get("data", "demo"))
-            self.lengths[key] = read_lengths(trial["task"], trial["model"], data, template, source,
-                                             trial.get("revisions") or self.spec.training.get("revisions"), self.read_hub)
+            self.lengths[key] = read_lengths(trial["task"], trial["model"], str(trial.get("data", "demo")), template,
+                                             source, trial.get("revisions"), self.read_hub)
         lengths = self.lengths[key][0]
         return Profile.of(lengths, prompt, prompt + source) if lengths else None
 

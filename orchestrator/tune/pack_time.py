@@ -120,11 +120,15 @@ def _step_seconds(members: list[MemberLoad], active: list[int], speeds: Speeds,
             sum(m.batch for m in loads), widths)
 
 
-def _reached(hits: dict, shapes: dict) -> set:
-    """Shapes whose expected uses, added to `hits`, reach one half: they are compiled."""
-    for shape, uses in shapes.items():
-        hits[shape] = hits.get(shape, 0.0) + uses
-    return {shape for shape, uses in hits.items() if uses >= 0.5}
+def _new_shapes(hits: dict, loads: list[MemberLoad], key: tuple, uses: dict[int, float]) -> set:
+    """The shapes `key + (width,)` compiled so far: where every member's lengths were read, those whose
+    expected uses (`uses` by width, added to `hits`) reach one half; else every bucket up to their
+    widest input (an upper bound)."""
+    if not all(m.profile for m in loads):
+        return {(*key, w) for w in encoder_widths(max(m.widest for m in loads))}
+    for w, n in uses.items():
+        hits[(*key, w)] = hits.get((*key, w), 0.0) + n
+    return {shape for shape, n in hits.items() if shape[:len(key)] == key and n >= 0.5}
 
 
 def _eval_seconds(member: MemberLoad, packed: bool, compiled: bool) -> float:
@@ -165,11 +169,8 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
             phase, (step, rows, widths) = active, _step_seconds(members, active, speeds, full)
         compiles = set()
         if speeds.compiled:  # the shapes this segment's steps reach, once compiled
-            model = members[active[0]].model
-            if all(members[i].profile for i in active):
-                compiles = _reached(hits, {(model, rows, w): p * (point - before) for w, p in widths}) - seen
-            else:  # the lengths were not read: every bucket up to the widest input (an upper bound)
-                compiles = {(model, rows, w) for w in encoder_widths(max(members[i].widest for i in active))} - seen
+            compiles = _new_shapes(hits, [members[i] for i in active], (members[active[0]].model, rows),
+                                   {w: p * (point - before) for w, p in widths}) - seen
             seen |= compiles
         spent = (point - before) * step
         out.parts["train"] += spent
@@ -211,14 +212,12 @@ def _eval_shapes(ending: list[MemberLoad], hits: dict) -> set:
     """The shapes a packed evaluation of these members compiles at their token budget: each width
     bucket their inputs reach (every bucket up to their widest input where the lengths were not read:
     an upper bound), and the pool's short last pass."""
-    budget, model = sum(m.eval_batch * m.widest for m in ending), ending[0].model
-    if not all(m.profile for m in ending):
-        return {(model, "eval", budget, w) for w in [*encoder_widths(max(m.widest for m in ending)), "last"]}
-    uses: dict = {(model, "eval", budget, "last"): 1.0}
+    key = (ending[0].model, "eval", sum(m.eval_batch * m.widest for m in ending))
+    uses: dict[int, float] = {}
     for m in ending:
         for w, p in row_widths(m.widths, True):
-            uses[(model, "eval", budget, w)] = uses.get((model, "eval", budget, w), 0.0) + p * m.eval_examples
-    return _reached(hits, uses)
+            uses[w] = uses.get(w, 0.0) + p * m.eval_examples
+    return _new_shapes(hits, ending, key, uses) | {(*key, "last")}
 
 
 def steps_per_epoch(train_examples: int, batch: int) -> int:

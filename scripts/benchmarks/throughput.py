@@ -86,24 +86,21 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
             net.train()
 
     prompt = getattr(method_config, "n_tokens", None) or 0
-    by_width: dict[str, dict[str, float]] = {"train_step_s_by_width": {}, "eval_batch_s_by_width": {}}
-    for tokens in sorted(set(widths) - {source_tokens}):  # the other lengths first, then the row's own
+    timed: dict[int, tuple[float, float]] = {}  # encoder width -> (train step s, eval batch s)
+    for tokens in [*sorted(set(widths) - {source_tokens}), source_tokens]:  # the row's own last: its peak memory
         use(tokens)
-        by_width["train_step_s_by_width"][str(prompt + tokens)] = _median_seconds(train_step, device, steps, warmup)
-        by_width["eval_batch_s_by_width"][str(prompt + tokens)] = _median_seconds(eval_step, device, max(1, steps // 2), 1)
-    use(source_tokens)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-
-    train_s = _median_seconds(train_step, device, steps, warmup)
-    eval_s = _median_seconds(eval_step, device, max(1, steps // 2), 1)
+        if tokens == source_tokens and device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        timed[prompt + tokens] = (_median_seconds(train_step, device, steps, warmup),
+                                  _median_seconds(eval_step, device, max(1, steps // 2), 1))
+    train_s, eval_s = timed[prompt + source_tokens]
     row = {"architecture": model, "precision": precision, "method": method, "batch_size": batch_size,
            "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
            "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
     if widths:
-        for key, value in (("train_step_s_by_width", train_s), ("eval_batch_s_by_width", eval_s)):
-            row[key] = dict(sorted({**by_width[key], str(prompt + source_tokens): value}.items(), key=lambda kv: int(kv[0])))
+        for k, key in enumerate(("train_step_s_by_width", "eval_batch_s_by_width")):
+            row[key] = {str(w): seconds[k] for w, seconds in sorted(timed.items())}
     if compile and not method_config.trains_prompt:  # full fine-tuning alone, compiled (workers/trial.py)
         variants = [("compile_s", "compiled_train_examples_per_s", {})]
         if cuda_graphs:  # the same, its forward and backward replayed as CUDA graphs (on a CPU: inductor alone)
