@@ -38,20 +38,37 @@ def count(db: str, sql: str) -> int:
         return 0
 
 
-def run_and_kill(args: list, db: str, condition: str, at_least: int, timeout: float = 240) -> bool:
+class Killed:
+    """What run_and_kill did: true if it killed the process; else how the process ended by itself."""
+
+    def __init__(self, killed: bool, returncode: int | None = None, log: Path | None = None):
+        self.killed, self.returncode = killed, returncode
+        self.tail = log.read_text(errors="replace")[-3000:] if log and not killed and log.exists() else ""
+
+    def __bool__(self) -> bool:
+        return self.killed
+
+    def __repr__(self) -> str:
+        return "killed" if self.killed else f"ended by itself first (exit {self.returncode}); its output ends:\n{self.tail}"
+
+
+def run_and_kill(args: list, db: str, condition: str, at_least: int, timeout: float = 240) -> Killed:
     """Start `superpos ...` in its own process group; SIGKILL the group (driver and its local Ray) once
-    `condition` (SQL count) reaches `at_least`. False if it ended by itself first."""
-    proc = subprocess.Popen([*CLI, *map(str, args)], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    `condition` (SQL count) reaches `at_least`. False if it ended by itself first (its exit code and
+    output's tail are then in the result's repr, which a failed assert prints)."""
+    log = Path(db).with_name(f"run_and_kill-{time.monotonic_ns()}.log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*CLI, *map(str, args)], cwd=REPO, start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             if count(db, condition) >= at_least:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
-                return True
+                return Killed(True)
             time.sleep(0.05)
-        return False
+        return Killed(False, proc.poll(), log)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

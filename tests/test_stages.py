@@ -52,7 +52,8 @@ def test_a_staged_sweep_waits_for_its_sources_and_resumes_after_kill_9_in_either
     cells = {c["key"].split("|")[0] + "|" + c["key"].split("|")[1]: c["state"] for c in json.loads(status.stdout)["cells"]}
     assert cells["attempt|cb"] == "waiting", cells
     # 2: in the ATTEMPT stage, once one of its trials has an epoch
-    assert run_and_kill(["sweep", "resume", 1, "--db", db], db, ATTEMPT_EPOCHS, 1), "make the trials longer"
+    killed = run_and_kill(["sweep", "resume", 1, "--db", db], db, ATTEMPT_EPOCHS, 1)
+    assert killed, f"the resume ended before an ATTEMPT trial had an epoch: {killed!r}"
     out = cli("sweep", "resume", 1, "--db", db)
     assert out.returncode == 0, out.stderr[-3000:]
     assert _rows(db, "SELECT state FROM sweeps") == [("complete",)]

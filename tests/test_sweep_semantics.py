@@ -64,7 +64,7 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
         killed = run_and_kill(["sweep", "resume", 1, "--db", db], db,
                                f"SELECT CASE WHEN ({FINISHED}) >= {max(target, before + 1)} AND "
                                f"({RUNNING_WITH_AN_EPOCH}) >= 1 THEN 1 ELSE 0 END", 1)
-        assert killed, "the resume ended before it could be killed: make the trials longer"
+        assert killed, f"the resume ended before it could be killed: {killed!r}"
         continued(stored)
     stored = interrupted_with_checkpoint(db)
     out = cli("sweep", "resume", 1, "--db", db)
