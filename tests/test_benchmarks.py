@@ -88,7 +88,9 @@ def test_packing_benchmark_cpu_path_and_the_speed_ups_it_writes_for_the_planner(
                             {"name": "solo_eager", "compiled": False, "warmup_s": 0.5}]
     table = tmp_path / "throughput.json"
     table.write_text(json.dumps({"provenance": {"device": "d"}, "rows": [{"a": 1}],
-                                 "packing": {"eval_speedup": {"generate": {"1": 1.0, "8": 4.0}}}}))
+                                 "packing": {"eval_speedup": {"generate": {"1": 1.0, "8": 4.0}},
+                                             "compiled_step_s_by_width": {"m": {"74": 0.1, "266": 0.3}},
+                                             "provenance": {"compiled_step_s_by_width": "pack_widths"}}}))
     write_speedups(results, table)
     written = json.loads(table.read_text())
     assert written["rows"] == [{"a": 1}] and written["packing"]["provenance"]["device"] == "test"
@@ -96,6 +98,8 @@ def test_packing_benchmark_cpu_path_and_the_speed_ups_it_writes_for_the_planner(
                                                                    "compiled": {"1": 3.0, "4": 5.5}}
     assert written["packing"]["compile_s_per_shape"] == 55.5  # the slowest compiled warm-up: the plan's upper bound
     assert written["packing"]["eval_speedup"] == {"generate": {"1": 1.0, "8": 4.0}}  # packed_eval's figures stay
+    assert written["packing"]["compiled_step_s_by_width"] == {"m": {"74": 0.1, "266": 0.3}}  # and pack_widths'
+    assert written["packing"]["provenance"]["compiled_step_s_by_width"] == "pack_widths"
 
 
 def test_packed_eval_writes_its_speed_ups_where_the_planner_reads_them(tmp_path):
@@ -148,3 +152,25 @@ def test_the_pack_profile_sorts_kernels_into_classes_and_names_the_sdpa_kernel()
     assert out["slowest"][0]["class"] == "matmul"
     eff = summarize({"fmha_cutlassF_bf16_aligned_64x64_rf_sm80": 1.0}, steps=1)
     assert eff["sdpa_kernels"] == ["memory-efficient"] and eff["ms_per_step"] == {"attention forward": 1.0}
+
+
+def test_the_compiled_pack_width_curve_is_written_per_architecture_beside_the_other_pack_figures(tmp_path):
+    import json
+
+    from scripts.benchmarks.pack_widths import KEY, write
+
+    table = tmp_path / "throughput.json"
+    table.write_text(json.dumps({"provenance": {}, "rows": [{"a": 1}],
+                                 "packing": {"train_speedup_over_solo_eager": {"compiled": {"8": 5.7}}}}))
+    rows = [{"members": 8, "width": 266, "step_s": 0.16, "compiled": True}]
+    write(table, "google/t5-base-lm-adapt", rows)  # one width is no curve: nothing written
+    assert KEY not in json.loads(table.read_text())["packing"]
+    rows += [{"members": 8, "width": 74, "step_s": 0.05, "compiled": True}, {"members": 8, "source_tokens": 128,
+                                                                           "skipped": "out of time"}]
+    write(table, "google/t5-base-lm-adapt", rows)
+    write(table, "google/t5-small-lm-adapt", [{**r, "step_s": 0.1} for r in rows[:2]])
+    packing = json.loads(table.read_text())["packing"]
+    assert packing[KEY] == {"google/t5-base-lm-adapt": {"266": 0.16, "74": 0.05},
+                            "google/t5-small-lm-adapt": {"266": 0.1, "74": 0.1}}
+    assert packing["train_speedup_over_solo_eager"] == {"compiled": {"8": 5.7}}  # the pack speed-ups stay
+    assert "pack_widths" in packing["provenance"][KEY]

@@ -116,13 +116,15 @@ resources: {{gpus_per_trial: 1, pack_size: 4, compile: true}}
 """
 
 
-def _table(by_width: dict | None, architecture: str = "tiny-t5-lm-adapt") -> dict:
+def _table(by_width: dict | None, architecture: str = "tiny-t5-lm-adapt", pack_by_width: dict | None = None) -> dict:
     row = {"architecture": architecture, "precision": "fp32", "method": "prompt_tuning", "source_tokens": 256,
            "train_examples_per_s": 100.0, "eval_examples_per_s": 1e9}
     if by_width:
         row["train_step_s_by_width"] = by_width
-    return {"provenance": {"device": "test"}, "rows": [row],
-            "packing": {"train_speedup_over_solo_eager": {"compiled": {"1": 1.0, "4": 4.0}}, "compile_s_per_shape": 0.0}}
+    packing = {"train_speedup_over_solo_eager": {"compiled": {"1": 1.0, "4": 4.0}}, "compile_s_per_shape": 0.0}
+    if pack_by_width:
+        packing["compiled_step_s_by_width"] = {architecture: pack_by_width}
+    return {"provenance": {"device": "test"}, "rows": [row], "packing": packing}
 
 
 def test_sweep_plan_reads_a_local_folders_widths_and_prices_them_by_the_tables_curve(tmp_path):
@@ -136,7 +138,33 @@ def test_sweep_plan_reads_a_local_folders_widths_and_prices_them_by_the_tables_c
     assert ratio == pytest.approx(Curve.of(curve, 266)(width), rel=1e-6) and ratio < 1
     text = format_plan(spec, "spec.yaml", flat)
     assert "input widths read from sst2" in text and "seconds by input width on tiny-t5-lm-adapt" in text
-    assert "seconds by input width" not in format_plan(spec, "spec.yaml", priced)
+    # the spec's packs are compiled: a row's curve is one eager trial's, and the plan says it stands in
+    assert "a compiled pack's seconds by input width on tiny-t5-lm-adapt (planned by one eager trial's curve" in (
+        format_plan(spec, "spec.yaml", priced))
+
+
+def test_a_compiled_pack_is_priced_by_its_architectures_compiled_pack_curve_where_measured(tmp_path):
+    _sst2_folder(tmp_path, [12] * 400, seed=None)
+    spec = parse_spec(SPEC.format(data=str(tmp_path)))
+    tokens, = set(read_lengths("sst2", "tiny-t5-lm-adapt", str(tmp_path), "reference", 128)[0])
+    width = encoder_bucket(10 + tokens, 138)
+    solo, pack = {"42": 0.5, "74": 0.7, "138": 0.85, "266": 1.0}, {"42": 0.1, "74": 0.2, "138": 0.4, "266": 0.8}
+    flat = estimate(spec, _table(None))
+    priced = estimate(spec, _table(solo, pack_by_width=pack))
+    ratio = priced["schedule"]["train_hours"] / flat["schedule"]["train_hours"]
+    assert ratio == pytest.approx(Curve.of(pack, 266)(width), rel=1e-6)  # the pack's curve, relative to its 266
+    assert ratio != pytest.approx(Curve.of(solo, 266)(width), rel=1e-3)
+    assert "a compiled pack's seconds by input width" not in format_plan(spec, "spec.yaml", priced)
+    # another architecture's pack curve does not price this one's packs; eager packs keep the solo curve
+    other = _table(solo, pack_by_width=pack)
+    other["packing"]["compiled_step_s_by_width"] = {"google/t5-base-lm-adapt": pack}
+    assert estimate(spec, other)["schedule"]["train_hours"] == pytest.approx(
+        flat["schedule"]["train_hours"] * Curve.of(solo, 266)(width), rel=1e-6)
+    eager = parse_spec(SPEC.format(data=str(tmp_path)).replace("compile: true", "compile: false"))
+    flat_eager = estimate(eager, {**_table(None), "packing": {}})
+    assert estimate(eager, {**_table(solo, pack_by_width=pack), "packing": {
+        "compiled_step_s_by_width": {"tiny-t5-lm-adapt": pack}}})["schedule"]["train_hours"] == pytest.approx(
+        flat_eager["schedule"]["train_hours"] * Curve.of(solo, 266)(tokens + 10), rel=1e-6)
 
 
 def test_hub_inputs_are_planned_at_full_length_unless_read_and_the_plan_says_so():

@@ -42,3 +42,25 @@ def test_a_second_run_replaces_its_own_rows_and_keeps_the_others(tmp_path):
     assert sorted(r["method"] for r in rows) == ["full_finetune", "prompt_tuning"]  # one row each: replaced, kept
     kept = next(r for r in rows if r["method"] == "prompt_tuning")
     assert kept["train_step_s"] == first["prompt_tuning"]["train_step_s"] and kept["date"]
+
+
+def test_a_row_is_saved_with_its_eager_figures_before_its_compile_starts():
+    """A GPU step cut short while compiling full fine-tuning keeps the row's eager rates and curve."""
+    from scripts.benchmarks.throughput import measure
+
+    class Stop(Exception):
+        pass
+
+    saved = []
+
+    def save(row):
+        saved.append(dict(row))
+        raise Stop  # as if the step's time ran out at the compile that follows
+
+    try:
+        measure("tiny-t5", "full_finetune", "fp32", "cpu", 4, 16, 1, 0, compile=True, widths=(8,), saved=save)
+    except Stop:
+        pass
+    row, = saved
+    assert row["train_examples_per_s"] > 0 and list(row["train_step_s_by_width"]) == ["8", "16"]
+    assert "compiled_train_examples_per_s" not in row

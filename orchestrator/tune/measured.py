@@ -110,8 +110,10 @@ class Rates:
         self.proxied: set[tuple[str, str]] = set()
         self.flat: set[str] = set()  # architectures whose rows have no seconds by width
         self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
+        self.solo_curve_packs: set[str] = set()  # architectures whose compiled packs are priced by a solo curve
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
+        self.pack_widths = packing.get("compiled_step_s_by_width") or {}  # by architecture (scripts.benchmarks.pack_widths)
         self.eval_curve = packing.get("eval_speedup") or {}
         if compile_enabled(spec) and packing.get("compiled_eval_speedup"):  # a compiled pack's evaluation
             self.eval_curve = packing["compiled_eval_speedup"]
@@ -147,7 +149,8 @@ class Rates:
         return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
                           1 / rate if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
                           prompt + source, train, int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"])),
-                          self.profile(trial, prompt, source), *self.width_curves(row, prompt))
+                          self.profile(trial, prompt, source),
+                          *self.width_curves(row, prompt, compile_enabled(self.spec) and config_of.trains_prompt))
 
     def profile(self, trial: dict, prompt: int, source: int) -> Profile | None:
         """The member's input widths, from its task's data (None where it cannot be read)."""
@@ -159,15 +162,22 @@ class Rates:
         lengths = self.lengths[key][0]
         return Profile.of(lengths, prompt, prompt + source) if lengths else None
 
-    def width_curves(self, row: dict | None, prompt: int) -> tuple[Curve, Curve]:
+    def width_curves(self, row: dict | None, prompt: int, compiled_pack: bool = False) -> tuple[Curve, Curve]:
         """A row's step seconds by encoder width, relative to its own width; none (1x) for a row
-        measured per task (at that task's real lengths already) or without them."""
+        measured per task (at that task's real lengths already) or without them. A compiled pack's
+        steps take its architecture's compiled-pack curve where the table has one (packing
+        `compiled_step_s_by_width`), else the row's own (one eager trial's)."""
         if not row or row.get("task"):
             return Curve(), Curve()
         at = prompt + int(row.get("source_tokens", DEFAULTS["max_source_tokens"]))
-        if not row.get("train_step_s_by_width"):
+        train = row.get("train_step_s_by_width")
+        if not train:
             self.flat.add(row["architecture"])
-        return Curve.of(row.get("train_step_s_by_width"), at), Curve.of(row.get("eval_batch_s_by_width"), at)
+        if compiled_pack and row["architecture"] in self.pack_widths:
+            train = self.pack_widths[row["architecture"]]
+        elif compiled_pack and train:
+            self.solo_curve_packs.add(row["architecture"])
+        return Curve.of(train, at), Curve.of(row.get("eval_batch_s_by_width"), at)
 
     def widths_note(self) -> list[str]:
         """Where the inputs' widths come from, per task: said beside the figures."""
@@ -218,6 +228,10 @@ class Rates:
         if self.flat and any(lengths for lengths, _ in self.lengths.values()):
             notes.append(f"seconds by input width on {', '.join(sorted(self.flat))} (the inputs read are planned at the "
                          "width the table was measured at; `python -m scripts.benchmarks.throughput --widths` measures them)")
+        if self.solo_curve_packs and any(lengths for lengths, _ in self.lengths.values()):
+            notes.append(f"a compiled pack's seconds by input width on {', '.join(sorted(self.solo_curve_packs))} (planned by "
+                         "one eager trial's curve, which short inputs help less than a compiled pack; "
+                         "`python -m scripts.benchmarks.pack_widths` measures it)")
         if not self.overheads:
             notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
         return notes

@@ -1,18 +1,25 @@
 """Every GPU measurement issue 16 still needs, as one script for a lent device's few minutes.
 
-    python -m scripts.benchmarks.gpu_session --out DIR [--budget-s 540] [--rehearse]
+    python -m scripts.benchmarks.gpu_session --out DIR [--budget-s 540] [--only STEP ...] [--rehearse]
 
 Runs, most telling first, each in its own process with its own time limit (a step that fails or
 runs out of time is recorded and the next one starts), and rewrites DIR/gpu_session.json after
 each step, so a session cut short keeps what it measured:
 
-1. throughput, bf16, every row with its width curve (`--widths 32 64 128`) -> DIR/throughput.json
-   (from the shipped table: its packing section and the rows not measured again stay): full
-   fine-tuning on t5-base compiled, on t5-small compiled and with CUDA graphs, then the four prompt
-   methods on both;
+1. full fine-tuning on t5-base, compiled, bf16, with its width curve (`--widths 32 64 128`) ->
+   DIR/throughput.json (from the shipped table: its packing section and the rows not measured again
+   stay; a row is written before its compile, so a step cut short keeps its eager figures);
 2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json;
-3. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
-4. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
+3. full fine-tuning on t5-small, compiled and with CUDA graphs;
+4. the four prompt methods on both models, with their width curves;
+5. the compiled pack of 8 at 64 and 128 source tokens beside 256 (scripts/benchmarks/pack_widths.py)
+   -> the compiled pack's width curve into DIR/throughput.json;
+6. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
+7. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
+The order is the plan's: the steps that move Table 1's GPU-hours most come first (full fine-tuning
+is 330 of its 555 planned hours, evaluation 96). The steps' limits add up to more than one
+session's budget: a later session runs the ones skipped with `--only STEP ...`, from the table
+the first one left (committed as orchestrator/throughput.json).
 Then copy DIR/throughput.json over orchestrator/throughput.json and re-plan Table 1 with
 `superpos sweep plan orchestrator/specs/paper-table1.yaml --read-hub-data` where the hub is at hand.
 `--rehearse` (on a CPU): the same steps on tiny-t5 with small settings, to check the script.
@@ -41,12 +48,15 @@ def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
     eval_args = ["--members", "2", "--samples", "16", "--rounds", "1"] if rehearse else ["--model", "random:" + base,
                                                                                         "--members", "8"]
     pack = ["--members", "2"] if rehearse else []
-    return [("finetune_base", [*tp, "--models", base, "--methods", "full_finetune", "--compile"], 130),
-            ("finetune_small", [*tp, "--models", small, "--methods", "full_finetune", "--compile", "--cuda-graphs"], 130),
-            ("prompt_methods", [*tp, "--models", small, base, "--methods", "prompt_tuning", "superpos_prompt",
-                                "residual_prompt", "attempt"], 110),
+    widths = ["--rehearse", "--widths", "16", "32"] if rehearse else ["--widths", "64", "128"]
+    return [("finetune_base", [*tp, "--models", base, "--methods", "full_finetune", "--compile"], 150),
             ("packed_eval", ["scripts.benchmarks.packed_eval", *eval_args, "--compile", "--out", str(out / "packed_eval.json"),
                              "--throughput", table], 110),
+            ("finetune_small", [*tp, "--models", small, "--methods", "full_finetune", "--compile", "--cuda-graphs"], 120),
+            ("prompt_methods", [*tp, "--models", small, base, "--methods", "prompt_tuning", "superpos_prompt",
+                                "residual_prompt", "attempt"], 110),
+            ("pack_widths", ["scripts.benchmarks.pack_widths", *pack, *widths, "--budget-s", "100", "--throughput", table,
+                             "--out", str(out / "pack_widths.json")], 170),
             ("flex_attention", ["scripts.benchmarks.flex_attention", *pack, "--out", str(out / "flex_attention.json")], 100),
             ("profile_pack", ["scripts.benchmarks.profile_pack", *pack, *(["--steps", "2"] if rehearse else []),
                               "--out", str(out / "profile_pack.json")], 60)]
@@ -57,6 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", required=True, help="the folder every figure is written to ($OUT on a lent device)")
     parser.add_argument("--budget-s", type=float, default=540, help="stop starting steps past this many seconds")
     parser.add_argument("--rehearse", action="store_true", help="tiny-t5, small settings: check the script on a CPU")
+    parser.add_argument("--only", nargs="+", metavar="STEP", choices=[name for name, _, _ in steps(Path("."), False)],
+                        help="run only these steps (a later session's: the ones an earlier one skipped)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,6 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary: dict = {"steps": []}
     started = time.monotonic()
     for name, module_args, limit in steps(out, args.rehearse):
+        if args.only and name not in args.only:
+            continue
         left = args.budget_s - (time.monotonic() - started)
         if left < 30:
             summary["steps"].append({"step": name, "skipped": f"{left:.0f} s of the budget left"})

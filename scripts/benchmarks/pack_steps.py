@@ -36,25 +36,26 @@ class Bench:
         self.loaded = load_model(setup["model"])
         self.loaded.model.to(device)
 
-    def members(self, k: int, method: str = "prompt_tuning") -> list:
+    def members(self, k: int, method: str = "prompt_tuning", source: int | None = None) -> list:
+        """`k` members, each with its own prompt, optimizer and batch (of `source` tokens: the setup's by default)."""
         out = []
         for i in range(k):
             seed_everything(i)
             built = assemble(self.setup["model"], get_method_config(method, METHODS[method]), dropout=False,
                              precision=self.setup["precision"], loaded=self.loaded)
             built.model.to(self.device)
-            out.append((built.model, torch.optim.AdamW(built.param_groups, lr=0.01), self.batch(i)))
+            out.append((built.model, torch.optim.AdamW(built.param_groups, lr=0.01), self.batch(i, source)))
         return out
 
-    def batch(self, seed: int) -> dict:
+    def batch(self, seed: int, source: int | None = None) -> dict:
         s, gen = self.setup, torch.Generator().manual_seed(seed)
-        ids = torch.randint(5, self.loaded.real_vocab, (s["batch"], s["source"]), generator=gen)
+        ids = torch.randint(5, self.loaded.real_vocab, (s["batch"], source or s["source"]), generator=gen)
         labels = torch.randint(5, self.loaded.real_vocab, (s["batch"], s["target"]), generator=gen)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
 
     def tokens(self, members: list) -> int:
-        s = self.setup
-        return sum(s["batch"] * (m.method.n_tokens + s["source"] + s["target"]) for m, _, _ in members)
+        return sum(b["input_ids"].numel() + b["labels"].numel() + len(b["labels"]) * m.method.n_tokens
+                   for m, _, b in members)
 
 
 def solo_step(members: list, device: str):

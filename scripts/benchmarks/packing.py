@@ -44,6 +44,7 @@ from scripts.benchmarks.pack_steps import (
     step_flops,
     sync,
 )
+from scripts.benchmarks.pack_widths import KEY as WIDTHS
 
 
 class Results:
@@ -194,8 +195,9 @@ def write_speedups(results: Results, path: Path) -> None:
     table = json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
     setup = info["setup"]
     warmups = sorted(r["warmup_s"] for r in results.data["rows"] if r.get("compiled") and r.get("warmup_s"))
-    kept = {k: v for k, v in (table.get("packing") or {}).items() if k.startswith("eval_")}  # packed_eval's
-    table["packing"] = {**kept, "provenance": {
+    old = table.get("packing") or {}
+    kept = {k: v for k, v in old.items() if k.startswith("eval_") or k == WIDTHS}  # packed_eval's, pack_widths'
+    table["packing"] = {**kept, "provenance": {**{k: v for k, v in old.get("provenance", {}).items() if k == WIDTHS},
         "device": info["device"], "date": datetime.date.today().isoformat(), "torch": info["torch"],
         "command": "python -m scripts.benchmarks.packing",
         "inputs": f"{setup['model'].removeprefix('random:')} architecture, {setup['precision']}, batch {setup['batch']} "

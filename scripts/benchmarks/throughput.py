@@ -55,7 +55,10 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
             steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = (),
-            cuda_graphs: bool = False) -> dict:
+            cuda_graphs: bool = False, saved=lambda row: None) -> dict:
+    """One row: eager train and eval rates (and seconds by width); with `compile`, full fine-tuning's
+    compiled rates too. `saved(row)` is called once the eager figures are in and again after each
+    compiled one, so a run cut short during a compile keeps what it measured."""
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
     method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
     loaded = load_model(name, device=device)
@@ -101,6 +104,7 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
     if widths:
         for k, key in enumerate(("train_step_s_by_width", "eval_batch_s_by_width")):
             row[key] = {str(w): seconds[k] for w, seconds in sorted(timed.items())}
+    saved(row)
     if compile and not method_config.trains_prompt:  # full fine-tuning alone, compiled (workers/trial.py)
         variants = [("compile_s", "compiled_train_examples_per_s", {})]
         if cuda_graphs:  # the same, its forward and backward replayed as CUDA graphs (on a CPU: inductor alone)
@@ -111,6 +115,7 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
             train_step(compiled)  # the compile
             row[compile_key] = time.perf_counter() - started
             row[rate_key] = batch_size / _median_seconds(lambda t5=compiled: train_step(t5), device, steps, warmup)
+            saved(row)
     return row
 
 
@@ -148,10 +153,14 @@ def main(argv: list[str] | None = None) -> dict:
         table = {**old, **table, "rows": [{"date": old.get("provenance", {}).get("date"), **r} for r in kept]}
     for model in args.models:
         for method in args.methods:
+            index = len(table["rows"])
+
+            def saved(row: dict, index=index) -> None:
+                table["rows"][index:] = [{**row, "date": table["provenance"]["date"]}]
+                out.write_text(json.dumps(table, indent=2) + "\n")
+
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
-                          args.warmup, args.compile, tuple(args.widths), args.cuda_graphs)
-            table["rows"].append({**row, "date": table["provenance"]["date"]})
-            out.write_text(json.dumps(table, indent=2) + "\n")
+                          args.warmup, args.compile, tuple(args.widths), args.cuda_graphs, saved)
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
                   f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
                                                               if row["peak_memory_gib"] else "")
