@@ -174,3 +174,23 @@ def test_the_compiled_pack_width_curve_is_written_per_architecture_beside_the_ot
                             "google/t5-small-lm-adapt": {"266": 0.1, "74": 0.1}}
     assert packing["train_speedup_over_solo_eager"] == {"compiled": {"8": 5.7}}  # the pack speed-ups stay
     assert "pack_widths" in packing["provenance"][KEY]
+
+
+def test_the_benchmarks_short_varied_rows_are_padded_to_their_longest_and_counted_net_of_padding():
+    import torch
+
+    from scripts.benchmarks.pack_steps import CPU, Bench, packed_step
+    from workers.packed_step import PackStats
+
+    bench = Bench(CPU, "cpu")
+    batch = bench.batch(0, median=12)
+    lengths = batch["attention_mask"].sum(1)
+    assert batch["input_ids"].shape[1] == int(lengths.max()) <= CPU["source"] and len(set(lengths.tolist())) > 3
+    assert bool((batch["input_ids"][batch["attention_mask"] == 0] == 0).all())  # pads are pad ids
+    pack = bench.members(2, median=12)
+    stats = PackStats()
+    packed_step(pack, "cpu", False, stats)[0]()
+    real = sum(int(b["attention_mask"].sum()) + b["labels"].numel() + len(b["labels"]) * m.method.n_tokens
+               for m, _, b in pack)
+    assert stats.real == real < stats.slots  # the step counted its real tokens and the padding beside them
+    assert torch.equal(bench.batch(0, median=12)["input_ids"], batch["input_ids"])  # seeded

@@ -13,7 +13,8 @@ each step, so a session cut short keeps what it measured:
 3. full fine-tuning on t5-small, compiled and with CUDA graphs;
 4. the four prompt methods on both models, with their width curves;
 5. the compiled pack of 8 at 64 and 128 source tokens beside 256 (scripts/benchmarks/pack_widths.py)
-   -> the compiled pack's width curve into DIR/throughput.json;
+   -> the compiled pack's width curve into DIR/throughput.json; and on short rows of varied lengths:
+   tokens/s and MFU (measured peak and datasheet) of every slot and net of padding;
 6. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
 7. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
 The order is the plan's: the steps that move Table 1's GPU-hours most come first (full fine-tuning
@@ -55,8 +56,8 @@ def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
             ("finetune_small", [*tp, "--models", small, "--methods", "full_finetune", "--compile", "--cuda-graphs"], 120),
             ("prompt_methods", [*tp, "--models", small, base, "--methods", "prompt_tuning", "superpos_prompt",
                                 "residual_prompt", "attempt"], 110),
-            ("pack_widths", ["scripts.benchmarks.pack_widths", *pack, *widths, "--budget-s", "100", "--throughput", table,
-                             "--out", str(out / "pack_widths.json")], 170),
+            ("pack_widths", ["scripts.benchmarks.pack_widths", *pack, *widths, "--budget-s", "150", "--throughput", table,
+                             "--out", str(out / "pack_widths.json")], 240),
             ("flex_attention", ["scripts.benchmarks.flex_attention", *pack, "--out", str(out / "flex_attention.json")], 100),
             ("profile_pack", ["scripts.benchmarks.profile_pack", *pack, *(["--steps", "2"] if rehearse else []),
                               "--out", str(out / "profile_pack.json")], 60)]

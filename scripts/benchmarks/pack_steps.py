@@ -36,22 +36,31 @@ class Bench:
         self.loaded = load_model(setup["model"])
         self.loaded.model.to(device)
 
-    def members(self, k: int, method: str = "prompt_tuning", source: int | None = None) -> list:
-        """`k` members, each with its own prompt, optimizer and batch (of `source` tokens: the setup's by default)."""
+    def members(self, k: int, method: str = "prompt_tuning", source: int | None = None,
+                median: int | None = None) -> list:
+        """`k` members, each with its own prompt, optimizer and batch (`batch`'s `source` and `median`)."""
         out = []
         for i in range(k):
             seed_everything(i)
             built = assemble(self.setup["model"], get_method_config(method, METHODS[method]), dropout=False,
                              precision=self.setup["precision"], loaded=self.loaded)
             built.model.to(self.device)
-            out.append((built.model, torch.optim.AdamW(built.param_groups, lr=0.01), self.batch(i, source)))
+            out.append((built.model, torch.optim.AdamW(built.param_groups, lr=0.01), self.batch(i, source, median)))
         return out
 
-    def batch(self, seed: int, source: int | None = None) -> dict:
+    def batch(self, seed: int, source: int | None = None, median: int | None = None) -> dict:
+        """Random ids of `source` tokens (the setup's by default) per row; with `median`, rows of
+        lognormal lengths around it (sigma 0.6, as short sentences are) padded to the longest."""
         s, gen = self.setup, torch.Generator().manual_seed(seed)
-        ids = torch.randint(5, self.loaded.real_vocab, (s["batch"], source or s["source"]), generator=gen)
+        width = source or s["source"]
+        ids = torch.randint(5, self.loaded.real_vocab, (s["batch"], width), generator=gen)
         labels = torch.randint(5, self.loaded.real_vocab, (s["batch"], s["target"]), generator=gen)
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+        mask = torch.ones_like(ids)
+        if median:
+            lengths = (median * torch.exp(0.6 * torch.randn(s["batch"], generator=gen))).round().clamp(4, width).long()
+            mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+            ids, mask = (ids * mask)[:, : int(lengths.max())], mask[:, : int(lengths.max())]
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def tokens(self, members: list) -> int:
         return sum(b["input_ids"].numel() + b["labels"].numel() + len(b["labels"]) * m.method.n_tokens
@@ -69,14 +78,15 @@ def solo_step(members: list, device: str):
     return step
 
 
-def packed_step(members: list, device: str, compile: bool):
+def packed_step(members: list, device: str, compile: bool, stats=None):
+    """One step of the pack as workers/pack.py steps it (`stats`: a PackStats that counts its slots and real tokens)."""
     t5 = members[0][0].t5
     forward = StepForward(t5, compile)
     rows = sum(b["input_ids"].shape[0] for _, _, b in members) if compile else None
     widest = max(m.method.n_tokens + b["input_ids"].shape[1] for m, _, b in members)
 
     def step():
-        losses = packed_losses(t5, forward.active, [(m.method, b) for m, _, b in members], device, rows, None, widest)
+        losses = packed_losses(t5, forward.active, [(m.method, b) for m, _, b in members], device, rows, stats, widest)
         torch.stack(losses).sum().backward()
         for _, opt, _ in members:
             opt.step()
