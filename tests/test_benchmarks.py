@@ -117,6 +117,18 @@ def test_packed_eval_writes_its_speed_ups_where_the_planner_reads_them(tmp_path)
                     "generate": {"speedup": 2.0}, "rank": {"speedup": 1.5}}, table)
     written = json.loads(table.read_text())
     assert written["packing"]["eval_speedup"] == {"generate": {"1": 1.0, "4": 2.0}, "rank": {"1": 1.0, "4": 1.5}}
+    write_speedups({"members": 2, "model": "m", "task": "mnli", "device_name": "cpu",  # another count: a point more
+                    "generate": {"speedup": 1.6}, "rank": {"speedup": 1.2}}, table)
+    curves = json.loads(table.read_text())["packing"]
+    assert curves["eval_speedup"]["generate"] == {"1": 1.0, "2": 1.6, "4": 2.0}
+    assert "2 and 4 members" in curves["eval_provenance"]["inputs"]
+    spec3 = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 2}\n"
+                       "training: {epochs: 1, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 2}\n")
+    assert estimate(spec3, json.loads(table.read_text()))["schedule"]["eval_hours"] == pytest.approx(
+        estimate(spec3, {"provenance": {}, "rows": rows})["schedule"]["eval_hours"] / 1.6)
+    write_speedups({"members": 4, "model": "m", "task": "mnli", "device_name": "cpu",
+                    "generate": {"speedup": 2.5}, "rank": {"speedup": 1.5}}, table)  # the same count: replaced
+    assert json.loads(table.read_text())["packing"]["eval_speedup"]["generate"] == {"1": 1.0, "2": 1.6, "4": 2.5}
     spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 4}\n"
                       "training: {epochs: 1, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 4}\n")
     together, alone = estimate(spec, written), estimate(spec, {"provenance": {}, "rows": rows})

@@ -9,7 +9,9 @@ each step, so a session cut short keeps what it measured:
 1. full fine-tuning on t5-base, compiled, bf16, with its width curve (`--widths 32 64 128`) ->
    DIR/throughput.json (from the shipped table: its packing section and the rows not measured again
    stay; a row is written before its compile, so a step cut short keeps its eager figures);
-2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json;
+2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json; then
+   of 3 (in Table 1's plan, epochs end for at most 3 members of a pack together: the same task's
+   methods), a second point on the curve;
 3. full fine-tuning on t5-small, compiled and with CUDA graphs;
 4. the four prompt methods on both models, with their width curves;
 5. the compiled pack of 8 at 64 and 128 source tokens beside 256 (scripts/benchmarks/pack_widths.py)
@@ -46,13 +48,17 @@ def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
     base, small = ("tiny-t5", "tiny-t5-lm-adapt") if rehearse else ("google/t5-base-lm-adapt", "google/t5-small-lm-adapt")
     few = ["--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens", "32", "--widths", "16"]
     tp = ["scripts.benchmarks.throughput", *(few if rehearse else ["--widths", "32", "64", "128"]), "--out", table]
-    eval_args = ["--members", "2", "--samples", "16", "--rounds", "1"] if rehearse else ["--model", "random:" + base,
-                                                                                        "--members", "8"]
+    def eval_args(members: int, name: str) -> list[str]:
+        common = ["scripts.benchmarks.packed_eval", "--compile", "--out", str(out / f"{name}.json"), "--throughput", table]
+        if rehearse:
+            return [*common, "--members", str(2 if members > 3 else members), "--samples", "16", "--rounds", "1"]
+        return [*common, "--model", "random:" + base, "--members", str(members)]
+
     pack = ["--members", "2"] if rehearse else []
     widths = ["--rehearse", "--widths", "16", "32"] if rehearse else ["--widths", "64", "128"]
     return [("finetune_base", [*tp, "--models", base, "--methods", "full_finetune", "--compile"], 150),
-            ("packed_eval", ["scripts.benchmarks.packed_eval", *eval_args, "--compile", "--out", str(out / "packed_eval.json"),
-                             "--throughput", table], 110),
+            ("packed_eval", eval_args(8, "packed_eval"), 110),
+            ("packed_eval_3", eval_args(3, "packed_eval_3"), 90),
             ("finetune_small", [*tp, "--models", small, "--methods", "full_finetune", "--compile", "--cuda-graphs"], 120),
             ("prompt_methods", [*tp, "--models", small, base, "--methods", "prompt_tuning", "superpos_prompt",
                                 "residual_prompt", "attempt"], 110),

@@ -136,19 +136,26 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_speedups(result: dict, path: Path) -> None:
-    """packing.eval_speedup[mode] = {1: 1, members: measured}: the planner interpolates between them."""
+    """packing.eval_speedup[mode][members] = measured (and 1 at 1): the planner interpolates between
+    them. A run with another member count adds its point to the curve (a pack's epochs often end
+    for 2 or 3 members together, so a curve of 1 and 8 alone would guess there); one with the
+    same count replaces it."""
     table = json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
     packing = table.setdefault("packing", {})
-    modes = ("generate", "rank")
-    packing["eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["speedup"]} for mode in modes}
+    modes, members = ("generate", "rank"), str(result["members"])
+    for mode in modes:
+        packing.setdefault("eval_speedup", {}).setdefault(mode, {"1": 1.0})[members] = result[mode]["speedup"]
     if "compiled_speedup" in result["generate"]:  # a compiled pack's evaluation, and its compiles per shape
-        packing["compiled_eval_speedup"] = {mode: {"1": 1.0, str(result["members"]): result[mode]["compiled_speedup"]}
-                                            for mode in modes}
-        packing["eval_compile_s_per_shape"] = round(max(result[m]["compile_s"] / result[m]["compiled_shapes"]
-                                                        for m in modes), 1)
+        for mode in modes:
+            packing.setdefault("compiled_eval_speedup", {}).setdefault(mode, {"1": 1.0})[members] = (
+                result[mode]["compiled_speedup"])
+        packing["eval_compile_s_per_shape"] = round(max([packing.get("eval_compile_s_per_shape", 0.0)] + [
+            result[m]["compile_s"] / result[m]["compiled_shapes"] for m in modes]), 1)
     command = "python -m scripts.benchmarks.packed_eval" + (" --compile" if "compiled_speedup" in result["generate"] else "")
+    counts = sorted({int(k) for curve in packing["eval_speedup"].values() for k in curve} - {1})
     packing["eval_provenance"] = {"device": result["device_name"], "command": command,
-                                  "inputs": f"{result['model']}, {result['task']}, {result['members']} members"}
+                                  "inputs": f"{result['model']}, {result['task']}, "
+                                            f"{' and '.join(map(str, counts))} members"}
     path.write_text(json.dumps(table, indent=2) + "\n")
     print(f"wrote the packed-evaluation speed-ups into {path}")
 
