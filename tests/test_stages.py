@@ -124,3 +124,23 @@ def test_the_grid_of_a_staged_spec_leaves_attempt_off_its_source_tasks(tmp_path)
     attempt = cells[-1]
     assert [t for t, _ in attempt.sources] == ["rte", "sst2"]
     assert [k.split("|")[:2] for _, k in attempt.sources] == [["prompt_tuning", "rte"], ["prompt_tuning", "sst2"]]
+
+
+def test_a_published_source_prompt_is_whole_even_where_an_interrupted_write_left_a_truncated_file(tmp_path):
+    """The file a source-mixing trial reads is renamed into place once whole; a truncated one under
+    the prompt's name (a driver killed mid-write) is written again instead of being kept."""
+    from orchestrator.spec.plan import source_file
+    from orchestrator.tune.sources import _publish
+
+    spec = parse_spec(textwrap.dedent(STAGED.format(data="")).format(storage=tmp_path / "ray"))
+    stored = {"sha256": "ab" * 32, "data": b"\x01" * 4096}
+    path = tmp_path / "ray" / "superpos-sources" / f"{'ab' * 32}.safetensors"
+    assert source_file(spec, stored["sha256"]) == str(path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(stored["data"][:100])  # what a kill -9 during a plain write leaves
+    _publish(spec, stored)
+    assert path.read_bytes() == stored["data"]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left beside it
+    before = path.stat().st_mtime_ns
+    _publish(spec, stored)  # whole already: not written again
+    assert path.stat().st_mtime_ns == before

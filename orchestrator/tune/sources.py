@@ -11,6 +11,7 @@ where every trial reads it (plan.source_file). Every problem is found before any
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,11 +66,17 @@ def _pick(published: dict, task: str, model: str, dropout: bool, spec: SweepSpec
 
 
 def _publish(spec: SweepSpec, stored) -> None:
-    """The prompt's file where the sweep's trials read it (content-addressed: written once)."""
-    path = Path(source_file(spec, stored["sha256"]))
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(bytes(stored["data"]))
+    """The prompt's file where the sweep's trials read it (content-addressed: written once). Written
+    to a temporary file and renamed into place, so a driver killed mid-write leaves no truncated file
+    under the prompt's name; a file there that differs from the stored bytes (one an older version
+    left half-written) is written again."""
+    path, data = Path(source_file(spec, stored["sha256"])), bytes(stored["data"])
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None = None,
