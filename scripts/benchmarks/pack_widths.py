@@ -42,9 +42,9 @@ from workers.packed_step import PackStats
 KEY = "compiled_step_s_by_width"  # in the throughput table's packing section: {architecture: {encoder width: s}}
 
 
-def measure(setup: dict, device: str, members: int, sources: list[int], deadline: float, record) -> None:
+def measure(bench: Bench, members: int, sources: list[int], deadline: float, record) -> None:
     """The compiled pack at each of `sources` (source tokens), in order, while the deadline allows."""
-    bench = Bench(setup, device)
+    setup, device = bench.setup, bench.device
     for source in sources:
         if time.monotonic() > deadline:
             record({"source_tokens": source, "skipped": "out of time"})
@@ -63,13 +63,13 @@ def measure(setup: dict, device: str, members: int, sources: list[int], deadline
         del pack, step, forward
 
 
-def varied(setup: dict, device: str, members: int, median: int, record) -> None:
+def varied(bench: Bench, members: int, median: int, record) -> None:
     """The compiled pack on rows of short, varied lengths (lognormal around `median` tokens, each
     member's batch padded to its longest, the stack to the width bucket), as real packs are:
     tokens/s of every slot computed and net of padding, and MFU both ways against the measured bf16
     matmul peak and the datasheet's. FLOPs: torch's counter on the eager step of the same batches,
     per slot, times the slots each way (attention's share, quadratic in the width, is small here)."""
-    bench = Bench(setup, device)
+    setup, device = bench.setup, bench.device
     torch._dynamo.reset()
     pack = bench.members(members, median=median)
     eager = PackStats()
@@ -134,11 +134,13 @@ def main(argv: list[str] | None = None) -> dict:
             if args.throughput:
                 write(Path(args.throughput), architecture, rows)
 
+        bench = Bench(setup, device)  # one frozen model for every width
         others = sorted(set(args.widths) - {setup["source"]})  # the setup's width and the narrowest make a curve
-        measure(setup, device, args.members, [setup["source"], *others[:1]], deadline, record)
+        measure(bench, args.members, [setup["source"], *others[:1]], deadline, record)
         if args.median and time.monotonic() < deadline:
-            varied(setup, device, args.members, args.median, record)
-        measure(setup, device, args.members, others[1:], deadline, record)
+            varied(bench, args.members, args.median, record)
+        measure(bench, args.members, others[1:], deadline, record)
+        del bench
     print(f"wrote {out}")
     return result
 
