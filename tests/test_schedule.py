@@ -192,3 +192,20 @@ def test_a_task_whose_data_is_broken_has_no_size_and_the_others_keep_theirs(tmp_
     (tmp_path / "rte" / "validation.jsonl").write_text("{not json\n")
     spec = parse_spec(f"methods: [prompt_tuning]\ntasks: [sst2, rte]\ntraining: {{data: {tmp_path}}}\n")
     assert train_sizes(spec) == {"sst2": 256}
+
+
+def test_the_plan_says_how_many_members_evaluate_together():
+    # epochs end at 5 (the short one alone), 10 (both: the short one's last) and 20 (the long one alone)
+    t = pack_time([member(10), member(5)], Speeds(train={1: 1.0, 2: 1.5}, eval={1: 1.0, 2: 2.0}))
+    assert t.eval_groups == {1: 20, 2: 20}
+    four = parse_spec("methods: [prompt_tuning, superpos_prompt]\ntasks: [rte]\nmodels: [tiny-t5]\ndropout: [off]\n"
+                      "method_grid: {superpos_prompt: {m: [8]}}\noptuna: {trials_per_cell: 2}\n"
+                      "training: {epochs: 2, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 4}\n")
+    est = estimate(four, TABLE)
+    assert est["schedule"]["eval_together"] == {4: 1.0}  # one task, one batch size: every epoch ends for all four
+    from orchestrator.cli.cost import format_plan
+    assert "by members evaluated together (those whose epochs end in the same step): 100% 4 together" in (
+        format_plan(four, "spec.yaml", est))
+    solo = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nmodels: [tiny-t5]\ndropout: [off]\n"
+                      "training: {epochs: 2, data: hub}\nresources: {gpus_per_trial: 1, pack_size: 1}\n")
+    assert "evaluated together" not in format_plan(solo, "spec.yaml", estimate(solo, TABLE))

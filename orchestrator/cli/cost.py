@@ -46,13 +46,18 @@ def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = No
         if any(m[0] == architecture(row["model"]) and m[2] == row["method"] for m in missing):
             row["hours"] = None
     measured = [r["hours"] for r in rows.values() if r["hours"] is not None]
-    packed = [len(p.members) for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
+    shared = [p for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
+    packed, groups = [len(p.members) for p in shared], {}
+    for pack in shared:
+        for size, examples in pack.time.eval_groups.items():
+            groups[size] = groups.get(size, 0) + examples
     return {"loads": rates.loads, "rows": list(rows.values()), "missing": missing, "epochs": spec.epochs,
             "precision": rates.precision, "provenance": table.get("provenance", {}), "proxied": sorted(rates.proxied),
             "unit": "GPU-hours" if spec.resources.gpus_per_trial else "CPU-hours",
             "total_hours": sum(measured) if measured else None, "complete": not missing,
             "slots": n_slots, "wall_hours": plan.wall_s / 3600 if measured and not missing else None,
             "schedule": {"tune_trials": len(plan.packs), "mean_members": sum(packed) / max(len(packed), 1),
+                         "eval_together": {size: n / sum(groups.values()) for size, n in sorted(groups.items())},
                          **{f"{part}_hours": share * plan.part(part) / 3600
                             for part in ("train", "eval", "compile", "start-up")},
                          "idle_fraction": 1 - plan.busy_s / (n_slots * plan.wall_s) if plan.wall_s else 0.0},
@@ -99,6 +104,11 @@ def _schedule_lines(spec: SweepSpec, est: dict) -> list[str]:
     lines = [f"schedule: {s['tune_trials']:,} Tune trials ({packs})" + ("" if est["total_hours"] is None else
              f"; {unit}: training {_hours(s['train_hours'])}, evaluation {_hours(s['eval_hours'])}, "
              f"compiling {_hours(s['compile_hours'])}, start-up {_hours(s['start-up_hours'])}")]
+    if s["mean_members"] > 1 and s["eval_together"]:
+        shares = [(f"{100 * share:.0f}% " if share >= 0.005 else "<1% ") + ("alone" if size == 1 else f"{size} together")
+                  for size, share in s["eval_together"].items()]
+        lines.append("evaluation: the prompt methods' evaluated examples, by members evaluated together (those whose "
+                     f"epochs end in the same step): {', '.join(shares)}")
     if est["wall_hours"] is not None:
         hours = est["wall_hours"]
         shown = f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:,.1f} min"

@@ -92,6 +92,7 @@ class PackTime:
     end_steps: list[int] = field(default_factory=list)  # the pack step after which each member leaves
     shares: list[float] = field(default_factory=list)  # each member's share of the pack's time (seconds)
     parts: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("train", "eval", "compile", "start-up"), 0.0))
+    eval_groups: dict[int, int] = field(default_factory=dict)  # evaluated examples by how many members evaluated together
 
 
 def interpolate(curve: dict[int, float], k: float) -> float:
@@ -188,6 +189,7 @@ def pack_time(members: list[MemberLoad], speeds: Speeds, compiled_shapes: set | 
             if key not in eval_s:
                 eval_s[key] = _eval_seconds(members[i], key[1], speeds.compiled)
             cost = eval_s[key] / together + speeds.epoch_s
+            out.eval_groups[len(ending)] = out.eval_groups.get(len(ending), 0) + members[i].eval_examples
             out.parts["eval"] += cost
             out.shares[i] += cost
             now += cost
