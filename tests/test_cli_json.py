@@ -59,18 +59,23 @@ def test_list_and_status_of_an_interrupted_sweep(tmp_path):
     assert max(map(len, lines)) < 160 and "aaaaaaaaaa " in lines[1] and "aaaaaaaaaaa" not in lines[1]
 
 
-def test_validate_and_plan(tmp_path):
+def test_validate_and_plan(tmp_path, capsys):
+    from orchestrator.cli import main  # in-process: the same commands without three more interpreters
+
+    def run(*args: str) -> tuple[int, dict]:
+        code = main(list(args))
+        return code, json.loads(capsys.readouterr().out)
+
     spec = tmp_path / "s.yaml"
     spec.write_text(SPEC)
-    valid = _json("sweep", "validate", str(spec))
-    assert valid["valid"] and valid["counts"]["trials"] == 2 and valid["cells"] == [
+    code, valid = run("sweep", "validate", str(spec), "--format", "json")
+    assert code == 0 and valid["valid"] and valid["counts"]["trials"] == 2 and valid["cells"] == [
         "prompt_tuning|rte|tiny-t5|-|dropout=on"]
     (tmp_path / "bad.yaml").write_text("methods: [nope]\ntasks: [rte]\ntraining: {epochs: 0}\n")
-    bad = _superpos("sweep", "validate", str(tmp_path / "bad.yaml"), "--format", "json")
-    shape = json.loads(bad.stdout)
-    assert bad.returncode == 2 and shape["valid"] is False and len(shape["problems"]) == 2
-    plan = _json("sweep", "plan", str(spec))
-    assert plan["trials"] == 2 and [t["task"] for t in plan["tasks"]] == ["rte"]
+    code, shape = run("sweep", "validate", str(tmp_path / "bad.yaml"), "--format", "json")
+    assert code == 2 and shape["valid"] is False and len(shape["problems"]) == 2
+    code, plan = run("sweep", "plan", str(spec), "--format", "json")
+    assert code == 0 and plan["trials"] == 2 and [t["task"] for t in plan["tasks"]] == ["rte"]
     assert plan["gpu_hours"][0]["method"] == "prompt_tuning" and "total_gpu_hours" in plan
 
 
