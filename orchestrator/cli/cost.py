@@ -13,6 +13,8 @@ not modelled: early stopping can only make a sweep cheaper.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.plan import expand
 from orchestrator.tune.measured import Rates, architecture, load_throughput, train_sizes
@@ -47,10 +49,9 @@ def estimate(spec: SweepSpec, table: dict | None = None, gpus: float | None = No
             row["hours"] = None
     measured = [r["hours"] for r in rows.values() if r["hours"] is not None]
     shared = [p for p in plan.packs if get_method_config(p.members[0]["trial"]["method"]).trains_prompt]
-    packed, groups = [len(p.members) for p in shared], {}
+    packed, groups = [len(p.members) for p in shared], Counter()
     for pack in shared:
-        for size, examples in pack.time.eval_groups.items():
-            groups[size] = groups.get(size, 0) + examples
+        groups.update(pack.time.eval_groups)
     return {"loads": rates.loads, "rows": list(rows.values()), "missing": missing, "epochs": spec.epochs,
             "precision": rates.precision, "provenance": table.get("provenance", {}), "proxied": sorted(rates.proxied),
             "unit": "GPU-hours" if spec.resources.gpus_per_trial else "CPU-hours",
