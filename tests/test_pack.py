@@ -71,8 +71,18 @@ def _epochs(reports: list[dict]) -> list[dict]:
     return [r for r in reports if not r.get("event_only")]
 
 
-def _assert_same(alone, packed, atol: dict[str, float] | None = None):
-    """Equal reports; trainable tensors equal to 1e-5 (or `atol[name]`)."""
+# ATTEMPT's tensors trained at lr 0.3: a pack's other rows (and, compiled, its bucketed widths) change how
+# the T5's sums round, and AdamW's step (~lr * g / |g|) turns the tiny gradient differences of the elements
+# whose gradients nearly cancel (its W_down/W_up most) into updates that differ by up to ~5e-4 after 6 steps
+# (elements of magnitude ~0.3-2 by then: < 0.1%); its target prompt by up to ~1.2e-5. How far depends on the
+# CPU's kernels: measured on an AMD EPYC (AVX512) for unbucketed packs too; on others unbucketed held 1e-5.
+# Its losses agree to 1e-5 and its scores exactly, as every member's must.
+ATTEMPT_ROUNDING = {"method.down.weight": 1e-3, "method.up.weight": 1e-3, "method.prompt": 3e-5}
+
+
+def _assert_same(alone, packed, method: str | None = None):
+    """Equal reports; trainable tensors equal to 1e-5 (ATTEMPT's to `ATTEMPT_ROUNDING`)."""
+    atol = ATTEMPT_ROUNDING if method == "attempt" else {}
     (a_reports, a_states), (p_reports, p_states) = alone, packed
     p_reports = _epochs(p_reports)
     assert [r["epoch"] for r in a_reports] == [r["epoch"] for r in p_reports]
@@ -82,7 +92,7 @@ def _assert_same(alone, packed, atol: dict[str, float] | None = None):
     for a, p in zip(a_states, p_states):
         assert set(a["trainable"]) == set(p["trainable"])
         for name, value in a["trainable"].items():
-            torch.testing.assert_close(p["trainable"][name], value, atol=(atol or {}).get(name, 1e-5), rtol=0)
+            torch.testing.assert_close(p["trainable"][name], value, atol=atol.get(name, 1e-5), rtol=0)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,7 @@ def alone():
 def test_each_member_equals_its_trial_run_alone(alone):
     reports, states = _packed(_configs())
     for i, expected in enumerate(alone):
-        _assert_same(expected, (reports[i], states[i]))
+        _assert_same(expected, (reports[i], states[i]), method=MEMBERS[i]["method"])
         assert reports[i][-1]["left"] == "complete" and "left" not in reports[i][0]
         assert reports[i][0]["pack/size"] >= 1
     # the sst2 member has 3 steps an epoch, the others 2-3: the first trial's prompt moved
@@ -105,13 +115,8 @@ def test_compiled_and_bucketed_steps_give_the_same_trajectories(alone):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="compiling the model failed")  # no fallback: compiled path ran
         reports, states = _packed(_configs(), compile="eager")  # dynamo traces the T5; no C++ toolchain needed
-    # ATTEMPT's projections: bucketed widths round the T5's sums differently (its losses and its target
-    # prompt still agree to 1e-5), and AdamW turns the tiny gradient differences of the W_down/W_up
-    # elements whose gradients nearly cancel over steps into updates that differ by up to ~5e-4 after 6
-    # steps at lr 0.3 (elements of magnitude ~0.3-2 by then: < 0.1%). Unbucketed packs hold 1e-5.
-    projections = {"method.down.weight": 1e-3, "method.up.weight": 1e-3}
-    for i, expected in enumerate(alone):
-        _assert_same(expected, (reports[i], states[i]), projections if MEMBERS[i]["method"] == "attempt" else None)
+    for i, expected in enumerate(alone):  # ATTEMPT's tensors to ATTEMPT_ROUNDING, the others' to 1e-5
+        _assert_same(expected, (reports[i], states[i]), method=MEMBERS[i]["method"])
     padding = reports[0][0]["pack/padding"]
     assert 0 < padding < 1  # widths round up to buckets and the batch to a fixed number of rows
 
@@ -209,6 +214,6 @@ def test_members_that_join_a_running_pack_train_as_they_would_alone(alone):
     # asked at the start (what a retried pack was offered before its worker went away), then after leavers
     assert asked[0] == 0 and asked == sorted(asked) and len(asked) >= 3
     # members 0 (rte) and 1 (cola) as before; ATTEMPT (boolq) joined as member 2, SuperPos (sst2) as 3
-    for index, expected in ((0, alone[0]), (1, alone[2]), (2, alone[3]), (3, alone[1])):
-        _assert_same(expected, (reports[index], states[index]))
+    for index, member in ((0, 0), (1, 2), (2, 3), (3, 1)):
+        _assert_same(alone[member], (reports[index], states[index]), method=MEMBERS[member]["method"])
         assert reports[index][-1]["left"] == "complete"
