@@ -108,7 +108,7 @@ class Rates:
         self.loads = {task: task_load(spec, task) for task in spec.tasks}
         self.missing: set[tuple[str, str, str]] = set()
         self.proxied: set[tuple[str, str]] = set()
-        self.flat: set[str] = set()  # architectures whose rows have no seconds by width
+        self.flat: dict[str, set[str]] = {}  # architecture -> the steps priced without seconds by width
         self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
         self.solo_curve_packs: set[str] = set()  # architectures whose compiled packs are priced by a solo curve
         packing = table.get("packing") or {}
@@ -170,14 +170,15 @@ class Rates:
         if not row or row.get("task"):
             return Curve(), Curve()
         at = prompt + int(row.get("source_tokens", DEFAULTS["max_source_tokens"]))
-        train = row.get("train_step_s_by_width")
-        if not train:
-            self.flat.add(row["architecture"])
-        if compiled_pack and row["architecture"] in self.pack_widths:
-            train = self.pack_widths[row["architecture"]]
+        arch, train, evaluate = row["architecture"], row.get("train_step_s_by_width"), row.get("eval_batch_s_by_width")
+        if compiled_pack and arch in self.pack_widths:
+            train = self.pack_widths[arch]
         elif compiled_pack and train:
-            self.solo_curve_packs.add(row["architecture"])
-        return Curve.of(train, at), Curve.of(row.get("eval_batch_s_by_width"), at)
+            self.solo_curve_packs.add(arch)
+        for step, curve in (("training", train), ("evaluation", evaluate)):
+            if not curve:
+                self.flat.setdefault(arch, set()).add(step)
+        return Curve.of(train, at), Curve.of(evaluate, at)
 
     def widths_note(self) -> list[str]:
         """Where the inputs' widths come from, per task: said beside the figures."""
@@ -226,7 +227,8 @@ class Rates:
             notes.append(f"compiled full fine-tuning on {', '.join(sorted(self.eager_ft))} (planned at the eager rate; "
                          "`python -m scripts.benchmarks.throughput --compile` measures it)")
         if self.flat and any(lengths for lengths, _ in self.lengths.values()):
-            notes.append(f"seconds by input width on {', '.join(sorted(self.flat))} (the inputs read are planned at the "
+            flat = ", ".join(f"{arch} ({' and '.join(sorted(steps, reverse=True))})" for arch, steps in sorted(self.flat.items()))
+            notes.append(f"seconds by input width on {flat} (the inputs read are planned at the "
                          "width the table was measured at; `python -m scripts.benchmarks.throughput --widths` measures them)")
         if self.solo_curve_packs and any(lengths for lengths, _ in self.lengths.values()):
             notes.append(f"a compiled pack's seconds by input width on {', '.join(sorted(self.solo_curve_packs))} (planned by "
