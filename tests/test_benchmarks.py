@@ -205,4 +205,5 @@ def test_the_benchmarks_short_varied_rows_are_padded_to_their_longest_and_counte
     real = sum(int(b["attention_mask"].sum()) + b["labels"].numel() + len(b["labels"]) * m.method.n_tokens
                for m, _, b in pack)
     assert stats.real == real < stats.slots  # the step counted its real tokens and the padding beside them
+    assert stats.steps == 1  # per-step figures divide by the passes counted
     assert torch.equal(bench.batch(0, median=12)["input_ids"], batch["input_ids"])  # seeded

@@ -25,6 +25,7 @@ class PackStats:
 
     slots: int = 0
     real: int = 0
+    steps: int = 0  # stacked passes counted
 
     @property
     def padding(self) -> float:
@@ -79,6 +80,7 @@ def packed_losses(t5, forward, parts: list[tuple[object, dict]], device, rows: i
         stacked = F.pad(stacked, (0, 0, 0, rows - used), value=-100)
     if stats is not None:  # counted on the host's copies of the batches: no device sync
         stats.slots += embeds.shape[0] * (width + target)
+        stats.steps += 1
         stats.real += sum(int(b["attention_mask"].sum()) + int((b["labels"] != -100).sum())
                           + (e.shape[1] - b["input_ids"].shape[1]) * e.shape[0]
                           for (_, b), (e, _) in zip(parts, pieces))

@@ -77,8 +77,7 @@ def varied(bench: Bench, members: int, median: int, record) -> None:
     compiled = PackStats()
     step, forward = packed_step(pack, device, True, compiled)
     seconds, warm = seconds_per_step(step, setup["steps"], setup["warmup"])
-    runs = setup["steps"] + setup["warmup"]
-    slots, real, per_slot = compiled.slots / runs, compiled.real / runs, flops / eager.slots
+    slots, real, per_slot = compiled.slots / compiled.steps, compiled.real / compiled.steps, flops / eager.slots
     peaks = {"measured": matmul_peak(device, n=8192 if device == "cuda" else 512), "datasheet": datasheet_peak()}
     record({"rows": f"lognormal around {median} tokens", "step_s": seconds, "compile_and_warmup_s": warm,
             "compiled": forward.compiled is not None, "padding_share": 1 - real / slots,
