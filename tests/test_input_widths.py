@@ -138,7 +138,7 @@ def test_sweep_plan_reads_a_local_folders_widths_and_prices_them_by_the_tables_c
     assert ratio == pytest.approx(Curve.of(curve, 266)(width), rel=1e-6) and ratio < 1
     text = format_plan(spec, "spec.yaml", flat)
     assert "input widths read from sst2" in text
-    assert "seconds by input width on tiny-t5-lm-adapt (training and evaluation)" in text
+    assert "seconds by input width: training and evaluation on tiny-t5-lm-adapt (the inputs read" in text
     # the spec's packs are compiled: a row's curve is one eager trial's, and the plan says it stands in
     assert "a compiled pack's seconds by input width on tiny-t5-lm-adapt (planned by one eager trial's curve" in (
         format_plan(spec, "spec.yaml", priced))
@@ -157,12 +157,12 @@ def test_a_compiled_pack_is_priced_by_its_architectures_compiled_pack_curve_wher
     assert ratio != pytest.approx(Curve.of(solo, 266)(width), rel=1e-3)
     text = format_plan(spec, "spec.yaml", priced)
     assert "a compiled pack's seconds by input width" not in text
-    assert "seconds by input width on tiny-t5-lm-adapt (evaluation)" in text  # the row has no evaluation curve
+    assert "seconds by input width: evaluation on tiny-t5-lm-adapt (the inputs read" in text  # the row has no evaluation curve
     # a row without its own curve: its pack's training is still priced by the pack curve, and the note says
     # that only its evaluation is planned at one width
     unpriced_row = estimate(spec, _table(None, pack_by_width=pack))
     assert unpriced_row["schedule"]["train_hours"] == pytest.approx(priced["schedule"]["train_hours"], rel=1e-9)
-    assert "seconds by input width on tiny-t5-lm-adapt (evaluation)" in format_plan(spec, "spec.yaml", unpriced_row)
+    assert "seconds by input width: evaluation on tiny-t5-lm-adapt (the inputs read" in format_plan(spec, "spec.yaml", unpriced_row)
     # another architecture's pack curve does not price this one's packs; eager packs keep the solo curve
     other = _table(solo, pack_by_width=pack)
     other["packing"]["compiled_step_s_by_width"] = {"google/t5-base-lm-adapt": pack}

@@ -227,8 +227,8 @@ class Rates:
             notes.append(f"compiled full fine-tuning on {', '.join(sorted(self.eager_ft))} (planned at the eager rate; "
                          "`python -m scripts.benchmarks.throughput --compile` measures it)")
         if self.flat and any(lengths for lengths, _ in self.lengths.values()):
-            flat = ", ".join(f"{arch} ({' and '.join(sorted(steps, reverse=True))})" for arch, steps in sorted(self.flat.items()))
-            notes.append(f"seconds by input width on {flat} (the inputs read are planned at the "
+            flat = ", ".join(f"{' and '.join(sorted(steps, reverse=True))} on {arch}" for arch, steps in sorted(self.flat.items()))
+            notes.append(f"seconds by input width: {flat} (the inputs read are planned at the "
                          "width the table was measured at; `python -m scripts.benchmarks.throughput --widths` measures them)")
         if self.solo_curve_packs and any(lengths for lengths, _ in self.lengths.values()):
             notes.append(f"a compiled pack's seconds by input width on {', '.join(sorted(self.solo_curve_packs))} (planned by "
