@@ -119,6 +119,19 @@ class ResultsWriter:
         transaction, so a store never names a checkpoint whose epoch it lacks, nor the other way round."""
         return self.log_history(trial_id, {step: metrics}, checkpoint)
 
+    def log_epoch(self, trial_id: int, step: int, metrics: Mapping[str, Any],
+                  checkpoint: tuple[list[int], str] | None = None, snapshots: Mapping[str, Mapping[str, Any]] | None = None,
+                  artefacts: Mapping[str, list[Mapping[str, Any]]] | None = None) -> int:
+        """One epoch's report whole, in one transaction: its metrics, the checkpoint taken after it, its
+        snapshots and its learned tensors (see `store_snapshots`, `store_artefacts`). A driver killed
+        mid-report leaves all of it or none: a resume that continues after this epoch never lacks the
+        peak prompt it reported (which no later epoch may send again). Returns the metric rows written."""
+        with Session(self.engine) as s, s.begin():
+            written = self._metrics(s, trial_id, {step: metrics}, checkpoint)
+            self._snapshots(s, trial_id, step, snapshots or {})
+            self._artefacts(s, trial_id, step, artefacts or {})
+        return written
+
     def _upsert(self, session: Session, model: type, rows: list[dict], keys: list[str], update: list[str]) -> None:
         """INSERT ... ON CONFLICT (keys) DO UPDATE: a repeated report replaces its row."""
         for start in range(0, len(rows), 5000):  # stay under the drivers' bound-parameter limits
@@ -130,40 +143,50 @@ class ResultsWriter:
                     checkpoint: tuple[list[int], str] | None = None) -> int:
         """Many steps of one trial in one transaction (bulk loads, benchmarks), with the checkpoint taken
         after them (see `log_metrics`)."""
+        with Session(self.engine) as s, s.begin():
+            return self._metrics(s, trial_id, steps, checkpoint)
+
+    def _metrics(self, session: Session, trial_id: int, steps: Mapping[int, Mapping[str, Any]],
+                 checkpoint: tuple[list[int], str] | None) -> int:
         rows = [
             {"trial_id": trial_id, "key": key, "step": step, **dict(zip(("value", "nonfinite"), encode_value(value)))}
             for step, metrics in steps.items()
             for key, value in stored_metrics(metrics).items()
         ]
-        if rows or checkpoint:
-            with Session(self.engine) as s, s.begin():
-                if rows:
-                    self._upsert(s, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
-                if checkpoint:
-                    _set_checkpoint(s, *checkpoint)
+        if rows:
+            self._upsert(session, Metric, rows, ["trial_id", "key", "step"], ["value", "nonfinite"])
+        if checkpoint:
+            _set_checkpoint(session, *checkpoint)
         return len(rows)
 
     def store_snapshots(self, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
         """{name: {shape, dtype, values}} (workers.member.Member.snapshot); a repeat replaces the same (trial, name, step)."""
+        with Session(self.engine) as s, s.begin():
+            self._snapshots(s, trial_id, step, tensors)
+
+    def _snapshots(self, session: Session, trial_id: int, step: int, tensors: Mapping[str, Mapping[str, Any]]) -> None:
         rows = [{"trial_id": trial_id, "name": name, "step": step, "shape": json.dumps(t["shape"]),
                  "dtype": t["dtype"], "values": json.dumps(t["values"])} for name, t in tensors.items()]
         if rows:
-            with Session(self.engine) as s, s.begin():
-                self._upsert(s, Snapshot, rows, ["trial_id", "name", "step"], ["shape", "dtype", "values"])
+            self._upsert(session, Snapshot, rows, ["trial_id", "name", "step"], ["shape", "dtype", "values"])
 
     def store_artefacts(self, trial_id: int, epoch: int, artefacts: Mapping[str, list[Mapping[str, Any]]]) -> int:
         """{selection: [{name, shape, dtype, data}]} (workers/artefacts.py), from the report of `epoch`: each
         selection sent replaces that selection's rows of the trial (its final prompt each epoch, its peak
         set when the peak moved), in one transaction. Returns the rows written."""
+        with Session(self.engine) as s, s.begin():
+            return self._artefacts(s, trial_id, epoch, artefacts)
+
+    def _artefacts(self, session: Session, trial_id: int, epoch: int,
+                   artefacts: Mapping[str, list[Mapping[str, Any]]]) -> int:
         rows = [{"trial_id": trial_id, "name": a["name"], "selection": selection, "epoch": epoch,
                  "shape": json.dumps(list(a["shape"])), "dtype": a["dtype"], "sha256": hashlib.sha256(a["data"]).hexdigest(),
                  "bytes": len(a["data"]), "data": a["data"], "created_ms": now_ms()}
                 for selection, items in artefacts.items() for a in items]
         if rows:
-            with Session(self.engine) as s, s.begin():
-                s.execute(delete(Artefact).where(Artefact.trial_id == trial_id,
-                                                 Artefact.selection.in_(list(artefacts))))
-                s.execute(insert(Artefact), rows)
+            session.execute(delete(Artefact).where(Artefact.trial_id == trial_id,
+                                                   Artefact.selection.in_(list(artefacts))))
+            session.execute(insert(Artefact), rows)
         return len(rows)
 
     def finish_trial(self, trial_id: int, state: str, error: str | None = None,

@@ -141,3 +141,32 @@ def test_the_readmes_cost_figures_are_what_a_trial_stores(tiny_sweep):
     for method in ("prompt_tuning", "superpos_prompt"):
         stored = listing[listing["method"] == method].groupby("trial_id")["bytes"].sum()
         assert set(stored) == {expected[method]["per_trial"]}, method
+
+
+def test_an_epochs_report_is_stored_whole_or_not_at_all(store, tiny_model):
+    """Metrics, checkpoint, snapshots and learned tensors of one epoch in one transaction: a driver
+    killed between separate writes once left an epoch's metrics and checkpoint without its peak prompt,
+    and the resumed trial (continuing after that epoch, its peak never moving again) never sent it."""
+    from sqlalchemy.orm import Session
+
+    from db.models import Trial
+
+    url, writer, trial_id = store
+    first = epoch_artefacts(_prompt_tuning(tiny_model, 1.0), peak_moved=True)
+    snapshot = {"prompt": {"shape": [1], "dtype": "float32", "values": [1.0]}}
+    broken = {**first, "peak": first["peak"] + first["peak"][:1]}  # a name twice: the insert fails at the end
+    with pytest.raises(Exception, match="(?i)unique"):
+        writer.log_epoch(trial_id, 1, {"val/score": 0.5}, ([trial_id], "/ckpt/checkpoint_000000"), snapshot, broken)
+    engine = open_store(url, readonly=True)
+    with engine.connect() as conn:
+        for table in ("metrics", "snapshots", "artefacts"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0, table
+    with Session(engine) as s:
+        assert s.get(Trial, trial_id).checkpoint is None
+    assert writer.log_epoch(trial_id, 1, {"val/score": 0.5}, ([trial_id], "/ckpt/checkpoint_000000"), snapshot,
+                            first) == 1
+    assert np.all(artefacts.tensors(engine, trial_id, "peak")["prompt"] == 1.0)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM snapshots")).scalar() == 1
+    with Session(engine) as s:
+        assert s.get(Trial, trial_id).checkpoint == "/ckpt/checkpoint_000000"

@@ -181,11 +181,7 @@ class ResultsCallback(tune.Callback):
         checkpoint = self._checkpoint(trial, result)
         if not result.get(EVENT_ONLY):
             step = int(result["epoch"])
-            self.writer.log_metrics(db_id, step, result, checkpoint)
-            if result.get(SNAPSHOT):
-                self.writer.store_snapshots(db_id, step, result[SNAPSHOT])
-            if artefacts:
-                self.writer.store_artefacts(db_id, step, artefacts)
+            self.writer.log_epoch(db_id, step, result, checkpoint, result.get(SNAPSHOT), artefacts)
             self.trainable[entry.key] = result.get("trainable_parameters")
             self._advance(entry.key, step)
         elif checkpoint:
