@@ -192,14 +192,16 @@ class ResultsWriter:
     def finish_trial(self, trial_id: int, state: str, error: str | None = None,
                      trainable_parameters: int | None = None) -> None:
         """Close the trial and derive its scores from its stored metrics, in one transaction:
-        'peak' = every split's metrics at the epoch of the best validation score, 'final' = last epoch."""
+        'peak' = every split's metrics at the epoch of the best validation score, 'final' = last epoch.
+        `error`: the attempt that ended it failed; counted against its retries and kept, in the same
+        transaction (a driver killed in between cannot count a failure on a trial it leaves open)."""
         if state not in TRIAL_STATES:
             raise ValueError(f"trial state must be one of {', '.join(TRIAL_STATES)}, got {state!r}")
         with Session(self.engine) as s, s.begin():
             trial = s.get(Trial, trial_id)
             trial.state, trial.finished_ms = state, now_ms()
             if error is not None:  # a trial that recovered (a retry, a resume) keeps its last error
-                trial.error = error
+                trial.failures, trial.error = (trial.failures or 0) + 1, error
             if trainable_parameters is not None:
                 trial.trainable_parameters = trainable_parameters
             metrics = s.scalars(select(Metric).where(Metric.trial_id == trial_id)).all()

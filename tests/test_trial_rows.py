@@ -39,6 +39,17 @@ def test_a_failed_attempt_is_counted_and_its_error_kept(store):
         assert t.failures == 2 and t.error.endswith("two")
 
 
+def test_a_trial_that_fails_is_closed_with_its_failure_counted_in_one_write(store):
+    """Closing a failed trial counts the failure with it: no separate write that a kill -9 could
+    leave counted on a trial still open (a resume would then run it with one retry fewer)."""
+    url, writer, trial = store
+    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: retried")
+    writer.finish_trial(trial, "failed", "Traceback (most recent call last):\nValueError: last")
+    with Session(writer.engine) as s:
+        t = s.get(Trial, trial)
+        assert (t.state, t.failures) == ("failed", 2) and t.error.endswith("last")
+
+
 def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store):
     url, writer, trial = store
     writer.record_failure(trial, "Traceback (most recent call last):\nNodeLostError: the node was lost")

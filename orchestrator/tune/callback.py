@@ -211,8 +211,6 @@ class ResultsCallback(tune.Callback):
     def _finish(self, trial, entry: Entry, error: str | None = None) -> None:
         """Close a member's row in the state its entry ended in; one progress line."""
         db_id = self._start_member(trial, entry)  # a trial can fail before it starts
-        if error is not None:
-            self.writer.record_failure(db_id, error)
         self.writer.finish_trial(db_id, entry.ended, error, self.trainable.get(entry.key))
         self.done += 1
         seconds = time.monotonic() - self.started.get(entry.key, time.monotonic())
