@@ -117,7 +117,7 @@ class ResultsWriter:
         """Store the step's metrics under STORED_PREFIXES; a repeated (trial, key, step) updates in place.
         `checkpoint`: (trial ids, path) of the checkpoint taken after this step, set in the same
         transaction, so a store never names a checkpoint whose epoch it lacks, nor the other way round."""
-        return self.log_history(trial_id, {step: metrics}, checkpoint)
+        return self.log_epoch(trial_id, step, metrics, checkpoint)
 
     def log_epoch(self, trial_id: int, step: int, metrics: Mapping[str, Any],
                   checkpoint: tuple[list[int], str] | None = None, snapshots: Mapping[str, Mapping[str, Any]] | None = None,
