@@ -69,9 +69,12 @@ class LocalCluster:
     def _start(self, args: list[str], cpus: int, temp: Path) -> None:
         ports = [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
                  f"--metrics-export-port={free_port()}"]
-        subprocess.run([RAY, "start", *args, *ports, f"--num-cpus={cpus}", f"--temp-dir={temp}",
-                        "--disable-usage-stats"], env={k: v for k, v in self.env.items() if k != "RAY_ADDRESS"},
-                       check=True, capture_output=True, timeout=120)
+        done = subprocess.run([RAY, "start", *args, *ports, f"--num-cpus={cpus}", f"--temp-dir={temp}",
+                               "--disable-usage-stats"], env={k: v for k, v in self.env.items() if k != "RAY_ADDRESS"},
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode:  # say why (a bare CalledProcessError hid it once: a replacement node after a kill)
+            raise RuntimeError(f"`ray start {' '.join(args[:1])}` exited {done.returncode}:\n"
+                               f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
 
     def add_node(self, cpus: int) -> Path:
         """A second node (a raylet of its own, on this machine); returns its temp folder, its handle."""
