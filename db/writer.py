@@ -100,11 +100,16 @@ class ResultsWriter:
             s.flush()
             return trial.id
 
-    def record_failure(self, trial_id: int, error: str) -> None:
-        """One failed attempt: counted against the trial's retries, its error kept (the latest)."""
+    def record_failure(self, trial_ids: list[int], error: str) -> None:
+        """One failed attempt of the trials that ran it (a pack's members fail together): each counted
+        against its retries, its error kept (the latest), all in one transaction (a driver killed
+        midway leaves none of them counted, not some)."""
         with Session(self.engine) as s, s.begin():
-            trial = s.get(Trial, trial_id)
-            trial.failures, trial.error = (trial.failures or 0) + 1, error
+            for trial_id in trial_ids:
+                trial = s.get(Trial, trial_id)
+                if trial is None:
+                    raise ValueError(f"no trial row {trial_id}: a failure can be recorded only on a started trial")
+                trial.failures, trial.error = (trial.failures or 0) + 1, error
 
     def set_checkpoint(self, trial_ids: list[int], path: str) -> None:
         """Where the trials' last epoch was checkpointed (a pack's members share one): a resume continues

@@ -32,18 +32,36 @@ def test_a_trial_row_is_never_written_by_another_trial(store):
 
 def test_a_failed_attempt_is_counted_and_its_error_kept(store):
     url, writer, trial = store
-    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: one")
-    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: two")
+    writer.record_failure([trial], "Traceback (most recent call last):\nValueError: one")
+    writer.record_failure([trial], "Traceback (most recent call last):\nValueError: two")
     with Session(writer.engine) as s:
         t = s.get(Trial, trial)
         assert t.failures == 2 and t.error.endswith("two")
+
+
+def test_a_packs_failed_attempt_is_counted_for_every_member_in_one_write(store):
+    """A pack's members fail together: each is counted, in one transaction, so a write that stops
+    midway (here: a row that does not exist, after the real ones) leaves none of them counted, and a
+    resume that packs them apart gives each the same retries left."""
+    url, writer, first = store
+    with Session(writer.engine) as s:
+        row = s.get(Trial, first)
+        cell_id, config = row.cell_id, json.loads(row.config)
+    second = writer.start_trial(cell_id, 1, "ray-pack-1", config, 0.2, None)
+    with pytest.raises(ValueError, match="no trial row"):
+        writer.record_failure([first, second, second + 1000], "Traceback (most recent call last):\nValueError: x")
+    with Session(writer.engine) as s:
+        assert [s.get(Trial, i).failures or 0 for i in (first, second)] == [0, 0]
+    writer.record_failure([first, second], "Traceback (most recent call last):\nValueError: pack")
+    with Session(writer.engine) as s:
+        assert [(s.get(Trial, i).failures, s.get(Trial, i).error[-4:]) for i in (first, second)] == [(1, "pack")] * 2
 
 
 def test_a_trial_that_fails_is_closed_with_its_failure_counted_in_one_write(store):
     """Closing a failed trial counts the failure with it: no separate write that a kill -9 could
     leave counted on a trial still open (a resume would then run it with one retry fewer)."""
     url, writer, trial = store
-    writer.record_failure(trial, "Traceback (most recent call last):\nValueError: retried")
+    writer.record_failure([trial], "Traceback (most recent call last):\nValueError: retried")
     writer.finish_trial(trial, "failed", "Traceback (most recent call last):\nValueError: last")
     with Session(writer.engine) as s:
         t = s.get(Trial, trial)
@@ -52,7 +70,7 @@ def test_a_trial_that_fails_is_closed_with_its_failure_counted_in_one_write(stor
 
 def test_a_trial_that_recovers_keeps_its_last_error_and_is_listed_with_it(store):
     url, writer, trial = store
-    writer.record_failure(trial, "Traceback (most recent call last):\nNodeLostError: the node was lost")
+    writer.record_failure([trial], "Traceback (most recent call last):\nNodeLostError: the node was lost")
     writer.log_metrics(trial, 1, {"val/score": 0.5}, checkpoint=([trial], "/ckpt/checkpoint_000001"))
     writer.finish_trial(trial, "complete")
     with Session(writer.engine) as s:

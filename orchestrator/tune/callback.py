@@ -203,8 +203,9 @@ class ResultsCallback(tune.Callback):
     def on_trial_recover(self, iteration, trials, trial, **info):
         """A failed attempt that Tune retries (from the trial's last checkpoint): every member still in it."""
         error = self._error(trial, retrying=True)
-        for entry in self.book.open(trial.trial_id):
-            self.writer.record_failure(self._start_member(trial, entry), error)
+        entries = self.book.open(trial.trial_id)
+        self.writer.record_failure([self._start_member(trial, entry) for entry in entries], error)
+        for entry in entries:
             cfg = entry.config
             self._say(f"      {cfg['cell_key']} #{cfg['number']}: retrying after {first_line(error)}")
 
