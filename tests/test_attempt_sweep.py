@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from db import artefacts, queries
 from db.engine import open_store
+from orchestrator.cli.status import format_status, status_data
 from orchestrator.spec import SpecError, parse_spec
 from orchestrator.tune.run import run_sweep
 
@@ -49,7 +50,8 @@ def store(rich_sweep, tmp_path):
 @pytest.mark.slow  # a real Ray sweep
 def test_attempt_cells_consume_the_published_prompts_of_an_earlier_sweep(store, tmp_path):
     url, source_id = store
-    sweep_id = run_sweep(_spec(tmp_path), url, echo=lambda _: None)
+    said: list[str] = []
+    sweep_id = run_sweep(_spec(tmp_path), url, echo=said.append)
     engine = open_store(url, readonly=True)
     assert queries.sweep_details(engine, sweep_id)["state"] == "complete"
     with engine.connect() as conn:
@@ -63,6 +65,10 @@ def test_attempt_cells_consume_the_published_prompts_of_an_earlier_sweep(store, 
         assert pins[task] == artefacts.row(engine, int(trial), "prompt", "peak")["sha256"]
         assert config["source_prompts"][task].endswith(f"{pins[task]}.safetensors")
     assert pins["rte"] in cell.key  # other sources would make another cell
+    # people read the pins' first 12 hex digits: in the progress lines and in `sweep status`; the store keeps them whole
+    for lines in (said, format_status(status_data(engine, sweep_id)).splitlines()):
+        shown = [line for line in lines if "attempt|cb|tiny-t5|source_sha256=" in line]
+        assert shown and all(f'"{pins["rte"][:12]}…"' in line and pins["rte"] not in line for line in shown), lines
     listed = artefacts.listing(engine, sweep_id)
     assert {"prompt", "state/sources", "state/down.weight"} <= set(listed["name"])
     results = queries.cell_results(engine, sweep_id)

@@ -127,6 +127,28 @@ def test_the_grid_of_a_staged_spec_leaves_attempt_off_its_source_tasks(tmp_path)
     assert [k.split("|")[:2] for _, k in attempt.sources] == [["prompt_tuning", "rte"], ["prompt_tuning", "sst2"]]
 
 
+def test_a_bound_cells_key_is_shown_with_its_pins_cut_short_and_stored_whole():
+    from dataclasses import replace
+
+    from orchestrator.cli.status import format_status
+    from orchestrator.spec.plan import SOURCE_SHA256, Cell, readable_key
+
+    pins = (("mnli", "d8a943b2518da625b55a65dd69364d2960f8430f4741dc0f60e0dc210a94fb82"), ("sst2", "0" * 64))
+    cell = replace(Cell("attempt", "cb", "tiny-t5", (), False), options=((SOURCE_SHA256, pins),))
+    assert pins[0][1] in cell.key
+    shown = readable_key(cell.key)
+    assert shown == 'attempt|cb|tiny-t5|source_sha256=[["mnli", "d8a943b2518d…"], ["sst2", "000000000000…"]]|dropout=off'
+    assert readable_key("prompt_tuning|cb|tiny-t5|-|dropout=off") == "prompt_tuning|cb|tiny-t5|-|dropout=off"
+    assert readable_key("a" * 65) == "a" * 65  # only a whole sha256, not a longer run of hex digits
+    row = {"key": cell.key, "state": "blocked", "search_done": 0, "replicas_done": 0, "failed": 0, "unfinished": 0,
+           "blocked": "blocked: its source cell for sst2 ended without a chosen trial"}
+    data = {"sweep": {"id": 1, "name": "s", "state": "failed", "where": "driver x"}, "eta": None, "cells": [row],
+            "trials": {"planned": 1, "done": 0, "finished": 0, "failed": 0, "running": 0, "interrupted": 0},
+            "cell_states": {"complete": 0, "blocked": 1}}
+    text = format_status(data)
+    assert text.count(shown) == 2 and pins[0][1] not in text  # the table's row and the block's reason
+
+
 def test_a_published_source_prompt_is_whole_even_where_an_interrupted_write_left_a_truncated_file(tmp_path):
     """The file a source-mixing trial reads is renamed into place once whole; a truncated one under
     the prompt's name (a driver killed mid-write) is written again instead of being kept."""

@@ -7,6 +7,7 @@ import pandas as pd
 
 from db import queries, run_state
 from orchestrator.spec import parse_spec
+from orchestrator.spec.plan import readable_key
 from workers.members import FINISHED
 
 
@@ -70,7 +71,9 @@ def format_status(data: dict) -> str:
                      f"{eta['median_trial_s']:.1f} s, {eta['running']} at a time)")
     lines.append("")
     if data["cells"]:
-        cells = pd.DataFrame(data["cells"])
-        lines.append(cells.drop(columns="blocked").to_string(index=False))
-        lines += [f"{c['key']}: {c['blocked']}" for c in data["cells"] if c["blocked"]]
+        cells = pd.DataFrame(data["cells"]).assign(key=lambda f: f["key"].map(readable_key))
+        width = int(cells["key"].str.len().max())
+        lines.append(cells.drop(columns="blocked").to_string(index=False, justify="left",
+                                                             formatters={"key": lambda k: f"{k:<{width}}"}))
+        lines += [f"{readable_key(c['key'])}: {c['blocked']}" for c in data["cells"] if c["blocked"]]
     return "\n".join(lines)

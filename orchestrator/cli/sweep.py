@@ -28,7 +28,7 @@ def _check_sources(spec, db: str | None) -> None:
 
 def cmd_sweep_validate(args) -> int:
     from orchestrator.spec import SpecError, load_spec
-    from orchestrator.spec.plan import expand
+    from orchestrator.spec.plan import expand, readable_key
 
     try:
         spec = load_spec(args.spec)
@@ -57,7 +57,7 @@ def cmd_sweep_validate(args) -> int:
         print(f"  {line}")
     shown = cells if args.cells else cells[:10]
     for cell in shown:
-        print(f"  {cell.key}")
+        print(f"  {readable_key(cell.key)}")
     if len(shown) < len(cells):
         print(f"  ... {len(cells) - len(shown)} more (--cells lists them all)")
     return 0
@@ -120,6 +120,7 @@ def cmd_sweep_status(args) -> int:
     from db import run_state
     from db.engine import open_store
     from orchestrator.cli.status import format_status, status_data
+    from orchestrator.spec.plan import readable_key
 
     engine = open_store(args.db, readonly=True)
     data = status_data(engine, args.sweep)
@@ -136,7 +137,7 @@ def cmd_sweep_status(args) -> int:
             print("\nno trial of this sweep has failed")
         for trial_id, key, number, state, failures, error in errors:
             how = "failed" if state == "failed" else f"{state} after {failures} failure(s); its last error"
-            print(f"\n--- trial {trial_id} ({key} #{number}): {how} ---\n{error or '(no error recorded)'}")
+            print(f"\n--- trial {trial_id} ({readable_key(key)} #{number}): {how} ---\n{error or '(no error recorded)'}")
     elif data["trials"]["failed"]:
         print(f"\n{data['trials']['failed']} failed; --errors prints their tracebacks")
     print()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ from orchestrator.spec import SweepSpec
 from workers.methods import METHOD_CONFIGS, get_method_config
 
 SOURCE_SHA256 = "source_sha256"  # the option that pins a cell's source prompts (orchestrator/tune/sources.py)
+_SHA256 = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
+
+
+def readable_key(key: str) -> str:
+    """A cell key as people read it (progress lines, `sweep status`, notes): each sha256 in it (an ATTEMPT
+    cell's source prompts) cut to its first 12 hex digits and an ellipsis. The key itself (the store's,
+    JSON output's) stays whole."""
+    return _SHA256.sub("\\1…", key)
 
 
 def source_file(spec: SweepSpec, sha256: str) -> str:

@@ -13,6 +13,7 @@ from ray import tune
 from db.engine import open_store
 from db.run_state import eta_seconds
 from db.writer import ResultsWriter
+from orchestrator.spec.plan import readable_key
 from orchestrator.tune.faults import explain, what_next
 from workers.members import (
     ARTEFACTS,
@@ -207,7 +208,7 @@ class ResultsCallback(tune.Callback):
         self.writer.record_failure([self._start_member(trial, entry) for entry in entries], error)
         for entry in entries:
             cfg = entry.config
-            self._say(f"      {cfg['cell_key']} #{cfg['number']}: retrying after {first_line(error)}")
+            self._say(f"      {readable_key(cfg['cell_key'])} #{cfg['number']}: retrying after {first_line(error)}")
 
     def _finish(self, trial, entry: Entry, error: str | None = None) -> None:
         """Close a member's row in the state its entry ended in; one progress line."""
@@ -218,7 +219,7 @@ class ResultsCallback(tune.Callback):
         last, cfg = entry.last or {}, entry.config
         if error is not None:
             outcome = f"FAILED: {first_line(error)}"
-            self.failed.append(f"{cfg['cell_key']} #{cfg['number']}: {first_line(error)}")
+            self.failed.append(f"{readable_key(cfg['cell_key'])} #{cfg['number']}: {first_line(error)}")
         elif PEAK not in last:
             outcome = entry.ended.upper()
         else:
@@ -230,7 +231,7 @@ class ResultsCallback(tune.Callback):
         extra = (f", {joined} joined" if joined else "") + (f", {last['pack/padding']:.0%} padding"
                                                             if "pack/padding" in last else "")
         self._advance(entry.key, self.epochs)
-        self._say(f"[{self.done:>3}/{self.total}] {cfg['cell_key']}{role}  lr={cfg['trial']['lr']:.2e}  "
+        self._say(f"[{self.done:>3}/{self.total}] {readable_key(cfg['cell_key'])}{role}  lr={cfg['trial']['lr']:.2e}  "
                   f"{outcome}  {seconds:.1f}s" + (f"  (pack of {pack}{extra})" if pack > 1 or joined else ""))
 
     def _end(self, trial, failed: bool, error: str | None = None) -> None:

@@ -34,7 +34,7 @@ from ray.tune.search import Searcher
 
 from db.run_state import retries_left
 from orchestrator.spec import SweepSpec
-from orchestrator.spec.plan import Cell, trial_config
+from orchestrator.spec.plan import Cell, readable_key, trial_config
 from orchestrator.tune.pack_fill import confirm, fill, refill, withdraw
 from orchestrator.tune.packing import compile_enabled, group
 from orchestrator.tune.sources import ready, sources_dead
@@ -148,7 +148,7 @@ class CellSearcher(Searcher):
                 rec.budget_from = rec.failures  # its retries count from here
             rec.state, rec.rerun = "todo", True
             if rec.checkpoint and not checkpoint_exists(rec.checkpoint):
-                self.notes.append(f"{work.cell.key} #{rec.number}: its checkpoint {rec.checkpoint} no longer exists "
+                self.notes.append(f"{readable_key(work.cell.key)} #{rec.number}: its checkpoint {rec.checkpoint} no longer exists "
                                   "(Tune's storage folder was moved or deleted?); it starts again from epoch 1")
                 rec.checkpoint = None
         elif rec.role == "search":

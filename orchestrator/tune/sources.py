@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from db import artefacts, queries
 from orchestrator.spec import SpecError, SweepSpec
-from orchestrator.spec.plan import SOURCE_SHA256, Cell, source_file
+from orchestrator.spec.plan import SOURCE_SHA256, Cell, readable_key, source_file
 from workers.methods import METHOD_CONFIGS, get_method_config
 
 
@@ -182,6 +182,6 @@ def ready(work, staged: StagedSources | None, notes: list[str]) -> bool:
         work.pins = staged.pins([(task, w.cell_id, w.chosen().number) for task, w in work.sources])
     except ValueError as err:
         work.blocked = f"blocked: {err}"
-        notes.append(f"{work.cell.key}: {work.blocked}")
+        notes.append(f"{readable_key(work.cell.key)}: {work.blocked}")
     staged.block(work.cell_id, work.blocked)
     return work.blocked is None
