@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from orchestrator.cli.cost import estimate, format_plan
 from orchestrator.spec import load_spec, parse_spec
+from orchestrator.spec.plan import expand
 from orchestrator.tune.measured import load_throughput, task_load
 from tests.conftest import REPO
 from workers.shapes import encoder_widths
@@ -26,8 +28,15 @@ def test_every_shipped_sweep_spec_is_valid_and_plans(path):
 
 def test_the_paper_table1_spec_is_the_papers_grid():
     spec = load_spec(REPO / "orchestrator" / "specs" / "paper-table1.yaml")
-    # 4 methods on every task, ATTEMPT on the 9 that are not its sources; both models and dropout settings
-    assert spec.n_cells() == (4 * 13 + 9) * 2 * 2 and spec.epochs == 80 and spec.optuna.sampler == "fixed"
+    # 3 prompt methods on every task, ATTEMPT on the 9 that are not its sources, both dropout settings; full
+    # fine-tuning on every task with dropout on only (the paper's); both models
+    assert spec.n_cells() == ((3 * 13 + 9) * 2 + 13) * 2 and spec.epochs == 80 and spec.optuna.sampler == "fixed"
+    cells = expand(spec)
+    assert {c.dropout for c in cells if c.method == "full_finetune"} == {True}
+    assert {c.dropout for c in cells if c.method != "full_finetune"} == {True, False}
+    paper = {(r["model"], r["method"], r["dropout"] == "on", r["task"])
+             for r in csv.DictReader((REPO / "db" / "reference_data" / "paper_table1.csv").open())}
+    assert {(c.model, c.method, c.dropout, c.task) for c in cells} == paper  # the paper's Table 1, cell for cell
     assert set(spec.models) == {"google/t5-small-lm-adapt", "google/t5-base-lm-adapt"}
     est = estimate(spec)
     assert not est["missing"] and all(row["hours"] > 0 for row in est["rows"])  # measured on a GPU

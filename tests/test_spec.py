@@ -129,6 +129,31 @@ def test_any_method_option_spans_the_grid():
     assert len({c.key for c in cells}) == len(cells)
 
 
+def test_a_method_can_run_fewer_dropout_settings_than_the_grid():
+    spec = parse_spec("methods: [prompt_tuning, full_finetune]\ntasks: [rte, cb]\ndropout: [on, off]\nseeds: [0, 1]\n"
+                      "method_dropout: {full_finetune: [on]}\noptuna: {trials_per_cell: 2}\n")
+    cells = expand(spec)
+    assert sorted((c.method, c.dropout) for c in cells if c.task == "rte") == [
+        ("full_finetune", True), ("prompt_tuning", False), ("prompt_tuning", True)]
+    assert spec.n_cells() == len(cells) == 6
+    assert spec.n_trials() == sum(spec.trials_per_cell(c.method) for c in cells) == 6 * 3  # what the run's plan counts
+    assert spec.grid_note() == "; full_finetune runs dropout on only"
+    assert parse_spec(BASE + "dropout: [off, on]\nmethod_dropout: {prompt_tuning: [on, off]}\n").dropout_for(
+        "prompt_tuning") == (False, True)  # in spec.dropout's order
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("method_dropout: {full_finetune: [on]}\n", r"spec.method_dropout.full_finetune: full_finetune is not in spec.methods"),
+    ("method_dropout: {prompt_tuning: [off]}\n", r"spec.method_dropout.prompt_tuning: off is not in spec.dropout \(on\); add it"),
+    ("method_dropout: {prompt_tuning: []}\n", r"spec.method_dropout: .*prompt_tuning: give at least one dropout setting"),
+    ("method_dropout: {prompt_tuning: [on, on]}\n", r"spec.method_dropout: .*listed more than once"),
+    ("method_dropout: {prompt_tuning: [maybe]}\n", r"spec.method_dropout.prompt_tuning\[0\]"),
+])
+def test_a_bad_method_dropout_names_the_method_and_the_fix(extra, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec(BASE + extra)
+
+
 def test_samplers_budgets_and_startup():
     spec = parse_spec(BASE + "optuna: {sampler: fixed, rates: {prompt_tuning: [0.3, 0.1]}}\n")
     assert spec.optuna.budget("prompt_tuning") == 2 and spec.optuna.fixed_rates("prompt_tuning") == [0.3, 0.1]

@@ -107,6 +107,11 @@ def test_a_source_cell_without_a_chosen_trial_blocks_its_consumers(tmp_path):
     (("sources: {sweep: this}", "sources: {sweep: this, method: attempt}"),
      r"spec.sources.method: attempt consumes source prompts itself"),
     (("sources: {sweep: this}", "sources: {sweep: this, dropout: on}"), r"spec.sources.dropout: on is not in spec.dropout"),
+    (("dropout: [off]", "dropout: [on, off]\nmethod_dropout: {prompt_tuning: [off]}"),
+     r"spec.sources.dropout: attempt runs dropout on, but prompt_tuning does not, so those cells would have no source"),
+    (("dropout: [off]\nsources: {sweep: this}", "dropout: [on, off]\nmethod_dropout: {prompt_tuning: [off]}\n"
+                                                "sources: {sweep: this, dropout: on}"),
+     r"spec.sources.dropout: on is not a dropout setting of prompt_tuning's cells \(off\)"),
 ])
 def test_a_bad_staged_spec_is_refused_with_the_key_that_is_wrong(tmp_path, change, message):
     body = textwrap.dedent(STAGED.format(data="")).format(storage=tmp_path).replace(*change)

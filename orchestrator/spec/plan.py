@@ -78,7 +78,7 @@ def expand(spec: SweepSpec) -> list[Cell]:
     cells = []
     for method in spec.methods:
         for options in _option_sets(spec.method_grid.get(method, {})):
-            for task, model, dropout in itertools.product(spec.tasks_for(method), spec.models, spec.dropout):
+            for task, model, dropout in itertools.product(spec.tasks_for(method), spec.models, spec.dropout_for(method)):
                 cells.append(Cell(method, task, model, options, dropout, spec.seeds[0], **evaluation))
     if not spec.staged:
         return cells

@@ -215,6 +215,9 @@ class SpecModel(Section):
     m: list[int] = Field([128], min_length=1, description="superposed embeddings per token: a grid dimension of "
                                                           "every method that has m (shorthand for method_grid)")
     dropout: list[OnOff] = Field([True], min_length=1, description="on | off: every dropout of the frozen model")
+    method_dropout: dict[MethodId, list[OnOff]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="per method, the dropout settings its cells run instead of all of "
+                                          "spec.dropout, e.g. {full_finetune: [on]} (the paper's Table 1)")
     seeds: list[int] = Field([0], min_length=1, description="the first seed searches; the others replicate each "
                                                             "cell's chosen learning rate")
     method_params: dict[MethodId, dict[str, Any]] = Field(default_factory=dict,  # type: ignore[valid-type]
@@ -233,6 +236,15 @@ class SpecModel(Section):
                                                           "prompts (needed when spec.methods has attempt)")
 
     _unique_lists = field_validator("methods", "tasks", "models", "m", "dropout", "seeds")(_unique)
+
+    @field_validator("method_dropout")
+    @classmethod
+    def _method_dropout(cls, value: dict[str, list[bool]]) -> dict[str, list[bool]]:
+        for method, settings in value.items():
+            if not settings:
+                raise ValueError(f"{method}: give at least one dropout setting (on, off)")
+            _unique(settings)
+        return value
 
     @field_validator("m")
     @classmethod

@@ -42,8 +42,19 @@ def _staged_checks(model, spec, mixers: list[str], problems: list[str]) -> None:
     if spec.option_sets(producer) > 1:
         problems.append(f"{where}.method: {producer} has {spec.option_sets(producer)} cells per task (its "
                         "method_grid), so a source prompt would be ambiguous; give it one option set")
+    made_with = spec.dropout_for(producer)
     if model.sources.dropout is not None and model.sources.dropout not in spec.dropout:
         problems.append(f"{where}.dropout: {'on' if model.sources.dropout else 'off'} is not in spec.dropout")
+    elif model.sources.dropout is not None and model.sources.dropout not in made_with:
+        problems.append(f"{where}.dropout: {'on' if model.sources.dropout else 'off'} is not a dropout setting of "
+                        f"{producer}'s cells ({', '.join('on' if d else 'off' for d in made_with)})")
+    if model.sources.dropout is None:  # each consuming cell takes the sources trained with its own setting
+        for method in mixers:
+            missing = [d for d in spec.dropout_for(method) if d not in made_with]
+            if missing:
+                problems.append(f"{where}.dropout: {method} runs dropout {', '.join('on' if d else 'off' for d in missing)}, "
+                                f"but {producer} does not, so those cells would have no source prompts; set "
+                                f"{where}.dropout or spec.method_dropout")
     made = get_method_config(producer, spec.method_params.get(producer, {}))
     for method in mixers:
         wants = get_method_config(method, spec.method_params.get(method, {}))
@@ -58,10 +69,14 @@ def _staged_checks(model, spec, mixers: list[str], problems: list[str]) -> None:
 
 
 def grid_note(spec) -> str:
-    """What the cross product leaves out ('' when nothing): a source-mixing method's source tasks."""
+    """What the cross product leaves out ('' when nothing): a source-mixing method's source tasks, the
+    dropout settings spec.method_dropout leaves out."""
     skipped = {m: [t for t in spec.tasks if t not in spec.tasks_for(m)] for m in spec.methods}
-    return "".join(f"; {m} skips its source task{'s' if len(ts) > 1 else ''} {', '.join(ts)}"
-                   for m, ts in skipped.items() if ts)
+    fewer = {m: spec.dropout_for(m) for m in spec.methods if spec.dropout_for(m) != spec.dropout}
+    return ("".join(f"; {m} skips its source task{'s' if len(ts) > 1 else ''} {', '.join(ts)}"
+                    for m, ts in skipped.items() if ts)
+            + "".join(f"; {m} runs dropout {' and '.join('on' if d else 'off' for d in ds)} only"
+                      for m, ds in fewer.items()))
 
 
 def stage_lines(spec, cells: list) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class SweepSpec:
     tracking: TrackingSpec
     text: str  # the YAML as given, stored with the sweep
     sources: SourcesSpec | None = None  # ATTEMPT's source prompts (orchestrator/spec/sources.py)
+    method_dropout: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # methods that run fewer settings
 
     @property
     def hash(self) -> str:
@@ -93,8 +94,15 @@ class SweepSpec:
         own = get_method_config(method, self.method_params.get(method, {})).sources
         return tuple(t for t in self.tasks if t not in own)
 
+    def dropout_for(self, method: str) -> tuple[bool, ...]:
+        """The dropout settings a method's cells run: spec.method_dropout's for it, else all of spec.dropout
+        (in spec.dropout's order)."""
+        given = self.method_dropout.get(method)
+        return self.dropout if given is None else tuple(d for d in self.dropout if d in given)
+
     def grid_note(self) -> str:
-        """What the cross product leaves out ('' when nothing): a source-mixing method's source tasks."""
+        """What the cross product leaves out ('' when nothing): a source-mixing method's source tasks, the
+        dropout settings spec.method_dropout leaves out."""
         return grid_note(self)
 
     def stage_lines(self, cells: list) -> list[str]:
@@ -112,13 +120,13 @@ class SweepSpec:
 
     def n_cells(self) -> int:
         """The grid's size, computed without expanding it."""
-        per_method = sum(self.option_sets(m) * len(self.tasks_for(m)) for m in self.methods)
-        return per_method * len(self.models) * len(self.dropout)
+        return len(self.models) * sum(self.option_sets(m) * len(self.tasks_for(m)) * len(self.dropout_for(m))
+                                      for m in self.methods)
 
     def n_trials(self) -> int:
         """Every trial the grid plans (search budgets and replicas), computed without expanding it."""
-        per_method = sum(self.option_sets(m) * len(self.tasks_for(m)) * self.trials_per_cell(m) for m in self.methods)
-        return per_method * len(self.models) * len(self.dropout)
+        return len(self.models) * sum(self.option_sets(m) * len(self.tasks_for(m)) * len(self.dropout_for(m))
+                                      * self.trials_per_cell(m) for m in self.methods)
 
 
 def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, list]]:
@@ -163,6 +171,19 @@ def _method_grids(model: SpecModel, problems: list[str]) -> dict[str, dict[str, 
                 break
         grids[method] = grid
     return grids
+
+
+def _method_dropout(model: SpecModel, problems: list[str]) -> dict[str, tuple[bool, ...]]:
+    """Per method, dropout settings that are a part of spec.dropout."""
+    for method, settings in model.method_dropout.items():
+        if method not in model.methods:
+            problems.append(f"spec.method_dropout.{method}: {method} is not in spec.methods")
+        extra = [d for d in settings if d not in model.dropout]
+        if extra:
+            problems.append(f"spec.method_dropout.{method}: {', '.join('on' if d else 'off' for d in extra)} is not "
+                            f"in spec.dropout ({', '.join('on' if d else 'off' for d in model.dropout)}); add it "
+                            "there, since spec.dropout lists every setting of the grid")
+    return {m: tuple(s) for m, s in model.method_dropout.items()}
 
 
 def _training(model: SpecModel, problems: list[str]) -> dict[str, Any]:
@@ -242,6 +263,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
         raise SpecError(schema_problems(err, SpecModel, TRAINING_HINTS), source) from None
     problems: list[str] = []
     grids = _method_grids(model, problems)
+    method_dropout = _method_dropout(model, problems)
     training = _training(model, problems)
     _models(model, grids, problems)
     spec = SweepSpec(
@@ -250,6 +272,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
         method_params={m: dict(model.method_params.get(m, {})) for m in model.methods}, method_grid=grids,
         optuna=model.optuna, training=training, scheduler=model.scheduler, resources=model.resources,
         ray=model.ray, limits=model.limits, tracking=model.tracking, text=text, sources=model.sources,
+        method_dropout=method_dropout,
     )
     _cross_checks(model, spec, problems)
     if problems:

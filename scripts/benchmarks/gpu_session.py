@@ -20,7 +20,7 @@ each step, so a session cut short keeps what it measured:
 6. FlexAttention vs SDPA in the compiled pack of 8 (parity, tokens/s, MFU) -> DIR/flex_attention.json;
 7. the compiled pack of 8 profiled by kernel class -> DIR/profile_pack.json.
 The order is the plan's: the steps that move Table 1's GPU-hours most come first (full fine-tuning
-is 330 of its 555 planned hours, evaluation 96). The steps' limits add up to more than one
+is 165 of its 390 planned hours on one GPU, evaluation 86). The steps' limits add up to more than one
 session's budget: a later session runs the ones skipped with `--only STEP ...`, from the table
 the first one left (committed as orchestrator/throughput.json).
 Then copy DIR/throughput.json over orchestrator/throughput.json and re-plan Table 1 with
