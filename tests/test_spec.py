@@ -275,3 +275,12 @@ def test_a_trial_config_given_as_a_sweep_spec_says_what_it_is():
         parse_spec(trial, "trial-example.yaml")
     assert "is a trial config" in str(err.value) and "superpos trial run FILE" in str(err.value)
     assert len(err.value.problems) == 1
+
+
+def test_the_readmes_annotated_spec_is_a_valid_spec():
+    """A user who copies the README's spec (every section, commented) gets a sweep, not an error."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("```yaml", text.index("## Sweep specs")) + len("```yaml")
+    spec = parse_spec(text[start:text.index("```", start)], "README.md")
+    cells = expand(spec)
+    assert spec.n_cells() == len(cells) and {c.dropout for c in cells if c.method == "superpos_prompt"} == {False}
