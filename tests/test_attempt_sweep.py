@@ -91,6 +91,22 @@ def test_bad_sources_are_refused_in_seconds_and_leave_no_sweep(store, tmp_path, 
     assert len(queries.list_sweeps(open_store(url, readonly=True))) == before
 
 
+@pytest.mark.slow  # uses the rich sweep's store
+def test_a_source_trial_without_a_stored_prompt_is_refused_with_how_to_train_one(store, tmp_path):
+    """A store from a version before prompts were stored: the chosen trial is there, its prompt is not."""
+    url, source_id = store
+    engine = open_store(url)
+    chosen = queries.best_trials(engine, source_id)
+    trial = int(chosen[(chosen["method"] == "prompt_tuning") & (chosen["task"] == "sst2")]["trial_id"].iloc[0])
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM artefacts WHERE trial_id = :t"), {"t": trial})
+    with pytest.raises(SpecError, match=rf"the chosen trial {trial} of sst2 in sweep {source_id} has no stored prompt "
+                                        r".*a sweep of prompt_tuning on sst2, named in spec.sources.sweep, or "
+                                        r"sources: \{sweep: this\}"):
+        run_sweep(_spec(tmp_path), url, echo=lambda _: None)
+    assert len(queries.list_sweeps(open_store(url, readonly=True))) == 1  # the source sweep only
+
+
 def test_a_spec_needs_sources_exactly_when_a_method_mixes_them(tmp_path):
     body = textwrap.dedent(ATTEMPT.format(sources="[rte]", n=10, sweep=1, storage=tmp_path))
     with pytest.raises(SpecError, match=r"spec.sources: attempt mixes source prompts trained before"):

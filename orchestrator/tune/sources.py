@@ -100,8 +100,10 @@ def bind(spec: SweepSpec, cells: list[Cell], engine: Engine, resume: int | None 
             stored = artefacts.row(engine, int(chosen["trial_id"]), "prompt", "peak")
             if stored is None:
                 raise SpecError(f"spec.sources: the chosen trial {chosen['trial_id']} of {task} in sweep "
-                                f"{sweep_id} has no stored prompt (an earlier superpos ran it); run "
-                                "that cell again to publish one")
+                                f"{sweep_id} has no stored prompt (a superpos from before prompts were stored "
+                                f"ran it); train the source prompts again: a sweep of {spec.sources.method} on "
+                                f"{task}, named in spec.sources.sweep, or sources: {{sweep: this}} to train them "
+                                "in this sweep")
             shape = tuple(json.loads(stored["shape"]))
             if shape[0] != config.n_tokens:
                 raise SpecError(f"spec.sources: the {task} prompt of sweep {sweep_id} has {shape[0]} tokens, "
