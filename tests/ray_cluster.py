@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import psutil
@@ -77,12 +78,28 @@ class LocalCluster:
                                f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
 
     def add_node(self, cpus: int) -> Path:
-        """A second node (a raylet of its own, on this machine); returns its temp folder, its handle."""
-        temp = _temp("rn")
-        self.nodes.append(temp)
-        self._start([f"--address=127.0.0.1:{self.gcs}", f"--node-manager-port={free_port()}",
-                     f"--object-manager-port={free_port()}", f"--runtime-env-agent-port={free_port()}"], cpus, temp)
-        return temp
+        """A second node (a raylet of its own, on this machine); returns its temp folder, its handle.
+        A start that fails is tried once more with fresh ports and a temp folder of its own (a port
+        picked free can be taken before Ray binds it); the first failure's output stays in the test's
+        warnings, so a cause other than that is still seen."""
+        for attempt in (1, 2):
+            temp = _temp("rn")
+            self.nodes.append(temp)
+            try:
+                self._start([f"--address=127.0.0.1:{self.gcs}", f"--node-manager-port={free_port()}",
+                             f"--object-manager-port={free_port()}", f"--runtime-env-agent-port={free_port()}"],
+                            cpus, temp)
+                return temp
+            except RuntimeError as err:
+                if attempt == 2:
+                    raise
+                warnings.warn(f"a node's start failed once, trying again with fresh ports: {err}", stacklevel=2)
+                for proc in self.processes(str(temp)):  # what the failed start left running
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+        raise AssertionError("unreachable")
 
     def processes(self, marker: str | None = None) -> set[psutil.Process]:
         """Processes started since the cluster began that belong to it (or to one node's `marker`
