@@ -30,6 +30,11 @@ def _on_off(value: Any) -> Any:
 OnOff = Annotated[bool, BeforeValidator(_on_off)]
 
 
+def on_off(settings, joiner: str = ", ") -> str:
+    """Dropout settings as a spec writes them: 'on, off'."""
+    return joiner.join("on" if d else "off" for d in settings)
+
+
 def _unique(values: list) -> list:
     repeated = sorted({str(v) for v in values if values.count(v) > 1})
     if repeated:

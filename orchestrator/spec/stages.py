@@ -4,6 +4,7 @@ cells wait for the cells that train them (orchestrator/tune/sources.py, orchestr
 
 from __future__ import annotations
 
+from orchestrator.spec.schema import on_off
 from workers.methods import METHOD_CONFIGS, get_method_config
 
 
@@ -44,15 +45,15 @@ def _staged_checks(model, spec, mixers: list[str], problems: list[str]) -> None:
                         "method_grid), so a source prompt would be ambiguous; give it one option set")
     made_with = spec.dropout_for(producer)
     if model.sources.dropout is not None and model.sources.dropout not in spec.dropout:
-        problems.append(f"{where}.dropout: {'on' if model.sources.dropout else 'off'} is not in spec.dropout")
+        problems.append(f"{where}.dropout: {on_off([model.sources.dropout])} is not in spec.dropout")
     elif model.sources.dropout is not None and model.sources.dropout not in made_with:
-        problems.append(f"{where}.dropout: {'on' if model.sources.dropout else 'off'} is not a dropout setting of "
-                        f"{producer}'s cells ({', '.join('on' if d else 'off' for d in made_with)})")
+        problems.append(f"{where}.dropout: {on_off([model.sources.dropout])} is not a dropout setting of "
+                        f"{producer}'s cells ({on_off(made_with)})")
     if model.sources.dropout is None:  # each consuming cell takes the sources trained with its own setting
         for method in mixers:
             missing = [d for d in spec.dropout_for(method) if d not in made_with]
             if missing:
-                problems.append(f"{where}.dropout: {method} runs dropout {', '.join('on' if d else 'off' for d in missing)}, "
+                problems.append(f"{where}.dropout: {method} runs dropout {on_off(missing)}, "
                                 f"but {producer} does not, so those cells would have no source prompts; set "
                                 f"{where}.dropout or spec.method_dropout")
     made = get_method_config(producer, spec.method_params.get(producer, {}))
@@ -75,7 +76,7 @@ def grid_note(spec) -> str:
     fewer = {m: spec.dropout_for(m) for m in spec.methods if spec.dropout_for(m) != spec.dropout}
     return ("".join(f"; {m} skips its source task{'s' if len(ts) > 1 else ''} {', '.join(ts)}"
                     for m, ts in skipped.items() if ts)
-            + "".join(f"; {m} runs dropout {' and '.join('on' if d else 'off' for d in ds)} only"
+            + "".join(f"; {m} runs dropout {on_off(ds, ' and ')} only"
                       for m, ds in fewer.items()))
 
 

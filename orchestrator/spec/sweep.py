@@ -29,6 +29,7 @@ from orchestrator.spec.schema import (
     SpecModel,
     TrackingSpec,
     TrainingSpec,
+    on_off,
 )
 from orchestrator.spec.stages import grid_note, source_checks, stage_lines
 from orchestrator.spec.text import SpecError, load_yaml, schema_problems
@@ -180,8 +181,8 @@ def _method_dropout(model: SpecModel, problems: list[str]) -> dict[str, tuple[bo
             problems.append(f"spec.method_dropout.{method}: {method} is not in spec.methods")
         extra = [d for d in settings if d not in model.dropout]
         if extra:
-            problems.append(f"spec.method_dropout.{method}: {', '.join('on' if d else 'off' for d in extra)} is not "
-                            f"in spec.dropout ({', '.join('on' if d else 'off' for d in model.dropout)}); add it "
+            problems.append(f"spec.method_dropout.{method}: {on_off(extra)} is not "
+                            f"in spec.dropout ({on_off(model.dropout)}); add it "
                             "there, since spec.dropout lists every setting of the grid")
     return {m: tuple(s) for m, s in model.method_dropout.items()}
 
