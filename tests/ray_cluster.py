@@ -82,24 +82,23 @@ class LocalCluster:
         A start that fails is tried once more with fresh ports and a temp folder of its own (a port
         picked free can be taken before Ray binds it); the first failure's output stays in the test's
         warnings, so a cause other than that is still seen."""
-        for attempt in (1, 2):
-            temp = _temp("rn")
-            self.nodes.append(temp)
-            try:
-                self._start([f"--address=127.0.0.1:{self.gcs}", f"--node-manager-port={free_port()}",
-                             f"--object-manager-port={free_port()}", f"--runtime-env-agent-port={free_port()}"],
-                            cpus, temp)
-                return temp
-            except RuntimeError as err:
-                if attempt == 2:
-                    raise
-                warnings.warn(f"a node's start failed once, trying again with fresh ports: {err}", stacklevel=2)
-                for proc in self.processes(str(temp)):  # what the failed start left running
-                    try:
-                        proc.kill()
-                    except psutil.Error:
-                        pass
-        raise AssertionError("unreachable")
+        try:
+            return self._join(cpus)
+        except RuntimeError as err:
+            warnings.warn(f"a node's start failed once, trying again with fresh ports: {err}", stacklevel=2)
+            for proc in self.processes(str(self.nodes[-1])):  # what the failed start left running
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            return self._join(cpus)
+
+    def _join(self, cpus: int) -> Path:
+        temp = _temp("rn")
+        self.nodes.append(temp)
+        self._start([f"--address=127.0.0.1:{self.gcs}", f"--node-manager-port={free_port()}",
+                     f"--object-manager-port={free_port()}", f"--runtime-env-agent-port={free_port()}"], cpus, temp)
+        return temp
 
     def processes(self, marker: str | None = None) -> set[psutil.Process]:
         """Processes started since the cluster began that belong to it (or to one node's `marker`
