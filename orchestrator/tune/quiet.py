@@ -65,3 +65,16 @@ def quiet_token_notice() -> None:
     logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
     if not any(isinstance(f, _DropTokenNotice) for f in logger.filters):
         logger.addFilter(_DropTokenNotice())
+
+
+def skip_unsent_usage_tag() -> None:
+    """Tune counts the run's callbacks for a Ray usage tag by importing every logger integration it
+    knows, MLflow's among them (about 1.2 s of every driver's start where mlflow is installed, as with
+    the `tracking` extra). With Ray's usage stats off (RAY_USAGE_STATS_ENABLED=0) that tag is never
+    sent, so it is not counted. Ray calls `ray.air._internal.usage.tag_callbacks` through its module
+    (private: if it moves, the import just costs its time again)."""
+    from ray._common.usage.usage_lib import usage_stats_enabled
+    from ray.air._internal import usage
+
+    if not usage_stats_enabled() and hasattr(usage, "tag_callbacks"):
+        usage.tag_callbacks = lambda callbacks: False

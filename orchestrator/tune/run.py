@@ -22,7 +22,14 @@ from orchestrator.spec.preflight import check_address, check_environment, check_
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.measured import train_sizes
-from orchestrator.tune.quiet import TUNE_LOGGERS, DropTuneNoise, quiet_raylet_deaths, quiet_token_notice, tune_loggers
+from orchestrator.tune.quiet import (
+    TUNE_LOGGERS,
+    DropTuneNoise,
+    quiet_raylet_deaths,
+    quiet_token_notice,
+    skip_unsent_usage_tag,
+    tune_loggers,
+)
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
@@ -70,6 +77,7 @@ def _ray_init(spec: SweepSpec) -> bool:
     for name in TUNE_LOGGERS:
         logging.getLogger(name).addFilter(DropTuneNoise())
     quiet_raylet_deaths()
+    skip_unsent_usage_tag()
     from orchestrator.cli.jobs import token_file_warning
 
     warning = token_file_warning() if spec.ray.address else None
