@@ -44,23 +44,53 @@ tracking:
 """
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep(tmp_path_factory):
-    """One real sweep through Ray into a fresh SQLite file: (db_url, sweep_id, spec, output lines)."""
+def _built_once(tmp_path_factory, name: str, build) -> dict:
+    """`build(folder)` once per test run, its JSON-able result shared by every pytest process (make test
+    runs two: each would otherwise run the same sweep for its own session fixtures, a minute of the two
+    cores). The first process to ask builds under a file lock; the others wait for it and read the
+    result. A build that fails leaves no result, so the next process to ask builds again (and fails
+    in its own test)."""
+    import json
+    import shutil
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder the processes' own base folders share
+    folder, done = root / name, root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.exists():
+            return json.loads(done.read_text())
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+        folder.mkdir()
+        result = build(folder)
+        done.write_text(json.dumps(result))
+        return result
+
+
+def _run_tiny_sweep(folder: Path) -> dict:
+    from db.engine import open_store
+    from db.reference import import_reference
     from orchestrator.spec import parse_spec
     from orchestrator.tune.run import run_sweep
 
-    folder = tmp_path_factory.mktemp("sweep")
-    spec = parse_spec(textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db")),
-                      "tiny.yaml")
+    text = textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db"))
     url = f"sqlite:///{folder / 'results.db'}"
     lines: list[str] = []
-    sweep_id = run_sweep(spec, url, echo=lines.append)
-    from db.engine import open_store
-    from db.reference import import_reference
-
+    sweep_id = run_sweep(parse_spec(text, "tiny.yaml"), url, echo=lines.append)
     import_reference(open_store(url))
-    return url, sweep_id, spec, lines
+    return {"url": url, "sweep_id": sweep_id, "spec": text, "lines": lines}
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """One real sweep through Ray into a fresh SQLite file, run once for all pytest processes:
+    (db_url, sweep_id, spec, output lines). Tests read it; a test that writes works on a copy."""
+    from orchestrator.spec import parse_spec
+
+    built = _built_once(tmp_path_factory, "tiny-sweep", _run_tiny_sweep)
+    return built["url"], built["sweep_id"], parse_spec(built["spec"], "tiny.yaml"), built["lines"]
 
 
 RICH_SWEEP = """
@@ -76,21 +106,25 @@ ray: {{num_cpus: 2, storage_path: {storage}}}
 """
 
 
-@pytest.fixture(scope="session")
-def rich_sweep(tmp_path_factory):
-    """A real sweep with two seeds and two values of m over two tasks, plus the paper's numbers:
-    every dashboard page has something to show. (db_url, sweep_id)."""
+def _run_rich_sweep(folder: Path) -> dict:
     from db.engine import open_store
     from db.reference import import_reference
     from orchestrator.spec import parse_spec
     from orchestrator.tune.run import run_sweep
 
-    folder = tmp_path_factory.mktemp("rich")
     url = f"sqlite:///{folder / 'results.db'}"
     sweep_id = run_sweep(parse_spec(textwrap.dedent(RICH_SWEEP.format(storage=folder / "ray")), "rich.yaml"), url,
                          echo=lambda line: None)
     import_reference(open_store(url))
-    return url, sweep_id
+    return {"url": url, "sweep_id": sweep_id}
+
+
+@pytest.fixture(scope="session")
+def rich_sweep(tmp_path_factory):
+    """A real sweep with two seeds and two values of m over two tasks, plus the paper's numbers:
+    every dashboard page has something to show. Run once for all pytest processes; (db_url, sweep_id)."""
+    built = _built_once(tmp_path_factory, "rich-sweep", _run_rich_sweep)
+    return built["url"], built["sweep_id"]
 
 
 @pytest.fixture(scope="session")
