@@ -92,3 +92,27 @@ def test_table_of_a_real_sweep(rich_sweep):
     assert len(shape["averages"]) == len(long) // 2
     versus = _json("table", "--db", url, "--source", str(sweep_id), "--kind", "versus", "--against", str(sweep_id))
     assert versus["rows"] and all(r["difference"] == 0 and r["within_noise"] for r in versus["rows"])
+
+
+def test_status_table_columns_line_up_under_their_headers():
+    """Keys and states read left-aligned under their headers, counts right-aligned under theirs."""
+    from orchestrator.cli.status import format_status
+
+    def row(key, state, search, replicas):
+        return {"key": key, "state": state, "search_done": search, "replicas_done": replicas, "failed": 0,
+                "unfinished": 0, "blocked": None}
+
+    data = {"sweep": {"id": 1, "name": "s", "state": "complete", "where": "driver x"}, "eta": None,
+            "trials": {"planned": 1, "done": 0, "finished": 0, "failed": 0, "running": 0, "interrupted": 0},
+            "cell_states": {"complete": 1, "interrupted": 1},
+            "cells": [row("prompt_tuning|sst2|tiny-t5|-|dropout=on", "complete", 3, 1),
+                      row("superpos_prompt|sst2|tiny-t5|m=32|dropout=off", "interrupted", 12, 0)]}
+    lines = format_status(data).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("key"))
+    header, rows = lines[at], lines[at + 1:at + 3]
+    for name, values in (("key", [r["key"] for r in data["cells"]]), ("state", ["complete", "interrupted"])):
+        assert [r.index(v) for r, v in zip(rows, values)] == [header.index(name)] * 2, (header, rows)
+    for name, values in (("search_done", ["3", "12"]), ("replicas_done", ["1", "0"])):
+        end = header.index(name) + len(name)
+        assert [r[:end].rstrip().endswith(v) and r[end:end + 1] in (" ", "") for r, v in zip(rows, values)] == [True] * 2, (
+            header, rows)

@@ -71,9 +71,10 @@ def format_status(data: dict) -> str:
                      f"{eta['median_trial_s']:.1f} s, {eta['running']} at a time)")
     lines.append("")
     if data["cells"]:
-        cells = pd.DataFrame(data["cells"]).assign(key=lambda f: f["key"].map(readable_key))
-        width = int(cells["key"].str.len().max())
-        lines.append(cells.drop(columns="blocked").to_string(index=False, justify="left",
-                                                             formatters={"key": lambda k: f"{k:<{width}}"}))
+        cells = pd.DataFrame(data["cells"]).assign(key=lambda f: f["key"].map(readable_key)).drop(columns="blocked")
+        for name in ("key", "state"):  # text left-aligned under its header, counts right-aligned under theirs
+            width = max(len(name), int(cells[name].str.len().max()))
+            cells = cells.assign(**{name: cells[name].str.ljust(width)}).rename(columns={name: name.ljust(width)})
+        lines.append(cells.to_string(index=False))
         lines += [f"{readable_key(c['key'])}: {c['blocked']}" for c in data["cells"] if c["blocked"]]
     return "\n".join(lines)
