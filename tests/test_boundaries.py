@@ -49,7 +49,8 @@ def test_ray_is_confined_to_few_modules():
                    if "ray" in _imports(p) and "tests" not in p.parts and ".venv" not in p.parts)
     assert users == ["orchestrator/cli/jobs.py", "orchestrator/spec/preflight.py", "orchestrator/tune/callback.py",
                      "orchestrator/tune/early_stopping.py", "orchestrator/tune/faults.py", "orchestrator/tune/pack_board.py",
-                     "orchestrator/tune/packing.py", "orchestrator/tune/quiet.py", "orchestrator/tune/run.py",
+                     "orchestrator/tune/packing.py", "orchestrator/tune/quiet.py", "orchestrator/tune/ray_start.py",
+                     "orchestrator/tune/run.py",
                      "orchestrator/tune/searcher.py", "orchestrator/tune/tracking.py",
                      "scripts/benchmarks/schedule.py",  # times a new Tune worker's start: it imports what one imports
                      "workers/tune_adapter.py"]

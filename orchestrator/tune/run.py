@@ -4,7 +4,6 @@ into the store; then say honestly how it ended."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import signal
 import socket
@@ -18,18 +17,12 @@ from db.engine import open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
-from orchestrator.spec.preflight import check_address, check_environment, check_resources
+from orchestrator.spec.preflight import check_environment, check_resources
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.measured import train_sizes
-from orchestrator.tune.quiet import (
-    TUNE_LOGGERS,
-    DropTuneNoise,
-    quiet_raylet_deaths,
-    quiet_token_notice,
-    skip_unsent_usage_tag,
-    tune_loggers,
-)
+from orchestrator.tune.quiet import tune_loggers
+from orchestrator.tune.ray_start import start_ray
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
@@ -54,49 +47,6 @@ class _CancelOnSigterm:
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
             self.previous = None
-
-
-def _ray_init(spec: SweepSpec) -> bool:
-    """Start a local Ray (or join spec.ray.address); True if this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    check_address(spec.ray.address)
-    quiet_token_notice()
-    try:
-        if spec.ray.address:
-            ray.init(address=spec.ray.address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
-                     object_store_memory=200 * 1024**2, log_to_driver=False)
-    except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
-        raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
-                        "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
-                        "~/.ray/auth_token) in this shell") from None
-    for name in TUNE_LOGGERS:
-        logging.getLogger(name).addFilter(DropTuneNoise())
-    quiet_raylet_deaths()
-    skip_unsent_usage_tag()
-    from orchestrator.cli.jobs import token_file_warning
-
-    warning = token_file_warning() if spec.ray.address else None
-    if warning:
-        print(warning, file=sys.stderr)
-    if spec.ray.address and not _token_auth():
-        print("WARNING: joined a Ray cluster that has token authentication off: anyone who reaches its ports can "
-              "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
-              "attach with RAY_AUTH_MODE=token and its token.", file=sys.stderr)
-    return True
-
-
-def _token_auth() -> bool:
-    """Does this process use token authentication (then the cluster it joined requires it too)?"""
-    try:
-        from ray._private.authentication.authentication_utils import is_token_auth_enabled
-    except ImportError:  # a Ray without token authentication
-        return False
-    return is_token_auth_enabled()
 
 
 def _scheduler(spec: SweepSpec, engine, sweep_id: int, resume: bool, board=None):
@@ -223,7 +173,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     else:
         found = provenance.inputs(spec)
         spec = provenance.pinned(spec, found)
-    started = _ray_init(spec)
+    started = start_ray(spec)
     sweep_id, state = None, "failed"
     cancel = _CancelOnSigterm()
     try:

@@ -1,0 +1,61 @@
+"""Starting a local Ray or joining a cluster for a sweep's driver, with what Ray and Tune print cut
+to what a user needs (orchestrator/tune/quiet.py) and the warnings about a cluster's authentication."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.preflight import check_address
+from orchestrator.tune.callback import first_line
+from orchestrator.tune.quiet import (
+    TUNE_LOGGERS,
+    DropTuneNoise,
+    quiet_raylet_deaths,
+    quiet_token_notice,
+    skip_unsent_usage_tag,
+)
+
+
+def start_ray(spec: SweepSpec) -> bool:
+    """Start a local Ray (or join spec.ray.address); True if this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    check_address(spec.ray.address)
+    quiet_token_notice()
+    try:
+        if spec.ray.address:
+            ray.init(address=spec.ray.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
+                     object_store_memory=200 * 1024**2, log_to_driver=False)
+    except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
+        raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
+                        "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
+                        "~/.ray/auth_token) in this shell") from None
+    for name in TUNE_LOGGERS:
+        logging.getLogger(name).addFilter(DropTuneNoise())
+    quiet_raylet_deaths()
+    skip_unsent_usage_tag()
+    from orchestrator.cli.jobs import token_file_warning
+
+    warning = token_file_warning() if spec.ray.address else None
+    if warning:
+        print(warning, file=sys.stderr)
+    if spec.ray.address and not _token_auth():
+        print("WARNING: joined a Ray cluster that has token authentication off: anyone who reaches its ports can "
+              "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
+              "attach with RAY_AUTH_MODE=token and its token.", file=sys.stderr)
+    return True
+
+
+def _token_auth() -> bool:
+    """Does this process use token authentication (then the cluster it joined requires it too)?"""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:  # a Ray without token authentication
+        return False
+    return is_token_auth_enabled()
