@@ -83,6 +83,15 @@ class _Checkpoints:
     def save(self, index: int, state: dict) -> None:
         self.states[self.keys[index]] = state
 
+    def resumed(self, index: int, state: dict | None) -> dict | None:
+        """A member continues from `state` (read from an earlier run's checkpoint): the pack's checkpoints
+        hold it from now on, also those written before the member's first epoch here. The store names
+        each report's checkpoint for every member of the pack, so a member absent from it would start
+        over on the next resume."""
+        if state is not None:
+            self.states.setdefault(self.keys[index], state)
+        return state
+
     def folder(self) -> str:
         import torch
 
@@ -105,7 +114,8 @@ def tune_trainable(config: dict[str, Any]) -> None:
     book = _Checkpoints([], restored if restored is not None and "members" in restored else None)
     members = [*config["members"], *book.joined]  # a retried pack runs the members that had joined it too
     keys = book.keys = [member_key(m) for m in members]
-    resume = {i: state for i, member in enumerate(members) if (state := _resume_state(member, restored)) is not None}
+    resume = {i: state for i, member in enumerate(members)
+              if (state := book.resumed(i, _resume_state(member, restored))) is not None}
     node, node_id = ray_node()  # the callback records which nodes ran the sweep (and names a lost one)
 
     def report(index: int, metrics: dict) -> None:
@@ -179,7 +189,7 @@ def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoint
             book.joined.append(member)
             running.append(index)
             report(index, joined_event(index, member))
-            out.append((TrialConfig.from_dict(member["trial"]), _resume_state(member, restored)))
+            out.append((TrialConfig.from_dict(member["trial"]), book.resumed(index, _resume_state(member, restored))))
         return out
 
     run_pack(cfgs, lambda j, m: report(running[j], m), lambda j, s: book.save(running[j], s),
