@@ -31,6 +31,8 @@ def test_a_resumed_packs_first_checkpoint_holds_the_member_that_has_not_reported
     import ray
     from ray import tune
 
+    from orchestrator.tune.quiet import tune_loggers
+
     # an earlier run's states: member 0 after epoch 2, member 1 after epoch 1 (the pack was killed between)
     members = [_member(0, ""), _member(1, "")]
     states: dict[tuple[int, int], dict] = {}
@@ -49,7 +51,8 @@ def test_a_resumed_packs_first_checkpoint_holds_the_member_that_has_not_reported
         tuner = tune.Tuner(tune.with_resources(tune_trainable, {"cpu": 1}),
                            param_space={"members": [_member(0, str(earlier)), _member(1, str(earlier))],
                                         "threads": 1, "cache": True},
-                           run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="resumed", verbose=0))
+                           run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), name="resumed", verbose=0,
+                                                     callbacks=tune_loggers()))  # result.json, as a sweep writes
         [result] = list(tuner.fit())
     finally:
         if started:
