@@ -188,8 +188,14 @@ def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoint
             book.keys.append(member_key(member))
             book.joined.append(member)
             running.append(index)
+            try:  # read before the report below, whose checkpoint the store names for this member too
+                state, unreadable = book.resumed(index, _resume_state(member, restored)), None
+            except FileNotFoundError as err:
+                state, unreadable = None, err
             report(index, joined_event(index, member))
-            out.append((TrialConfig.from_dict(member["trial"]), book.resumed(index, _resume_state(member, restored))))
+            if unreadable is not None:  # raised once the driver knows the member joined: it fails with the pack
+                raise unreadable
+            out.append((TrialConfig.from_dict(member["trial"]), state))
         return out
 
     run_pack(cfgs, lambda j, m: report(running[j], m), lambda j, s: book.save(running[j], s),
