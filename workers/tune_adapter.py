@@ -83,11 +83,12 @@ class _Checkpoints:
     def save(self, index: int, state: dict) -> None:
         self.states[self.keys[index]] = state
 
-    def resumed(self, index: int, state: dict | None) -> dict | None:
-        """A member continues from `state` (read from an earlier run's checkpoint): the pack's checkpoints
-        hold it from now on, also those written before the member's first epoch here. The store names
+    def resumed(self, index: int, member: dict, restored: dict | None) -> dict | None:
+        """Where member `index` continues from (`_resume_state`, or None): the pack's checkpoints hold
+        that state from now on, also those written before the member's first epoch here. The store names
         each report's checkpoint for every member of the pack, so a member absent from it would start
         over on the next resume."""
+        state = _resume_state(member, restored)
         if state is not None:
             self.states.setdefault(self.keys[index], state)
         return state
@@ -115,7 +116,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
     members = [*config["members"], *book.joined]  # a retried pack runs the members that had joined it too
     keys = book.keys = [member_key(m) for m in members]
     resume = {i: state for i, member in enumerate(members)
-              if (state := book.resumed(i, _resume_state(member, restored))) is not None}
+              if (state := book.resumed(i, member, restored)) is not None}
     node, node_id = ray_node()  # the callback records which nodes ran the sweep (and names a lost one)
 
     def report(index: int, metrics: dict) -> None:
@@ -189,7 +190,7 @@ def _pack(cfgs: list[TrialConfig], running: list[int], report, book: _Checkpoint
             book.joined.append(member)
             running.append(index)
             try:  # read before the report below, whose checkpoint the store names for this member too
-                state, unreadable = book.resumed(index, _resume_state(member, restored)), None
+                state, unreadable = book.resumed(index, member, restored), None
             except FileNotFoundError as err:
                 state, unreadable = None, err
             report(index, joined_event(index, member))
