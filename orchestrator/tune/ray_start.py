@@ -17,6 +17,11 @@ from orchestrator.tune.quiet import (
     skip_unsent_usage_tag,
 )
 
+# a local Ray starts no idle workers ahead of its first driver's tasks: Tune's trial actors carry a runtime
+# env of their own (Tune's env_vars), so they never take one (measured: two `ray::IDLE` processes per start,
+# unused, each importing Ray beside the trials' own start-up)
+_LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
+
 
 def start_ray(spec: SweepSpec) -> bool:
     """Start a local Ray (or join spec.ray.address); True if this call started it."""
@@ -31,7 +36,8 @@ def start_ray(spec: SweepSpec) -> bool:
             ray.init(address=spec.ray.address, log_to_driver=False)
         else:
             ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
-                     object_store_memory=200 * 1024**2, log_to_driver=False)
+                     object_store_memory=200 * 1024**2, log_to_driver=False,
+                     _system_config=_LOCAL_SYSTEM_CONFIG)
     except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
         raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
                         "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
