@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: unpinned, pip would resolve a multi-GB CUDA build here
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test,postgres]"
-	# byte-compiled here, on every core (pip compiles on one: a fresh install took 149 s so, 117 s so on two cores): with
+	# byte-compiled here, on every core (pip compiles on one: a fresh install took 149 s that way, 117 s this way, on 2 cores): with
 	# PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would be compiled later, and every process
 	# would compile torch and Ray from source (5x slower starts). `|| true`: the few files written for a newer
 	# Python do not compile (pip skips them too); their modules are never imported here
