@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: unpinned, pip would resolve a multi-GB CUDA build here
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test,postgres]"
-	# byte-compiled here, on every core (pip compiles on one: a fresh install took 149 s that way, 117 s this way, on 2 cores): with
-	# PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would be compiled later, and every process
-	# would compile torch and Ray from source (5x slower starts). `|| true`: the few files written for a newer
-	# Python do not compile (pip skips them too); their modules are never imported here
+	# byte-compiled here, on every core (pip compiles on one; a fresh install on 2 cores: 149 s that way,
+	# 117 s this way): with PYTHONDONTWRITEBYTECODE set (as on these machines) nothing would be compiled
+	# later, and every process would compile torch and Ray from source (5x slower starts). `|| true`: the
+	# few files written for a newer Python do not compile (pip skips them too); they are never imported here
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	touch $(STAMP)
 
@@ -34,7 +34,8 @@ demo: compile-project
 	$(BIN)/superpos db import-reference
 
 # two processes: a real-Ray test waits on its trials about a third of the time, so the other one fills it
-# (the session sweeps are built once for both, tests/conftest.py _built_once; the test cluster stops only its own Ray)
+# (the session sweeps are built once for both, tests/conftest.py _built_once; the test cluster stops only
+# its own Ray)
 test: compile-project
 	$(OFFLINE) $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
