@@ -106,7 +106,7 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates(tmp_path):
     """A stored cell with a gap in its numbers, an interrupted trial and failed ones: the interrupted
     trial and the failed one with retries left continue under their number and rate (from their
     checkpoint, or, when it is gone, from epoch 1 with a note that says so); new rates are new; no
-    number is reused."""
+    stored number is reused, and the gap (a number that never got a row) is the new trial's."""
     spec, cells, fresh = _searcher(budget=5)
     first = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(2)]
     key = cells[0].key
@@ -124,7 +124,7 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates(tmp_path):
     assert reruns[0]["resume_from"] == str(tmp_path) and reruns[1]["resume_from"] is None
     assert len(searcher.notes) == 1 and "#3" in searcher.notes[0] and "/gone/checkpoint_000002" in searcher.notes[0]
     new = _suggest(searcher, "n0")
-    assert new["cell_key"] == key and new["number"] == 5 and not new["continuing"]
+    assert new["cell_key"] == key and new["number"] == 1 and not new["continuing"]
     assert new["trial"]["lr"] not in {first[0], first[1], 0.0123, 0.0456}
     assert _suggest(searcher, "n1")["cell_key"] == cells[1].key  # budget of 5 search trials is used up
 
@@ -137,6 +137,31 @@ def test_resumed_study_does_not_replay_the_seeded_sequence():
     _, _, resumed = _searcher(history={cells[0].key: stored})
     third = _suggest(resumed, "x")
     assert third["number"] == 2 and third["trial"]["lr"] not in original[:2]
+
+
+def test_a_trial_lost_before_its_row_was_written_is_asked_again_and_no_stored_rate_repeats():
+    """kill -9 while trial 0 sat in a pack that had not started (no row) and trial 1 ran (interrupted):
+    the resume gives number 0 out again with the rate the first run asked for it, and the next new
+    trial is number 2 with its own rate. Seeding by the count of the study's trials asked trial 2 with
+    trial 1's seed, so it ran trial 1's rate again."""
+    spec, cells, fresh = _searcher()
+    original = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(3)]
+    stored = _history([(1, "search", 0, original[1], "interrupted", None, 0, None)])
+    _, _, resumed = _searcher(history={cells[0].key: stored})
+    asked = [_suggest(resumed, f"r{i}") for i in range(3)]
+    assert [(a["number"], a["trial"]["lr"], a["continuing"]) for a in asked] == [
+        (1, original[1], True), (0, original[0], False), (2, original[2], False)]
+    assert len(set(original)) == 3
+
+
+def test_a_fixed_rate_lost_before_its_row_was_written_is_the_one_that_runs_again():
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\noptuna: {sampler: fixed, rates: "
+                      "{prompt_tuning: [0.3, 0.03, 0.003]}}\n")
+    cells = expand(spec)
+    stored = _history([(1, "search", 0, 0.03, "complete", 0.5, 0, None)])
+    searcher = CellSearcher(spec, cells, {cells[0].key: 1}, {cells[0].key: stored})
+    asked = [_suggest(searcher, f"t{i}") for i in range(2)]
+    assert [(a["number"], a["trial"]["lr"]) for a in asked] == [(0, 0.3), (2, 0.003)]
 
 
 def test_fixed_sampler_runs_the_listed_rates():

@@ -10,13 +10,17 @@ cells itself, through Optuna's ask/tell API:
 - Resume: the studies are rebuilt from the store (the single source of truth for what ran). Finished
   trials are told to their study; interrupted ones, and failed ones with retries left, run again
   under the same number and rate, from their last checkpoint. Trial numbers are ours (0, 1, ... per
-  cell, never reused), not Optuna's, so a gap in the stored numbers cannot make two trials share a row.
+  cell), not Optuna's, so a gap in the stored numbers cannot make two trials share a row: a new trial
+  takes the cell's smallest number that no trial of this run or the store holds (one handed to a pack
+  that never started before a kill left no row, so the numbers stay 0..n-1).
 - Packs: with `resources.pack_size` > 1, one Tune trial gets up to that many trials (members) of cells
   that share a frozen model (orchestrator/tune/packing.py); each is a trial of its own here. With
   continuous packing, members that leave are replaced in the running pack (orchestrator/tune/pack_fill.py).
 - Stages: a cell whose sources this sweep trains waits for them, then runs (orchestrator/tune/sources.py).
-- Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, trials in the study),
-  so a resumed study continues its sequence instead of replaying the rates it already tried.
+- Sampling: the sampler is re-seeded before each ask from (sampler_seed, cell, the new trial's number),
+  so a resumed study continues its sequence instead of replaying the rates it already tried, and a rate
+  asked for a trial that never got a row is asked for that number again (counting the study's trials
+  instead repeated a stored trial's rate whenever such a trial had been lost).
 
 Optuna's RDB storage was not used: its tables (`trials`, `alembic_version`) collide with the results
 schema, it keeps no sampler state, and the store already holds every trial's rate, state and objective.
@@ -74,7 +78,9 @@ class CellWork:
         return [r for r in self.records if r.role == role]
 
     def next_number(self) -> int:
-        return max((r.number for r in self.records), default=-1) + 1
+        """The smallest number no trial of the cell holds (stored, or handed out in this run)."""
+        taken = {r.number for r in self.records}
+        return next(n for n in range(len(taken) + 1) if n not in taken)
 
     def search_done(self) -> bool:
         search = self.role("search")
@@ -162,8 +168,8 @@ class CellSearcher(Searcher):
     def set_search_properties(self, metric, mode, config, **spec) -> bool:  # the space lives in the studies
         return True
 
-    def _sampler(self, work: CellWork) -> optuna.samplers.BaseSampler:
-        seed = _seed(self.spec.optuna.sampler_seed, work.cell.key, len(work.study.trials))
+    def _sampler(self, work: CellWork, number: int, salt: int = 0) -> optuna.samplers.BaseSampler:
+        seed = _seed(self.spec.optuna.sampler_seed, work.cell.key, number, *([salt] if salt else []))
         startup = self.spec.optuna.n_startup(work.budget)
         return {
             "tpe": lambda: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
@@ -172,11 +178,20 @@ class CellSearcher(Searcher):
             "fixed": lambda: optuna.samplers.RandomSampler(seed=seed),  # never samples: rates are enqueued
         }[self.spec.optuna.sampler]()
 
-    def _ask(self, work: CellWork, lr: float | None) -> optuna.trial.Trial:
+    def _ask(self, work: CellWork, lr: float | None, number: int) -> optuna.trial.Trial:
+        """The Optuna trial of search trial `number`: at rate `lr` (a re-run, or a fixed rate), else sampled."""
+        distribution = {"lr": self._distribution(work.cell)}
         if lr is not None:
             work.study.enqueue_trial({"lr": lr}, skip_if_exists=False)
-        work.study.sampler = self._sampler(work)
-        return work.study.ask({"lr": self._distribution(work.cell)})
+            return work.study.ask(distribution)
+        held = {r.lr for r in work.role("search")}
+        for salt in range(100):  # a store written before seeding by number can hold this number's rate
+            work.study.sampler = self._sampler(work, number, salt)  # under another number: ask again
+            otrial = work.study.ask(distribution)
+            if otrial.params["lr"] not in held:
+                return otrial
+            work.study.tell(otrial, state=optuna.trial.TrialState.FAIL)
+        raise RuntimeError(f"{readable_key(work.cell.key)}: the sampler gave only rates already tried")
 
     def _next(self, work: CellWork) -> tuple[TrialRecord, optuna.trial.Trial | None] | None:
         """The cell's next piece of work: a re-run, a new search trial, or a replica; None if none now
@@ -185,12 +200,13 @@ class CellSearcher(Searcher):
             return None
         todo = next((r for r in work.records if r.state == "todo"), None)
         if todo is not None:
-            return todo, self._ask(work, todo.lr) if todo.role == "search" else None
+            return todo, self._ask(work, todo.lr, todo.number) if todo.role == "search" else None
         search = work.role("search")
         if len(search) < work.budget:
-            fixed = self.spec.optuna.fixed_rates(work.cell.method) if self.spec.optuna.sampler == "fixed" else None
-            otrial = self._ask(work, fixed[len(search)] if fixed else None)
-            rec = TrialRecord(work.next_number(), "search", work.cell.seed, otrial.params["lr"])
+            fixed = self.spec.optuna.sampler == "fixed"
+            number = work.next_number()
+            otrial = self._ask(work, self._next_fixed(work) if fixed else None, number)
+            rec = TrialRecord(number, "search", work.cell.seed, otrial.params["lr"])
             work.records.append(rec)
             return rec, otrial
         chosen = work.chosen() if work.search_done() else None
@@ -202,6 +218,16 @@ class CellSearcher(Searcher):
                     work.records.append(rec)
                     return rec, None
         return None
+
+    def _next_fixed(self, work: CellWork) -> float:
+        """The first listed rate that no search trial of the cell has run (or runs) yet."""
+        held = [r.lr for r in work.role("search")]
+        for rate in self.spec.optuna.fixed_rates(work.cell.method):
+            if rate in held:
+                held.remove(rate)
+            else:
+                return rate
+        raise AssertionError("more search trials than listed rates")  # the budget is the list's length
 
     @staticmethod
     def _take(work: CellWork, nxt: tuple) -> HandedOut:
