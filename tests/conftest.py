@@ -102,7 +102,7 @@ dropout: [off]
 seeds: [0, 1]
 optuna: {{trials_per_cell: 2}}
 training: {{epochs: 2, batch_size: 16, max_train_samples: 32, max_eval_samples: 16, eval_mode: rank}}
-ray: {{num_cpus: 2, storage_path: {storage}}}
+ray: {{num_cpus: 1, storage_path: {storage}}}
 """
 
 

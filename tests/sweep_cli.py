@@ -1,5 +1,11 @@
 """Running `superpos sweep ...` as a user does, for the sweep tests: a spec file from a template, the
-CLI in a subprocess, SQL counts on the store while it runs, and a kill -9 at a chosen point."""
+CLI in a subprocess, SQL counts on the store while it runs, and a kill -9 at a chosen point.
+
+A test's spec runs one trial at a time (`ray: {num_cpus: 1}`) unless two at once is part of what it
+checks (Ctrl-C during two trials, packs formed over two slots, the staged wait) or failures dominate it:
+a tiny trial trains in about a second, but each Ray worker costs about 10 CPU-seconds to start
+(torch and transformers' imports), so one worker made a sweep test 15-19 CPU-s cheaper, measured
+test by test; failed trials cost a worker each either way (Tune ends an actor that raised)."""
 
 from __future__ import annotations
 

@@ -87,7 +87,8 @@ def test_a_source_cell_without_a_chosen_trial_blocks_its_consumers(tmp_path):
         shutil.copytree(DEMO_DATA_DIR / task, data / task)
     (data / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # every sst2 trial fails
     # one epoch: what is checked is the block, which the failing sst2 search causes at any length
-    spec = spec_file(tmp_path, STAGED.format(data=f", data: {data}").replace("epochs: 3", "epochs: 1"))
+    spec = spec_file(tmp_path, STAGED.format(data=f", data: {data}").replace("epochs: 3", "epochs: 1")
+                     .replace("num_cpus: 2", "num_cpus: 1"))
     db = str(tmp_path / "r.db")
     out = cli("sweep", "run", spec, "--db", db)
     assert out.returncode == 1, out.stdout[-2000:]

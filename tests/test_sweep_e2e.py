@@ -197,7 +197,7 @@ def test_resume_runs_only_the_missing_trials_and_continues_each_study(tmp_path):
         dropout: [on, off]
         optuna: {{trials_per_cell: 2}}
         training: {{epochs: 1, max_train_samples: 16, max_eval_samples: 16}}
-        ray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}
+        ray: {{num_cpus: 1, storage_path: {tmp_path / 'ray'}}}
     """)
     url = f"sqlite:///{tmp_path / 'r.db'}"
     sweep_id = run_sweep(parse_spec(text), url, echo=lambda line: None)

@@ -44,7 +44,7 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
         optuna: {{trials_per_cell: 3}}
         training: {{epochs: 4, batch_size: 8, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank}}
         resources: {{pack_size: 2}}
-        ray: {{num_cpus: 2, storage_path: {storage}}}
+        ray: {{num_cpus: 1, storage_path: {storage}}}
     """)
     db = str(tmp_path / "r.db")
     # packs of two (the solo path's resume is the cluster test's); 1: mid-trial, before anything finished; 2 and 3: during resumes, after more trials finished
@@ -165,7 +165,7 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
         method_grid: {{superpos_prompt: {{softmax: [false, true]}}}}
         optuna: {{trials_per_cell: 2}}
         training: {{epochs: 1, batch_size: 16, max_train_samples: 32, max_eval_samples: 32, eval_mode: rank}}
-        ray: {{num_cpus: 2, storage_path: {storage}}}
+        ray: {{num_cpus: 1, storage_path: {storage}}}
     """)
     engine = open_store(f"sqlite:///{db}", readonly=True)
     trials = queries.trials_frame(engine, 1)
@@ -234,7 +234,7 @@ def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path
         dropout: [off]
         optuna: {{trials_per_cell: 4}}
         training: {{epochs: 6, batch_size: 16, max_train_samples: 64, max_eval_samples: 16, eval_mode: rank}}
-        ray: {{num_cpus: 2, storage_path: {storage}}}
+        ray: {{num_cpus: 1, storage_path: {storage}}}
     """)
     db = str(tmp_path / "r.db")
     run = subprocess.Popen([*CLI, "sweep", "run", spec, "--db", db], cwd=REPO, stdout=subprocess.PIPE,
