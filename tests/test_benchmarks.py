@@ -52,13 +52,13 @@ def test_store_scale_benchmark_fills_and_times_every_dashboard_query(tmp_path, c
 def test_orchestration_benchmark_measures_both_cache_settings(capsys):
     from scripts.benchmarks.orchestration import main
 
-    figures = main(["--trials", "4", "--slots", "2"])
+    figures = main(["--trials", "4", "--slots", "1"])  # one worker per sweep: its start-up is most of the test
     for name in ("efficiency", "steady_efficiency"):
         assert set(figures[name]) == {"off", "on"}
     for runs in figures["runs"].values():
         run = runs[0]
         assert run["trials"] == 4 and run["training_s"] > 0
-        assert run["efficiency"] == pytest.approx(run["training_s"] / (run["span_s"] * 2))
+        assert run["efficiency"] == pytest.approx(run["training_s"] / run["span_s"])
     assert "caches off" in capsys.readouterr().out
 
 

@@ -24,18 +24,19 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_the_store_and_a_sweep(tmp_path):
                                                                 "__pycache__", "*.egg-info", ".*_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(wheels), str(source)], check=True, capture_output=True, cwd=tmp_path)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    # the dependencies come from this environment (a path file, so its editable install stays out)
+    venv = tmp_path / "venv"  # without pip of its own (ensurepip: 7 s); this pip installs into it
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": ""}
+    wheel = next(wheels.glob("superpos-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
+                    str(wheel)], check=True, capture_output=True, env=env)
+    # then the dependencies come from this environment (a path file, so its editable install stays out; written
+    # after the install, so that pip does not see this environment's superpos and try to uninstall it)
     packages = next(venv.glob("lib/python*/site-packages"))
     (packages / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    python = venv / "bin" / "python"
-    wheel = next(wheels.glob("superpos-*.whl"))
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": ""}
 
     def superpos(*args):
         out = subprocess.run([str(venv / "bin" / "superpos"), *args], capture_output=True, text=True, cwd=work,
