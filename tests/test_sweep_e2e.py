@@ -110,39 +110,6 @@ def test_export_writes_the_views(tiny_sweep, tmp_path):
     assert missing.returncode == 2 and "no sweep 99" in missing.stderr and not (tmp_path / "none").exists()
 
 
-def test_failing_trials_are_stored_failed_with_their_traceback(tmp_path):
-    """A task whose validation file is broken: every trial fails at load; the sweep is failed, each
-    failure is stored with its error text, and no score is written for it."""
-    import shutil
-    import textwrap
-
-    from orchestrator.spec import parse_spec
-    from orchestrator.tune.run import run_sweep
-    from workers.data import DEMO_DATA_DIR
-
-    data = tmp_path / "data"
-    shutil.copytree(DEMO_DATA_DIR / "rte", data / "rte")
-    (data / "rte" / "validation.jsonl").write_text('{"premise": "a", "hypothesis": \n')  # broken JSON
-    spec = parse_spec(textwrap.dedent(f"""
-        methods: [prompt_tuning]
-        tasks: [rte]
-        dropout: [off]
-        optuna: {{trials_per_cell: 2}}
-        training: {{epochs: 1, data: {data}}}
-        ray: {{num_cpus: 2, storage_path: {tmp_path / 'ray'}}}
-    """))
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    lines: list[str] = []
-    sweep_id = run_sweep(spec, url, echo=lines.append)
-    with Session(open_store(url, readonly=True)) as s:
-        trials = s.scalars(select(Trial)).all()
-        assert s.get(Sweep, sweep_id).state == "failed"
-        assert s.scalar(select(func.count()).select_from(Score)) == 0
-    assert len(trials) == 2 and {t.state for t in trials} == {"failed"}
-    assert all("Traceback" in t.error or "Error" in t.error for t in trials), [t.error for t in trials]
-    assert sum("FAILED" in line for line in lines) == 2
-
-
 def test_asha_stops_trials_early_and_they_are_stored_as_stopped(tmp_path):
     """ASHA with a steep reduction (fixed rates, one trial at a time: deterministic): every trial is
     either complete (all epochs) or stopped with fewer metric rows, and the table takes the best."""

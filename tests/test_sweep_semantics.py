@@ -99,6 +99,8 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
 
 
 def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
+    """A task whose validation file is broken: every trial fails at load, and again on its retry; the
+    sweep is failed, each failure is stored with its traceback, and no score is written for it."""
     import shutil
 
     from workers.data import DEMO_DATA_DIR
@@ -128,6 +130,8 @@ def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
         for t in trials:
             assert t.failures == 2  # the first attempt and one retry
             assert t.error.startswith("Traceback (most recent call last)") and "\x1b[" not in t.error
+            assert "validation.jsonl, line 1: not valid JSON" in t.error
+    assert count(str(db), "SELECT COUNT(*) FROM scores") == 0  # no score is written for a failed trial
     # the same failure budget on resume: nothing has retries left, so nothing runs again
     again = cli("sweep", "resume", 1, "--db", db)
     assert again.returncode == 1 and "nothing to run" in again.stdout
