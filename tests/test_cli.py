@@ -6,9 +6,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from db.migrate import head_revision
+from tests.cli_here import superpos as here
 from tests.conftest import REPO
 
 
@@ -53,7 +52,7 @@ def test_bad_spec_fails_before_anything_starts(tmp_path):
 
 
 def test_table_on_missing_database_is_a_clear_error(tmp_path):
-    out = superpos("table", "--db", str(tmp_path / "none.db"))
+    out = here("table", "--db", str(tmp_path / "none.db"))
     assert out.returncode == 2 and "no results database" in out.stderr
     assert not (tmp_path / "none.db").exists()
 
@@ -72,14 +71,13 @@ def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
     assert max(len(line) for line in out.stdout.splitlines()) < 2000
 
 
-@pytest.mark.slow  # builds t5-small and t5-base with random weights
-def test_model_info_matches_the_papers_counts():
-    out = superpos("model", "info", "google/t5-base-lm-adapt", "--weights", "random", "--method", "superpos_prompt",
+def test_model_info_matches_the_papers_counts():  # t5-small and t5-base built on the meta device
+    out = here("model", "info", "google/t5-base-lm-adapt", "--weights", "random", "--method", "superpos_prompt",
                    "--set", "m=128")
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert (info["model_parameters"], info["trainable_parameters"]) == (247_577_856, 984_320)
-    small = json.loads(superpos("model", "info", "google/t5-small-lm-adapt", "--weights", "random").stdout)
+    small = json.loads(here("model", "info", "google/t5-small-lm-adapt", "--weights", "random").stdout)
     assert (small["model_parameters"], small["trainable_parameters"]) == (76_961_152, 656_640)
 
 
@@ -104,9 +102,9 @@ def test_model_info_by_default_counts_an_uncached_preset_offline_and_names_a_typ
 
 def test_db_upgrade_and_import_reference(tmp_path):
     db = str(tmp_path / "r.db")
-    up = superpos("db", "upgrade", "--db", db)
+    up = here("db", "upgrade", "--db", db)
     assert up.returncode == 0 and f"revision {head_revision()}" in up.stdout
-    ref = superpos("db", "import-reference", "--db", db)
+    ref = here("db", "import-reference", "--db", db)
     assert ref.returncode == 0 and "304 rows of paper_table1" in ref.stdout
 
 
@@ -131,6 +129,6 @@ def test_trial_help_lists_every_option():
 
     from workers.trial import TrialConfig
 
-    out = superpos("trial", "run", "--help").stdout
+    out = here("trial", "run", "--help").stdout
     for f in fields(TrialConfig):
         assert f"  {f.name} " in out

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from db.engine import open_store
 from db.writer import ResultsWriter
-from tests.conftest import REPO
+from tests.cli_here import superpos
 
 SPEC = "name: s\nmethods: [prompt_tuning]\ntasks: [rte]\noptuna: {trials_per_cell: 2}\n"
 
 
 def _superpos(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, cwd=REPO)
+    return superpos(*args)
 
 
 def _json(*args: str) -> dict:

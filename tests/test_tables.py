@@ -4,8 +4,6 @@ Tables 1 and 2; from a store they show a/b metrics, daggers, seeds and the compa
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -14,7 +12,7 @@ from db import queries, tables
 from db.engine import open_store
 from db.reference import import_reference
 from db.writer import ResultsWriter
-from tests.conftest import REPO
+from tests.cli_here import superpos
 
 
 @pytest.fixture
@@ -26,8 +24,7 @@ def paper_store(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO)
+    return superpos(*args)
 
 
 def test_paper_source_reproduces_table2_and_the_table1_averages(paper_store):
