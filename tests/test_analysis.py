@@ -16,6 +16,7 @@ import pytest
 from db import importance, optuna_export, queries
 from db.engine import open_store
 from db.writer import ResultsWriter
+from tests.cli_here import superpos
 from tests.conftest import REPO
 
 
@@ -104,8 +105,7 @@ def test_importance_and_export_of_a_real_sweep(rich_sweep, tmp_path):
     assert {"method", "m", "lr"} <= set(found["param"]) and "dropout" not in set(found["param"])  # dropout: off only
     for _, rows in found.groupby("task"):
         assert rows["importance"].sum() == pytest.approx(1.0)
-    shape = json.loads(subprocess.run([sys.executable, "-m", "orchestrator.cli", "importance", "--db", url,
-                                       "--format", "json"], capture_output=True, text=True, cwd=REPO).stdout)
+    shape = json.loads(superpos("importance", "--db", url, "--format", "json").stdout)
     assert shape["sweep"] == sweep_id and len(shape["rows"]) == len(found)
     out = tmp_path / "s.db"
     written = optuna_export.export(open_store(url, readonly=True), sweep_id, str(out), url)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
@@ -12,6 +10,7 @@ from orchestrator.cli.cost import estimate, format_plan
 from orchestrator.spec import load_spec, parse_spec
 from orchestrator.spec.plan import expand
 from orchestrator.tune.measured import load_throughput, task_load
+from tests.cli_here import superpos
 from tests.conftest import REPO
 from workers.shapes import encoder_widths
 
@@ -85,9 +84,7 @@ def test_the_shipped_throughput_table_has_its_provenance():
 
 
 def test_plan_command_prints_the_summary():
-    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "plan",
-                          str(REPO / "orchestrator" / "specs" / "paper-m-ablation.yaml")],
-                         capture_output=True, text=True, cwd=REPO)
+    out = superpos("sweep", "plan", REPO / "orchestrator" / "specs" / "paper-m-ablation.yaml")
     assert out.returncode == 0, out.stderr
     assert "49 cells" in out.stdout and "GPU-hours" in out.stdout  # 7 values of m x 7 tasks
 

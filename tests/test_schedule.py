@@ -151,7 +151,7 @@ def test_more_gpus_shorten_the_wall_time_and_keep_the_gpu_hours():
 
 
 def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
-    from tests.sweep_cli import cli
+    from tests.cli_here import superpos as cli
 
     spec = tmp_path / "s.yaml"
     spec.write_text("methods: [prompt_tuning]\ntasks: [rte]\n")
