@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+import torch
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
@@ -110,7 +111,7 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates(tmp_path):
     spec, cells, fresh = _searcher(budget=5)
     first = [_suggest(fresh, f"f{i}")["trial"]["lr"] for i in range(2)]
     key = cells[0].key
-    (tmp_path / "trial_state.pt").write_bytes(b"")
+    torch.save({"members": {"0:2": {"epoch": 1}}, "left": [], "joined": []}, tmp_path / "trial_state.pt")
     stored = _history([
         (0, "search", 0, first[0], "complete", 0.5, 0, None),
         (2, "search", 0, first[1], "interrupted", None, 0, str(tmp_path)),
@@ -127,6 +128,35 @@ def test_resume_continues_studies_and_numbers_without_repeating_rates(tmp_path):
     assert new["cell_key"] == key and new["number"] == 1 and not new["continuing"]
     assert new["trial"]["lr"] not in {first[0], first[1], 0.0123, 0.0456}
     assert _suggest(searcher, "n1")["cell_key"] == cells[1].key  # budget of 5 search trials is used up
+
+
+def test_a_checkpoint_that_cannot_continue_a_trial_is_named_and_the_trial_starts_from_epoch_1(tmp_path):
+    """A stored checkpoint that holds no state for the resumed trial (a pack checkpoint written before
+    every member's state was kept in it) or cannot be read: the resume says so by trial and path, and
+    the trial starts from epoch 1 instead of silently (no state) or failing at every retry (a corrupt
+    file). Checkpoints that hold it, in the pack format or an earlier one-trial one, are continued."""
+    def folder(name, saved):
+        (tmp_path / name).mkdir()
+        if saved is None:
+            (tmp_path / name / "trial_state.pt").write_bytes(b"not a torch file")
+        else:
+            torch.save(saved, tmp_path / name / "trial_state.pt")
+        return str(tmp_path / name)
+
+    others = folder("others", {"members": {"0:9": {"epoch": 2}}, "left": [], "joined": []})
+    corrupt = folder("corrupt", None)
+    pack = folder("pack", {"members": {"0:2": {"epoch": 2}, "0:3": {"epoch": 2}}, "left": [], "joined": []})
+    alone = folder("alone", {"epoch": 1, "prompt": torch.zeros(2)})  # a one-trial checkpoint is its state
+    spec, cells, _ = _searcher(budget=5)
+    stored = _history([(n, "search", 0, 0.01 * (n + 1), "interrupted", None, 0, path)
+                       for n, path in enumerate([others, corrupt, pack, alone])])
+    _, _, searcher = _searcher(budget=5, history={cells[0].key: stored})
+    reruns = {m["number"]: m["resume_from"] for m in (_suggest(searcher, f"r{i}") for i in range(4))}
+    assert reruns == {0: None, 1: None, 2: pack, 3: alone}
+    assert len(searcher.notes) == 2
+    assert "#0" in searcher.notes[0] and others in searcher.notes[0] and "holds no state for it" in searcher.notes[0]
+    assert "#1" in searcher.notes[1] and corrupt in searcher.notes[1] and "cannot be read" in searcher.notes[1]
+    assert all(note.endswith("it starts again from epoch 1") for note in searcher.notes)
 
 
 def test_resumed_study_does_not_replay_the_seeded_sequence():

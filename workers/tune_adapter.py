@@ -51,6 +51,26 @@ def checkpoint_exists(path: str) -> bool:
     return "://" in path or (Path(path) / STATE_FILE).is_file()
 
 
+def checkpoint_problem(path: str, key: str) -> str | None:
+    """Why member `key` cannot continue from the stored checkpoint at `path` (it is gone, unreadable, or
+    holds no state for that member: a pack checkpoint written before every member's state was kept in
+    it), or None. Read memory-mapped, so a full fine-tuning checkpoint's weights are not loaded; paths
+    on a remote filesystem are taken on trust (as in `checkpoint_exists`)."""
+    import torch
+
+    if "://" in path:
+        return None
+    if not checkpoint_exists(path):
+        return "no longer exists (Tune's storage folder was moved or deleted?)"
+    try:
+        saved = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same answer
+        return f"cannot be read ({type(exc).__name__}: {exc})"
+    if not isinstance(saved, dict) or member_state(saved, key) is None:
+        return "holds no state for it (a pack checkpoint written before each member's state was kept)"
+    return None
+
+
 def ray_node() -> tuple[str, str]:
     """(this Ray node in a few words: host, node id, address, the CPUs and GPUs Ray gives it, the
     device; its node id). Two nodes on one host stay two."""

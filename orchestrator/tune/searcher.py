@@ -43,7 +43,7 @@ from orchestrator.tune.pack_fill import confirm, fill, refill, withdraw
 from orchestrator.tune.packing import compile_enabled, group
 from orchestrator.tune.sources import ready, sources_dead
 from workers.members import FINISHED, LEFT, PEAK, MemberBook, member_key, peak_of
-from workers.tune_adapter import checkpoint_exists
+from workers.tune_adapter import checkpoint_problem
 
 OBJECTIVE = PEAK  # the best validation task score so far, reported every epoch
 
@@ -153,9 +153,11 @@ class CellSearcher(Searcher):
             if rec.state == "failed" and self.retry_failed:
                 rec.budget_from = rec.failures  # its retries count from here
             rec.state, rec.rerun = "todo", True
-            if rec.checkpoint and not checkpoint_exists(rec.checkpoint):
-                self.notes.append(f"{readable_key(work.cell.key)} #{rec.number}: its checkpoint {rec.checkpoint} no longer exists "
-                                  "(Tune's storage folder was moved or deleted?); it starts again from epoch 1")
+            key = member_key({"cell_id": work.cell_id, "number": rec.number})
+            why = checkpoint_problem(rec.checkpoint, key) if rec.checkpoint else None
+            if why is not None:
+                self.notes.append(f"{readable_key(work.cell.key)} #{rec.number}: its checkpoint {rec.checkpoint} {why}; "
+                                  "it starts again from epoch 1")
                 rec.checkpoint = None
         elif rec.role == "search":
             done = rec.state in FINISHED and rec.objective is not None
