@@ -30,6 +30,7 @@ SHADES = {  # each method one colour family (ColorBrewer), dark to light; its va
     "attempt": ["#a50f15", "#de2d26", "#fb6a4a", "#fc9272"],
 }
 GREYS = ["#252525", "#636363", "#969696", "#bdbdbd"]
+DASHES = {"off": [1, 0], "on": [6, 3]}  # a curve with dropout on is dashed: its colour is its method's, one shade over
 
 
 def series_colours(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -50,8 +51,9 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     each cell's chosen trial, averaged over its seeds, with a band from the lowest to the highest seed."""
     percent = metric.endswith(("score", "accuracy", "f1"))
     data = curves.assign(series=_series_label(curves), epoch=curves["step"],
-                         value=curves["value"] * (100 if percent else 1))
-    summary = (data.groupby(["series", "task", "epoch"], as_index=False)["value"]
+                         value=curves["value"] * (100 if percent else 1),
+                         dropout=curves["dropout"].map(lambda on: "on" if on else "off"))
+    summary = (data.groupby(["series", "dropout", "task", "epoch"], as_index=False)["value"]
                .agg(mean="mean", low="min", high="max", seeds="count"))
     labels, colours = series_colours(curves)
     base = alt.Chart(summary).encode(
@@ -61,8 +63,11 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     band = base.mark_area(opacity=0.2).encode(
         y=alt.Y("low:Q", title=f"{metric} (%)" if percent else metric, axis=alt.Axis(format=".1f" if percent else ".3~g")),
         y2="high:Q")
-    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high",
-                                                                  "seeds"])
+    line = base.mark_line(point=True).encode(
+        y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high", "seeds"],
+        strokeDash=alt.StrokeDash("dropout:N", title="dropout", scale=alt.Scale(domain=list(DASHES),
+                                                                                range=list(DASHES.values())),
+                                  legend=None))  # the colour legend names the dropout; the caption says dashed
     return ((band + line).properties(width=380, height=240)
             .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 

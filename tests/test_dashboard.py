@@ -238,3 +238,23 @@ def test_the_comparison_chart_names_its_bars_as_the_table_names_its_rows():
     bars = average_bar_chart(rows).data["series"].tolist()
     assert bars == ["prompt_tuning, dropout off", "superpos_prompt m=32, dropout on",
                     "residual_prompt (bottleneck=16), dropout off"]
+
+
+def test_learning_curves_of_one_method_with_and_without_dropout_differ_in_dash_not_only_in_shade():
+    """Dropout on and off of one method take neighbouring shades of its colour, too close to tell
+    apart (seen in the demo's ATTEMPT curves); the line of dropout on is dashed."""
+    import pandas as pd
+
+    from dashboard.charts import DASHES, learning_curve_chart
+
+    curves = pd.DataFrame([{"method": "attempt", "m": None, "options": "", "dropout": dropout, "task": "cb",
+                            "step": step, "value": 0.5 + 0.01 * step, "seed": seed}
+                           for dropout in (False, True) for step in (1, 2) for seed in (0, 1)])
+    spec = learning_curve_chart(curves, "val/score").to_dict()
+    line = next(layer for layer in spec["spec"]["layer"] if layer["mark"]["type"] == "line")
+    dash = line["encoding"]["strokeDash"]
+    assert dash["field"] == "dropout" and dash["scale"] == {"domain": ["off", "on"], "range": [[1, 0], [6, 3]]}
+    assert DASHES["on"] != DASHES["off"]
+    rows = next(iter(spec["datasets"].values()))
+    assert {(r["series"], r["dropout"]) for r in rows} == {("ATTEMPT, dropout off", "off"), ("ATTEMPT, dropout on", "on")}
+    assert all(r["seeds"] == 2 for r in rows)

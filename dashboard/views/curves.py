@@ -22,5 +22,5 @@ def page() -> None:
         st.warning("No completed trials yet.")
         return
     st.caption("Each cell's chosen trial (Optuna's best learning rate) and its replicas: the mean over seeds per "
-               "epoch, the band from the lowest to the highest seed.")
+               "epoch, the band from the lowest to the highest seed; dashed: dropout on.")
     st.altair_chart(charts.learning_curve_chart(curves, key))
