@@ -33,6 +33,16 @@ GREYS = ["#252525", "#636363", "#969696", "#bdbdbd"]
 DASHES = {"off": [1, 0], "on": [6, 3]}  # a curve with dropout on is dashed: its colour is its method's, one shade over
 
 
+def _on_off(dropout) -> str:
+    return "on" if dropout else "off"
+
+
+def _dropout_dash() -> alt.StrokeDash:
+    """Dashed where dropout is on; no legend of its own: the colour legend's labels name the dropout."""
+    return alt.StrokeDash("dropout:N", title="dropout", legend=None,
+                          scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())))
+
+
 def series_colours(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(series labels in a natural order, a colour each): a method's series share its colour family,
     darker for larger m, so the colours follow the method and the legend reads in order."""
@@ -52,7 +62,7 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     percent = metric.endswith(("score", "accuracy", "f1"))
     data = curves.assign(series=_series_label(curves), epoch=curves["step"],
                          value=curves["value"] * (100 if percent else 1),
-                         dropout=curves["dropout"].map(lambda on: "on" if on else "off"))
+                         dropout=curves["dropout"].map(_on_off))
     summary = (data.groupby(["series", "dropout", "task", "epoch"], as_index=False)["value"]
                .agg(mean="mean", low="min", high="max", seeds="count"))
     labels, colours = series_colours(curves)
@@ -65,9 +75,7 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
         y2="high:Q")
     line = base.mark_line(point=True).encode(
         y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high", "seeds"],
-        strokeDash=alt.StrokeDash("dropout:N", title="dropout", scale=alt.Scale(domain=list(DASHES),
-                                                                                range=list(DASHES.values())),
-                                  legend=None))  # the colour legend names the dropout; the caption says dashed
+        strokeDash=_dropout_dash())
     return ((band + line).properties(width=380, height=240)
             .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
 
@@ -180,22 +188,23 @@ def importance_chart(found: pd.DataFrame) -> alt.Chart:
 def prompt_norms(prompts: pd.DataFrame) -> pd.DataFrame:
     """Long: per reported trial (db.artefacts.prompts rows) and prompt token, the token's L2 norm, with
     the cell's series label."""
-    rows = [{"series": label, "seed": r.seed, "token": i + 1, "norm": float(v)}
+    rows = [{"series": label, "dropout": _on_off(r.dropout), "seed": r.seed, "token": i + 1, "norm": float(v)}
             for label, r in zip(_series_label(prompts), prompts.itertuples())
             for i, v in enumerate(np.linalg.norm(r.array, axis=1))]
-    return pd.DataFrame(rows, columns=["series", "seed", "token", "norm"])
+    return pd.DataFrame(rows, columns=["series", "dropout", "seed", "token", "norm"])
 
 
 def prompt_norms_chart(prompts: pd.DataFrame) -> alt.Chart:
     """Per prompt token, the L2 norm of each cell's prompt (mean over seeds), one line per cell; the
     colours follow the method families of every other chart."""
     labels, colours = series_colours(prompts)
-    norms = prompt_norms(prompts).groupby(["series", "token"], as_index=False)["norm"].mean()
+    norms = prompt_norms(prompts).groupby(["series", "dropout", "token"], as_index=False)["norm"].mean()
     return alt.Chart(norms).mark_line(point=True).encode(
         x=alt.X("token:O", title="prompt token", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("norm:Q", title="L2 norm", axis=alt.Axis(format=".2f")),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colours),
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, symbolType="stroke")),
+        strokeDash=_dropout_dash(),
         tooltip=["series", "token", alt.Tooltip("norm:Q", format=".3f")],
     ).properties(height=300)
 

@@ -258,3 +258,17 @@ def test_learning_curves_of_one_method_with_and_without_dropout_differ_in_dash_n
     rows = next(iter(spec["datasets"].values()))
     assert {(r["series"], r["dropout"]) for r in rows} == {("ATTEMPT, dropout off", "off"), ("ATTEMPT, dropout on", "on")}
     assert all(r["seeds"] == 2 for r in rows)
+
+
+def test_prompt_norms_of_one_method_with_and_without_dropout_are_told_apart_by_dash():
+    import numpy as np
+    import pandas as pd
+
+    from dashboard.charts import prompt_norms_chart
+
+    prompts = pd.DataFrame([{"method": "prompt_tuning", "m": None, "options": "", "dropout": dropout, "seed": 0,
+                             "array": np.full((3, 4), 1.0 + dropout)} for dropout in (False, True)])
+    spec = prompt_norms_chart(prompts).to_dict()
+    assert spec["encoding"]["strokeDash"]["field"] == "dropout"
+    rows = next(iter(spec["datasets"].values()))
+    assert {(r["dropout"], r["norm"]) for r in rows} == {("off", 2.0), ("on", 4.0)}  # norms of rows of 1s, 2s

@@ -26,7 +26,7 @@ def page() -> None:
     on_task = prompts[prompts["task"] == task]
     st.caption("Each line is a cell's prompt (mean over its seeds): the L2 norm of each of its n tokens, the "
                "matrix prepended to the encoder's input. ATTEMPT's is its target prompt (the mix depends on the "
-               "input).")
+               "input). Dashed: dropout on.")
     st.altair_chart(charts.prompt_norms_chart(on_task), width="stretch")
     labels = {int(r.trial_id): f"{method_label(r.method, r.m)}{f' ({r.options})' if r.options else ''}, dropout "
                                f"{'on' if r.dropout else 'off'}, seed {r.seed} (trial {r.trial_id}, epoch {r.epoch})"
