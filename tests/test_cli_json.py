@@ -58,6 +58,16 @@ def test_list_and_status_of_an_interrupted_sweep(tmp_path):
     assert max(map(len, lines)) < 160 and "aaaaaaaaaa " in lines[1] and "aaaaaaaaaaa" not in lines[1]
 
 
+def test_the_sweep_list_shows_the_driver_s_hardware_whole_or_marks_the_cut(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    writer = ResultsWriter(open_store(url))
+    for hardware in ("driver vm: cpu: x86_64, 2 cores; trials on ...", "driver node-a: gpu: 8x NVIDIA H200 (140 GB)"):
+        writer.create_sweep("s", SPEC, "h", {"versions": {}, "hardware": hardware})
+    lines = _superpos("sweep", "list", "--db", url).stdout.splitlines()
+    assert lines[2].endswith(" driver vm: cpu: x86_64, 2 cores")  # 31 characters: whole (newest sweep first)
+    assert lines[1].endswith(" driver node-a: gpu: 8x NVIDIA H…")  # cut, and says so
+
+
 def test_validate_and_plan(tmp_path, capsys):
     from orchestrator.cli import main  # in-process: the same commands without three more interpreters
 

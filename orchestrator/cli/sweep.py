@@ -220,7 +220,7 @@ def cmd_sweep_list(args) -> int:
         created=frame["created"].dt.strftime("%Y-%m-%d %H:%M"),
         finished=frame["finished"].dt.strftime("%Y-%m-%d %H:%M").fillna("-"),
         commit=frame["git_commit"].fillna("").str[:10],
-        hardware=frame["hardware"].fillna("").str.split(";").str[0].str[:30],
+        hardware=frame["hardware"].fillna("").str.split(";").str[0].map(lambda h: h if len(h) <= 32 else h[:31] + "…"),
         planned=frame["planned_trials"].astype("Int64"))
     print(shown[["id", "name", "state", "planned", "trials", "complete", "stopped", "failed", "created", "finished",
                  "commit", "hardware"]].to_string(index=False))
