@@ -22,6 +22,11 @@ import urllib.request
 
 from websockets.sync.client import connect
 
+# what Streamlit shows while a page is not done: the "running" icon while its script runs, and a
+# skeleton for each element whose frontend has not drawn yet (a loaded machine showed the comparison
+# page's text with its radio buttons and chart still skeletons, and a screenshot of that)
+BUSY = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"]'
+
 
 @contextlib.contextmanager
 def served_dashboard(url: str, cwd=None):
@@ -71,8 +76,8 @@ class Browser:
         return next(p["webSocketDebuggerUrl"] for p in pages if p["type"] == "page")
 
     def visit(self, url: str, until: list[str], timeout: float = 90) -> tuple[str, bytes]:
-        """Open `url`; wait until the page's text contains every string of `until` (or `timeout`); return
-        (the page's text, a PNG screenshot)."""
+        """Open `url`; wait until the page's text contains every string of `until` and nothing is still
+        running or drawing (or `timeout`); return (the page's text, a PNG screenshot)."""
         with connect(self._page_socket(), max_size=64 * 1024 * 1024, open_timeout=30) as conn:
 
             def call(method: str, **params):
@@ -87,9 +92,13 @@ class Browser:
                 found = call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''")
                 return found.get("result", {}).get("value", "") or ""
 
+            def settled() -> bool:  # the script has finished and every element is drawn
+                found = call("Runtime.evaluate", expression=f"!document.querySelector('{BUSY}')")
+                return found.get("result", {}).get("value") is True
+
             call("Page.navigate", url=url)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not all(s in page_text() for s in until):
+            while time.monotonic() < deadline and not (all(s in page_text() for s in until) and settled()):
                 time.sleep(0.5)
             time.sleep(1.0)  # let charts finish drawing
             text = page_text()
