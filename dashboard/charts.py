@@ -175,14 +175,19 @@ def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
 
 
 def importance_chart(found: pd.DataFrame) -> alt.Chart:
-    """Per task, a bar per grid dimension: its share of the score's variance (db/importance.py)."""
-    return alt.Chart(found).mark_bar().encode(
+    """Per task, a bar per grid dimension and scope: its share of the score's variance among all the
+    task's trials, or among one method's trials for that method's options (db/importance.py)."""
+    labelled = found.assign(dimension=[p if s == "all" else f"{p} (within {s})" for p, s in zip(found["param"],
+                                                                                               found["scope"])],
+                            order=range(len(found)))  # per_task's: `all` first, each scope largest first
+    return alt.Chart(labelled).mark_bar().encode(
         x=alt.X("importance:Q", title="share of the score's variance", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("param:N", title=None, sort="-x", axis=alt.Axis(labelOverlap=False)),
-        color=alt.Color("param:N", legend=None),
+        y=alt.Y("dimension:N", title=None, sort=alt.EncodingSortField("order", op="min"),
+                axis=alt.Axis(labelOverlap=False, labelLimit=0)),
+        color=alt.Color("scope:N", title="trials compared", legend=alt.Legend(orient="bottom")),
         row=alt.Row("task:N", title=None),
-        tooltip=["task", "param", alt.Tooltip("importance:Q", format=".3f"), "trials"],
-    ).properties(height=alt.Step(22), width=420)
+        tooltip=["task", "scope", "param", alt.Tooltip("importance:Q", format=".3f"), "trials"],
+    ).properties(height=alt.Step(22), width=420).resolve_scale(y="independent")
 
 
 def prompt_norms(prompts: pd.DataFrame) -> pd.DataFrame:

@@ -1,13 +1,21 @@
 """What matters across the grid: per task, how much of the reported score each grid dimension explains.
 
-For each task of a sweep, an in-memory Optuna study is built from the store: one trial per finished
-trial (complete or stopped early) of that task, its parameters the dimensions that vary within the
-task (method, every method option such as m, dropout, and the learning rate; an option a method does
-not have is "none"), its value the trial's reported score at the peak epoch (validation under the
-paper's protocol). Scores are compared within a task only: raw scores across tasks would mostly
-measure the task. Optuna's fANOVA evaluator (seeded) splits the variance of the score among the
-dimensions; the importances of a task sum to 1. Few trials make the split noisy: the `trials`
-column says how many it rests on.
+For each task of a sweep, in-memory Optuna studies are built from the store, one trial per finished
+trial (complete or stopped early) of that task, its value the trial's reported score at the peak
+epoch (validation under the paper's protocol). Scores are compared within a task only: raw scores
+across tasks would mostly measure the task. Optuna's fANOVA evaluator (seeded) splits the variance of
+the score among the dimensions of a study; the importances of a study sum to 1. Few trials make the
+split noisy: the `trials` column says how many it rests on.
+
+Each task has up to one study per scope:
+- `all`: every trial of the task, over the dimensions every method has: method, dropout and the
+  learning rate (those that vary);
+- a method's name: that method's trials alone, over its options (such as SuperPos's m) and dropout and
+  the learning rate, where some option of that method varies in the task.
+A method option is not a dimension of `all`: it exists for one method only, so its value (or its
+absence) names the method, and fANOVA would split the method's effect between the two at will (a
+sweep whose m had no effect at all gave m 22% of the score's variance with two values of m, 48% with
+one). Within its method, an option is compared with the method held fixed.
 """
 
 from __future__ import annotations
@@ -35,13 +43,15 @@ def _trials(engine: Engine, sweep_id: int) -> pd.DataFrame:
     return trials[trials["state"].isin(FINISHED_TRIAL_STATES) & trials["reported_score"].notna()]
 
 
-def _dimensions(rows: pd.DataFrame) -> tuple[list[dict], dict[str, optuna.distributions.BaseDistribution]]:
-    """Each trial's parameters and the distributions of the dimensions that vary in `rows`."""
-    options = [json.loads(o or "{}") for o in rows["raw_options"]]
-    names = sorted({k for o in options for k in o})
+def _dimensions(rows: pd.DataFrame, options: bool) -> tuple[list[dict], dict[str, optuna.distributions.BaseDistribution]]:
+    """Each trial's parameters and the distributions of the dimensions that vary in `rows`: method,
+    dropout and lr, and with `options` the method options (one method's trials: an option it lacks
+    never shows)."""
+    found = [json.loads(o or "{}") for o in rows["raw_options"]] if options else [{} for _ in range(len(rows))]
+    names = sorted({k for o in found for k in o})
     params = [{"method": r.method, "dropout": "on" if r.dropout else "off", "lr": float(r.lr),
-               **{f"{n}": json.dumps(o[n]) if n in o else NONE for n in names}}
-              for r, o in zip(rows.itertuples(), options)]
+               **{n: json.dumps(o[n]) if n in o else NONE for n in names}}
+              for r, o in zip(rows.itertuples(), found)]
     distributions: dict[str, optuna.distributions.BaseDistribution] = {}
     for name in ["method", *names, "dropout"]:
         values = sorted({p[name] for p in params})
@@ -53,32 +63,50 @@ def _dimensions(rows: pd.DataFrame) -> tuple[list[dict], dict[str, optuna.distri
     return [{k: p[k] for k in distributions} for p in params], distributions
 
 
-def task_study(engine: Engine, sweep_id: int, task: str) -> optuna.Study | None:
-    """The task's finished trials as one Optuna study (None when fewer than two, or nothing varies)."""
-    rows = _trials(engine, sweep_id)
-    rows = rows[rows["task"] == task] if not rows.empty else rows
+def _study(rows: pd.DataFrame, name: str, options: bool) -> optuna.Study | None:
+    """`rows` as one Optuna study (None when fewer than two trials, or nothing varies)."""
     if len(rows) < 2:
         return None
-    params, distributions = _dimensions(rows)
+    params, distributions = _dimensions(rows, options)
     if not distributions:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", study_name=f"sweep {sweep_id} {task}")
+    study = optuna.create_study(direction="maximize", study_name=name)
     for p, score in zip(params, rows["reported_score"]):
         study.add_trial(optuna.trial.create_trial(params=p, distributions=distributions, value=float(score) * 100))
     return study
 
 
+def _task_rows(engine: Engine, sweep_id: int, task: str) -> pd.DataFrame:
+    rows = _trials(engine, sweep_id)
+    return rows[rows["task"] == task] if not rows.empty else rows
+
+
+def task_study(engine: Engine, sweep_id: int, task: str) -> optuna.Study | None:
+    """The task's finished trials as one Optuna study over every dimension, method options included
+    ("none" where a method lacks one): what Optuna's plots draw (the parallel coordinates)."""
+    return _study(_task_rows(engine, sweep_id, task), f"sweep {sweep_id} {task}", options=True)
+
+
+def _scopes(rows: pd.DataFrame, sweep_id: int, task: str) -> list[tuple[str, optuna.Study]]:
+    """(scope, study) of one task: `all` without method options, then each method whose options vary."""
+    found = [("all", _study(rows, f"sweep {sweep_id} {task}", options=False))]
+    for method, own in rows.groupby("method", sort=True):
+        study = _study(own, f"sweep {sweep_id} {task} {method}", options=True)
+        if study is not None and set(study.trials[0].distributions) - {"method", "dropout", "lr"}:
+            found.append((str(method), study))
+    return [(scope, study) for scope, study in found if study is not None]
+
+
 def per_task(engine: Engine, sweep_id: int) -> pd.DataFrame:
-    """(task, param, importance, trials): fANOVA importances per task, largest first within a task."""
+    """(task, scope, param, importance, trials): fANOVA importances per task and scope (`all`, or the
+    method whose trials alone a study compares), largest first within each."""
     rows = []
-    tasks = _trials(engine, sweep_id)
-    for task in sorted(set(tasks["task"])) if not tasks.empty else []:
-        study = task_study(engine, sweep_id, task)
-        if study is None:
-            continue
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        rows += [{"task": task, "param": k, "importance": float(v), "trials": len(study.trials)}
-                 for k, v in found.items()]
-    return pd.DataFrame(rows, columns=["task", "param", "importance", "trials"])
+    trials = _trials(engine, sweep_id)
+    for task in sorted(set(trials["task"])) if not trials.empty else []:
+        for scope, study in _scopes(trials[trials["task"] == task], sweep_id, task):
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            rows += [{"task": task, "scope": scope, "param": k, "importance": float(v), "trials": len(study.trials)}
+                     for k, v in found.items()]
+    return pd.DataFrame(rows, columns=["task", "scope", "param", "importance", "trials"])

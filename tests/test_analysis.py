@@ -20,34 +20,78 @@ from tests.cli_here import superpos
 from tests.conftest import REPO
 
 
-@pytest.fixture
-def crafted(tmp_path):
-    """A sweep written through the writer whose rte score is set by dropout alone (and noise)."""
+def _craft(tmp_path, score, ms=(4, 8)) -> tuple[str, int]:
+    """A sweep written through the writer: rte, prompt tuning and SuperPos at each m of `ms`, dropout on
+    and off, 3 trials a cell at random rates; a trial scores `score(method, m, dropout)` plus noise."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     writer = ResultsWriter(open_store(url))
     sweep = writer.create_sweep("c", "name: c", "h", {"versions": {}})
     rng = random.Random(0)
-    for method, m, dropout in [("prompt_tuning", None, True), ("prompt_tuning", None, False),
-                               ("superpos_prompt", 4, True), ("superpos_prompt", 4, False),
-                               ("superpos_prompt", 8, True), ("superpos_prompt", 8, False)]:
+    grid = [("prompt_tuning", None)] + [("superpos_prompt", m) for m in ms]
+    for (method, m), dropout in [(g, d) for g in grid for d in (True, False)]:
         options = {} if m is None else {"m": m}
         key = f"{method}|{m}|{dropout}"
         cell = writer.add_cells(sweep, [dict(key=key, method=method, task="rte", model="tiny-t5", m=m,
                                              options=json.dumps(options), dropout=dropout, seed=0)])[key]
         for number in range(3):
             trial = writer.start_trial(cell, number, f"{key}-{number}", {"seed": 0}, 10 ** rng.uniform(-3, -1), 0.0)
-            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": (0.3 if dropout else 0.8)
+            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": score(method, m, dropout)
                                                                    + rng.uniform(-0.02, 0.02)}})
             writer.finish_trial(trial, "stopped" if number == 2 else "complete")
     return url, sweep
 
 
+@pytest.fixture
+def crafted(tmp_path):
+    """rte's score set by dropout alone (and noise)."""
+    return _craft(tmp_path, lambda method, m, dropout: 0.3 if dropout else 0.8)
+
+
+def _scopes(found) -> dict[str, dict[str, float]]:
+    return {scope: dict(zip(rows["param"], rows["importance"])) for scope, rows in found.groupby("scope")}
+
+
 def test_importance_finds_the_dimension_that_sets_the_score(crafted):
     url, sweep = crafted
     found = importance.per_task(open_store(url, readonly=True), sweep)
-    assert set(found["param"]) == {"method", "m", "dropout", "lr"} and set(found["trials"]) == {18}
-    assert found["importance"].sum() == pytest.approx(1.0)
-    assert found.iloc[0]["param"] == "dropout" and found.iloc[0]["importance"] > 0.9
+    scopes = _scopes(found)
+    assert set(scopes) == {"all", "superpos_prompt"}
+    assert set(scopes["all"]) == {"method", "dropout", "lr"} and set(scopes["superpos_prompt"]) == {"m", "dropout", "lr"}
+    assert set(found[found["scope"] == "all"]["trials"]) == {18} and set(found[found["scope"] != "all"]["trials"]) == {12}
+    for shares in scopes.values():
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert max(shares, key=shares.get) == "dropout" and shares["dropout"] > 0.9
+
+
+@pytest.mark.parametrize("ms", [(4, 8), (8,)])
+def test_an_option_takes_no_share_of_its_methods_effect(tmp_path, ms):
+    """The score is set by the method alone: m, which exists for SuperPos only, names the method, so a
+    study over both took a share of the method's effect for m (0.22 with two m, 0.48 with one)."""
+    url, sweep = _craft(tmp_path, lambda method, m, dropout: 0.3 if method == "prompt_tuning" else 0.8, ms)
+    scopes = _scopes(importance.per_task(open_store(url, readonly=True), sweep))
+    assert "m" not in scopes["all"] and scopes["all"]["method"] > 0.95
+    assert set(scopes) == ({"all", "superpos_prompt"} if len(ms) > 1 else {"all"})
+
+
+def test_an_option_that_sets_the_score_within_its_method_is_found_there(tmp_path):
+    url, sweep = _craft(tmp_path, lambda method, m, dropout: {None: 0.3, 4: 0.5, 8: 0.8}[m])
+    scopes = _scopes(importance.per_task(open_store(url, readonly=True), sweep))
+    assert scopes["superpos_prompt"]["m"] > 0.9 and scopes["all"]["method"] > 0.5
+
+
+def test_the_chart_names_each_bars_scope_and_keeps_a_scope_together(crafted):
+    from dashboard.charts import importance_chart
+
+    url, sweep = crafted
+    spec = importance_chart(importance.per_task(open_store(url, readonly=True), sweep)).to_dict()
+    rows = sorted(next(iter(spec["datasets"].values())), key=lambda r: r["order"])
+    labels = [r["dimension"] for r in rows]
+    assert labels[:3] == sorted(labels[:3], key=lambda d: -next(r["importance"] for r in rows if r["dimension"] == d))
+    assert set(labels[:3]) == {"method", "dropout", "lr"}
+    assert set(labels[3:]) == {"m (within superpos_prompt)", "dropout (within superpos_prompt)",
+                               "lr (within superpos_prompt)"}
+    assert spec["encoding"]["color"]["field"] == "scope" and spec["resolve"] == {"scale": {"y": "independent"}}
+    assert spec["encoding"]["y"]["sort"] == {"field": "order", "op": "min"}
 
 
 def test_the_exported_studies_open_in_optuna_with_the_stores_trials(crafted, tmp_path):
@@ -102,8 +146,9 @@ def test_importance_and_export_of_a_real_sweep(rich_sweep, tmp_path):
     results = Results(url)
     found = results.importance(sweep_id)
     assert set(found["task"]) == {"rte", "sst2"}
-    assert {"method", "m", "lr"} <= set(found["param"]) and "dropout" not in set(found["param"])  # dropout: off only
-    for _, rows in found.groupby("task"):
+    assert {"method", "lr"} <= set(found[found["scope"] == "all"]["param"]) and "dropout" not in set(found["param"])
+    assert "m" in set(found[found["scope"] == "superpos_prompt"]["param"])  # two m; dropout: off only
+    for _, rows in found.groupby(["task", "scope"]):
         assert rows["importance"].sum() == pytest.approx(1.0)
     shape = json.loads(superpos("importance", "--db", url, "--format", "json").stdout)
     assert shape["sweep"] == sweep_id and len(shape["rows"]) == len(found)

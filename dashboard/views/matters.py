@@ -20,8 +20,11 @@ def page() -> None:
         return
     st.caption("Per task, the share of the variance of the reported score (peak epoch, in %) that each grid "
                "dimension explains: Optuna's fANOVA evaluator over this sweep's finished trials of the task, "
-               "scores compared within the task only (across tasks they would measure the task). The shares of "
-               "a task sum to 1; with few trials the split is noisy (see the trial counts).")
+               "scores compared within the task only (across tasks they would measure the task). Scope `all`: "
+               "every trial of the task, over method, dropout and the learning rate; a method's name: that "
+               "method's trials alone, over its options (such as m) too, since an option names its method and "
+               "would take a share of the method's effect. The shares of a scope sum to 1; with few trials the "
+               "split is noisy (see the trial counts).")
     st.altair_chart(charts.importance_chart(found), width="stretch")
     st.dataframe(found, hide_index=True, width="stretch",
                  column_config={"importance": st.column_config.NumberColumn(format="%.3f")})
