@@ -6,9 +6,9 @@ import pandas as pd
 
 
 def m_ablation(cells: pd.DataFrame, paper_fig2c: pd.DataFrame) -> pd.DataFrame:
-    """Score (%) vs m per task and their average over tasks, ours (SuperPos cells of a sweep) beside the
-    paper's Fig. 2c: columns source, series (model, dropout, options), task, m, score, std and n (over
-    seeds; the paper's: none)."""
+    """Score (%) vs m per task and their averages over tasks (`_averages`), ours (SuperPos cells of a
+    sweep) beside the paper's Fig. 2c: columns source, series (model, dropout, options), task, m, score,
+    std and n (over seeds; the paper's: none)."""
     ours = cells[(cells["method"] == "superpos_prompt") & cells["m"].notna()]
     frames = []
     if not ours.empty:
@@ -27,9 +27,32 @@ def m_ablation(cells: pd.DataFrame, paper_fig2c: pd.DataFrame) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["source", "series", "task", "m", "score", "std", "n"])
     points = pd.concat(frames, ignore_index=True)
-    average = (points.groupby(["source", "series", "m"], as_index=False).agg(score=("score", "mean"), n=("n", "min"))
-               .assign(task="average", std=float("nan")))
-    return pd.concat([points, average], ignore_index=True)
+    return pd.concat([points, *_averages(points)], ignore_index=True)
+
+
+def _averages(points: pd.DataFrame) -> list[pd.DataFrame]:
+    """Each series' average over the tasks it has at every one of its m (a task missing at some m would
+    make the curve jump there), in a panel named for those tasks; beside each of our averages, the
+    paper's over the same tasks where it has them all (an average over other tasks compares nothing)."""
+    def complete(own: pd.DataFrame) -> tuple[str, ...]:
+        ms = set(own["m"])
+        return tuple(sorted(t for t, rows in own.groupby("task") if set(rows["m"]) == ms))
+
+    def average(own: pd.DataFrame, tasks: tuple[str, ...]) -> pd.DataFrame:
+        label = f"average of {len(tasks)}: {', '.join(tasks)}"
+        return (own[own["task"].isin(tasks)].groupby(["source", "series", "m"], as_index=False)
+                .agg(score=("score", "mean"), n=("n", "min")).assign(task=label, std=float("nan")))
+
+    found, ours_sets = [], set()
+    for (source, _), own in points.groupby(["source", "series"], sort=False):
+        if tasks := complete(own):
+            found.append(average(own, tasks))
+            ours_sets |= {tasks} if source == "ours" else set()
+    paper = points[points["source"] == "paper"]
+    paper_tasks = set(complete(paper)) if not paper.empty else set()
+    found += [average(paper, tasks) for tasks in sorted(ours_sets)
+              if set(tasks) <= paper_tasks and set(tasks) != paper_tasks]
+    return found
 
 
 def lr_search(trials: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:

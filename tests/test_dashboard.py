@@ -150,13 +150,34 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
                           "n_seeds": [2, 2, 1, 2]})
     paper = pd.DataFrame({"task": ["rte", "rte", "average"], "variant": ["m=4", "m=8", "m=4"], "value": [56.7, 65.0, 59.5]})
     points = m_ablation(cells, paper)
-    ours_avg = points[(points.source == "ours") & (points.task == "average")].set_index("m")["score"]
+    ours_avg = points[(points.source == "ours") & (points.task == "average of 2: cb, rte")].set_index("m")["score"]
     assert ours_avg.to_dict() == pytest.approx({4: 60.0, 8: 75.0})
+    assert set(points[points.source == "paper"]["task"]) == {"rte", "average of 1: rte"}  # not cb: not beside ours
     paper_rows = points[(points.source == "paper") & (points.task == "rte")]
     assert sorted(paper_rows["m"]) == [4, 8]  # the paper's own 'average' row is recomputed, not copied
     rte = points[(points.source == "ours") & (points.task == "rte")].set_index("m")
     assert rte["std"].to_dict() == pytest.approx({4: 1.0, 8: 2.0}) and rte["n"].to_dict() == {4: 2, 8: 2}
 
+
+
+def test_m_ablation_averages_the_tasks_every_m_has_beside_the_papers_average_of_the_same_tasks():
+    """A sweep still running has cb at m = 4 only: an average over the tasks at hand jumped between m
+    (cb at 4, not at 8), and ours over rte and cb sat beside the paper's over its seven tasks."""
+    import pandas as pd
+
+    from dashboard.analysis import m_ablation
+
+    cells = pd.DataFrame({"method": "superpos_prompt", "m": pd.array([4, 8, 4, 4, 8], "Int64"),
+                          "task": ["rte", "rte", "cb", "mrpc", "mrpc"], "model": "tiny-t5", "dropout": False,
+                          "options": "", "score_mean": [0.5, 0.6, 0.9, 0.7, 0.8], "score_std": 0.0, "n_seeds": 2})
+    paper = pd.DataFrame({"task": ["rte", "rte", "mrpc", "mrpc", "wic", "wic"], "variant": ["m=4", "m=8"] * 3,
+                          "value": [56.0, 66.0, 80.0, 82.0, 64.0, 63.0]})
+    points = m_ablation(cells, paper)
+    averages = {(r.source, r.task, r.m): r.score for r in points.itertuples() if r.task.startswith("average")}
+    assert averages == pytest.approx({
+        ("ours", "average of 2: mrpc, rte", 4): 60.0, ("ours", "average of 2: mrpc, rte", 8): 70.0,
+        ("paper", "average of 2: mrpc, rte", 4): 68.0, ("paper", "average of 2: mrpc, rte", 8): 74.0,
+        ("paper", "average of 3: mrpc, rte, wic", 4): 200 / 3, ("paper", "average of 3: mrpc, rte, wic", 8): 211 / 3})
 
 PAGES = ["table", "curves", "ablation", "search", "weights", "prompts", "sweeps"]
 
