@@ -169,9 +169,11 @@ def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
 def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
     """Every metric of one trial per epoch, one small panel per key."""
     return (alt.Chart(metrics).mark_line(point=True)
-            .encode(x=alt.X("step:Q", title="epoch"), y=alt.Y("value:Q", title=None), tooltip=["key", "step", "value"])
-            .properties(width=220, height=140)
-            .facet(facet=alt.Facet("key:N", title=None), columns=4).resolve_scale(y="independent"))
+            .encode(x=alt.X("step:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+                    y=alt.Y("value:Q", title=None, axis=alt.Axis(format="~g")),  # a metric at 0 read "0.000000"
+                    tooltip=["key", "step", "value"])
+            .properties(width=220, height=140)  # 3 a row: a 4th ran past the page's right edge, cut
+            .facet(facet=alt.Facet("key:N", title=None), columns=3).resolve_scale(y="independent"))
 
 
 def importance_chart(found: pd.DataFrame) -> alt.Chart:

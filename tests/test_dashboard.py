@@ -179,6 +179,19 @@ def test_m_ablation_averages_the_tasks_every_m_has_beside_the_papers_average_of_
         ("paper", "average of 2: mrpc, rte", 4): 68.0, ("paper", "average of 2: mrpc, rte", 8): 74.0,
         ("paper", "average of 3: mrpc, rte, wic", 4): 200 / 3, ("paper", "average of 3: mrpc, rte, wic", 8): 211 / 3})
 
+
+def test_a_trials_metric_panels_fit_the_page_and_label_a_zero_as_zero():
+    """Four 220-px panels a row ran past the page's right edge (the 4th cut), and a metric that stays 0
+    (val/invalid_rate) had its one tick written "0.000000"."""
+    import pandas as pd
+
+    from dashboard.charts import trial_chart
+
+    metrics = pd.DataFrame([{"key": k, "step": e, "value": 0.0} for k in ("a", "b", "c", "d", "e") for e in (1, 2)])
+    spec = trial_chart(metrics).to_dict()
+    assert spec["columns"] == 3 and spec["spec"]["width"] * 3 < 1000
+    assert spec["spec"]["encoding"]["y"]["axis"]["format"] == "~g"
+
 PAGES = ["table", "curves", "ablation", "search", "weights", "prompts", "sweeps"]
 
 
