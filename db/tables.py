@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -251,13 +250,18 @@ def standardized_scores(table: pd.DataFrame) -> pd.DataFrame:
     """The paper's Table 2 ("standardized overall score") from a table shaped like `scores`: each
     task's score is min-max scaled to 0..100 across the rows, then every row gets the mean and the
     population standard deviation over its tasks. Rows with a missing task are left out (the paper
-    leaves ATTEMPT out for that reason)."""
+    leaves ATTEMPT out for that reason), and so is a task on which every row ties: it has no range to
+    scale by and says nothing of the rows (scored 0 for all, as it was, it lowered every mean by
+    100/tasks and inflated every std; the demo's sst2, 100.0 in every row, did). `tasks`: how many
+    tasks the mean is over."""
     tasks = [c for c in table.columns if c not in (*ROW_KEYS, "average", "seeds")]
     rows = table.dropna(subset=tasks).reset_index(drop=True)
     values = rows[tasks].astype(float)
-    spread = (values.max() - values.min()).replace(0, np.nan)
-    scaled = ((values - values.min()) / spread * 100).fillna(0.0)
-    return rows[ROW_KEYS].assign(standardized_mean=scaled.mean(axis=1), standardized_std=scaled.std(axis=1, ddof=0))
+    spread = values.max() - values.min()
+    values = values.loc[:, spread > 0]
+    scaled = (values - values.min()) / spread[values.columns] * 100
+    return rows[ROW_KEYS].assign(standardized_mean=scaled.mean(axis=1), standardized_std=scaled.std(axis=1, ddof=0),
+                                 tasks=len(values.columns))
 
 
 def build(engine: Engine, kind: str, source: int | str, selection: str = "peak", model: str | None = None,

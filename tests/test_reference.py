@@ -41,3 +41,17 @@ def test_standardized_scores_reproduce_the_papers_table2(tmp_path):
         paper = published.loc[(row.model, row.method, "on" if row.dropout else "off")]
         assert row.standardized_mean == pytest.approx(paper["mean"], abs=0.1)
         assert row.standardized_std == pytest.approx(paper["std"], abs=0.1)
+    assert set(ours["tasks"]) == {13}
+
+
+def test_a_task_on_which_every_row_ties_is_left_out_of_the_standardized_score():
+    """The demo's sst2 is 100.0 in every row: scored 0 for every row, it lowered each mean by a third
+    and gave the best row 66.7 ± 47.1 instead of 100.0 ± 0.0 over the two tasks that rank the rows."""
+    import pandas as pd
+
+    table = pd.DataFrame({"model": "t", "method": ["a", "b", "c"], "m": None, "options": "", "dropout": False,
+                          "rte": [60.0, 50.0, 55.0], "cb": [80.0, 70.0, 72.5], "sst2": 100.0})
+    found = tables.standardized_scores(table).set_index("method")
+    assert found["standardized_mean"].to_dict() == pytest.approx({"a": 100.0, "b": 0.0, "c": 37.5})
+    assert found["standardized_std"].to_dict() == pytest.approx({"a": 0.0, "b": 0.0, "c": 12.5})
+    assert set(found["tasks"]) == {2}

@@ -19,7 +19,8 @@ CAPTIONS = {
             "metrics (a/b); † marks a run with no valid output (scored 0); the best of each column is bold; "
             "the average is over the tasks shown.",
     "standardized": "The paper's Table 2 rule: each task min-max scaled to 0..100 across these rows, then the mean "
-                    "and the population standard deviation over tasks (rows missing a task are left out).",
+                    "and the population standard deviation over tasks (rows missing a task are left out, and so are tasks on "
+                    "which every row ties: `tasks` counts the tasks scaled).",
     "versus": "This sweep beside the paper's Table 1 on the rows and tasks both have (SuperPos at m = 128): "
               "the difference per cell, and the averages over those tasks only.",
     "sweeps": "This sweep (a) beside another (b) on the cells both have: each one's mean, std and n over seeds, "

@@ -58,7 +58,8 @@ def cmd_table(args) -> int:
 HEADERS = {
     "main": "(scores in %; † no valid output; * best of a column, with the rows within its seeds' noise; "
             "±std over seeds)",
-    "standardized": "(each task min-max scaled to 0..100 over the rows; mean and population std over the tasks)",
+    "standardized": "(each task min-max scaled to 0..100 over the rows; mean and population std over the tasks; "
+                    "a task on which every row ties is left out: `tasks` counts the ones scaled)",
     "versus": "beside the paper's Table 1 (scores in %; difference = ours - paper; averages over the shared tasks)",
     "sweeps": "(scores in %; difference = this sweep - the other, with its 95% interval and p of Welch's t-test "
               "over seeds; 'within noise': the interval holds 0)",
