@@ -47,9 +47,12 @@ bench: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m scripts.benchmarks.orchestration
 	# on a GPU: the throughput table that `superpos sweep plan` turns into GPU-hours
 	if $(BIN)/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then \
-		$(OFFLINE) $(BIN)/python -m scripts.benchmarks.throughput --compile --widths 32 64 128 --out orchestrator/throughput.json; fi
-	# packed trials vs solo (on a GPU: eager and compiled packs, separate processes, MFU; also the planner's speed-ups)
-	$(OFFLINE) $(BIN)/python -m scripts.benchmarks.packing --out bench-results.json --throughput orchestrator/throughput.json
+		$(OFFLINE) $(BIN)/python -m scripts.benchmarks.throughput --compile --widths 32 64 128 \
+			--out orchestrator/throughput.json; fi
+	# packed trials vs solo (on a GPU: eager and compiled packs, separate processes, MFU; also the
+	# planner's speed-ups)
+	$(OFFLINE) $(BIN)/python -m scripts.benchmarks.packing --out bench-results.json \
+		--throughput orchestrator/throughput.json
 
 dashboard: $(STAMP)
 	$(BIN)/superpos dashboard
