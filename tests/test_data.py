@@ -36,6 +36,27 @@ def test_local_parquet_and_jsonl_load_through_the_same_path(tmp_path):
     assert loaded == rows
 
 
+@pytest.mark.parametrize("layout", ["hub repository", "parquet-converter branch"])
+def test_a_download_of_the_hubs_parquet_files_loads_as_the_hub_would(tmp_path, layout):
+    """A download of nyu-mll/glue and aps/super_glue keeps the hub's file names
+    (`<config>/<split>-00000-of-00001.parquet`, or `<config>/<split>/0000.parquet` on the converter
+    branch): before, only `<task>/<split>.parquet` was found, and the same files were refused."""
+    for name in ("multirc", "mnli", "sst2"):
+        task = get_task(name)
+        for split in (task.train_split, task.validation_split):
+            rows = load_rows(task, split)
+            halves = [rows[: len(rows) // 2], rows[len(rows) // 2:]]  # two shards, to be read in order
+            for i, half in enumerate(halves):
+                path = (tmp_path / name / f"{split}-{i:05d}-of-00002.parquet" if layout == "hub repository"
+                        else tmp_path / name / split / f"{i:04d}.parquet")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pd.DataFrame(half).to_parquet(path)
+            assert load_rows(task, split, str(tmp_path)) == rows, (name, split)
+            assert load_examples(task, split, str(tmp_path)) == load_examples(task, split)
+    with pytest.raises(FileNotFoundError, match="no data for task 'rte' split 'train'.*hub's parquet files"):
+        load_rows(get_task("rte"), "train", str(tmp_path))
+
+
 def test_hidden_test_labels_are_dropped(tmp_path):
     (tmp_path / "sst2").mkdir()
     (tmp_path / "sst2" / "test.jsonl").write_text(

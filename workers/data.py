@@ -1,7 +1,9 @@
 """Load a task's split (bundled demo copy, local files, or the Hugging Face hub) and render it as text.
 
-All three sources go through `datasets.load_dataset`, so a local copy laid out like the hub's behaves
-exactly like the hub. Local layout: `<dir>/<task>/<split>.jsonl` (or `.parquet`).
+All three sources go through `datasets.load_dataset` (the bundled JSON Lines through a reader of its
+own), so a local copy laid out like the hub's behaves exactly like the hub. Local layouts
+(`local_files`): `<dir>/<task>/<split>.jsonl` (or `.parquet`), or a download of the hub repositories'
+parquet files into one folder.
 """
 
 from __future__ import annotations
@@ -51,14 +53,23 @@ def _group(task: TaskSpec, row: dict) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, str]:
+def local_files(root: Path, task: TaskSpec, split: str) -> tuple[str, list[str]]:
+    """(the `datasets` builder, the files) of one split under a local folder, in any of the layouts:
+    `<task>/<split>.jsonl` (or `.json`, `.parquet`); the hub repository's own files, as a download of
+    it holds them (`<config>/<split>-00000-of-00001.parquet`, shards in order); or the hub's
+    parquet-converter branch (`<config>/<split>/0000.parquet`). A task's config is its name."""
+    folder = root / task.name
     for kind, ext in (("json", "jsonl"), ("json", "json"), ("parquet", "parquet")):
-        path = root / task.name / f"{split}.{ext}"
-        if path.is_file():
-            return kind, str(path)
+        if (folder / f"{split}.{ext}").is_file():
+            return kind, [str(folder / f"{split}.{ext}")]
+    for shards in (folder.glob(f"{split}-*.parquet"), (folder / split).glob("*.parquet")):
+        found = sorted(str(p) for p in shards if p.is_file())
+        if found:
+            return "parquet", found
     raise FileNotFoundError(
         f"no data for task {task.name!r} split {split!r} under {root}: expected "
-        f"{root / task.name / (split + '.jsonl')} (or .json / .parquet), laid out like the hub's split"
+        f"{folder / (split + '.jsonl')} (or .json / .parquet), or the hub's parquet files "
+        f"({folder / (split + '-00000-of-00001.parquet')}, or {folder / split / '0000.parquet'})"
     )
 
 
@@ -92,13 +103,13 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo", revision: str | 
         root = DEMO_DATA_DIR if source == "demo" else Path(source).expanduser().resolve()
         if source != "demo" and not root.is_dir():
             raise FileNotFoundError(f"data source {source!r} is not a directory; use {SOURCES_HELP}")
-        kind, path = local_files(root, task, split)
-        if path.endswith(".jsonl"):
-            ds = _read_jsonl(path)
+        kind, paths = local_files(root, task, split)
+        if paths[0].endswith(".jsonl"):
+            ds = _read_jsonl(paths[0])
         else:
             from datasets import load_dataset
 
-            ds = load_dataset(kind, data_files=path, split="train")
+            ds = load_dataset(kind, data_files=paths, split="train")
     return [row for row in ds if row["label"] != -1]
 
 
