@@ -62,6 +62,24 @@ def test_hours_are_trials_times_epochs_times_examples_over_throughput():
     assert "worker and trial start-up, per-epoch checkpoints (planned at 0 s)" in est["unmeasured"]
 
 
+def test_an_evaluation_rate_measured_at_another_batch_than_the_trials_is_named():
+    """The GPU table timed evaluation at the training batch (32) while trials evaluate at 64: the plan
+    prices it per example as measured and says so, until a table measures it at the trials' batch."""
+    row = {"architecture": "tiny-t5", "precision": "fp32", "method": "prompt_tuning", "batch_size": 32,
+           "train_examples_per_s": 100.0, "eval_examples_per_s": 50.0}
+    text = "methods: [prompt_tuning]\ntasks: [rte]\nmodels: [tiny-t5]\nresources: {gpus_per_trial: 1}\n"
+
+    def note(spec_text: str, **measured) -> str:
+        est = estimate(parse_spec(spec_text), {"provenance": {"device": "test"}, "rows": [{**row, **measured}]})
+        return "; ".join(est["unmeasured"])
+
+    assert "evaluation at the trials' own batch size (measured at batch 32, trials evaluate at 64: tiny-t5" in note(text)
+    assert "trials' own batch size" not in note(text, eval_batch_size=64)  # measured at a trial's batch
+    assert "trials' own batch size" not in note(text.replace("resources:", "training: {eval_batch_size: 32}\nresources:"))
+    assert "measured at batch 64, trials evaluate at 16" in note(
+        text.replace("resources:", "training: {eval_batch_size: 16}\nresources:"), eval_batch_size=64)
+
+
 def test_demo_sizes_come_from_the_demo_copy_and_a_cpu_sweep_plans_from_the_cpu_table():
     spec = load_spec(REPO / "orchestrator" / "specs" / "demo.yaml")
     load = task_load(spec, "rte")

@@ -16,6 +16,8 @@ def test_throughput_table_has_a_row_per_method_and_its_provenance(tmp_path):
     assert {r["method"] for r in saved["rows"]} == {"prompt_tuning", "superpos_prompt", "attempt"}  # attempt: stand-in sources
     for row in saved["rows"]:
         assert row["train_examples_per_s"] == 4 / row["train_step_s"] and row["precision"] == "fp32"
+        # evaluation at a trial's own batch (TrialConfig's 64), not the training batch: the planner prices it so
+        assert row["eval_batch_size"] == 64 and row["eval_examples_per_s"] == 64 / row["eval_batch_s"]
     assert saved["provenance"]["device"].startswith("cpu") and saved["provenance"]["date"]
 
 

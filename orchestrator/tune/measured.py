@@ -97,6 +97,13 @@ def architecture(model: str) -> str:
     return model.removeprefix(RANDOM_PREFIX)
 
 
+def measured_eval_batch(row: dict) -> int | None:
+    """The batch a row's evaluation rate was measured at (a row written before the table said so was
+    measured at its training batch; None where the row says neither)."""
+    found = row.get("eval_batch_size") or row.get("batch_size")
+    return None if found is None else int(found)
+
+
 class Rates:
     """Per-member loads and per-trial speeds from one throughput table, with what it lacks noted."""
 
@@ -111,6 +118,7 @@ class Rates:
         self.flat: dict[str, set[str]] = {}  # architecture -> the steps priced without seconds by width
         self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
         self.solo_curve_packs: set[str] = set()  # architectures whose compiled packs are priced by a solo curve
+        self.eval_batches: dict[str, set[tuple[int, int]]] = {}  # architecture -> (measured at, trials') eval batch
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
         self.pack_widths = packing.get("compiled_step_s_by_width") or {}  # by architecture (scripts.benchmarks.pack_widths)
@@ -142,13 +150,16 @@ class Rates:
         prompt = getattr(config_of, "n_tokens", None) or 0
         source = int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"]))
         rate = row and row["train_examples_per_s"]
+        eval_batch = int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"]))
+        if row and measured_eval_batch(row) not in (None, eval_batch):
+            self.eval_batches.setdefault(architecture(model), set()).add((measured_eval_batch(row), eval_batch))
         if row and compile_enabled(self.spec) and not config_of.trains_prompt:  # full fine-tuning, compiled
             rate = row.get("compiled_train_examples_per_s") or rate
             if "compiled_train_examples_per_s" not in row:
                 self.eager_ft.add(architecture(model))
         return MemberLoad(model, method, batch, steps_per_epoch(train, batch), planned_epochs(config), evaluated,
                           1 / rate if row else 0.0, 1 / row["eval_examples_per_s"] if row else 0.0,
-                          prompt + source, train, int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"])),
+                          prompt + source, train, eval_batch,
                           self.profile(trial, prompt, source),
                           *self.width_curves(row, prompt, compile_enabled(self.spec) and config_of.trains_prompt))
 
@@ -234,6 +245,16 @@ class Rates:
             notes.append(f"a compiled pack's seconds by input width on {', '.join(sorted(self.solo_curve_packs))} (planned by "
                          "one eager trial's curve, which short inputs help less than a compiled pack; "
                          "`python -m scripts.benchmarks.pack_widths` measures it)")
+        if self.eval_batches:
+            archs: dict[tuple[int, int], list[str]] = {}
+            for arch, pairs in sorted(self.eval_batches.items()):
+                for pair in pairs:
+                    archs.setdefault(pair, []).append(arch)
+            which = "; ".join(f"measured at batch {m}, trials evaluate at {t}: {', '.join(names)}"
+                              for (m, t), names in sorted(archs.items()))
+            notes.append(f"evaluation at the trials' own batch size ({which}; planned at the measured seconds per "
+                         "example, which overestimates a larger batch on a GPU, where a batch's time grows less than "
+                         "its size; `python -m scripts.benchmarks.throughput` measures it at a trial's batch)")
         if not self.overheads:
             notes.append("worker and trial start-up, per-epoch checkpoints (planned at 0 s)")
         return notes

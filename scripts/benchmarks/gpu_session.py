@@ -46,7 +46,8 @@ def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
     tiny-t5 (and its pretrained twin for the second architecture) with small settings."""
     table = str(out / "throughput.json")
     base, small = ("tiny-t5", "tiny-t5-lm-adapt") if rehearse else ("google/t5-base-lm-adapt", "google/t5-small-lm-adapt")
-    few = ["--steps", "1", "--warmup", "0", "--batch-size", "4", "--source-tokens", "32", "--widths", "16"]
+    few = ["--steps", "1", "--warmup", "0", "--batch-size", "4", "--eval-batch-size", "8", "--source-tokens", "32",
+           "--widths", "16"]
     tp = ["scripts.benchmarks.throughput", *(few if rehearse else ["--widths", "32", "64", "128"]), "--out", table]
     def eval_args(members: int, name: str) -> list[str]:
         common = ["scripts.benchmarks.packed_eval", "--compile", "--out", str(out / f"{name}.json"), "--throughput", table]

@@ -68,6 +68,7 @@ def measure_one(method: str, task: str, epochs: int) -> dict:
         member.end_epoch(epoch)
         eval_s.append(time.perf_counter() - start)
     return {"architecture": MODEL, "precision": "fp32", "method": method, "task": task, "batch_size": 32,
+            "eval_batch_size": cfg.eval_batch_size,
            "train_examples_per_s": n_train / statistics.median(train_s[1:]),
            "eval_examples_per_s": len(member.splits["val"]) / statistics.median(eval_s[1:])}
 

@@ -9,7 +9,8 @@ Random weights of each architecture (no download), inputs of exactly `--source-t
 bound: real inputs are often shorter), dropout on. `--widths`: the train and eval steps also timed at
 these source lengths (`train_step_s_by_width`, `eval_batch_s_by_width`, keyed by encoder width, the
 prompt included), the curve by which `sweep plan` prices steps at the inputs' real widths. Train: one AdamW step per batch (fused on a GPU, as
-trials do); eval: greedy generation of 5 tokens; `--compile`: full fine-tuning's step also compiled
+trials do); eval: greedy generation of 5 tokens, at a trial's evaluation batch (`--eval-batch-size`,
+default 64: the planner prices a trial's evaluation per example at that batch); `--compile`: full fine-tuning's step also compiled
 (`--cuda-graphs`: and compiled with CUDA graphs, mode 'reduce-overhead'). Medians over timed steps after warm-up. Needs only torch and transformers;
 rows are written as they are measured, so a run cut short keeps what it measured; a row it does
 not measure (another architecture, precision or method) stays in `--out`, with its own date.
@@ -31,8 +32,10 @@ from workers.assembly import assemble
 from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.models import load_model
 from workers.presets import EMBEDDED_MODELS, RANDOM_PREFIX
+from workers.trial import TrialConfig
 
 METHOD_PARAMS = {"superpos_prompt": {"m": 128}}
+EVAL_BATCH = TrialConfig.__dataclass_fields__["eval_batch_size"].default  # what a trial evaluates at
 
 
 def _sync(device: str) -> None:
@@ -55,10 +58,12 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
             steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = (),
-            cuda_graphs: bool = False, saved=lambda row: None) -> dict:
+            cuda_graphs: bool = False, saved=lambda row: None, eval_batch_size: int | None = None) -> dict:
     """One row: eager train and eval rates (and seconds by width); with `compile`, full fine-tuning's
-    compiled rates too. `saved(row)` is called once the eager figures are in and again after each
+    compiled rates too. Evaluation runs at `eval_batch_size` rows a batch (default: a trial's), training
+    at `batch_size`. `saved(row)` is called once the eager figures are in and again after each
     compiled one, so a run cut short during a compile keeps what it measured."""
+    eval_batch_size = eval_batch_size or EVAL_BATCH
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
     method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
     loaded = load_model(name, device=device)
@@ -75,6 +80,7 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
     def use(tokens: int) -> None:
         batch["ids"] = torch.randint(5, vocab, (batch_size, tokens), generator=gen).to(device)
         batch["mask"] = torch.ones_like(batch["ids"])
+        batch["eval_ids"] = torch.randint(5, vocab, (eval_batch_size, tokens), generator=gen).to(device)
 
     def train_step(t5=None):
         loss = net(batch["ids"], batch["mask"], labels, t5=t5)
@@ -85,7 +91,7 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
     def eval_step():
         with torch.no_grad():
             net.eval()
-            net.generate(batch["ids"], batch["mask"], max_new_tokens=5)
+            net.generate(batch["eval_ids"], torch.ones_like(batch["eval_ids"]), max_new_tokens=5)
             net.train()
 
     prompt = getattr(method_config, "n_tokens", None) or 0
@@ -98,8 +104,9 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
                                   _median_seconds(eval_step, device, max(1, steps // 2), 1))
     train_s, eval_s = timed[prompt + source_tokens]
     row = {"architecture": model, "precision": precision, "method": method, "batch_size": batch_size,
-           "source_tokens": source_tokens, "train_step_s": train_s, "eval_batch_s": eval_s,
-           "train_examples_per_s": batch_size / train_s, "eval_examples_per_s": batch_size / eval_s,
+           "eval_batch_size": eval_batch_size, "source_tokens": source_tokens, "train_step_s": train_s,
+           "eval_batch_s": eval_s, "train_examples_per_s": batch_size / train_s,
+           "eval_examples_per_s": eval_batch_size / eval_s,
            "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None}
     if widths:
         for k, key in enumerate(("train_step_s_by_width", "eval_batch_s_by_width")):
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--methods", nargs="+", default=list(METHOD_CONFIGS))
     parser.add_argument("--precision", default=None, help="bf16 on a GPU, fp32 on a CPU (default)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-batch-size", type=int, default=EVAL_BATCH,
+                        help=f"evaluation batch size (default {EVAL_BATCH}: a trial's, TrialConfig.eval_batch_size)")
     parser.add_argument("--source-tokens", type=int, default=256)
     parser.add_argument("--cuda-graphs", action="store_true", help="with --compile, also time full fine-tuning "
                         "compiled with mode='reduce-overhead' (CUDA graphs): cudagraph_train_examples_per_s")
@@ -160,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
                 out.write_text(json.dumps(table, indent=2) + "\n")
 
             row = measure(model, method, precision, device, args.batch_size, args.source_tokens, args.steps,
-                          args.warmup, args.compile, tuple(args.widths), args.cuda_graphs, saved)
+                          args.warmup, args.compile, tuple(args.widths), args.cuda_graphs, saved,
+                          args.eval_batch_size)
             print(f"{model} {precision} {method}: train {row['train_examples_per_s']:.0f} ex/s, eval "
                   f"{row['eval_examples_per_s']:.0f} ex/s" + (f", peak {row['peak_memory_gib']:.1f} GiB"
                                                               if row["peak_memory_gib"] else "")
