@@ -51,6 +51,9 @@ def _check_sqlite_file(path: Path, readonly: bool) -> None:
         if not path.parent.is_dir():
             raise StoreError(f"cannot create {path}: folder {path.parent} does not exist")
         return
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a results database; give a file path inside it "
+                         f"(e.g. {path / 'superpos.db'}) or a database URL")
     with path.open("rb") as fh:
         head = fh.read(16)
     if not head:

@@ -217,6 +217,14 @@ def test_another_applications_sqlite_file_is_refused_unchanged(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
+def test_a_folder_given_as_the_store_is_named_as_a_folder(tmp_path):
+    """`--db /some/folder` said "[Errno 21] Is a directory" (reading), or failed inside SQLAlchemy (writing)."""
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match=r"is a folder, not a results database; give a file path inside it"):
+            open_store(str(tmp_path), readonly=readonly)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_store_made_by_a_newer_version_says_so(store_url):
     engine = open_store(store_url)
     with engine.begin() as conn:

@@ -111,6 +111,13 @@ def test_table_errors_name_the_fix(paper_store, tmp_path):
     assert out.returncode == 2 and "superpos db import-reference" in out.stderr
     out = _cli("table", "--db", paper_store, "--source", "paper", "--kind", "versus")
     assert out.returncode == 2 and "--source SWEEP_ID" in out.stderr
+    # a model the source has no row of printed "(no rows)" and exit 0: a typo looked like an empty sweep
+    out = _cli("table", "--db", paper_store, "--source", "paper", "--model", "google/t5-base")
+    assert out.returncode == 2 and ("--model 'google/t5-base' has no rows in the paper's Table 1; its models: "
+                                    "google/t5-base-lm-adapt, google/t5-small-lm-adapt") in out.stderr
+    out = _cli("table", "--db", empty, "--model", "tiny-t5-lm-adapt")
+    assert out.returncode == 2 and "has no rows in sweep 1; its models: tiny-t5" in out.stderr
+    assert _cli("table", "--db", empty, "--model", "tiny-t5").returncode == 0
 
 
 def test_a_model_the_paper_has_no_numbers_for_filters_to_its_own_rows(tmp_path):
