@@ -164,6 +164,8 @@ def export_prompt(engine: Engine, trial_id: int, out: str | Path, selection: str
         raise ValueError(f"trial {trial_id} has no stored {selection} prompt: it ended before its first epoch, or "
                          "an earlier superpos (before artefacts were kept) ran it; run the cell again to export it")
     folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder} is a file; an adapter is a folder: choose a new folder's path")
     taken = [name for name in ADAPTER_FILES if (folder / name).exists()]
     if taken:
         raise ValueError(f"{folder} already holds an adapter ({', '.join(taken)}); choose another --out or remove it")

@@ -116,6 +116,9 @@ def test_a_replica_by_seed_exports_and_an_existing_adapter_is_never_overwritten(
     assert main([*base, "--seed", "0", "--out", str(tmp_path / "a")]) == 2
     assert "already holds an adapter" in capsys.readouterr().err
     assert (tmp_path / "a" / "adapter_model.safetensors").read_bytes() == before
+    (tmp_path / "file").write_text("keep")  # a file as --out: named, kept (was: [Errno 17] File exists)
+    assert main([*base, "--seed", "0", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file; an adapter is a folder" in capsys.readouterr().err and (tmp_path / "file").read_text() == "keep"
     assert main([*base[:-2], "--out", str(tmp_path / "b")]) == 2  # m 4 and m 8: two cells match
     err = capsys.readouterr().err
     assert "2 cells of sweep" in err and "--m 4" in err and "--m 8" in err
