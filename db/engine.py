@@ -15,11 +15,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 
-from db.models import Base
-
 DEFAULT_URL = "sqlite:///superpos.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+STORE_TABLE = "sweeps"  # every results store has it; sharing another name (an Optuna storage's `trials`) is not enough
 BACKENDS = ("sqlite", "postgresql")  # URL schemes: sqlite:///path.db, postgresql+psycopg://user@host/db
+
+
+def _foreign(tables: set[str]) -> bool:
+    """Tables (other than migrations' bookkeeping) that are not a results store's."""
+    return bool(tables - {"alembic_version", "sqlite_sequence"}) and STORE_TABLE not in tables
 
 
 class StoreError(RuntimeError):
@@ -67,8 +71,8 @@ def _check_sqlite_file(path: Path, readonly: bool) -> None:
     except sqlite3.DatabaseError as err:
         raise StoreError(f"{path} is a damaged SQLite database (SQLite says: {err}); it was left untouched: "
                          "restore it from a backup, or choose another --db") from None
-    tables -= {"alembic_version", "sqlite_sequence"}
-    if tables and not tables & set(Base.metadata.tables):
+    if _foreign(tables):
+        tables -= {"alembic_version", "sqlite_sequence"}
         raise StoreError(f"{path} holds other tables ({', '.join(sorted(tables)[:5])}) and no results store; "
                          "it was left untouched: choose another --db")
 
@@ -119,8 +123,7 @@ def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
 def _is_empty_store(engine: Engine, readonly: bool, shown: str) -> bool:
     """True if the database has none of our tables yet; a database with other tables is refused."""
     tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
-    ours = set(Base.metadata.tables)
-    if tables and not tables & ours:
+    if _foreign(tables):
         raise StoreError(f"{shown} holds other tables ({', '.join(sorted(tables)[:5])}) and no results "
                          "store; it was left untouched: choose another --db")
     if not tables and readonly:

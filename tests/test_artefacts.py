@@ -96,6 +96,9 @@ def test_db_export_lists_the_artefacts(tiny_sweep, tmp_path):
     exported = pd.read_csv(tmp_path / "artefacts.csv")
     _, listing = _rows(url, sweep_id)
     assert len(exported) == len(listing) > 0 and "data" not in exported.columns
+    # a file as --out: named and kept (was: [Errno 17] File exists)
+    assert main(["db", "export", "--db", url, "--out", str(tmp_path / "artefacts.csv")]) == 2
+    assert pd.read_csv(tmp_path / "artefacts.csv").equals(exported)
 
 
 def _prompt_tuning(tiny_model, value: float):

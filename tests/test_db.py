@@ -217,6 +217,20 @@ def test_another_applications_sqlite_file_is_refused_unchanged(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
+def test_an_optuna_storage_is_refused_as_another_applications_database_unchanged(tmp_path):
+    """`superpos export optuna --out studies.db` writes one; as --db it was taken for a results store
+    made by a newer superpos (it has a `trials` table and an alembic_version of its own)."""
+    import optuna
+
+    path = tmp_path / "studies.db"
+    optuna.create_study(storage=f"sqlite:///{path}", study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), 1)
+    before = _digest(path)
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match=r"holds other tables \(.*studies.*\) and no results store; it was left"):
+            open_store(f"sqlite:///{path}", readonly=readonly)
+    assert _digest(path) == before
+
+
 def test_a_folder_given_as_the_store_is_named_as_a_folder(tmp_path):
     """`--db /some/folder` said "[Errno 21] Is a directory" (reading), or failed inside SQLAlchemy (writing)."""
     for readonly in (False, True):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.cli.common import fail as _fail
+
 
 def cmd_db_upgrade(args) -> int:
     from db.engine import open_store
@@ -33,6 +35,8 @@ def cmd_db_export(args) -> int:
     if args.sweep is not None:
         queries.sweep_details(engine, args.sweep)  # an unknown sweep is an error, not empty files
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out} is a file; the export writes a folder of files: choose a folder's path")
     out.mkdir(parents=True, exist_ok=True)
     frames = {"trial_summary": queries.trials_frame(engine, args.sweep),
               "best_trials": queries.best_trials(engine, args.sweep),
