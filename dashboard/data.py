@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from db import artefacts, queries
-from db.engine import open_store, resolve_url, sqlite_path
+from db.engine import display_url, open_store, resolve_url, sqlite_path
 
 
 def db_url() -> str:
@@ -20,10 +20,10 @@ def db_url() -> str:
 
 def shown_url(url: str) -> str:
     """The store as the sidebar names it: a SQLite file under the working directory by its relative path
-    (as `--db` would take it), any other URL as it is."""
+    (as `--db` would take it), any other URL as it is, less its password (a page gets screen-shared)."""
     path = sqlite_path(url)
     if path is None or not path.is_relative_to(Path.cwd().resolve()):
-        return url
+        return display_url(url)
     return f"sqlite:///{path.relative_to(Path.cwd().resolve())}"
 
 

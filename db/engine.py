@@ -38,6 +38,11 @@ def resolve_url(url: str | None = None) -> str:
     return f"sqlite:///{path}" if path is not None else url  # absolute, so every process finds the same file
 
 
+def display_url(url: str) -> str:
+    """A store's URL as printed or shown: its password, if the URL holds one, as ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -160,7 +165,7 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
     from db.migrate import upgrade as run_upgrade
 
     engine = make_engine(url, readonly)
-    shown = make_url(resolve_url(url)).render_as_string(hide_password=True)
+    shown = display_url(resolve_url(url))
     try:
         empty = _is_empty_store(engine, readonly, shown)
         if not readonly and (empty or upgrade):
@@ -173,5 +178,5 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
         engine.dispose()
         if isinstance(err, StoreError):
             raise
-        raise StoreError(f"cannot use {resolve_url(url)} as a results store: {err}") from err
+        raise StoreError(f"cannot use {shown} as a results store: {err}") from err
     return engine

@@ -178,3 +178,4 @@ def test_the_sidebar_names_a_store_under_the_working_directory_by_its_relative_p
     elsewhere = resolve_url(str(tmp_path.parent / "other.db"))
     assert shown_url(elsewhere) == elsewhere and elsewhere.startswith("sqlite:////")
     assert shown_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert shown_url("postgresql+psycopg://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"  # no password on a page

@@ -231,6 +231,13 @@ def test_an_optuna_storage_is_refused_as_another_applications_database_unchanged
     assert _digest(path) == before
 
 
+def test_a_store_that_cannot_be_reached_is_named_without_its_password():
+    """The error printed the URL whole, password included."""
+    with pytest.raises(StoreError, match=r"cannot use postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:1/db as a results") as err:
+        open_store("postgresql+psycopg://u:secret@127.0.0.1:1/db", readonly=True)
+    assert "secret" not in str(err.value)
+
+
 def test_a_folder_given_as_the_store_is_named_as_a_folder(tmp_path):
     """`--db /some/folder` said "[Errno 21] Is a directory" (reading), or failed inside SQLAlchemy (writing)."""
     for readonly in (False, True):
