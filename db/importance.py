@@ -8,10 +8,11 @@ the score among the dimensions of a study; the importances of a study sum to 1. 
 split noisy: the `trials` column says how many it rests on.
 
 Each task has up to one study per scope:
-- `all`: every trial of the task, over the dimensions every method has: method, dropout and the
-  learning rate (those that vary);
-- a method's name: that method's trials alone, over its options (such as SuperPos's m) and dropout and
-  the learning rate, where some option of that method varies in the task.
+- `all`: every trial of the task, over the dimensions every method has: method, model, dropout and
+  the learning rate (those that vary; a sweep over two models without `model` left the larger
+  model's lead unexplained, for fANOVA to pin on the others);
+- a method's name: that method's trials alone, over its options (such as SuperPos's m), model,
+  dropout and the learning rate, where some option of that method varies in the task.
 A method option is not a dimension of `all`: it exists for one method only, so its value (or its
 absence) names the method, and fANOVA would split the method's effect between the two at will (a
 sweep whose m had no effect at all gave m 22% of the score's variance with two values of m, 48% with
@@ -31,6 +32,7 @@ from db import queries
 from db.models import FINISHED_TRIAL_STATES
 
 NONE = "none"  # an option the trial's method does not have
+SHARED = {"method", "model", "dropout", "lr"}  # the dimensions every method has (scope `all`)
 
 
 def _trials(engine: Engine, sweep_id: int) -> pd.DataFrame:
@@ -45,15 +47,15 @@ def _trials(engine: Engine, sweep_id: int) -> pd.DataFrame:
 
 def _dimensions(rows: pd.DataFrame, options: bool) -> tuple[list[dict], dict[str, optuna.distributions.BaseDistribution]]:
     """Each trial's parameters and the distributions of the dimensions that vary in `rows`: method,
-    dropout and lr, and with `options` the method options (one method's trials: an option it lacks
-    never shows)."""
+    model, dropout and lr, and with `options` the method options (one method's trials: an option it
+    lacks never shows)."""
     found = [json.loads(o or "{}") for o in rows["raw_options"]] if options else [{} for _ in range(len(rows))]
     names = sorted({k for o in found for k in o})
-    params = [{"method": r.method, "dropout": "on" if r.dropout else "off", "lr": float(r.lr),
+    params = [{"method": r.method, "model": r.model, "dropout": "on" if r.dropout else "off", "lr": float(r.lr),
                **{n: json.dumps(o[n]) if n in o else NONE for n in names}}
               for r, o in zip(rows.itertuples(), found)]
     distributions: dict[str, optuna.distributions.BaseDistribution] = {}
-    for name in ["method", *names, "dropout"]:
+    for name in ["method", "model", *names, "dropout"]:
         values = sorted({p[name] for p in params})
         if len(values) > 1:
             distributions[name] = optuna.distributions.CategoricalDistribution(values)
@@ -93,7 +95,7 @@ def _scopes(rows: pd.DataFrame, sweep_id: int, task: str) -> list[tuple[str, opt
     found = [("all", _study(rows, f"sweep {sweep_id} {task}", options=False))]
     for method, own in rows.groupby("method", sort=True):
         study = _study(own, f"sweep {sweep_id} {task} {method}", options=True)
-        if study is not None and set(study.trials[0].distributions) - {"method", "dropout", "lr"}:
+        if study is not None and set(study.trials[0].distributions) - SHARED:
             found.append((str(method), study))
     return [(scope, study) for scope, study in found if study is not None]
 

@@ -74,7 +74,7 @@ class Results:
         return queries.reference_results(self.engine)
 
     def importance(self, sweep: int | None = None) -> pd.DataFrame:
-        """Per task, how much each grid dimension (method, dropout, lr; a method's options within
+        """Per task, how much each grid dimension (method, model, dropout, lr; a method's options within
         its own trials, scope = the method) explains of the reported score (db/importance.py)."""
         return importance.per_task(self.engine, self._sweep(sweep))
 

@@ -20,23 +20,24 @@ from tests.cli_here import superpos
 from tests.conftest import REPO
 
 
-def _craft(tmp_path, score, ms=(4, 8)) -> tuple[str, int]:
+def _craft(tmp_path, score, ms=(4, 8), models=("tiny-t5",)) -> tuple[str, int]:
     """A sweep written through the writer: rte, prompt tuning and SuperPos at each m of `ms`, dropout on
-    and off, 3 trials a cell at random rates; a trial scores `score(method, m, dropout)` plus noise."""
+    and off, on each of `models`, 3 trials a cell at random rates; a trial scores
+    `score(method, m, dropout)` (or `score(method, m, dropout, model)` with two models) plus noise."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     writer = ResultsWriter(open_store(url))
     sweep = writer.create_sweep("c", "name: c", "h", {"versions": {}})
     rng = random.Random(0)
     grid = [("prompt_tuning", None)] + [("superpos_prompt", m) for m in ms]
-    for (method, m), dropout in [(g, d) for g in grid for d in (True, False)]:
+    for (method, m), dropout, model in [(g, d, x) for g in grid for d in (True, False) for x in models]:
         options = {} if m is None else {"m": m}
-        key = f"{method}|{m}|{dropout}"
-        cell = writer.add_cells(sweep, [dict(key=key, method=method, task="rte", model="tiny-t5", m=m,
+        key = f"{method}|{m}|{dropout}|{model}"
+        cell = writer.add_cells(sweep, [dict(key=key, method=method, task="rte", model=model, m=m,
                                              options=json.dumps(options), dropout=dropout, seed=0)])[key]
+        value = score(method, m, dropout) if len(models) == 1 else score(method, m, dropout, model)
         for number in range(3):
             trial = writer.start_trial(cell, number, f"{key}-{number}", {"seed": 0}, 10 ** rng.uniform(-3, -1), 0.0)
-            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": score(method, m, dropout)
-                                                                   + rng.uniform(-0.02, 0.02)}})
+            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": value + rng.uniform(-0.02, 0.02)}})
             writer.finish_trial(trial, "stopped" if number == 2 else "complete")
     return url, sweep
 
@@ -77,6 +78,15 @@ def test_an_option_that_sets_the_score_within_its_method_is_found_there(tmp_path
     url, sweep = _craft(tmp_path, lambda method, m, dropout: {None: 0.3, 4: 0.5, 8: 0.8}[m])
     scopes = _scopes(importance.per_task(open_store(url, readonly=True), sweep))
     assert scopes["superpos_prompt"]["m"] > 0.9 and scopes["all"]["method"] > 0.5
+
+
+def test_the_model_is_a_dimension_where_a_sweep_has_two(tmp_path):
+    """Without it, the larger model's lead was variance no dimension held, for fANOVA to pin on others."""
+    url, sweep = _craft(tmp_path, lambda method, m, dropout, model: 0.8 if model == "base" else 0.3,
+                        models=("small", "base"))
+    scopes = _scopes(importance.per_task(open_store(url, readonly=True), sweep))
+    assert set(scopes["all"]) == {"method", "model", "dropout", "lr"} and scopes["all"]["model"] > 0.9
+    assert set(scopes["superpos_prompt"]) == {"m", "model", "dropout", "lr"} and scopes["superpos_prompt"]["model"] > 0.9
 
 
 def test_the_chart_names_each_bars_scope_and_keeps_a_scope_together(crafted):

@@ -21,7 +21,7 @@ def page() -> None:
     st.caption("Per task, the share of the variance of the reported score (peak epoch, in %) that each grid "
                "dimension explains: Optuna's fANOVA evaluator over this sweep's finished trials of the task, "
                "scores compared within the task only (across tasks they would measure the task). Scope `all`: "
-               "every trial of the task, over method, dropout and the learning rate; a method's name: that "
+               "every trial of the task, over method, model, dropout and the learning rate; a method's name: that "
                "method's trials alone, over its options (such as m) too, since an option names its method and "
                "would take a share of the method's effect. The shares of a scope sum to 1; with few trials the "
                "split is noisy (see the trial counts).")

@@ -35,7 +35,7 @@ def cmd_importance(args) -> int:
         return 0
     print(f"sweep {sweep_id}: share of each task's score variance explained by each grid dimension (Optuna's "
           "fANOVA over the finished trials of the task; scores compared within a task); scope all: every trial, "
-          "over method, dropout and lr; scope METHOD: that method's trials alone, over its options (such as m) too")
+          "over method, model, dropout and lr; scope METHOD: that method's trials alone, over its options (such as m) too")
     print(found.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
