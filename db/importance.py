@@ -79,15 +79,12 @@ def _study(rows: pd.DataFrame, name: str, options: bool) -> optuna.Study | None:
     return study
 
 
-def _task_rows(engine: Engine, sweep_id: int, task: str) -> pd.DataFrame:
-    rows = _trials(engine, sweep_id)
-    return rows[rows["task"] == task] if not rows.empty else rows
-
-
 def task_study(engine: Engine, sweep_id: int, task: str) -> optuna.Study | None:
     """The task's finished trials as one Optuna study over every dimension, method options included
     ("none" where a method lacks one): what Optuna's plots draw (the parallel coordinates)."""
-    return _study(_task_rows(engine, sweep_id, task), f"sweep {sweep_id} {task}", options=True)
+    rows = _trials(engine, sweep_id)
+    rows = rows[rows["task"] == task] if not rows.empty else rows
+    return _study(rows, f"sweep {sweep_id} {task}", options=True)
 
 
 def _scopes(rows: pd.DataFrame, sweep_id: int, task: str) -> list[tuple[str, optuna.Study]]:
