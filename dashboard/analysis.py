@@ -47,7 +47,8 @@ def _averages(points: pd.DataFrame) -> list[pd.DataFrame]:
     for (source, _), own in points.groupby(["source", "series"], sort=False):
         if tasks := complete(own):
             found.append(average(own, tasks))
-            ours_sets |= {tasks} if source == "ours" else set()
+            if source == "ours":
+                ours_sets.add(tasks)
     paper = points[points["source"] == "paper"]
     paper_tasks = set(complete(paper)) if not paper.empty else set()
     found += [average(paper, tasks) for tasks in sorted(ours_sets)
