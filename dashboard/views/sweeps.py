@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data
-from db import run_state
+from db import driver, run_state
 
 TRIAL_COLUMNS = ["trial_id", "method", "m", "options", "task", "dropout", "role", "seed", "number", "lr", "objective",
                  "reported_score", "state", "failures", "seconds"]
@@ -44,11 +44,14 @@ def _body(url: str) -> None:
     sweep_id = st.selectbox("Trials of sweep", sweeps["id"].tolist(), format_func=lambda i: f"#{i} {names[i]}")
     row = sweeps[sweeps["id"] == sweep_id].iloc[0]
     trials = data.trials(url, sweep_id)
-    if row["state"] == "running" and pd.notna(row["planned_trials"]):
+    details = data.sweep_details(url, sweep_id)
+    if row["state"] == "running" and not details["job_id"] and driver.local_state(details["driver"]) == driver.GONE:
+        st.warning(f"Stored as running, but its driver ({details['driver']}) is gone without storing how the sweep "
+                   f"ended (killed?): `superpos sweep resume {sweep_id}` continues it.")
+    elif row["state"] == "running" and pd.notna(row["planned_trials"]):
         eta = eta_minutes(trials, int(row["planned_trials"]))
         st.info(f"Running: {progress(sweeps[sweeps['id'] == sweep_id])['progress'].item()} trials done"
                 + (f", about {eta:.1f} min left" if eta is not None else "") + "; this page refreshes by itself.")
-    details = data.sweep_details(url, sweep_id)
     with st.expander("Spec and provenance"):
         st.code(details["spec_text"], language="yaml")
         st.json({k: v for k, v in details.items() if k != "spec_text"})

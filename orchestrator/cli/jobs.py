@@ -110,6 +110,22 @@ def cancel(details: dict) -> str:
     return f"sent SIGTERM to the sweep's driver (process {pid})"
 
 
+def driver_state(details: dict) -> str:
+    """Whether a sweep stored as running still has its driver (db/driver.py): a submitted one's Ray job
+    is asked (UNKNOWN when the cluster does not answer), a local one's process looked up."""
+    from db import driver
+
+    if details["job_id"] and details["job_address"]:
+        try:
+            from ray.job_submission import JobStatus, JobSubmissionClient
+
+            status = JobSubmissionClient(details["job_address"]).get_job_status(details["job_id"])
+        except Exception:  # noqa: BLE001 - unreachable, no token, unknown job: nothing can be told
+            return driver.UNKNOWN
+        return driver.ALIVE if status in (JobStatus.PENDING, JobStatus.RUNNING) else driver.GONE
+    return driver.local_state(details["driver"])
+
+
 def wait_until_stopped(read_state, timeout: float = STOP_GRACE_S + 30) -> str:
     """Poll the stored state until it is no longer `running`."""
     deadline = time.monotonic() + timeout

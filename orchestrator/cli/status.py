@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from db import queries, run_state
+from db import driver, queries, run_state
+from orchestrator.cli import jobs
 from orchestrator.spec import parse_spec
 from orchestrator.spec.plan import readable_key
 from workers.members import FINISHED
@@ -32,21 +33,28 @@ def status_data(engine, sweep_id: int) -> dict:
     """A sweep's progress (the shape of `superpos sweep status --format json`): the sweep, its trial
     counts against the plan, its cells by state and one by one, and the ETA while it runs."""
     details = queries.sweep_details(engine, sweep_id)
+    stored = details["state"]
+    gone = stored == "running" and jobs.driver_state(details) == driver.GONE  # killed: it never wrote its end
+    state = "interrupted" if gone else stored
     spec = parse_spec(details["spec_text"], f"sweep {sweep_id}'s spec")
     progress = run_state.cell_progress(engine, sweep_id)
     trials = queries.trials_frame(engine, sweep_id)
     states = trials["state"].value_counts().to_dict() if len(trials) else {}
+    if gone:  # what a resume will find them: interrupted (db/writer.py reopen_sweep)
+        states["interrupted"] = states.get("interrupted", 0) + states.pop("running", 0)
     finished = sum(states.get(s, 0) for s in FINISHED)
     planned = details["planned_trials"] or len(trials)
-    running = details["state"] == "running"
+    running = state == "running"
     cells = [{"key": row.key, "state": _cell_state(row, spec.optuna.budget(row.key.split("|")[0]), spec.replicas,
                                                    running),
               "search_done": int(row.search_done), "replicas_done": int(row.replicas_done), "failed": int(row.failed),
               "unfinished": int(row.unfinished), "blocked": row.blocked or None} for row in progress.itertuples()]
     eta = run_state.store_eta(trials, planned) if running else None
     where = f"job {details['job_id']} at {details['job_address']}" if details["job_id"] else f"driver {details['driver']}"
+    if gone:
+        where += f" is gone without storing how the sweep ended (killed?): `superpos sweep resume {sweep_id}` continues it"
     return {
-        "sweep": {"id": sweep_id, "name": details["name"], "state": details["state"], "where": where},
+        "sweep": {"id": sweep_id, "name": details["name"], "state": state, "stored_state": stored, "where": where},
         "trials": {"planned": planned, "done": finished + states.get("failed", 0), "finished": finished,
                    "failed": states.get("failed", 0), "running": states.get("running", 0),
                    "interrupted": states.get("interrupted", 0)},

@@ -184,12 +184,17 @@ def cmd_sweep_cancel(args) -> int:
 def cmd_sweep_resume(args) -> int:
     from dataclasses import replace
 
-    from db import queries
+    from db import driver, queries
     from db.engine import open_store
+    from orchestrator.cli import jobs
     from orchestrator.spec import parse_spec
     from orchestrator.tune.run import run_sweep
 
     details = queries.sweep_details(open_store(args.db, readonly=True), args.sweep)
+    if details["state"] == "running" and jobs.driver_state(details) == driver.ALIVE:
+        where = f"job {details['job_id']}" if details["job_id"] else f"driver {details['driver']}"
+        return _fail(f"sweep {args.sweep} is still running ({where} is alive): a second driver would run its trials "
+                     f"twice; wait for it, or stop it first with: superpos sweep cancel {args.sweep}")
     spec = replace(parse_spec(details["spec_text"], f"sweep {args.sweep}'s spec"), name=details["name"])
     return _finish(args.db, run_sweep(spec, args.db, resume=args.sweep, retry_failed=args.retry_failed))
 
@@ -210,7 +215,8 @@ def cmd_sweep_list(args) -> int:
     from db import queries
     from db.engine import open_store
 
-    frame = queries.list_sweeps(open_store(args.db, readonly=True))
+    engine = open_store(args.db, readonly=True)
+    frame = _driver_checked(engine, queries.list_sweeps(engine))
     if args.format == "json":
         output.emit("sweep list", output.sweeps(frame))
         return 0
@@ -225,4 +231,19 @@ def cmd_sweep_list(args) -> int:
         planned=frame["planned_trials"].astype("Int64"))
     print(shown[["id", "name", "state", "planned", "trials", "complete", "stopped", "failed", "created", "finished",
                  "commit", "hardware"]].to_string(index=False))
+    for sweep_id in frame[frame["stored_state"] != frame["state"]]["id"]:
+        print(f"sweep {sweep_id}: stored as running, but its driver is gone without storing how it ended (killed?); "
+              f"superpos sweep resume {sweep_id} continues it")
     return 0
+
+
+def _driver_checked(engine, frame):
+    """`state` as it is: a sweep stored as running whose driver is gone (orchestrator/cli/jobs.py
+    driver_state) is interrupted; `stored_state` keeps what the store says."""
+    from db import driver, queries
+    from orchestrator.cli import jobs
+
+    gone = {int(i) for i in frame[frame["state"] == "running"]["id"]
+            if jobs.driver_state(queries.sweep_details(engine, int(i))) == driver.GONE}
+    return frame.assign(stored_state=frame["state"],
+                        state=[("interrupted" if int(i) in gone else s) for i, s in zip(frame["id"], frame["state"])])

@@ -1,0 +1,103 @@
+"""A sweep whose driver died without storing how it ended (kill -9, the OOM killer, a reboot): the store
+says `running` for good. `sweep status` and `sweep list` said so too, with an ETA; and `sweep resume`
+of a sweep whose driver is still alive would start a second driver on the same trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from db import driver
+from db.engine import open_store
+from db.writer import ResultsWriter
+from tests.cli_here import superpos
+
+SPEC = "name: s\nmethods: [prompt_tuning]\ntasks: [rte]\nmodels: [tiny-t5]\nseeds: [0]\noptuna: {trials_per_cell: 2}\n"
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def _running_store(tmp_path, pid: int) -> str:
+    """A sweep stored as running, one trial finished and one running, its driver `this host:pid`."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    writer = ResultsWriter(open_store(url))
+    sweep = writer.create_sweep("s", SPEC, "h", {"versions": {}})
+    writer.set_run(sweep, planned_trials=2, driver=f"{socket.gethostname()}:{pid}")
+    key = "prompt_tuning|rte|tiny-t5|-|dropout=on"
+    cell = writer.add_cells(sweep, [dict(key=key, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
+                                         options="{}", dropout=True, seed=0)])[key]
+    done = writer.start_trial(cell, 0, "r0", {"seed": 0}, 0.1, 0.0)
+    writer.log_metrics(done, 1, {"val/score": 0.5})
+    writer.finish_trial(done, "complete")
+    writer.start_trial(cell, 1, "r1", {"seed": 0}, 0.2, 0.0)
+    return url
+
+
+def test_a_process_is_told_alive_gone_or_unknown():
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+        here = socket.gethostname()
+        assert driver.local_state(f"{here}:{child.pid}") == driver.ALIVE
+        child.kill()
+        child.wait()  # reaped: no such process
+        assert driver.local_state(f"{here}:{child.pid}") == driver.GONE
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as child:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: the pid is a zombie's
+        assert Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+        assert driver.local_state(f"{here}:{child.pid}") == driver.GONE  # a killed driver whose parent waits
+    assert driver.local_state(f"another-host:{child.pid}") == driver.UNKNOWN
+    assert driver.local_state(None) == driver.UNKNOWN and driver.local_state("host:") == driver.UNKNOWN
+
+
+def test_status_and_list_of_a_sweep_whose_driver_died_say_interrupted_and_how_to_resume(tmp_path):
+    url = _running_store(tmp_path, _dead_pid())
+    status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
+    assert (status["sweep"]["state"], status["sweep"]["stored_state"]) == ("interrupted", "running")
+    assert status["eta"] is None and [c["state"] for c in status["cells"]] == ["interrupted"]
+    assert (status["trials"]["running"], status["trials"]["interrupted"]) == (0, 1)
+    text = superpos("sweep", "status", "1", "--db", url).stdout
+    assert text.startswith("sweep 1 's': interrupted (driver ") and "superpos sweep resume 1` continues it" in text
+    listing = superpos("sweep", "list", "--db", url).stdout
+    assert " interrupted " in listing.splitlines()[1]
+    assert "sweep 1: stored as running, but its driver is gone" in listing
+    [row] = json.loads(superpos("sweep", "list", "--db", url, "--format", "json").stdout)["sweeps"]
+    assert (row["state"], row["stored_state"]) == ("interrupted", "running")
+
+
+def test_a_sweep_whose_driver_is_alive_is_running_and_is_not_resumed_twice(tmp_path):
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+        try:
+            url = _running_store(tmp_path, child.pid)
+            status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
+            assert status["sweep"]["state"] == "running" and status["eta"] is not None
+            assert [c["state"] for c in status["cells"]] == ["running"]
+            out = superpos("sweep", "resume", "1", "--db", url)
+            assert out.returncode == 2 and "sweep 1 is still running" in out.stderr
+            assert "a second driver would run its trials twice" in out.stderr and "superpos sweep cancel 1" in out.stderr
+        finally:
+            child.kill()
+
+
+def _sweeps_page() -> None:
+    from dashboard.views import sweeps
+
+    sweeps.page()
+
+
+def test_the_dashboard_says_a_running_sweeps_driver_is_gone(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setenv("SUPERPOS_DB", _running_store(tmp_path, _dead_pid()))
+    at = AppTest.from_function(_sweeps_page, default_timeout=60).run()
+    assert not at.exception
+    assert "Stored as running, but its driver" in at.warning[0].value and "superpos sweep resume 1" in at.warning[0].value
+    assert not at.info  # no ETA for a sweep nothing runs
