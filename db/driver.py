@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 ALIVE, GONE, UNKNOWN = "alive", "gone", "unknown"
+DRIVER_NAMES = ("superpos", "orchestrator.cli")  # in a driver's command line: the console script, python -m
 
 
 def _zombie(pid: int) -> bool:
@@ -25,8 +26,18 @@ def _zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
+def _command_line(pid: int) -> str | None:
+    """The process's command line (Linux's /proc; None where it cannot be read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
 def local_state(driver: str | None) -> str:
-    """ALIVE, GONE, or UNKNOWN (no driver recorded, or it runs on another host)."""
+    """ALIVE, GONE, or UNKNOWN: no driver recorded; it runs on another host; or its pid now belongs to
+    a process whose command line names neither superpos nor its CLI module (the pid reused by another
+    program after the driver died, or a sweep run from a notebook: nothing can be told)."""
     host, _, pid = (driver or "").rpartition(":")
     if not pid.isdigit() or host != socket.gethostname():
         return UNKNOWN
@@ -35,5 +46,8 @@ def local_state(driver: str | None) -> str:
     except ProcessLookupError:
         return GONE
     except PermissionError:  # another user's process: it exists
-        return ALIVE
-    return GONE if _zombie(int(pid)) else ALIVE
+        pass
+    if _zombie(int(pid)):
+        return GONE
+    command = _command_line(int(pid))
+    return ALIVE if command is None or any(name in command for name in DRIVER_NAMES) else UNKNOWN

@@ -41,7 +41,7 @@ def _running_store(tmp_path, pid: int) -> str:
 
 
 def test_a_process_is_told_alive_gone_or_unknown():
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "superpos"]) as child:
         here = socket.gethostname()
         assert driver.local_state(f"{here}:{child.pid}") == driver.ALIVE
         child.kill()
@@ -51,6 +51,10 @@ def test_a_process_is_told_alive_gone_or_unknown():
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: the pid is a zombie's
         assert Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
         assert driver.local_state(f"{here}:{child.pid}") == driver.GONE  # a killed driver whose parent waits
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+        # a live process that is no superpos driver: the driver's pid taken by another program
+        assert driver.local_state(f"{here}:{child.pid}") == driver.UNKNOWN
+        child.kill()
     assert driver.local_state(f"another-host:{child.pid}") == driver.UNKNOWN
     assert driver.local_state(None) == driver.UNKNOWN and driver.local_state("host:") == driver.UNKNOWN
 
@@ -71,7 +75,7 @@ def test_status_and_list_of_a_sweep_whose_driver_died_say_interrupted_and_how_to
 
 
 def test_a_sweep_whose_driver_is_alive_is_running_and_is_not_resumed_twice(tmp_path):
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "superpos"]) as child:
         try:
             url = _running_store(tmp_path, child.pid)
             status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
@@ -101,3 +105,14 @@ def test_the_dashboard_says_a_running_sweeps_driver_is_gone(tmp_path, monkeypatc
     assert not at.exception
     assert "Stored as running, but its driver" in at.warning[0].value and "superpos sweep resume 1" in at.warning[0].value
     assert not at.info  # no ETA for a sweep nothing runs
+
+
+def test_cancel_sends_no_signal_to_a_program_that_took_the_drivers_pid(tmp_path):
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
+        try:
+            url = _running_store(tmp_path, child.pid)
+            out = superpos("sweep", "cancel", "1", "--db", url, "--no-wait")
+            assert out.returncode == 2 and f"process {child.pid} is not a superpos driver" in out.stderr
+            assert child.poll() is None  # still running: no SIGTERM
+        finally:
+            child.kill()

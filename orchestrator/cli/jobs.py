@@ -97,12 +97,20 @@ def cancel(details: dict) -> str:
 
         JobSubmissionClient(details["job_address"]).stop_job(details["job_id"])
         return f"asked Ray to stop job {details['job_id']} at {details['job_address']}"
+    from db import driver
+
     host, _, pid = (details["driver"] or "").rpartition(":")
     if not pid.isdigit():
         raise ValueError("the store does not say which process runs this sweep; stop it where it runs (Ctrl-C)")
     if host != socket.gethostname():
         raise ValueError(f"the sweep runs on {host} (process {pid}); run `superpos sweep cancel` there")
+    state = driver.local_state(details["driver"])
+    if state == driver.UNKNOWN:  # never a signal to a program that only took the driver's pid
+        raise ValueError(f"process {pid} is not a superpos driver (its command line names neither superpos nor "
+                         "orchestrator.cli): the sweep's driver is gone, or runs in a notebook: stop it there")
     try:
+        if state == driver.GONE:
+            raise ProcessLookupError
         os.kill(int(pid), signal.SIGTERM)
     except ProcessLookupError:
         raise ValueError(f"no process {pid} on this machine: the sweep's driver is gone; "
