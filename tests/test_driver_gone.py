@@ -116,3 +116,14 @@ def test_cancel_sends_no_signal_to_a_program_that_took_the_drivers_pid(tmp_path)
             assert child.poll() is None  # still running: no SIGTERM
         finally:
             child.kill()
+
+
+def test_a_submitted_sweep_whose_cluster_does_not_answer_is_shown_as_stored(tmp_path):
+    """Its Ray job cannot be asked: nothing is told (not `interrupted`), and the answer comes in seconds."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connections are refused
+    url = _running_store(tmp_path, _dead_pid())
+    ResultsWriter(open_store(url)).set_run(1, job_id="raysubmit_gone", job_address=f"http://127.0.0.1:{port}")
+    status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
+    assert (status["sweep"]["state"], status["sweep"]["where"]) == ("running", f"job raysubmit_gone at http://127.0.0.1:{port}")

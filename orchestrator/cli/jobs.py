@@ -127,6 +127,9 @@ def driver_state(details: dict) -> str:
         try:
             from ray.job_submission import JobStatus, JobSubmissionClient
 
+            from orchestrator.spec.preflight import check_address
+
+            check_address(details["job_address"])  # in seconds: Ray's client has no timeout of its own
             status = JobSubmissionClient(details["job_address"]).get_job_status(details["job_id"])
         except Exception:  # noqa: BLE001 - unreachable, no token, unknown job: nothing can be told
             return driver.UNKNOWN
