@@ -51,3 +51,9 @@ def local_state(driver: str | None) -> str:
         return GONE
     command = _command_line(int(pid))
     return ALIVE if command is None or any(name in command for name in DRIVER_NAMES) else UNKNOWN
+
+
+def gone_note(sweep_id: int) -> str:
+    """What `sweep status`, `sweep list` and the dashboard say of a sweep whose driver is gone."""
+    return (f"stored as running, but its driver is gone without storing how the sweep ended (killed?): "
+            f"`superpos sweep resume {sweep_id}` continues it")

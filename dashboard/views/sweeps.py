@@ -46,8 +46,7 @@ def _body(url: str) -> None:
     trials = data.trials(url, sweep_id)
     details = data.sweep_details(url, sweep_id)
     if row["state"] == "running" and not details["job_id"] and driver.local_state(details["driver"]) == driver.GONE:
-        st.warning(f"Stored as running, but its driver ({details['driver']}) is gone without storing how the sweep "
-                   f"ended (killed?): `superpos sweep resume {sweep_id}` continues it.")
+        st.warning(f"Sweep {sweep_id} (driver {details['driver']}): {driver.gone_note(sweep_id)}.")
     elif row["state"] == "running" and pd.notna(row["planned_trials"]):
         eta = eta_minutes(trials, int(row["planned_trials"]))
         st.info(f"Running: {progress(sweeps[sweeps['id'] == sweep_id])['progress'].item()} trials done"

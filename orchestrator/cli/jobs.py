@@ -104,17 +104,18 @@ def cancel(details: dict) -> str:
         raise ValueError("the store does not say which process runs this sweep; stop it where it runs (Ctrl-C)")
     if host != socket.gethostname():
         raise ValueError(f"the sweep runs on {host} (process {pid}); run `superpos sweep cancel` there")
+    gone = ValueError(f"no process {pid} on this machine: the sweep's driver is gone; `superpos sweep resume` "
+                      "continues it")
     state = driver.local_state(details["driver"])
+    if state == driver.GONE:
+        raise gone
     if state == driver.UNKNOWN:  # never a signal to a program that only took the driver's pid
         raise ValueError(f"process {pid} is not a superpos driver (its command line names neither superpos nor "
                          "orchestrator.cli): the sweep's driver is gone, or runs in a notebook: stop it there")
     try:
-        if state == driver.GONE:
-            raise ProcessLookupError
         os.kill(int(pid), signal.SIGTERM)
-    except ProcessLookupError:
-        raise ValueError(f"no process {pid} on this machine: the sweep's driver is gone; "
-                         "`superpos sweep resume` continues it") from None
+    except ProcessLookupError:  # it ended since it was looked up
+        raise gone from None
     return f"sent SIGTERM to the sweep's driver (process {pid})"
 
 

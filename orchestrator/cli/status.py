@@ -52,7 +52,7 @@ def status_data(engine, sweep_id: int) -> dict:
     eta = run_state.store_eta(trials, planned) if running else None
     where = f"job {details['job_id']} at {details['job_address']}" if details["job_id"] else f"driver {details['driver']}"
     if gone:
-        where += f" is gone without storing how the sweep ended (killed?): `superpos sweep resume {sweep_id}` continues it"
+        where += f"; {driver.gone_note(sweep_id)}"
     return {
         "sweep": {"id": sweep_id, "name": details["name"], "state": state, "stored_state": stored, "where": where},
         "trials": {"planned": planned, "done": finished + states.get("failed", 0), "finished": finished,

@@ -212,7 +212,7 @@ def _print_table(db_url: str | None, sweep_id: int, selection: str) -> int:
 
 
 def cmd_sweep_list(args) -> int:
-    from db import queries
+    from db import driver, queries
     from db.engine import open_store
 
     engine = open_store(args.db, readonly=True)
@@ -232,8 +232,7 @@ def cmd_sweep_list(args) -> int:
     print(shown[["id", "name", "state", "planned", "trials", "complete", "stopped", "failed", "created", "finished",
                  "commit", "hardware"]].to_string(index=False))
     for sweep_id in frame[frame["stored_state"] != frame["state"]]["id"]:
-        print(f"sweep {sweep_id}: stored as running, but its driver is gone without storing how it ended (killed?); "
-              f"superpos sweep resume {sweep_id} continues it")
+        print(f"sweep {sweep_id}: {driver.gone_note(int(sweep_id))}")
     return 0
 
 
