@@ -24,12 +24,13 @@ def _json(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
-def _interrupted_store(tmp_path) -> str:
-    """A sweep stopped with one trial finished and one cut off (as Ctrl-C leaves it)."""
+def _interrupted_store(tmp_path, driver: str = "host:1", state: str | None = "interrupted") -> str:
+    """A sweep stopped with one trial finished and one cut off (as Ctrl-C leaves it); `state` None:
+    left `running`, as a driver killed outright leaves it (tests/test_driver_gone.py)."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     writer = ResultsWriter(open_store(url))
     sweep = writer.create_sweep("s", SPEC, "h", {"versions": {}, "git_commit": "a" * 40, "hardware": "cpu; x" * 30})
-    writer.set_run(sweep, planned_trials=2, driver="host:1")
+    writer.set_run(sweep, planned_trials=2, driver=driver)
     key = "prompt_tuning|rte|tiny-t5|-|dropout=on"
     cell = writer.add_cells(sweep, [dict(key=key, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
                                          options="{}", dropout=True, seed=0)])[key]
@@ -37,7 +38,8 @@ def _interrupted_store(tmp_path) -> str:
     writer.log_metrics(done, 1, {"val/score": 0.5})
     writer.finish_trial(done, "complete")
     writer.start_trial(cell, 1, "r1", {"seed": 0}, 0.2, 0.0)
-    writer.finish_sweep(sweep, "interrupted")
+    if state is not None:
+        writer.finish_sweep(sweep, state)
     return url
 
 

@@ -15,8 +15,7 @@ from db import driver
 from db.engine import open_store
 from db.writer import ResultsWriter
 from tests.cli_here import superpos
-
-SPEC = "name: s\nmethods: [prompt_tuning]\ntasks: [rte]\nmodels: [tiny-t5]\nseeds: [0]\noptuna: {trials_per_cell: 2}\n"
+from tests.test_cli_json import _interrupted_store
 
 
 def _dead_pid() -> int:
@@ -26,18 +25,7 @@ def _dead_pid() -> int:
 
 def _running_store(tmp_path, pid: int) -> str:
     """A sweep stored as running, one trial finished and one running, its driver `this host:pid`."""
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    writer = ResultsWriter(open_store(url))
-    sweep = writer.create_sweep("s", SPEC, "h", {"versions": {}})
-    writer.set_run(sweep, planned_trials=2, driver=f"{socket.gethostname()}:{pid}")
-    key = "prompt_tuning|rte|tiny-t5|-|dropout=on"
-    cell = writer.add_cells(sweep, [dict(key=key, method="prompt_tuning", task="rte", model="tiny-t5", m=None,
-                                         options="{}", dropout=True, seed=0)])[key]
-    done = writer.start_trial(cell, 0, "r0", {"seed": 0}, 0.1, 0.0)
-    writer.log_metrics(done, 1, {"val/score": 0.5})
-    writer.finish_trial(done, "complete")
-    writer.start_trial(cell, 1, "r1", {"seed": 0}, 0.2, 0.0)
-    return url
+    return _interrupted_store(tmp_path, driver=f"{socket.gethostname()}:{pid}", state=None)
 
 
 def test_a_process_is_told_alive_gone_or_unknown():
