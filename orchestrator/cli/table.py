@@ -37,12 +37,12 @@ def cmd_table(args) -> int:
             queries.sweep_details(engine, against)
         elif queries.reference_results(engine, "paper_table1").empty:
             return _fail("no paper numbers in this database yet; load them with: superpos db import-reference")
-    if args.model is not None:
+    table, numbers = tables.build(engine, kind, source, args.selection, args.model, against=against)
+    if table.empty and args.model is not None:  # a typo read as an empty sweep
         models = sorted(set(tables.scores(engine, source, args.selection)["model"]))
         if models and args.model not in models:
             what = "the paper's Table 1" if source == "paper" else f"sweep {source}"
             return _fail(f"--model {args.model!r} has no rows in {what}; its models: {', '.join(models)}")
-    table, numbers = tables.build(engine, kind, source, args.selection, args.model, against=against)
     if args.format == "json":
         long = tables.sweep_scores(engine, source, args.selection) if kind == "main" and source != "paper" else (
             tables.paper_scores(engine, args.model) if kind == "main" else None)

@@ -118,7 +118,7 @@ class Rates:
         self.flat: dict[str, set[str]] = {}  # architecture -> the steps priced without seconds by width
         self.eager_ft: set[str] = set()  # architectures whose compiled full fine-tuning is not measured
         self.solo_curve_packs: set[str] = set()  # architectures whose compiled packs are priced by a solo curve
-        self.eval_batches: dict[str, set[tuple[int, int]]] = {}  # architecture -> (measured at, trials') eval batch
+        self.eval_batches: dict[tuple[int, int], set[str]] = {}  # (measured at, trials') eval batch -> architectures
         packing = table.get("packing") or {}
         self.curves = packing.get("train_speedup_over_solo_eager") or {}
         self.pack_widths = packing.get("compiled_step_s_by_width") or {}  # by architecture (scripts.benchmarks.pack_widths)
@@ -151,8 +151,9 @@ class Rates:
         source = int(trial.get("max_source_tokens", DEFAULTS["max_source_tokens"]))
         rate = row and row["train_examples_per_s"]
         eval_batch = int(trial.get("eval_batch_size", DEFAULTS["eval_batch_size"]))
-        if row and measured_eval_batch(row) not in (None, eval_batch):
-            self.eval_batches.setdefault(architecture(model), set()).add((measured_eval_batch(row), eval_batch))
+        measured_at = measured_eval_batch(row) if row else None
+        if measured_at not in (None, eval_batch):
+            self.eval_batches.setdefault((measured_at, eval_batch), set()).add(architecture(model))
         if row and compile_enabled(self.spec) and not config_of.trains_prompt:  # full fine-tuning, compiled
             rate = row.get("compiled_train_examples_per_s") or rate
             if "compiled_train_examples_per_s" not in row:
@@ -246,12 +247,8 @@ class Rates:
                          "one eager trial's curve, which short inputs help less than a compiled pack; "
                          "`python -m scripts.benchmarks.pack_widths` measures it)")
         if self.eval_batches:
-            archs: dict[tuple[int, int], list[str]] = {}
-            for arch, pairs in sorted(self.eval_batches.items()):
-                for pair in pairs:
-                    archs.setdefault(pair, []).append(arch)
-            which = "; ".join(f"measured at batch {m}, trials evaluate at {t}: {', '.join(names)}"
-                              for (m, t), names in sorted(archs.items()))
+            which = "; ".join(f"measured at batch {m}, trials evaluate at {t}: {', '.join(sorted(names))}"
+                              for (m, t), names in sorted(self.eval_batches.items()))
             notes.append(f"evaluation at the trials' own batch size ({which}; planned at the measured seconds per "
                          "example, which overestimates a larger batch on a GPU, where a batch's time grows less than "
                          "its size; `python -m scripts.benchmarks.throughput` measures it at a trial's batch)")

@@ -58,12 +58,11 @@ def _median_seconds(fn, device: str, steps: int, warmup: int) -> float:
 
 def measure(model: str, method: str, precision: str, device: str, batch_size: int, source_tokens: int,
             steps: int, warmup: int, compile: bool = False, widths: tuple[int, ...] = (),
-            cuda_graphs: bool = False, saved=lambda row: None, eval_batch_size: int | None = None) -> dict:
+            cuda_graphs: bool = False, saved=lambda row: None, eval_batch_size: int = EVAL_BATCH) -> dict:
     """One row: eager train and eval rates (and seconds by width); with `compile`, full fine-tuning's
     compiled rates too. Evaluation runs at `eval_batch_size` rows a batch (default: a trial's), training
     at `batch_size`. `saved(row)` is called once the eager figures are in and again after each
     compiled one, so a run cut short during a compile keeps what it measured."""
-    eval_batch_size = eval_batch_size or EVAL_BATCH
     name = model if model in EMBEDDED_MODELS else RANDOM_PREFIX + model
     method_config = get_method_config(method, METHOD_PARAMS.get(method, {}))
     loaded = load_model(name, device=device)
