@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.labels import method_label
+from db.queries import is_score
 
 
 def _labels(frame: pd.DataFrame, name) -> pd.Series:
@@ -59,7 +60,7 @@ def series_colours(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     """The paper's Fig. 2a/b: per task, one line per (method, m, options, dropout): the metric per epoch of
     each cell's chosen trial, averaged over its seeds, with a band from the lowest to the highest seed."""
-    percent = metric.endswith(("score", "accuracy", "f1"))
+    percent = is_score(metric)
     data = curves.assign(series=_series_label(curves), epoch=curves["step"],
                          value=curves["value"] * (100 if percent else 1),
                          dropout=curves["dropout"].map(_on_off))
@@ -143,7 +144,8 @@ def m_ablation_chart(points: pd.DataFrame) -> alt.Chart:
     base = alt.Chart(points).encode(x=x, color=alt.Color("series:N", title=None, legend=alt.Legend(
         orient="top", labelLimit=0, symbolOpacity=1)))
     band = base.mark_area(opacity=0.15).encode(y=alt.Y("low:Q", title="score (%)"), y2="high:Q")
-    line = base.mark_line(point=True).encode(y="score:Q", strokeDash=alt.StrokeDash("source:N"),
+    # no dash legend: the colour legend names the source, and a dash legend drew both sources as one black dot
+    line = base.mark_line(point=True).encode(y="score:Q", strokeDash=alt.StrokeDash("source:N", legend=None),
                                              tooltip=["series", "task", "m", alt.Tooltip("score:Q", format=".1f"),
                                                       alt.Tooltip("std:Q", format=".1f"), "n"])
     return ((band + line).properties(width=210, height=180)
@@ -167,10 +169,13 @@ def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
 
 
 def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
-    """Every metric of one trial per epoch, one small panel per key."""
-    return (alt.Chart(metrics).mark_line(point=True)
+    """Every metric of one trial per epoch, one small panel per key; scores in percent, as on every page."""
+    score = metrics["key"].map(is_score)
+    shown = metrics.assign(value=metrics["value"].where(~score, metrics["value"] * 100),
+                           key=metrics["key"].where(~score, metrics["key"] + " (%)"))
+    return (alt.Chart(shown).mark_line(point=True)
             .encode(x=alt.X("step:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-                    y=alt.Y("value:Q", title=None, axis=alt.Axis(format="~g")),  # a metric at 0 read "0.000000"
+                    y=alt.Y("value:Q", title=None, axis=alt.Axis(format=".4~g")),  # "~g": 0 read "0.000000", 20 "2e+1"
                     tooltip=["key", "step", "value"])
             .properties(width=220, height=140)  # 3 a row: a 4th ran past the page's right edge, cut
             .facet(facet=alt.Facet("key:N", title=None), columns=3).resolve_scale(y="independent"))

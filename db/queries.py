@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.engine import Engine
 
 from db.models import Cell, ReferenceResult, Snapshot, Sweep, Trial
+from workers.tasks import TASKS
 
 ROW_KEYS = ["model", "method", "m", "options", "dropout"]
 
@@ -161,6 +162,15 @@ def metric_keys(engine: Engine, sweep_id: int) -> list[str]:
     stmt = text("SELECT DISTINCT m.key FROM metrics m JOIN trials t ON t.id = m.trial_id "
                 "JOIN cells c ON c.id = t.cell_id WHERE c.sweep_id = :sweep_id ORDER BY m.key")
     return read_frame(engine, stmt, sweep_id=sweep_id)["key"].tolist()
+
+
+SCORE_NAMES = {"score", *(metric for task in TASKS.values() for metric in task.metrics)}
+
+
+def is_score(key: str) -> bool:
+    """A metric key whose values are task scores in 0..1, which the paper prints (and the dashboard shows)
+    in percent: "val/score", "peak/score", "val/matthews", ...; not "train/loss" or "peak/epoch"."""
+    return key.rsplit("/", 1)[-1] in SCORE_NAMES
 
 
 def snapshots(engine: Engine, sweep_id: int, name: str = "pprime") -> pd.DataFrame:

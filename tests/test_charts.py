@@ -38,6 +38,11 @@ def test_m_ablation_frame_puts_ours_beside_the_paper():
     assert set(points[points.source == "paper"]["task"]) == {"rte", "average of 1: rte"}  # not cb: not beside ours
     paper_rows = points[(points.source == "paper") & (points.task == "rte")]
     assert sorted(paper_rows["m"]) == [4, 8]  # the paper's own 'average' row is recomputed, not copied
+    from dashboard.charts import m_ablation_chart
+
+    layers = m_ablation_chart(points).to_dict()["spec"]["layer"]
+    dash = next(layer["encoding"]["strokeDash"] for layer in layers if "strokeDash" in layer["encoding"])
+    assert dash["legend"] is None  # a legend of dashes drew "ours" and "paper" as the same black dot
     rte = points[(points.source == "ours") & (points.task == "rte")].set_index("m")
     assert rte["std"].to_dict() == pytest.approx({4: 1.0, 8: 2.0}) and rte["n"].to_dict() == {4: 2, 8: 2}
 
@@ -64,7 +69,8 @@ def test_m_ablation_averages_the_tasks_every_m_has_beside_the_papers_average_of_
 
 def test_a_trials_metric_panels_fit_the_page_and_label_a_zero_as_zero():
     """Four 220-px panels a row ran past the page's right edge (the 4th cut), and a metric that stays 0
-    (val/invalid_rate) had its one tick written "0.000000"."""
+    (val/invalid_rate) had its one tick written "0.000000"; with "~g", Vega picks the precision from the
+    tick step, and a percent panel's ticks read "2e+1", "4e+1", "1e+2" (a fixed precision keeps them 20, 40, 100)."""
     import pandas as pd
 
     from dashboard.charts import trial_chart
@@ -72,7 +78,34 @@ def test_a_trials_metric_panels_fit_the_page_and_label_a_zero_as_zero():
     metrics = pd.DataFrame([{"key": k, "step": e, "value": 0.0} for k in ("a", "b", "c", "d", "e") for e in (1, 2)])
     spec = trial_chart(metrics).to_dict()
     assert spec["columns"] == 3 and spec["spec"]["width"] * 3 < 1000
-    assert spec["spec"]["encoding"]["y"]["axis"]["format"] == "~g"
+    assert spec["spec"]["encoding"]["y"]["axis"]["format"] == ".4~g"
+
+
+def test_every_score_a_trial_reports_is_shown_in_percent_and_nothing_else_is():
+    """The "Sweeps and trials" page showed the store's 0..1 objective and a trial's metrics as stored,
+    while every other page shows percent; the curves took only keys ending in score/accuracy/f1, so a
+    CoLA curve (val/matthews) or STS-B's (val/pearson) stayed in 0..1."""
+    import pandas as pd
+
+    from dashboard.charts import learning_curve_chart, trial_chart
+    from dashboard.views.sweeps import shown_trials
+    from db.queries import is_score
+
+    assert all(map(is_score, ["val/score", "peak/score", "val/matthews", "val/pearson", "test/em", "val/f1a"]))
+    assert not any(map(is_score, ["train/loss", "peak/epoch", "val/invalid_rate", "time/epoch_seconds"]))
+    metrics = pd.DataFrame({"key": ["val/matthews", "train/loss"], "step": [1, 1], "value": [0.25, 0.75]})
+    rows = next(iter(trial_chart(metrics).to_dict()["datasets"].values()))
+    assert {r["key"]: r["value"] for r in rows} == {"val/matthews (%)": 25.0, "train/loss": 0.75}
+    curves = pd.DataFrame({"method": "prompt_tuning", "m": None, "options": "", "dropout": False, "task": "cola",
+                           "step": 1, "value": [0.25], "seed": 0})
+    spec = learning_curve_chart(curves, "val/matthews").to_dict()
+    assert next(iter(spec["datasets"].values()))[0]["mean"] == 25.0
+    trials = pd.DataFrame({"trial_id": [1, 2], "m": [None, 8], "objective": [0.5, None], "reported_score": [0.25, 0.125],
+                           "lr": [0.3, 0.1]})
+    shown = shown_trials(trials)
+    assert shown["objective"].tolist()[0] == 50.0 and pd.isna(shown["objective"].tolist()[1])
+    assert shown["reported_score"].tolist() == [25.0, 12.5] and shown["lr"].tolist() == [0.3, 0.1]
+    assert shown["m"].tolist() == ["-", "8"]
 
 
 def test_heat_maps_cluster_similar_tasks_together():

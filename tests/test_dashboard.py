@@ -142,6 +142,12 @@ def test_every_page_on_a_sweep_with_two_seeds_and_two_values_of_m(page, rich_swe
         assert "±" in table and "| 4 |" in table and "| 8 |" in table
     elif page == "sweeps":
         assert at.dataframe[0].value["progress"].tolist() == ["18/18"]
+        from db import queries
+        from db.engine import open_store
+
+        stored = queries.trials_frame(open_store(url), sweep_id).set_index("trial_id")["objective"].dropna()
+        shown = at.dataframe[1].value.set_index("trial_id")["objective"]  # percent, as on every other page
+        assert (shown[stored.index] - stored * 100).abs().max() < 1e-9 and stored.max() <= 1
         assert _charts(at) == 1 and at.json[-1].value  # the chosen trial's curves and config
     elif page == "weights":
         assert at.selectbox[1].options == ["0", "1"] and _charts(at) >= 2  # seeds; a heat map per token

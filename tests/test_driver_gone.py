@@ -96,6 +96,22 @@ def test_the_dashboard_says_a_running_sweeps_driver_is_gone(tmp_path, monkeypatc
     assert not at.info  # no ETA for a sweep nothing runs
 
 
+def test_the_dashboard_says_it_cannot_tell_whether_a_submitted_sweeps_job_still_runs(tmp_path, monkeypatch):
+    """The dashboard imports no Ray: a submitted sweep stored as running showed an ETA as if it ran."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    url = _running_store(tmp_path, _dead_pid())
+    ResultsWriter(open_store(url)).set_run(1, job_id="raysubmit_x", job_address="http://head:8265")
+    monkeypatch.setenv("SUPERPOS_DB", url)
+    at = AppTest.from_function(_sweeps_page, default_timeout=60).run()
+    assert not at.exception and not at.warning  # its driver's pid is on another machine: not looked up here
+    said = " ".join(c.value for c in at.caption)
+    assert "Ray job `raysubmit_x` to http://head:8265" in said and "superpos sweep status 1" in said
+
+
 def test_cancel_sends_no_signal_to_a_program_that_took_the_drivers_pid(tmp_path):
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as child:
         try:

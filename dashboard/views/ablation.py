@@ -23,7 +23,7 @@ def page() -> None:
     if (points["source"] == "paper").sum() == 0:
         st.info("The paper's curve is not in this store: `superpos db import-reference` loads it.")
     st.caption("Peak validation score (%) of each cell's chosen trial, mean over seeds with a band of ±1 std; the "
-               "paper's values are read off its Fig. 2c (T5v1.1 Base, no dropout; approximate). An average is over "
+               "paper's values (dashed) are read off its Fig. 2c (T5v1.1 Base, no dropout; approximate). An average is over "
                "the tasks its panel names (those a series has at every m); beside ours, the paper's average of the "
                "same tasks where it has them all.")
     st.altair_chart(charts.m_ablation_chart(points))

@@ -11,6 +11,13 @@ from db import driver, run_state
 
 TRIAL_COLUMNS = ["trial_id", "method", "m", "options", "task", "dropout", "role", "seed", "number", "lr", "objective",
                  "reported_score", "state", "failures", "seconds"]
+PERCENT = ["objective", "reported_score"]  # stored in 0..1, shown in percent
+
+
+def shown_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The store's trial rows as the page shows them: scores in percent (as on every other page), m as text."""
+    shown = trials.assign(**{c: trials[c] * 100 for c in PERCENT if c in trials})
+    return shown.assign(m=trials["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))) if "m" in trials else shown
 
 
 def progress(sweeps: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +52,10 @@ def _body(url: str) -> None:
     row = sweeps[sweeps["id"] == sweep_id].iloc[0]
     trials = data.trials(url, sweep_id)
     details = data.sweep_details(url, sweep_id)
+    if row["state"] == "running" and details["job_id"]:  # the dashboard imports no Ray: it cannot ask the job
+        st.caption(f"Submitted as Ray job `{details['job_id']}` to {details['job_address']}: this page reads only "
+                   "the store, so it cannot tell whether that job still runs; `superpos sweep status "
+                   f"{sweep_id} --db ...` asks the cluster.")
     if row["state"] == "running" and not details["job_id"] and driver.local_state(details["driver"]) == driver.GONE:
         st.warning(f"Sweep {sweep_id} (driver {details['driver']}): {driver.gone_note(sweep_id)}.")
     elif row["state"] == "running" and pd.notna(row["planned_trials"]):
@@ -55,9 +66,10 @@ def _body(url: str) -> None:
         st.code(details["spec_text"], language="yaml")
         st.json({k: v for k, v in details.items() if k != "spec_text"})
     columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
-    shown = trials.assign(m=trials["m"].map(lambda v: "-" if pd.isna(v) else str(int(v)))) if "m" in trials else trials
+    shown = shown_trials(trials)
     st.dataframe(shown[columns + [c for c in trials.columns if c not in columns]], hide_index=True, width="stretch",
-                 column_config={"lr": st.column_config.NumberColumn(format="%.2e")})
+                 column_config={"lr": st.column_config.NumberColumn(format="%.2e"),
+                                **{c: st.column_config.NumberColumn(f"{c} (%)", format="%.1f") for c in PERCENT}})
     if not trials.empty:
         trial_id = st.selectbox("A trial's curves and config", trials["trial_id"].tolist(),
                                 format_func=lambda t: _trial_label(trials, t))
