@@ -94,6 +94,31 @@ def run_spec(tmp_path, body: str, returncode: int = 0):
     return out, db
 
 
+def data_the_trials_cannot_load(tmp_path, monkeypatch, broken: str, others=()) -> Path:
+    """A local data folder that the driver reads but no trial can load: `broken`'s splits as parquet,
+    which trials load through `datasets`, whose cache (HF_DATASETS_CACHE, inherited by the local Ray
+    workers) is a file: a worker's cache disk gone bad, a fault that `sweep run`'s check of the data
+    (which reads parquet with pyarrow) cannot see. `others`: demo tasks copied as they are (JSON Lines,
+    read without `datasets`)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workers.data import DEMO_DATA_DIR, _read_jsonl
+
+    data = tmp_path / "data"
+    for task in others:
+        shutil.copytree(DEMO_DATA_DIR / task, data / task)
+    (data / broken).mkdir(parents=True)
+    for split in DEMO_DATA_DIR.joinpath(broken).glob("*.jsonl"):
+        pq.write_table(pa.Table.from_pylist(_read_jsonl(str(split))), data / broken / f"{split.stem}.parquet")
+    cache = tmp_path / "datasets-cache"
+    cache.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))
+    return data
+
+
 def first_reported(storage: Path, run: str) -> dict[tuple[int, int], int]:
     """(cell id, number) -> the first epoch each member reported in the Tune run `run` (its folder's
     result.json files: what the trials did, not what the store kept), members that joined a running

@@ -128,15 +128,10 @@ def test_members_that_leave_are_replaced_in_the_running_pack(tmp_path):
     assert {frozenset((m["trial"]["task"], m["role"], m["number"]) for m in p.members) for p in plan.packs} == expected
 
 
-def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_path):
-    import shutil
+def test_a_member_that_fails_alone_leaves_its_pack_and_the_others_finish(tmp_path, monkeypatch):
+    from tests.sweep_cli import data_the_trials_cannot_load
 
-    from workers.data import DEMO_DATA_DIR
-
-    data = tmp_path / "data"
-    for task in ("rte", "sst2"):
-        shutil.copytree(DEMO_DATA_DIR / task, data / task)
-    (data / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # broken JSON
+    data = data_the_trials_cannot_load(tmp_path, monkeypatch, "sst2", others=["rte"])
     out, db = run_spec(tmp_path, f"""
         methods: [prompt_tuning]
         tasks: [rte, sst2]

@@ -23,6 +23,7 @@ from tests.sweep_cli import (
     RUNNING_WITH_AN_EPOCH,
     cli,
     count,
+    data_the_trials_cannot_load,
     first_reported,
     interrupted_with_checkpoint,
     run_and_kill,
@@ -98,16 +99,10 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
     assert steps and all(s == "1,2,3,4" for _, s in steps)
 
 
-def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
-    """A task whose validation file is broken: every trial fails at load, and again on its retry; the
+def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path, monkeypatch):
+    """A task whose data no trial can load: every trial fails at load, and again on its retry; the
     sweep is failed, each failure is stored with its traceback, and no score is written for it."""
-    import shutil
-
-    from workers.data import DEMO_DATA_DIR
-
-    data = tmp_path / "data"
-    shutil.copytree(DEMO_DATA_DIR / "rte", data / "rte")
-    (data / "rte" / "validation.jsonl").write_text('{"premise": "a", "hypothesis": \n')  # broken JSON
+    data = data_the_trials_cannot_load(tmp_path, monkeypatch, "rte")
     spec = spec_file(tmp_path, f"""
         methods: [prompt_tuning]
         tasks: [rte]
@@ -130,7 +125,7 @@ def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path):
         for t in trials:
             assert t.failures == 2  # the first attempt and one retry
             assert t.error.startswith("Traceback (most recent call last)") and "\x1b[" not in t.error
-            assert "validation.jsonl, line 1: not valid JSON" in t.error
+            assert "could not load" in t.error and "/rte/train.parquet" in t.error and "FileExistsError" in t.error
     assert count(str(db), "SELECT COUNT(*) FROM scores") == 0  # no score is written for a failed trial
     # the same failure budget on resume: nothing has retries left, so nothing runs again
     again = cli("sweep", "resume", 1, "--db", db)

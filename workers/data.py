@@ -9,6 +9,7 @@ parquet files into one folder.
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,82 @@ def _read_jsonl(path: str) -> list[dict]:
     return rows
 
 
+def required_columns(task: TaskSpec) -> tuple[str, ...]:
+    """The columns a trial reads from every row of the task (the hub's schema)."""
+    return (*task.input_fields, "label", *((task.group_field,) if task.group_field else ()))
+
+
+def _label_ok(task: TaskSpec, label) -> bool:
+    if isinstance(label, bool) or not isinstance(label, (int, float)):
+        return False
+    if task.is_regression:
+        return math.isfinite(label)
+    return isinstance(label, int) and 0 <= label < len(task.label_words)
+
+
+def rows_problem(task: TaskSpec, rows: list[dict], where: str) -> str | None:
+    """What would stop a trial from using these rows, or turn its scores into nonsense: a missing
+    column, a label that is not one of the task's (a string "1" would never equal a prediction), or
+    no labelled row at all (-1 is a hidden label, as in test splits, and is dropped)."""
+    needed, labelled = required_columns(task), 0
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            return f"{where}, row {number}: {type(row).__name__}, not an object of named columns"
+        missing = [c for c in needed if c not in row]
+        if missing:
+            return (f"{where}, row {number}: no {', '.join(missing)} (task {task.name} reads the hub's columns "
+                    f"{', '.join(needed)})")
+        label = row["label"]
+        if isinstance(label, (int, float)) and not isinstance(label, bool) and label == -1:
+            continue  # hidden: dropped, as load_rows does
+        if not _label_ok(task, label):
+            allowed = "a finite number" if task.is_regression else \
+                f"an integer from 0 to {len(task.label_words) - 1} ({', '.join(task.label_words)}), or -1 (hidden)"
+            return f"{where}, row {number}: label {label!r} is not {allowed}"
+        labelled += 1
+    return None if labelled else f"{where}: no labelled rows ({len(rows)} rows; -1 marks a hidden label)"
+
+
+def _read_local(kind: str, paths: list[str], columns: tuple[str, ...]) -> list[dict]:
+    """Every row of local files without `datasets` (no copy into its cache): JSON Lines, a JSON list,
+    or parquet (pyarrow, only `columns`: the rows then lack just the columns the file lacks)."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = []
+        for path in paths:
+            try:
+                names = pq.read_schema(path).names
+                rows += pq.read_table(path, columns=[c for c in columns if c in names]).to_pylist()
+            except Exception as err:  # noqa: BLE001 - pyarrow's kinds; its words do not name the file
+                raise ValueError(f"{path}: not a readable parquet file ({err})") from None
+        return rows
+    if paths[0].endswith(".json"):
+        with open(paths[0], encoding="utf-8") as fh:
+            head = fh.read(1024).lstrip()
+        if head.startswith("["):
+            with open(paths[0], encoding="utf-8") as fh:
+                try:
+                    return json.load(fh)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{paths[0]}, line {err.lineno}: not valid JSON ({err.msg})") from None
+    return _read_jsonl(paths[0])
+
+
+def local_split_problem(task: TaskSpec, split: str, root: Path) -> str | None:
+    """What would make a trial fail on (or misread) one split of a local data folder, found before a
+    sweep starts: no file, a file that does not parse, or rows that `rows_problem` rejects."""
+    try:
+        kind, paths = local_files(root, task, split)
+        rows = _read_local(kind, paths, required_columns(task))
+    except (OSError, ValueError) as err:  # no file, bad JSON (with its line), bad parquet: each names its file
+        return str(err)
+    return rows_problem(task, rows, paths[0] if len(paths) == 1 else str(Path(paths[0]).parent))
+
+
 def load_rows(task: TaskSpec, split: str, source: str = "demo", revision: str | None = None) -> list[dict]:
-    """Rows of one split, in the hub's schema (`revision`: of the hub dataset). Hidden labels (-1, as
-    in test splits) are dropped."""
+    """Rows of one split, in the hub's schema (`revision`: of the hub dataset), checked by
+    `rows_problem`. Hidden labels (-1, as in test splits) are dropped."""
     if source == "hub":
         from datasets import load_dataset
 
@@ -109,8 +183,18 @@ def load_rows(task: TaskSpec, split: str, source: str = "demo", revision: str | 
         else:
             from datasets import load_dataset
 
-            ds = load_dataset(kind, data_files=paths, split="train")
-    return [row for row in ds if row["label"] != -1]
+            try:
+                ds = load_dataset(kind, data_files=paths, split="train")
+            except Exception as err:  # noqa: BLE001 - datasets raises many kinds; say which files and why
+                more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+                raise OSError(f"could not load {paths[0]}{more} through the datasets library, which copies it "
+                              f"into its cache (HF_DATASETS_CACHE) first: {type(err).__name__}: {err}") from err
+    rows = list(ds)
+    where = f"{task.dataset} ({task.config}) split {split}" if source == "hub" else paths[0]
+    problem = rows_problem(task, rows, where)
+    if problem:
+        raise ValueError(problem)
+    return [row for row in rows if row["label"] != -1]
 
 
 def subsample(items: list, max_samples: int | None, seed: int) -> list:

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
-from workers.tasks import TASKS
+from workers.tasks import TASKS, get_task
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
@@ -67,6 +67,25 @@ def _data_problems(spec: SweepSpec) -> list[str]:
             "download them once with network access, or use data: demo or a local directory"]
 
 
+def _local_data_problems(spec: SweepSpec) -> list[str]:
+    """A local data folder: every split a trial reads must parse and hold the task's columns and labels
+    (the spec's checks only found the files). Read in full once here, as each trial would read it."""
+    data = str(spec.training.get("data", "demo"))
+    if data in ("demo", "hub"):
+        return []
+    from workers.data import local_split_problem
+
+    template = spec.training.get("template", "reference")
+    problems = []
+    for name in spec.tasks:
+        task = get_task(name, template)
+        for split in (task.train_split, task.validation_split):
+            problem = local_split_problem(task, split, Path(data).expanduser())
+            if problem:
+                problems.append(f"spec.training.data: {problem}; fix or replace the file (every trial would fail on it)")
+    return problems
+
+
 def _storage_problem(spec: SweepSpec) -> str | None:
     """Tune's storage folder must be a folder this machine can create and write (a remote URI is left
     to Tune)."""
@@ -88,7 +107,7 @@ def _storage_problem(spec: SweepSpec) -> str | None:
 def check_environment(spec: SweepSpec) -> None:
     """Models, data and Tune's storage folder: raise SpecError listing every problem."""
     problems = [p for i, name in enumerate(spec.models) if (p := _model_problem(i, name))]
-    problems += _data_problems(spec)
+    problems += _data_problems(spec) + _local_data_problems(spec)
     problems += [p for p in [_storage_problem(spec)] if p]
     if problems:
         raise SpecError(problems)
