@@ -4,6 +4,7 @@ a hub id, or a local directory (see workers/presets.py for the offline ones)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -111,7 +112,12 @@ def load_model(name: str, device: str | None = None, revision: str | None = None
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
     from workers.checkpoint_heads import restore_untied_head
+    from workers.model_files import folder_problem, tokenizer_problem
 
+    folder = Path(name).expanduser()
+    problem = folder_problem(folder) if folder.is_dir() else None
+    if problem:
+        raise ValueError(f"model folder {name!r}: {problem}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
         model = T5ForConditionalGeneration.from_pretrained(name, revision=revision)
@@ -122,6 +128,9 @@ def load_model(name: str, device: str | None = None, revision: str | None = None
             f"a random-weight preset ({RANDOM_PREFIX}<id>), a local directory with weights, or a hub id "
             "with network access (unset HF_HUB_OFFLINE)."
         ) from err
+    problem = tokenizer_problem(name, len(tokenizer), model.get_input_embeddings().num_embeddings)
+    if problem:
+        raise ValueError(problem)
     return LoadedModel(model, tokenizer, name, len(tokenizer))
 
 

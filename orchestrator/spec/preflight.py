@@ -32,7 +32,7 @@ def _model_problem(i: int, name: str) -> str | None:
     if path.is_dir():
         if not (path / "config.json").is_file() or not any(next(path.glob(p), None) for p in WEIGHT_FILES):
             return f"{where}: {name!r} has no config.json and weights (*.safetensors or *.bin); point it at a saved model"
-        return None
+        return _folder_problem(where, path)
     known = [*EMBEDDED_MODELS, *(RANDOM_PREFIX + a for a in ARCHITECTURES)]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -46,6 +46,21 @@ def _model_problem(i: int, name: str) -> str | None:
         return (f"{where}: {name!r} {reason}; {hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a "
                 f"random-weight preset ({RANDOM_PREFIX}<id>), a local directory, or download it first")
     return None
+
+
+def _folder_problem(where: str, folder: Path) -> str | None:
+    """Weights cut short, no tokenizer, or a tokenizer that is not the model's (workers/model_files.py)."""
+    import json
+
+    from workers.model_files import folder_problem, tokenizer_problem
+
+    problem = folder_problem(folder)
+    if problem is None:
+        from transformers import AutoTokenizer
+
+        rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
+        problem = rows and tokenizer_problem(str(folder), len(AutoTokenizer.from_pretrained(folder)), int(rows))
+    return f"{where}: {problem}" if problem else None
 
 
 def _data_problems(spec: SweepSpec) -> list[str]:

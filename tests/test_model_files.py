@@ -1,0 +1,91 @@
+"""A local model folder that no trial could use is refused before a sweep starts, and a trial that loads
+one says why: weights cut short (an interrupted download), a shard the index names that is missing, a
+folder without tokenizer files (transformers 5 then builds an empty 104-token T5 tokenizer without a
+word, and a prompt would train on text read as unknown characters), a tokenizer that is not the model's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.sweep_cli import cli, count, spec_file
+from workers.model_files import folder_problem, safetensors_problem, tokenizer_problem
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from workers.models import load_model
+
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    loaded = load_model("tiny-t5")
+    loaded.model.save_pretrained(folder)
+    loaded.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _copy(saved, tmp_path):
+    return shutil.copytree(saved, tmp_path / "model")
+
+
+def test_a_saved_model_folder_passes_and_loads(saved):
+    from workers.models import load_model
+
+    assert folder_problem(saved) is None
+    assert load_model(str(saved)).real_vocab == len(load_model("tiny-t5").tokenizer)
+
+
+def test_weights_cut_short_are_named_with_the_sizes(saved, tmp_path):
+    weights = _copy(saved, tmp_path) / "model.safetensors"
+    size = weights.stat().st_size
+    os.truncate(weights, size - 1000)
+    assert safetensors_problem(weights) == (f"{weights}: {size - 1000:,} bytes where its header describes {size:,}: "
+                                            "the file is cut short (an interrupted download or copy?); fetch it again")
+    os.truncate(weights, 100)
+    assert "not a complete safetensors file" in safetensors_problem(weights)
+    weights.write_bytes((20).to_bytes(8, "little") + b"not json at all, no!")
+    assert "header is not readable JSON" in safetensors_problem(weights)
+
+
+def test_a_shard_the_index_names_must_be_there(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert "names shards that are not in the folder: model-00001-of-00002.safetensors, model-00002" in folder_problem(folder)
+
+
+def test_a_folder_without_a_tokenizer_is_refused_and_a_trial_would_not_train_on_an_empty_one(saved, tmp_path):
+    from workers.models import load_model
+
+    folder = _copy(saved, tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    assert "no tokenizer (tokenizer.json or spiece.model)" in folder_problem(folder)
+    with pytest.raises(ValueError, match="no tokenizer"):
+        load_model(str(folder))
+
+
+def test_a_tokenizer_is_the_models_only_if_it_fills_its_embedding_table_but_for_padding():
+    assert tokenizer_problem("google/t5-base-lm-adapt", 32_100, 32_128) is None  # T5 pads its table to 128s
+    assert "has 104 tokens but the model's embedding table has 576 rows" in tokenizer_problem("m", 104, 576)
+    assert tokenizer_problem("m", 577, 576) is not None  # tokens without a row
+
+
+def test_sweep_run_refuses_a_model_folder_before_anything_starts(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "vocab_size": 32_128}))  # another model's table
+    spec = spec_file(tmp_path, f"""
+        methods: [prompt_tuning]
+        tasks: [rte]
+        models: [{folder}]
+        training: {{{{epochs: 1}}}}
+        ray: {{{{num_cpus: 1, storage_path: {{storage}}}}}}
+    """)
+    out = cli("sweep", "run", spec, "--db", tmp_path / "r.db")
+    assert out.returncode == 2, out.stderr
+    assert f"spec.models[0]: '{folder}': its tokenizer has" in out.stderr and "embedding table has 32,128 rows" in out.stderr
+    assert "Started a local Ray instance" not in out.stdout + out.stderr
+    assert count(str(tmp_path / "r.db"), "SELECT COUNT(*) FROM sweeps") == 0
