@@ -65,6 +65,10 @@ def test_a_folder_without_a_tokenizer_is_refused_and_a_trial_would_not_train_on_
     assert "no tokenizer (tokenizer.json or spiece.model)" in folder_problem(folder)
     with pytest.raises(ValueError, match="no tokenizer"):
         load_model(str(folder))
+    from workers.models import load_tokenizer
+
+    with pytest.raises(OSError, match="no tokenizer"):  # what `sweep plan` tokenizes the inputs with
+        load_tokenizer(str(folder))
 
 
 def test_a_tokenizer_is_the_models_only_if_it_fills_its_embedding_table_but_for_padding():

@@ -45,6 +45,11 @@ def load_tokenizer(name: str, revision: str | None = None):
         return embedded_tokenizer()
     from transformers import AutoTokenizer
 
+    from workers.model_files import folder_problem
+
+    problem = folder_problem(Path(name).expanduser()) if Path(name).expanduser().is_dir() else None
+    if problem:  # e.g. no tokenizer files: transformers would hand back an empty tokenizer
+        raise OSError(f"model folder {name!r}: {problem}")
     try:
         return AutoTokenizer.from_pretrained(name, revision=revision)
     except (OSError, ValueError) as err:

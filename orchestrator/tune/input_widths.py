@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from workers.shapes import encoder_bucket
 
@@ -128,8 +129,9 @@ def read_lengths(task: str, model: str, data: str, template: str, max_source_tok
     revisions = revisions or {}
     try:
         tokenizer = load_tokenizer(model, revisions.get(model))
-    except OSError:
-        return None, f"the tokenizer of {model} is not here"
+    except OSError as err:  # a hub id not downloaded; a local folder without a tokenizer (its own words)
+        why = str(err) if Path(model).expanduser().is_dir() else f"the tokenizer of {model} is not here"
+        return None, why
     try:
         examples = load_examples(spec, spec.train_split, data, SAMPLE, 0, revisions.get(spec.dataset))
     except (OSError, ValueError) as err:
