@@ -6,7 +6,6 @@ chosen trial blocks its consumers; every bad staged spec is refused before anyth
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import textwrap
 
@@ -79,13 +78,10 @@ def test_a_staged_sweep_waits_for_its_sources_and_resumes_after_kill_9_in_either
 
 
 @pytest.mark.slow  # a real Ray sweep
-def test_a_source_cell_without_a_chosen_trial_blocks_its_consumers(tmp_path):
-    from workers.data import DEMO_DATA_DIR
+def test_a_source_cell_without_a_chosen_trial_blocks_its_consumers(tmp_path, monkeypatch):
+    from tests.sweep_cli import data_the_trials_cannot_load
 
-    data = tmp_path / "data"
-    for task in ("rte", "sst2", "cb"):
-        shutil.copytree(DEMO_DATA_DIR / task, data / task)
-    (data / "sst2" / "validation.jsonl").write_text('{"sentence": "a", \n')  # every sst2 trial fails
+    data = data_the_trials_cannot_load(tmp_path, monkeypatch, "sst2", others=["rte", "cb"])  # every sst2 trial fails
     # one epoch: what is checked is the block, which the failing sst2 search causes at any length
     spec = spec_file(tmp_path, STAGED.format(data=f", data: {data}").replace("epochs: 3", "epochs: 1")
                      .replace("num_cpus: 2", "num_cpus: 1"))
