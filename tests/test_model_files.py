@@ -71,6 +71,15 @@ def test_a_folder_without_a_tokenizer_is_refused_and_a_trial_would_not_train_on_
         load_tokenizer(str(folder))
 
 
+def test_a_tokenizer_file_that_does_not_load_is_a_problem_not_a_crash(saved, tmp_path):
+    from orchestrator.spec.preflight import _model_problem
+
+    folder = _copy(saved, tmp_path)
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": ')
+    assert _model_problem(0, str(folder)).startswith(f"spec.models[0]: {folder}: its config or tokenizer does not load (")
+    assert _model_problem(0, str(saved)) is None
+
+
 def test_a_tokenizer_is_the_models_only_if_it_fills_its_embedding_table_but_for_padding():
     assert tokenizer_problem("google/t5-base-lm-adapt", 32_100, 32_128) is None  # T5 pads its table to 128s
     assert "has 104 tokens but the model's embedding table has 576 rows" in tokenizer_problem("m", 104, 576)

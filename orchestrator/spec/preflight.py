@@ -58,8 +58,12 @@ def _folder_problem(where: str, folder: Path) -> str | None:
     if problem is None:
         from transformers import AutoTokenizer
 
-        rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
-        problem = rows and tokenizer_problem(str(folder), len(AutoTokenizer.from_pretrained(folder)), int(rows))
+        try:
+            rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
+            tokens = len(AutoTokenizer.from_pretrained(folder))
+        except Exception as err:  # noqa: BLE001 - a damaged config or tokenizer file: the trials would fail the same way
+            return f"{where}: {folder}: its config or tokenizer does not load ({type(err).__name__}: {err})"
+        problem = rows and tokenizer_problem(str(folder), tokens, int(rows))
     return f"{where}: {problem}" if problem else None
 
 
