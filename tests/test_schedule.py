@@ -162,6 +162,24 @@ def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
     assert none.returncode == 2 and "--gpus 0: must be positive" in none.stderr
 
 
+def test_plan_refuses_a_cluster_too_small_for_one_trial_naming_the_figure_that_is_short():
+    from orchestrator.spec import SpecError
+
+    base = "methods: [prompt_tuning]\ntasks: [rte]\ntraining: {epochs: 1, data: hub}\n"
+    gpu = parse_spec(base + "resources: {gpus_per_trial: 2, cpus_per_trial: 4}\n")
+    with pytest.raises(SpecError, match=r"--gpus 1.5 holds no trial.*gpus_per_trial 2"):
+        estimate(gpu, TABLE, gpus=1.5)
+    with pytest.raises(SpecError, match=r"the default cluster of 1 GPU .*--gpus N"):
+        estimate(gpu, TABLE)
+    with pytest.raises(SpecError, match=r"--cpus 2 holds no trial.*cpus_per_trial 4"):
+        estimate(gpu, TABLE, gpus=4, cpus=2)
+    assert estimate(gpu, TABLE, gpus=4, cpus=8)["slots"] == 2
+    local = parse_spec(base + "resources: {cpus_per_trial: 2}\nray: {num_cpus: 1}\n")
+    with pytest.raises(SpecError, match=r"spec.ray.num_cpus: 1 \(--cpus N plans another cluster\) holds no trial"):
+        estimate(local, TABLE)
+    assert estimate(local, TABLE, cpus=4)["slots"] == 2
+
+
 def test_compiled_full_finetuning_is_planned_at_its_measured_compiled_rate_and_compiles_per_trial():
     text = ("methods: [full_finetune]\ntasks: [rte]\ndropout: [on]\noptuna: {trials_per_cell: 2}\n"
             "training: {epochs: 1, data: hub, max_train_samples: 2464}\nresources: {gpus_per_trial: 1, compile: COMPILE}\n")

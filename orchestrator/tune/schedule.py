@@ -18,7 +18,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from orchestrator.spec import SweepSpec
+from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import expand
 from orchestrator.tune.pack_time import MemberLoad, PackTime, pack_time
 from workers.members import EPOCH, MEMBER, PEAK, PEAK_EPOCH, joined_event, left_event
@@ -60,15 +60,34 @@ class _PlannedSources:
 
 
 def slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None) -> int:
-    """Trials running at once: the GPUs (or CPUs) over a trial's share, capped by max_concurrent_trials."""
+    """Trials running at once: the GPUs (or CPUs) over a trial's share, capped by max_concurrent_trials.
+    A cluster that holds no trial is refused (SpecError), as `sweep run` would refuse it: a plan of one
+    slot there would promise a run that never starts."""
     res = spec.resources
+    counts = []
     if res.gpus_per_trial:
-        count = math.floor((gpus or spec.ray.num_gpus or 1) / res.gpus_per_trial + 1e-9)
-        if cpus:
-            count = min(count, math.floor(cpus / res.cpus_per_trial + 1e-9))
-    else:
-        count = math.floor((cpus or spec.ray.num_cpus or 1) / res.cpus_per_trial + 1e-9)
-    return max(1, min(count, res.max_concurrent_trials or count))
+        have, named = _cluster(gpus, spec.ray.num_gpus, "--gpus", "spec.ray.num_gpus", "GPUs")
+        counts.append((math.floor(have / res.gpus_per_trial + 1e-9), named,
+                       f"resources.gpus_per_trial {res.gpus_per_trial:g}"))
+    if not res.gpus_per_trial or cpus:
+        have, named = _cluster(cpus, spec.ray.num_cpus, "--cpus", "spec.ray.num_cpus", "CPUs")
+        counts.append((math.floor(have / res.cpus_per_trial + 1e-9), named,
+                       f"resources.cpus_per_trial {res.cpus_per_trial:g}"))
+    for count, named, share in counts:
+        if count < 1:
+            raise SpecError(f"{named} holds no trial: each asks for more ({share}); plan a larger cluster "
+                            f"or lower the trial's share")
+    count = min(c[0] for c in counts)
+    return min(count, res.max_concurrent_trials or count)
+
+
+def _cluster(flag: float | None, field: int | None, flag_name: str, field_name: str, unit: str):
+    """The cluster's GPUs or CPUs the plan counts, and how to name where that figure came from."""
+    if flag is not None:
+        return flag, f"{flag_name} {flag:g}"
+    if field is not None:
+        return field, f"{field_name}: {field} ({flag_name} N plans another cluster)"
+    return 1, f"the default cluster of 1 {unit[:-1]} ({flag_name} N plans another)"
 
 
 def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict[str, int],
