@@ -24,8 +24,9 @@ from websockets.sync.client import connect
 
 # what Streamlit shows while a page is not done: the "running" icon while its script runs, and a
 # skeleton for each element whose frontend has not drawn yet (a loaded machine showed the comparison
-# page's text with its radio buttons and chart still skeletons, and a screenshot of that)
-BUSY = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"]'
+# page's text with its radio buttons and chart still skeletons, and a screenshot of that), and the spinner
+# a cached query shows while it runs (seen on a screenshot whose `until` was text of the sidebar)
+BUSY = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"], [data-testid="stSpinner"]'
 
 
 @contextlib.contextmanager
