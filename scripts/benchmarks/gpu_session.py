@@ -10,8 +10,8 @@ each step, so a session cut short keeps what it measured:
    DIR/throughput.json (from the shipped table: its packing section and the rows not measured again
    stay; a row is written before its compile, so a step cut short keeps its eager figures);
 2. packed evaluation of 8 members, eager and compiled -> its speed-ups into DIR/throughput.json; then
-   of 3 (in Table 1's plan, epochs end for at most 3 members of a pack together: the same task's
-   methods), a second point on the curve;
+   of 3 (in Table 1's plan, epochs end together mostly for 3 members of a pack: the same task's
+   methods; under 1% for 4 or 5), a second point on the curve;
 3. full fine-tuning on t5-small, compiled and with CUDA graphs;
 4. the four prompt methods on both models, with their width curves;
 5. the compiled pack of 8 at 64 and 128 source tokens beside 256 (scripts/benchmarks/pack_widths.py)
