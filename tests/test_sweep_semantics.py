@@ -188,16 +188,18 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     assert "±" in text and "softmax=true" in text
 
 
-@pytest.mark.parametrize("body, message", [
-    ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs"),
-    ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node"),
-    ("models: [tiny-t6]", r"spec.models\[0\]: 'tiny-t6' not in the local Hugging Face cache.*did you mean 'tiny-t5'"),
-    ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights"),
-    ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte"),
-    ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:"),
-    ("ray: {num_cpus: 2, storage_path: AFILE}", r"spec.ray.storage_path: .* is a file, not a folder"),
+# before_store: refused before the store opens (a new --db file is not even created); the GPU checks
+# need Ray's view of the cluster, so they come after it
+@pytest.mark.parametrize("body, message, before_store", [
+    ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs", False),
+    ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node", False),
+    ("models: [tiny-t6]", r"spec.models\[0\]: 'tiny-t6' not in the local Hugging Face cache.*did you mean 'tiny-t5'", True),
+    ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights", True),
+    ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte", True),
+    ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:", True),
+    ("ray: {num_cpus: 2, storage_path: AFILE}", r"spec.ray.storage_path: .* is a file, not a folder", True),
 ])
-def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, message):
+def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, message, before_store):
     import re
 
     (tmp_path / "empty").mkdir()
@@ -216,6 +218,11 @@ def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, me
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert re.search(message, out.stderr), out.stderr
     assert time.monotonic() - started < 110  # it ended by itself (the timeout above would raise)
+    assert db.exists() != before_store
+    if before_store:  # and a store that exists gets no sweep either
+        open_store(f"sqlite:///{db}")
+        out = cli("sweep", "run", spec, "--db", db, timeout=120)
+        assert out.returncode == 2 and re.search(message, out.stderr), out.stderr
     assert count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
 
 

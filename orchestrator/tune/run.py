@@ -17,7 +17,7 @@ from db.engine import display_url, open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
-from orchestrator.spec.preflight import check_environment, check_resources
+from orchestrator.spec.preflight import check_address, check_environment, check_resources
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.measured import train_sizes
@@ -145,16 +145,17 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     from workers.tune_adapter import tune_trainable
 
     db_url = resolve_url(db_url)
-    engine = open_store(db_url)
-    writer = ResultsWriter(engine)
-    cells = sources.bind(spec, expand(spec), engine, resume)  # ATTEMPT's source prompts, from the store
-    check_environment(spec)
+    check_environment(spec)  # before the store opens: a spec that cannot run leaves no new file behind
+    check_address(spec.ray.address)
     if spec.tracking.mlflow is not None:
         from orchestrator.tune.tracking import check_installed
 
         problem = check_installed()
         if problem:
             raise SpecError(problem)
+    engine = open_store(db_url)
+    writer = ResultsWriter(engine)
+    cells = sources.bind(spec, expand(spec), engine, resume)  # ATTEMPT's source prompts, from the store
     if resume is not None:
         details = queries.sweep_details(engine, resume)  # an unknown id fails here
         stored = set(run_state.cell_history(engine, resume))
