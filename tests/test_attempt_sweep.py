@@ -91,6 +91,15 @@ def test_bad_sources_are_refused_in_seconds_and_leave_no_sweep(store, tmp_path, 
     assert len(queries.list_sweeps(open_store(url, readonly=True))) == before
 
 
+def test_sources_in_a_store_that_does_not_exist_are_refused_without_creating_it(tmp_path):
+    from db.engine import StoreError
+
+    missing = tmp_path / "elsewhere.db"
+    with pytest.raises(StoreError, match=r"no results database at .*elsewhere.db.*point --db"):
+        run_sweep(_spec(tmp_path), f"sqlite:///{missing}", echo=lambda _: None)
+    assert not missing.exists()
+
+
 @pytest.mark.slow  # uses the rich sweep's store
 def test_a_source_trial_without_a_stored_prompt_is_refused_with_how_to_train_one(store, tmp_path):
     """A store from a version before prompts were stored: the chosen trial is there, its prompt is not."""

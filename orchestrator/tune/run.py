@@ -153,6 +153,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         problem = check_installed()
         if problem:
             raise SpecError(problem)
+    if spec.sources is not None and not spec.staged:  # an earlier sweep's prompts: its store must exist
+        open_store(db_url, readonly=True).dispose()
     engine = open_store(db_url)
     writer = ResultsWriter(engine)
     cells = sources.bind(spec, expand(spec), engine, resume)  # ATTEMPT's source prompts, from the store
