@@ -5,6 +5,7 @@ a stored checkpoint that is gone is said, never a silent restart. Real Ray, real
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -96,5 +97,8 @@ def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tm
     first = first_reported(storage, tune_runs(storage)[-1])
     expected = {key: 1 if key == gone else min(k + 1, 6) for key, k in interrupted.items()}
     assert {key: first.get(key) for key in interrupted} == expected
+    # each continued trial's progress line says so, with the epoch its stored checkpoint held
+    continued = sorted(int(k) for k in re.findall(r"continued after epoch (\d+)", out.stdout))
+    assert continued == sorted(e - 1 for e in expected.values() if e > 1), out.stdout[-3000:]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM trials WHERE state != 'complete'").fetchone()[0] == 0

@@ -126,6 +126,7 @@ class Entry:
     config: dict  # the searcher's member config (cell_key, cell_id, number, role, trial, ...)
     last: dict | None = None  # its latest epoch result (events do not replace it)
     ended: Ending | None = None  # None while it is open
+    first_epoch: int | None = None  # the first epoch it reported here: past 1, it continued a saved state
 
     @property
     def planned(self) -> int:
@@ -181,6 +182,8 @@ class MemberBook:
         entry = entries[index] if index < len(entries) else None
         if entry is not None and not result.get(EVENT_ONLY):
             entry.last = {k: v for k, v in result.items() if not k.startswith(ARTEFACTS)}
+            if entry.first_epoch is None and EPOCH in result:
+                entry.first_epoch = int(result[EPOCH])
         return entry
 
     def close(self, entry: Entry, how: Ending) -> bool:

@@ -225,6 +225,8 @@ class ResultsCallback(tune.Callback):
         else:
             outcome = (f"peak val score {100 * last[PEAK]:.1f} (epoch {last[PEAK_EPOCH]})"
                        + (f", stopped early at epoch {last['epoch']}" if entry.ended == "stopped" else ""))
+        if (entry.first_epoch or 1) > 1:  # a resumed sweep's trial that went on from its stored checkpoint
+            outcome += f", continued after epoch {entry.first_epoch - 1}"
         role = "" if entry.role == "search" else f" replica seed={cfg['trial']['seed']}"
         pack = len(trial.config["members"])  # at its start; members that joined it since, beside
         joined = max(0, len(self.book.entries(trial.trial_id)) - pack)
