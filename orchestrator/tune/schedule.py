@@ -66,11 +66,11 @@ def slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None)
     res = spec.resources
     counts = []
     if res.gpus_per_trial:
-        have, named = _cluster(gpus, spec.ray.num_gpus, "--gpus", "spec.ray.num_gpus", "GPUs")
+        have, named = _cluster(gpus, spec.ray.num_gpus, "--gpus", "spec.ray.num_gpus", "GPU")
         counts.append((math.floor(have / res.gpus_per_trial + 1e-9), named,
                        f"resources.gpus_per_trial {res.gpus_per_trial:g}"))
     if not res.gpus_per_trial or cpus:
-        have, named = _cluster(cpus, spec.ray.num_cpus, "--cpus", "spec.ray.num_cpus", "CPUs")
+        have, named = _cluster(cpus, spec.ray.num_cpus, "--cpus", "spec.ray.num_cpus", "CPU")
         counts.append((math.floor(have / res.cpus_per_trial + 1e-9), named,
                        f"resources.cpus_per_trial {res.cpus_per_trial:g}"))
     for count, named, share in counts:
@@ -87,7 +87,7 @@ def _cluster(flag: float | None, field: int | None, flag_name: str, field_name: 
         return flag, f"{flag_name} {flag:g}"
     if field is not None:
         return field, f"{field_name}: {field} ({flag_name} N plans another cluster)"
-    return 1, f"the default cluster of 1 {unit[:-1]} ({flag_name} N plans another)"
+    return 1, f"the default cluster of 1 {unit} ({flag_name} N plans another)"
 
 
 def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict[str, int],
