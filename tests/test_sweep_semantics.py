@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from db import queries
 from db.engine import open_store
 from db.models import Cell, Sweep, Trial
+from orchestrator.spec import SpecError, load_spec
+from orchestrator.tune.run import run_sweep
 from tests.conftest import REPO
 from tests.sweep_cli import (
     CLI,
@@ -220,9 +222,6 @@ def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, me
     assert time.monotonic() - started < 110  # it ended by itself (the timeout above would raise)
     assert db.exists() != before_store
     if before_store:  # and a store that exists gets no sweep either (in-process: the same checks, no interpreter start)
-        from orchestrator.spec import SpecError, load_spec
-        from orchestrator.tune.run import run_sweep
-
         open_store(f"sqlite:///{db}")
         with pytest.raises(SpecError, match=message):
             run_sweep(load_spec(str(spec)), f"sqlite:///{db}", echo=lambda _: None)

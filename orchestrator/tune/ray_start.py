@@ -7,7 +7,6 @@ import logging
 import sys
 
 from orchestrator.spec import SpecError, SweepSpec
-from orchestrator.spec.preflight import check_address
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.quiet import (
     TUNE_LOGGERS,
@@ -24,12 +23,12 @@ _LOCAL_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 
 
 def start_ray(spec: SweepSpec) -> bool:
-    """Start a local Ray (or join spec.ray.address); True if this call started it."""
+    """Start a local Ray (or join spec.ray.address, which run_sweep has checked answers); True if this
+    call started it."""
     import ray
 
     if ray.is_initialized():
         return False
-    check_address(spec.ray.address)
     quiet_token_notice()
     try:
         if spec.ray.address:

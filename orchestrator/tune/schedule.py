@@ -64,30 +64,30 @@ def slots(spec: SweepSpec, gpus: float | None = None, cpus: float | None = None)
     A cluster that holds no trial is refused (SpecError), as `sweep run` would refuse it: a plan of one
     slot there would promise a run that never starts."""
     res = spec.resources
-    counts = []
+    held = []
     if res.gpus_per_trial:
-        have, named = _cluster(gpus, spec.ray.num_gpus, "--gpus", "spec.ray.num_gpus", "GPU")
-        counts.append((math.floor(have / res.gpus_per_trial + 1e-9), named,
-                       f"resources.gpus_per_trial {res.gpus_per_trial:g}"))
+        held.append(_trials_held(gpus, spec.ray.num_gpus, "GPU", res.gpus_per_trial))
     if not res.gpus_per_trial or cpus:
-        have, named = _cluster(cpus, spec.ray.num_cpus, "--cpus", "spec.ray.num_cpus", "CPU")
-        counts.append((math.floor(have / res.cpus_per_trial + 1e-9), named,
-                       f"resources.cpus_per_trial {res.cpus_per_trial:g}"))
-    for count, named, share in counts:
-        if count < 1:
-            raise SpecError(f"{named} holds no trial: each asks for more ({share}); plan a larger cluster "
-                            f"or lower the trial's share")
-    count = min(c[0] for c in counts)
+        held.append(_trials_held(cpus, spec.ray.num_cpus, "CPU", res.cpus_per_trial))
+    count = min(held)
     return min(count, res.max_concurrent_trials or count)
 
 
-def _cluster(flag: float | None, field: int | None, flag_name: str, field_name: str, unit: str):
-    """The cluster's GPUs or CPUs the plan counts, and how to name where that figure came from."""
+def _trials_held(flag: float | None, field: int | None, unit: str, per_trial: float) -> int:
+    """How many trials the cluster's GPUs or CPUs hold: from the flag (--gpus, --cpus), else the spec's
+    ray.num_gpus / num_cpus, else 1; fewer than one is refused, naming where the figure came from."""
+    option, name = f"--{unit.lower()}s", f"spec.ray.num_{unit.lower()}s"
     if flag is not None:
-        return flag, f"{flag_name} {flag:g}"
-    if field is not None:
-        return field, f"{field_name}: {field} ({flag_name} N plans another cluster)"
-    return 1, f"the default cluster of 1 {unit} ({flag_name} N plans another)"
+        have, said = flag, f"{option} {flag:g}"
+    elif field is not None:
+        have, said = field, f"{name}: {field} ({option} N plans another cluster)"
+    else:
+        have, said = 1, f"the default cluster of 1 {unit} ({option} N plans another)"
+    count = math.floor(have / per_trial + 1e-9)
+    if count < 1:
+        raise SpecError(f"{said} holds no trial: each asks for more (resources.{unit.lower()}s_per_trial "
+                        f"{per_trial:g}); plan a larger cluster or lower the trial's share")
+    return count
 
 
 def simulate(spec: SweepSpec, load_of, speeds_of, n_slots: int, pack_sizes: dict[str, int],
