@@ -4,13 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
-# byte-code written as modules are first imported (an empty PYTHONDONTWRITEBYTECODE is off), see $(STAMP)
+# byte-code written as modules are first imported (an empty PYTHONDONTWRITEBYTECODE is off; $(STAMP) writes
+# what the product imports, scripts/warm_bytecode.py)
 OFFLINE := PYTHONDONTWRITEBYTECODE= HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
 STAMP := $(VENV)/.installed
-WARM_TORCH := import torch, torch._dynamo, torch._inductor.compile_fx, transformers, datasets, peft, \
-	transformers.models.t5.modeling_t5, workers.pack, workers.trial, workers.tune_adapter
-WARM_RAY := import ray.tune, optuna, sqlalchemy, alembic, streamlit, altair, pandas, mlflow, orchestrator.cli, \
-	orchestrator.tune.run
 
 .PHONY: install compile-project demo test lint bench dashboard clean
 
@@ -20,13 +17,11 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: unpinned, pip would resolve a multi-GB CUDA build here
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test,postgres]"
-	# byte-compiled here: what a sweep's driver and workers, the dashboard and the tests import, by importing
-	# it with byte-code writing on, in two processes (one per core). With PYTHONDONTWRITEBYTECODE set (as on
-	# these machines) nothing would be compiled later, and every process would compile torch and Ray from
-	# source (5x slower starts). Compiling all of site-packages instead (compileall, 22,800 files, most never
-	# imported) took 47 s on 2 cores, this 28 s; the make targets below write what else they import
-	(PYTHONDONTWRITEBYTECODE= $(BIN)/python -c "$(WARM_TORCH)") & torch=$$!; \
-		PYTHONDONTWRITEBYTECODE= $(BIN)/python -c "$(WARM_RAY)" && wait $$torch
+	# byte-compiled here: what a sweep's driver, its Ray processes and workers, the dashboard and the tests
+	# import, by importing it with byte-code writing on, in two processes (one per core; scripts/warm_bytecode.py
+	# says why and what)
+	($(OFFLINE) $(BIN)/python -m scripts.warm_bytecode torch) & torch=$$!; \
+		$(OFFLINE) $(BIN)/python -m scripts.warm_bytecode ray && wait $$torch
 	touch $(STAMP)
 
 # the project's own modules, compiled once for all the processes a sweep or the suite starts (0.3 s; with
