@@ -19,9 +19,10 @@ import os
 import sys
 
 TORCH = ["torch", "torch._dynamo", "torch._inductor.compile_fx", "transformers", "datasets", "peft",
-         "transformers.models.t5.modeling_t5", "workers.pack", "workers.trial", "workers.tune_adapter"]
-RAY = ["ray.tune", "optuna", "sqlalchemy", "alembic", "streamlit", "altair", "pandas", "mlflow", "orchestrator.cli",
-       "orchestrator.tune.run"]
+         "transformers.models.t5.modeling_t5", "workers.pack", "workers.trial", "workers.tune_adapter",
+         "ray.air._internal.torch_utils"]  # a trial worker's device managers
+RAY = ["ray.tune", "optuna", "sqlalchemy", "alembic.command", "alembic.config", "streamlit", "altair", "pandas",
+       "pandas.core.reshape.reshape", "pandas.io.formats.string", "mlflow", "orchestrator.cli", "orchestrator.tune.run"]
 
 
 def _in_a_ray_worker() -> str:
