@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: unpinned, pip would resolve a multi-GB CUDA build here
 	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH)"
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[test,postgres]"
-	# byte-compiled here: what a sweep's driver, its Ray processes and workers, the dashboard and the tests
-	# import, by importing it with byte-code writing on, in two processes (one per core; scripts/warm_bytecode.py
-	# says why and what)
+	# byte-compiled here: what a sweep's driver, its Ray processes and workers, the store and the CLI import,
+	# by importing it with byte-code writing on, in two processes (one per core; scripts/warm_bytecode.py says
+	# why and what)
 	($(OFFLINE) $(BIN)/python -m scripts.warm_bytecode torch) & torch=$$!; \
 		$(OFFLINE) $(BIN)/python -m scripts.warm_bytecode ray && wait $$torch
 	touch $(STAMP)

@@ -4,8 +4,10 @@
 Where PYTHONDONTWRITEBYTECODE is set (as on these machines) nothing is compiled later, and every
 process would compile torch, transformers and Ray from source again. Compiling all of site-packages
 (`compileall`, about 22,800 files, most never imported) took 47 s on 2 cores; this compiles the
-about 7,000 that a sweep's driver, its Ray processes and trial workers, the dashboard and the tests
-import.
+about 7,100 that a sweep's driver, its Ray processes and trial workers, the store and the CLI import
+(after it, a sweep with PYTHONDONTWRITEBYTECODE set compiles nothing). The dashboard's web server
+(uvicorn, websockets: about 90 files) and what only the tests import are written by their first run
+under `make dashboard` and `make test`, which leave writing on.
 
     python -m scripts.warm_bytecode torch   # torch, transformers' T5, datasets, peft, the trial code
     python -m scripts.warm_bytecode ray     # Ray Tune, a local Ray's own processes and a worker, the store,
