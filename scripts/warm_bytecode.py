@@ -34,16 +34,16 @@ def _in_a_ray_worker() -> str:
 
 
 def warm_ray() -> None:
-    """A local Ray started and stopped as a sweep does (orchestrator/tune/ray_start.py): its GCS, raylet,
-    agents, monitors and one worker import their modules with writing on (they inherit this
-    environment)."""
+    """A local Ray started and stopped by the sweep driver's own start (orchestrator/tune/ray_start.py):
+    its GCS, raylet, agents, monitors and one worker import their modules with writing on (they inherit
+    this environment)."""
     import ray
 
-    os.environ.pop("RAY_ADDRESS", None)  # a local Ray, never a cluster this shell points at
-    from orchestrator.tune.ray_start import _LOCAL_SYSTEM_CONFIG
+    from orchestrator.spec import parse_spec
+    from orchestrator.tune.ray_start import start_ray
 
-    ray.init(num_cpus=1, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False,
-             _system_config=_LOCAL_SYSTEM_CONFIG)
+    os.environ.pop("RAY_ADDRESS", None)  # a local Ray, never a cluster this shell points at
+    start_ray(parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {num_cpus: 1}\n", "warm_bytecode"))
     try:
         ray.get(ray.remote(_in_a_ray_worker).remote())
     finally:
