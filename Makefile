@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
-# byte-code written as modules are first imported (an empty PYTHONDONTWRITEBYTECODE is off; $(STAMP) writes
-# what the product imports, scripts/warm_bytecode.py)
-OFFLINE := PYTHONDONTWRITEBYTECODE= HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
+# byte-code written as modules are first imported (an empty PYTHONDONTWRITEBYTECODE is off): $(STAMP) writes
+# what the product imports (scripts/warm_bytecode.py), each target below what else it imports
+WRITE_BYTECODE := PYTHONDONTWRITEBYTECODE=
+OFFLINE := $(WRITE_BYTECODE) HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile-project demo test lint bench dashboard clean
+.PHONY: install demo test lint bench dashboard clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,21 +25,16 @@ $(STAMP): pyproject.toml
 		$(OFFLINE) $(BIN)/python -m scripts.warm_bytecode ray && wait $$torch
 	touch $(STAMP)
 
-# the project's own modules, compiled once for all the processes a sweep or the suite starts (0.3 s; with
-# PYTHONDONTWRITEBYTECODE set each process would compile what it imports again)
-compile-project: $(STAMP)
-	$(BIN)/python -m compileall -q -j 0 orchestrator workers db dashboard scripts tests
-
 install: $(STAMP)
 
-demo: compile-project
+demo: $(STAMP)
 	$(OFFLINE) $(BIN)/superpos sweep run orchestrator/specs/demo.yaml
 	$(BIN)/superpos db import-reference
 
 # two processes: a real-Ray test waits on its trials about a third of the time, so the other one fills it
 # (the session sweeps are built once for both, tests/conftest.py _built_once; the test cluster stops only
 # its own Ray)
-test: compile-project
+test: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
@@ -57,7 +53,7 @@ bench: $(STAMP)
 		--throughput orchestrator/throughput.json
 
 dashboard: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/superpos dashboard
+	$(WRITE_BYTECODE) $(BIN)/superpos dashboard
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
