@@ -44,6 +44,14 @@ def _dropout_dash() -> alt.StrokeDash:
                           scale=alt.Scale(domain=list(DASHES), range=list(DASHES.values())))
 
 
+def _panels(chart: alt.Chart, field: str, columns: int) -> alt.FacetChart:
+    """Small multiples, one panel per `field` value, `columns` a row: each panel its own y scale, and its
+    own x axis labels (a facet draws them under the bottom row only, so the upper panels' epochs or m
+    could not be read without scrolling to the last row)."""
+    return (chart.facet(facet=alt.Facet(field, title=None), columns=columns)
+            .resolve_scale(y="independent").resolve_axis(x="independent"))
+
+
 def series_colours(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """(series labels in a natural order, a colour each): a method's series share its colour family,
     darker for larger m, so the colours follow the method and the legend reads in order."""
@@ -77,8 +85,7 @@ def learning_curve_chart(curves: pd.DataFrame, metric: str) -> alt.FacetChart:
     line = base.mark_line(point=True).encode(
         y="mean:Q", tooltip=["series", "task", "epoch", "mean", "low", "high", "seeds"],
         strokeDash=_dropout_dash())
-    return ((band + line).properties(width=380, height=240)
-            .facet(facet=alt.Facet("task:N", title=None), columns=2).resolve_scale(y="independent"))
+    return _panels((band + line).properties(width=380, height=240), "task:N", columns=2)
 
 
 def _row_label(frame: pd.DataFrame) -> pd.Series:
@@ -148,8 +155,7 @@ def m_ablation_chart(points: pd.DataFrame) -> alt.Chart:
     line = base.mark_line(point=True).encode(y="score:Q", strokeDash=alt.StrokeDash("source:N", legend=None),
                                              tooltip=["series", "task", "m", alt.Tooltip("score:Q", format=".1f"),
                                                       alt.Tooltip("std:Q", format=".1f"), "n"])
-    return ((band + line).properties(width=210, height=180)
-            .facet(facet=alt.Facet("task:N", title=None), columns=3).resolve_scale(y="independent"))
+    return _panels((band + line).properties(width=210, height=180), "task:N", columns=3)
 
 
 def lr_search_chart(search: pd.DataFrame) -> alt.HConcatChart:
@@ -173,12 +179,12 @@ def trial_chart(metrics: pd.DataFrame) -> alt.FacetChart:
     score = metrics["key"].map(is_score)
     shown = metrics.assign(value=metrics["value"].where(~score, metrics["value"] * 100),
                            key=metrics["key"].where(~score, metrics["key"] + " (%)"))
-    return (alt.Chart(shown).mark_line(point=True)
-            .encode(x=alt.X("step:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-                    y=alt.Y("value:Q", title=None, axis=alt.Axis(format=".4~g")),  # "~g": 0 read "0.000000", 20 "2e+1"
-                    tooltip=["key", "step", "value"])
-            .properties(width=220, height=140)  # 3 a row: a 4th ran past the page's right edge, cut
-            .facet(facet=alt.Facet("key:N", title=None), columns=3).resolve_scale(y="independent"))
+    panel = (alt.Chart(shown).mark_line(point=True)
+             .encode(x=alt.X("step:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+                     y=alt.Y("value:Q", title=None, axis=alt.Axis(format=".4~g")),  # "~g": 0 read "0.000000", 20 "2e+1"
+                     tooltip=["key", "step", "value"])
+             .properties(width=220, height=140))  # 3 a row: a 4th ran past the page's right edge, cut
+    return _panels(panel, "key:N", columns=3)
 
 
 def importance_chart(found: pd.DataFrame) -> alt.Chart:

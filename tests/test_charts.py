@@ -165,3 +165,23 @@ def test_prompt_norms_of_one_method_with_and_without_dropout_are_told_apart_by_d
     assert spec["encoding"]["strokeDash"]["field"] == "dropout"
     rows = next(iter(spec["datasets"].values()))
     assert {(r["dropout"], r["norm"]) for r in rows} == {("off", 2.0), ("on", 4.0)}  # norms of rows of 1s, 2s
+
+
+def test_every_panel_of_a_small_multiples_chart_labels_its_own_x_axis():
+    """A facet draws its x axis under the bottom row only: on the m ablation page (5 rows of panels) and
+    the learning curves (13 tasks, 7 rows) the upper panels' m and epochs could not be read without
+    scrolling to the last row. Each panel keeps its own y scale; the x scale stays shared."""
+    import pandas as pd
+
+    from dashboard.charts import learning_curve_chart, m_ablation_chart, trial_chart
+
+    curves = pd.DataFrame([{"method": "prompt_tuning", "m": None, "options": "", "dropout": False, "task": task,
+                            "step": step, "value": 0.5, "seed": 0} for task in ("rte", "cb", "wic") for step in (1, 2)])
+    points = pd.DataFrame([{"series": "ours", "source": "ours", "task": task, "m": m, "score": 50.0, "std": 1.0, "n": 2}
+                           for task in ("rte", "cb", "wic", "copa") for m in (4, 8)])
+    metrics = pd.DataFrame([{"key": k, "step": e, "value": 0.1} for k in ("a", "b", "c", "d") for e in (1, 2)])
+    for chart in (learning_curve_chart(curves, "val/score"), m_ablation_chart(points), trial_chart(metrics)):
+        spec = chart.to_dict()
+        assert spec["resolve"]["axis"] == {"x": "independent"}, spec["resolve"]
+        assert spec["resolve"]["scale"] == {"y": "independent"}
+        assert spec["columns"] < 4 and spec["facet"]["title"] is None
