@@ -219,7 +219,7 @@ def prompt_norms_chart(prompts: pd.DataFrame) -> alt.Chart:
     norms = prompt_norms(prompts).groupby(["series", "dropout", "token"], as_index=False)["norm"].mean()
     return alt.Chart(norms).mark_line(point=True).encode(
         x=alt.X("token:O", title="prompt token", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("norm:Q", title="L2 norm", axis=alt.Axis(format=".2f")),
+        y=alt.Y("norm:Q", title="L2 norm", axis=alt.Axis(format=".4~g")),  # ".2f" wrote 40 as "40.00"
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colours),
                         legend=alt.Legend(orient="bottom", columns=2, labelLimit=0, symbolType="stroke")),
         strokeDash=_dropout_dash(),

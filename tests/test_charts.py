@@ -163,6 +163,7 @@ def test_prompt_norms_of_one_method_with_and_without_dropout_are_told_apart_by_d
                              "array": np.full((3, 4), 1.0 + dropout)} for dropout in (False, True)])
     spec = prompt_norms_chart(prompts).to_dict()
     assert spec["encoding"]["strokeDash"]["field"] == "dropout"
+    assert spec["encoding"]["y"]["axis"]["format"] == ".4~g"  # 40, not "40.00"; 0.05 still 0.05
     rows = next(iter(spec["datasets"].values()))
     assert {(r["dropout"], r["norm"]) for r in rows} == {("off", 2.0), ("on", 4.0)}  # norms of rows of 1s, 2s
 
