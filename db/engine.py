@@ -63,23 +63,45 @@ def _check_sqlite_file(path: Path, readonly: bool) -> None:
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a results database; give a file path inside it "
                          f"(e.g. {path / 'superpos.db'}) or a database URL")
-    with path.open("rb") as fh:
-        head = fh.read(16)
-    if not head:
-        return  # an empty file: a new store
-    if head != SQLITE_MAGIC:
-        raise StoreError(f"{path} is not a SQLite database (it was left untouched); choose another --db path")
+    # Only SQLite reads the file: closing a descriptor of our own (open() to read its header) would
+    # release every POSIX lock this process holds on it, those of an engine already open here included
+    # (the driver opens the store several times), and the next program to close its connection would
+    # take itself for the last one and delete the WAL under that engine. SQLite's own descriptors are
+    # shared between its connections and closed only once no lock is held.
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            conn.execute("PRAGMA quick_check(1)").fetchone()
+            conn.execute("PRAGMA quick_check(1)").fetchone()  # an empty file reads as an empty database
     except sqlite3.DatabaseError as err:
-        raise StoreError(f"{path} is a damaged SQLite database (SQLite says: {err}); it was left untouched: "
-                         "restore it from a backup, or choose another --db") from None
+        raise StoreError(_unreadable(path, err)) from None
     if _foreign(tables):
         tables -= {"alembic_version", "sqlite_sequence"}
         raise StoreError(f"{path} holds other tables ({', '.join(sorted(tables)[:5])}) and no results store; "
                          "it was left untouched: choose another --db")
+
+
+def _unreadable(path: Path, err: sqlite3.DatabaseError) -> str:
+    """What SQLite's error says of the file: not a database, damaged, or unreadable for now (locked,
+    an I/O error), which is not a claim about its contents."""
+    name = getattr(err, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        what = "is not a SQLite database, or its first page is damaged" if _has_magic(path) else "is not a SQLite database"
+        return f"{path} {what} (it was left untouched); choose another --db path"
+    if name == "SQLITE_CORRUPT":
+        return (f"{path} is a damaged SQLite database (SQLite says: {err}); it was left untouched: "
+                "restore it from a backup, or choose another --db")
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return (f"{path} is locked by another program (SQLite says: {err}); it was left untouched: try again once "
+                "that program has closed it")
+    return (f"could not read {path} (SQLite says: {err}); it was left untouched: check the file, its folder and "
+            "their permissions, then try again")
+
+
+def _has_magic(path: Path) -> bool:
+    """The file starts as a SQLite database does. Only after SQLite failed to open it: no engine of this
+    process holds locks on a file SQLite cannot read, so reading it here releases nothing."""
+    with path.open("rb") as fh:
+        return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
 
 
 def _sqlite_pragmas(readonly: bool):

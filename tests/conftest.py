@@ -12,6 +12,7 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # pytest -n N: to
     # 2 cores made a 10 s training test take 74 s; the fast subset took 207 s, 85 s with this)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import contextlib  # noqa: E402
 import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -78,9 +79,39 @@ def _run_tiny_sweep(folder: Path) -> dict:
     text = textwrap.dedent(TINY_SWEEP.format(storage=folder / "ray", mlflow=folder / "mlflow.db"))
     url = f"sqlite:///{folder / 'results.db'}"
     lines: list[str] = []
-    sweep_id = run_sweep(parse_spec(text, "tiny.yaml"), url, echo=lines.append)
+    with another_program_reading(folder / "results.db"):  # as a user's `sqlite3 results.db` while it runs
+        sweep_id = run_sweep(parse_spec(text, "tiny.yaml"), url, echo=lines.append)
     import_reference(open_store(url))
     return {"url": url, "sweep_id": sweep_id, "spec": text, "lines": lines}
+
+
+READER = """
+import sqlite3, sys, time
+while True:
+    try:
+        conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=rw", uri=True, timeout=30)  # never creates it
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        conn.close()
+    except sqlite3.Error:
+        pass
+    time.sleep(0.05)
+"""
+
+
+@contextlib.contextmanager
+def another_program_reading(path: Path):
+    """A second process that opens, reads and closes the file every 50 ms: each close checks whether
+    it was the last connection (which checkpoints and deletes the WAL), so a driver that dropped its
+    own locks on the file loses its log under it (tests/test_store_locks.py)."""
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path)])
+    try:
+        yield
+    finally:
+        reader.kill()
+        reader.wait()
 
 
 @pytest.fixture(scope="session")
