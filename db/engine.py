@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 DEFAULT_URL = "sqlite:///superpos.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STORE_TABLE = "sweeps"  # every results store has it; sharing another name (an Optuna storage's `trials`) is not enough
+CHECK_WAIT_S = 5.0  # how long the file check waits for another program's lock before it says the file is locked
 BACKENDS = ("sqlite", "postgresql")  # URL schemes: sqlite:///path.db, postgresql+psycopg://user@host/db
 
 
@@ -69,7 +70,7 @@ def _check_sqlite_file(path: Path, readonly: bool) -> None:
     # take itself for the last one and delete the WAL under that engine. SQLite's own descriptors are
     # shared between its connections and closed only once no lock is held.
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=CHECK_WAIT_S)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             conn.execute("PRAGMA quick_check(1)").fetchone()  # an empty file reads as an empty database
     except sqlite3.DatabaseError as err:

@@ -67,8 +67,9 @@ def test_a_file_sqlite_cannot_read_as_a_database_is_named_and_left_untouched(tmp
     assert path.read_bytes() == content and sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]
 
 
-def test_a_store_another_program_holds_locked_is_said_to_be_locked_not_damaged(tmp_path):
+def test_a_store_another_program_holds_locked_is_said_to_be_locked_not_damaged(tmp_path, monkeypatch):
     """It was "a damaged SQLite database (SQLite says: database is locked)"."""
+    monkeypatch.setattr("db.engine.CHECK_WAIT_S", 0.5)  # not the 5 s a user's command waits
     path = tmp_path / "r.db"
     open_store(f"sqlite:///{path}").dispose()
     holder = subprocess.Popen([sys.executable, "-c", f"""
