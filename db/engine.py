@@ -19,6 +19,8 @@ DEFAULT_URL = "sqlite:///superpos.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STORE_TABLE = "sweeps"  # every results store has it; sharing another name (an Optuna storage's `trials`) is not enough
 CHECK_WAIT_S = 5.0  # how long the file check waits for another program's lock before it says the file is locked
+# how long a write waits for another program's lock before it fails (and a running sweep stops: StoreWriteError)
+BUSY_WAIT_S = float(os.environ.get("SUPERPOS_SQLITE_BUSY_S", 30))
 BACKENDS = ("sqlite", "postgresql")  # URL schemes: sqlite:///path.db, postgresql+psycopg://user@host/db
 
 
@@ -29,6 +31,15 @@ def _foreign(tables: set[str]) -> bool:
 
 class StoreError(RuntimeError):
     """The database cannot be used as a results store; the message says why and what to do."""
+
+    exit_code = 2  # `superpos` exits with it: refused before anything ran
+
+
+class StoreWriteError(StoreError):
+    """The store stopped taking writes while a sweep ran (its disk full, another program's lock held
+    past BUSY_WAIT_S, its server gone): the sweep stopped with it, resumable."""
+
+    exit_code = 1
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -108,7 +119,7 @@ def _has_magic(path: Path) -> bool:
 def _sqlite_pragmas(readonly: bool):
     def on_connect(dbapi_conn, _record):
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_WAIT_S * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         if readonly:
             cur.execute("PRAGMA query_only=ON")

@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `superpos ... | head` closed the pipe: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 0
-    except (SpecError, StoreError, ValueError, OSError) as err:  # OSError covers FileNotFoundError
+    except StoreError as err:
+        return _fail(str(err), err.exit_code)
+    except (SpecError, ValueError, OSError) as err:  # OSError covers FileNotFoundError
         return _fail(str(err))
     except KeyboardInterrupt:
         return 130

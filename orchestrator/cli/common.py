@@ -8,6 +8,6 @@ SPEC_HELP = "a sweep spec (YAML), e.g. orchestrator/specs/demo.yaml"
 DB_HELP = "results database URL or SQLite path (default: $SUPERPOS_DB or sqlite:///superpos.db)"
 
 
-def fail(message: str) -> int:
+def fail(message: str, code: int = 2) -> int:
     print(f"superpos: error: {message}", file=sys.stderr)
-    return 2
+    return code

@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import DBAPIError
+
 from db import queries, run_state
 from db.engine import display_url, open_store, resolve_url
 from db.writer import ResultsWriter
@@ -23,6 +25,7 @@ from orchestrator.tune.callback import first_line
 from orchestrator.tune.measured import train_sizes
 from orchestrator.tune.quiet import tune_loggers
 from orchestrator.tune.ray_start import start_ray
+from orchestrator.tune.store_fault import stopped, store_fault
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables; our callback prints progress
@@ -240,22 +243,39 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     except KeyboardInterrupt:
         state = "interrupted"
         raise
+    except Exception as err:
+        fault = store_fault(err)
+        if fault is None:
+            raise
+        state = "interrupted"
+        raise stopped(fault, db_url, sweep_id) from None
     finally:
         cancel.restore()
         if state == "interrupted" and cancel.requested:
             state = "cancelled"
-        if sweep_id is not None:
-            if state not in ("interrupted", "cancelled"):
-                state, failed = outcome(engine, spec, cells, sweep_id)
-                if failed:
-                    what = "failed trials" + (" and blocked cells" if any(": blocked:" in x for x in failed) else "")
-                    echo(f"{what}, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
-                    for line in failed:
-                        echo(line)
-            writer.finish_sweep(sweep_id, state)
-            advice = _advice(engine, spec, sweep_id, state, db_url)
-            if advice:
-                echo(f"sweep {sweep_id} {state}; what finished is stored. {advice}")
-        if started:
-            ray.shutdown()
+        try:
+            if sweep_id is not None:
+                _record_end(engine, writer, spec, cells, sweep_id, state, db_url, echo)
+        except DBAPIError as err:  # the store refused this write too
+            if store_fault(err.__context__) is None:  # else the first refusal is already being said
+                raise stopped(err, db_url, sweep_id) from None
+        finally:
+            if started:
+                ray.shutdown()
     return sweep_id
+
+
+def _record_end(engine, writer: ResultsWriter, spec: SweepSpec, cells: list[Cell], sweep_id: int, state: str,
+                db_url: str, echo: Callable[[str], None]) -> None:
+    """How the run ended, into the store and said: failed cells named, then what to do next."""
+    if state not in ("interrupted", "cancelled"):
+        state, failed = outcome(engine, spec, cells, sweep_id)
+        if failed:
+            what = "failed trials" + (" and blocked cells" if any(": blocked:" in x for x in failed) else "")
+            echo(f"{what}, by cell (`superpos sweep status {sweep_id} --errors` prints the tracebacks):")
+            for line in failed:
+                echo(line)
+    writer.finish_sweep(sweep_id, state)
+    advice = _advice(engine, spec, sweep_id, state, db_url)
+    if advice:
+        echo(f"sweep {sweep_id} {state}; what finished is stored. {advice}")

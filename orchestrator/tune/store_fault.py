@@ -1,0 +1,34 @@
+"""A results store that stops taking writes while a sweep runs (its disk full, another program's lock
+held past the busy timeout, a PostgreSQL server gone): the sweep stops with it, said in one line that
+names the store, the cause and the resume, instead of three chained tracebacks."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+from db.engine import StoreWriteError, display_url
+
+
+def store_fault(err: BaseException | None) -> DBAPIError | None:
+    """The store's own error behind `err`: `err` itself, or what it was raised from or while handling
+    (Tune re-raises a callback's exception as a TuneError holding only its text, in an `except`)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, DBAPIError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def stopped(fault: DBAPIError, db_url: str, sweep_id: int | None) -> StoreWriteError:
+    cause = str(fault.orig).strip().splitlines()[0] if fault.orig is not None else type(fault).__name__
+    shown = display_url(db_url)
+    if sweep_id is None:
+        return StoreWriteError(f"the results store {shown} refused a write ({cause}) before the sweep was recorded; "
+                               "nothing ran: fix that (free space on its disk, close the program that holds it "
+                               "locked), then run the spec again")
+    return StoreWriteError(
+        f"the results store {shown} refused a write ({cause}), so sweep {sweep_id} stopped with its trials; what "
+        f"the store took before is kept. Fix that (free space on its disk, close the program that holds it "
+        f"locked), then `superpos sweep resume {sweep_id} --db {shown}` continues it")
