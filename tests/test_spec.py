@@ -284,3 +284,13 @@ def test_the_readmes_annotated_spec_is_a_valid_spec():
     spec = parse_spec(text[start:text.index("```", start)], "README.md")
     cells = expand(spec)
     assert spec.n_cells() == len(cells) and {c.dropout for c in cells if c.method == "superpos_prompt"} == {False}
+
+
+def test_tunes_storage_path_is_absolute_or_a_uri():
+    from orchestrator.spec import SpecError, parse_spec
+
+    base = "methods: [prompt_tuning]\ntasks: [rte]\nray: {storage_path: %s}\n"
+    for ok in ("/data/ray", "~/ray_results", "s3://bucket/ray"):
+        assert parse_spec(base % ok, "s.yaml").ray.storage_path == ok
+    with pytest.raises(SpecError, match=r"spec.ray.storage_path: 'runs/ray' is a relative path.*from here: /.*/runs/ray"):
+        parse_spec(base % "runs/ray", "s.yaml")

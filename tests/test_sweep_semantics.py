@@ -200,6 +200,9 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte", True),
     ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:", True),
     ("ray: {num_cpus: 2, storage_path: AFILE}", r"spec.ray.storage_path: .* is a file, not a folder", True),
+    # it passed every check, then Tune said "URI has empty scheme" and the store kept a failed sweep
+    ("ray: {num_cpus: 2, storage_path: rayrel}", r"spec.ray.storage_path: 'rayrel' is a relative path, which Tune "
+                                                 r"cannot take: give an absolute one \(from here: /.*/rayrel\)", True),
 ])
 def test_what_cannot_run_fails_in_seconds_and_leaves_no_sweep(tmp_path, body, message, before_store):
     import re

@@ -167,7 +167,20 @@ class RaySpec(Section):
     address: str | None = Field(None, description="null: start a local Ray; 'auto' or ray://host:10001: a cluster")
     num_cpus: int | None = Field(None, ge=1, description="local Ray only")
     num_gpus: int | None = Field(None, ge=0, description="local Ray only")
-    storage_path: str | None = Field(None, description="where Tune keeps trial folders; null: ~/ray_results")
+    storage_path: str | None = Field(None, description="where Tune keeps trial folders: an absolute path (~ allowed) or "
+                                                        "a URI; null: ~/ray_results")
+
+    @field_validator("storage_path")
+    @classmethod
+    def _absolute(cls, value):
+        """Tune takes an absolute path or a URI: a relative one passed every check, then failed inside Tune
+        ("URI has empty scheme") after a sweep row was written."""
+        from pathlib import Path
+
+        if value and "://" not in value and not Path(value).expanduser().is_absolute():
+            raise ValueError(f"{value!r} is a relative path, which Tune cannot take: give an absolute one (from "
+                             f"here: {Path(value).absolute()}) or a URI")
+        return value
 
 
 class MlflowSpec(Section):
