@@ -171,8 +171,8 @@ def test_importance_and_export_of_a_real_sweep(rich_sweep, tmp_path):
 
 
 def test_tracking_without_mlflow_installed_is_a_clear_error(monkeypatch):
-    from orchestrator.tune.tracking import check_installed
+    from orchestrator.tune.tracking import check_mlflow
 
-    assert check_installed() is None
+    assert check_mlflow() is None
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if it were not installed
-    assert "pip install 'superpos[tracking]'" in check_installed()
+    assert "pip install 'superpos[tracking]'" in check_mlflow()

@@ -199,6 +199,9 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights", True),
     ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte", True),
     ("ray: {address: '127.0.0.1:PORT'}", r"spec.ray.address: cannot reach 127.0.0.1:", True),
+    # MLflow's client retried for ~4 minutes, then a traceback, and the store kept a failed sweep
+    ("tracking: {mlflow: {tracking_uri: 'http://127.0.0.1:PORT'}}",
+     r"spec.tracking.mlflow.tracking_uri: cannot reach http://127.0.0.1:\d+ \(Connection refused\)", True),
     ("ray: {num_cpus: 2, storage_path: AFILE}", r"spec.ray.storage_path: .* is a file, not a folder", True),
     # it passed every check, then Tune said "URI has empty scheme" and the store kept a failed sweep
     ("ray: {num_cpus: 2, storage_path: rayrel}", r"spec.ray.storage_path: 'rayrel' is a relative path, which Tune "

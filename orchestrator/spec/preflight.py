@@ -132,18 +132,28 @@ def check_environment(spec: SweepSpec) -> None:
         raise SpecError(problems)
 
 
+def unreachable(address: str, timeout: float = 3.0, default_port: int | None = None) -> str | None:
+    """None, or why a TCP connection to the address's host and port fails (in seconds, not after a
+    client's retries); an address without a host or a port is left to its client."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    port = parsed.port or default_port
+    if not parsed.hostname or not port:
+        return None
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        return str(err.strerror or err)
+    return None
+
+
 def check_address(address: str | None, timeout: float = 3.0) -> None:
     """A cluster address that refuses connections fails in seconds, not after Ray's retries."""
     if not address or address in ("auto", "local"):
         return
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or not parsed.port:
-        return
-    try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
-    except OSError as err:
-        raise SpecError(f"spec.ray.address: cannot reach {address} ({err.strerror or err}); is the head running "
-                        "(`ray status` on it) and the address right?") from None
+    why = unreachable(address, timeout)
+    if why:
+        raise SpecError(f"spec.ray.address: cannot reach {address} ({why}); is the head running "
+                        "(`ray status` on it) and the address right?")
 
 
 def check_resources(spec: SweepSpec) -> None:

@@ -151,9 +151,9 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     check_environment(spec)  # before the store opens: a spec that cannot run leaves no new file behind
     check_address(spec.ray.address)
     if spec.tracking.mlflow is not None:
-        from orchestrator.tune.tracking import check_installed
+        from orchestrator.tune.tracking import check_mlflow
 
-        problem = check_installed()
+        problem = check_mlflow(spec.tracking.mlflow.tracking_uri)
         if problem:
             raise SpecError(problem)
     if spec.sources is not None and not spec.staged:  # an earlier sweep's prompts: its store must exist

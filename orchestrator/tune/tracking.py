@@ -17,13 +17,22 @@ from workers.members import EPOCH, EVENT_ONLY, LEFT, PEAK, Entry, MemberBook
 END = {"complete": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
-def check_installed() -> str | None:
-    """None, or why spec.tracking.mlflow cannot work here."""
+def check_mlflow(tracking_uri: str | None = None) -> str | None:
+    """None, or why spec.tracking.mlflow cannot work here: mlflow not installed, or a tracking server
+    that refuses connections (MLflow's client retried for ~4 minutes, then the sweep ended in a
+    traceback, stored failed)."""
     try:
         import mlflow  # noqa: F401
     except ImportError:
         return ("spec.tracking.mlflow: the mlflow package is not installed; install it with "
                 "pip install 'superpos[tracking]' (or mlflow-skinny), or remove the tracking section")
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        from orchestrator.spec.preflight import unreachable
+
+        why = unreachable(tracking_uri, default_port=443 if tracking_uri.startswith("https") else 80)
+        if why:
+            return (f"spec.tracking.mlflow.tracking_uri: cannot reach {tracking_uri} ({why}); start the MLflow "
+                    "server (mlflow server) or fix the URI, or remove the tracking section")
     return None
 
 
