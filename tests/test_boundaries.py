@@ -51,7 +51,7 @@ def test_ray_is_confined_to_few_modules():
                      "orchestrator/tune/early_stopping.py", "orchestrator/tune/faults.py", "orchestrator/tune/pack_board.py",
                      "orchestrator/tune/packing.py", "orchestrator/tune/quiet.py", "orchestrator/tune/ray_start.py",
                      "orchestrator/tune/run.py",
-                     "orchestrator/tune/searcher.py", "orchestrator/tune/tracking.py",
+                     "orchestrator/tune/searcher.py", "orchestrator/tune/store_fault.py", "orchestrator/tune/tracking.py",
                      "scripts/benchmarks/schedule.py",  # times a new Tune worker's start: it imports what one imports
                      "scripts/warm_bytecode.py",  # `make install`: a local Ray started once, its processes' byte-code
                      "workers/tune_adapter.py"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import DBAPIError
 
 from db import queries, run_state
-from db.engine import display_url, open_store, resolve_url
+from db.engine import StoreWriteError, display_url, open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
@@ -257,7 +257,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
             if sweep_id is not None:
                 _record_end(engine, writer, spec, cells, sweep_id, state, db_url, echo)
         except DBAPIError as err:  # the store refused this write too
-            if store_fault(err.__context__) is None:  # else the first refusal is already being said
+            if not isinstance(err.__context__, StoreWriteError):  # else the first refusal is being said
                 raise stopped(err, db_url, sweep_id) from None
         finally:
             if started:

@@ -9,15 +9,21 @@ from sqlalchemy.exc import DBAPIError
 from db.engine import StoreWriteError, display_url
 
 
-def store_fault(err: BaseException | None) -> DBAPIError | None:
-    """The store's own error behind `err`: `err` itself, or what it was raised from or while handling
-    (Tune re-raises a callback's exception as a TuneError holding only its text, in an `except`)."""
+def store_fault(err: BaseException) -> DBAPIError | None:
+    """The store's own error: `err` itself, or the one a TuneError stands for (Tune re-raises a
+    callback's exception as a TuneError holding only its text, raised while handling it). Any other
+    error, even one raised while handling a store error, is not this."""
+    from ray.tune.error import TuneError
+
+    if isinstance(err, DBAPIError):
+        return err
     seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, DBAPIError):
-            return err
+    while isinstance(err, TuneError) and id(err) not in seen:
         seen.add(id(err))
-        err = err.__cause__ or err.__context__
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, DBAPIError):
+            return cause
+        err = cause
     return None
 
 
