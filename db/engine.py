@@ -37,7 +37,7 @@ class StoreError(RuntimeError):
 
 class StoreWriteError(StoreError):
     """The store stopped taking writes while a sweep ran (its disk full, another program's lock held
-    past BUSY_WAIT_S, its server gone): the sweep stopped with it, resumable."""
+    past BUSY_WAIT_S, any other error of the database driver): the sweep stopped with it, resumable."""
 
     exit_code = 1
 

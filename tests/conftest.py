@@ -109,6 +109,7 @@ def another_program_reading(path: Path):
     reader = subprocess.Popen([sys.executable, "-c", READER, str(path)])
     try:
         yield
+        assert reader.poll() is None, "the other program stopped reading early: the sweep ran without it"
     finally:
         reader.kill()
         reader.wait()

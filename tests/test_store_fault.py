@@ -1,6 +1,6 @@
 """A results store that refuses writes while a sweep runs (here: another program holds SQLite's write
-lock, as a SQLite browser with unsaved edits does, past the driver's busy wait; a full disk or a
-PostgreSQL server gone end the same way). The sweep ended in three chained tracebacks (the store's
+lock, as a SQLite browser with unsaved edits does, past the driver's busy wait; a full disk, tried by
+hand on a 3 MB tmpfs, ends the same way). The sweep ended in three chained tracebacks (the store's
 error, Tune's TuneError holding its text, the same error again from recording the end), exit 1, and was
 stored `failed` where the end could still be written. Now: one line naming the store, the cause and the
 resume; the trials stop; what was stored stays; the sweep can be resumed. Real Ray, real SQLite."""

@@ -1,6 +1,7 @@
 """A results store that stops taking writes while a sweep runs (its disk full, another program's lock
-held past the busy timeout, a PostgreSQL server gone): the sweep stops with it, said in one line that
-names the store, the cause and the resume, instead of three chained tracebacks."""
+held past the busy timeout; any error the database driver raises on a write): the sweep stops with
+it, said in one line that names the store, the cause and the resume, instead of three chained
+tracebacks."""
 
 from __future__ import annotations
 
@@ -15,16 +16,9 @@ def store_fault(err: BaseException) -> DBAPIError | None:
     error, even one raised while handling a store error, is not this."""
     from ray.tune.error import TuneError
 
-    if isinstance(err, DBAPIError):
-        return err
-    seen: set[int] = set()
-    while isinstance(err, TuneError) and id(err) not in seen:
-        seen.add(id(err))
-        cause = err.__cause__ or err.__context__
-        if isinstance(cause, DBAPIError):
-            return cause
-        err = cause
-    return None
+    if isinstance(err, TuneError):
+        err = err.__cause__ or err.__context__
+    return err if isinstance(err, DBAPIError) else None
 
 
 def stopped(fault: DBAPIError, db_url: str, sweep_id: int | None) -> StoreWriteError:
