@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 ALIVE, GONE, UNKNOWN = "alive", "gone", "unknown"
@@ -26,12 +27,21 @@ def _zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
-def _command_line(pid: int) -> str | None:
-    """The process's command line (Linux's /proc; None where it cannot be read)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
+def _command_line(pid: int, wait_s: float = 0.5) -> str | None:
+    """The process's command line (Linux's /proc; None where it cannot be read).
+
+    It reads empty for a moment while a process execs: exec closes the parent's pipe (so Popen has
+    returned) before the kernel has set out the new program's arguments. It is read again for up to
+    `wait_s`; a kernel thread's stays empty."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        if raw or time.monotonic() >= deadline:
+            return raw.replace(b"\0", b" ").decode(errors="replace")
+        time.sleep(0.01)
 
 
 def local_state(driver: str | None) -> str:
