@@ -115,13 +115,14 @@ def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> 
     return None
 
 
-def _trackers(spec: SweepSpec, sweep_id: int) -> list:
+def _trackers(spec: SweepSpec, sweep_id: int, echo: Callable[[str], None]) -> list:
     """The mirrors spec.tracking asks for (orchestrator/tune/tracking.py)."""
     if spec.tracking.mlflow is None:
         return []
     from orchestrator.tune.tracking import MlflowMembers
 
-    return [MlflowMembers(spec.tracking.mlflow.tracking_uri, spec.tracking.mlflow.experiment or spec.name, sweep_id)]
+    return [MlflowMembers(spec.tracking.mlflow.tracking_uri, spec.tracking.mlflow.experiment or spec.name, sweep_id,
+                          echo)]
 
 
 def _nothing_left(spec: SweepSpec, cells: list[Cell], writer, engine, sweep_id: int, retry_failed: bool) -> bool:
@@ -210,6 +211,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
         if total == 0:
             echo("every cell already has its trials; nothing to run")
         else:
+            trackers = _trackers(spec, sweep_id, echo)
             callback = ResultsCallback(db_url, total, spec.resources.retries, echo, epochs=spec.epochs,
                                        progress=echo is print and sys.stderr.isatty(), sweep_id=sweep_id)
             tuner = tune.Tuner(
@@ -224,7 +226,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                 run_config=tune.RunConfig(
                     name=name, storage_path=spec.ray.storage_path,
                     # the results callback first: it takes the artefacts out of each report
-                    callbacks=[callback, *_trackers(spec, sweep_id), *tune_loggers()],
+                    callbacks=[callback, *trackers, *tune_loggers()],
                     failure_config=tune.FailureConfig(max_failures=spec.resources.retries),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0),
             )
@@ -232,6 +234,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
                 tuner.fit()
             finally:
                 callback.close()
+            for note in (tracker.stopped_note() for tracker in trackers if tracker.failed):
+                echo(f"WARNING: {note}")  # said again at the end: the first may have scrolled away
             if callback.nodes:
                 details = queries.sweep_details(engine, sweep_id)
                 ran = "; ".join(sorted(callback.nodes))
