@@ -38,9 +38,7 @@ def start_ray(spec: SweepSpec) -> bool:
                      object_store_memory=200 * 1024**2, log_to_driver=False,
                      _system_config=_LOCAL_SYSTEM_CONFIG)
     except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
-        raise SpecError(f"spec.ray.address: Ray did not start or connect ({first_line(str(err))}). A cluster with "
-                        "token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or "
-                        "~/.ray/auth_token) in this shell") from None
+        raise SpecError(_not_started(spec, first_line(str(err)))) from None
     for name in TUNE_LOGGERS:
         logging.getLogger(name).addFilter(DropTuneNoise())
     quiet_raylet_deaths()
@@ -55,6 +53,17 @@ def start_ray(spec: SweepSpec) -> bool:
               "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
               "attach with RAY_AUTH_MODE=token and its token.", file=sys.stderr)
     return True
+
+
+def _not_started(spec: SweepSpec, why: str) -> str:
+    """What a Ray that did not start or connect is told: a cluster's address and token, or this machine."""
+    if spec.ray.address:
+        return (f"spec.ray.address: Ray did not connect to {spec.ray.address} ({why}). A cluster with token "
+                "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) "
+                "in this shell")
+    return (f"spec.ray: a local Ray did not start on this machine ({why}). Its processes and files live under "
+            "RAY_TMPDIR (default /tmp/ray): is that a folder this user can write, with free disk? A raylet that "
+            "does not register within 30 s means the machine is overloaded: run again once it is less busy")
 
 
 def _token_auth() -> bool:
