@@ -1,6 +1,7 @@
 """A local Ray that does not start: what `sweep run` says names this machine, not a cluster's address
 and token (it said "spec.ray.address: Ray did not start or connect ... A cluster with token
-authentication needs ..." of a spec without an address). A cluster that refuses to be joined (its token missing) is still told by its address and token."""
+authentication needs ..." of a spec without an address). A cluster that refuses to be joined (its
+token missing) is still told by its address and token."""
 
 from __future__ import annotations
 
