@@ -32,7 +32,7 @@ def wait(predicate, timeout: float, what: str) -> None:
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(1)
+        time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -137,7 +137,7 @@ class LocalCluster:
                 proc.terminate()
             except psutil.Error:
                 pass
-        _, alive = psutil.wait_procs(list(mine), timeout=5)
+        _, alive = psutil.wait_procs(list(mine), timeout=1)  # a graceful stop is not what the tests check
         for proc in alive:
             try:
                 proc.kill()

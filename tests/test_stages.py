@@ -82,9 +82,10 @@ def test_a_source_cell_without_a_chosen_trial_blocks_its_consumers(tmp_path, mon
     from tests.sweep_cli import data_the_trials_cannot_load
 
     data = data_the_trials_cannot_load(tmp_path, monkeypatch, "sst2", others=["rte", "cb"])  # every sst2 trial fails
-    # one epoch: what is checked is the block, which the failing sst2 search causes at any length
+    # one epoch, one trial a cell: what is checked is the block, which the failing sst2 search causes at any
+    # size (and each failed trial costs a Ray worker's start)
     spec = spec_file(tmp_path, STAGED.format(data=f", data: {data}").replace("epochs: 3", "epochs: 1")
-                     .replace("num_cpus: 2", "num_cpus: 1"))
+                     .replace("num_cpus: 2", "num_cpus: 1").replace("trials_per_cell: 2", "trials_per_cell: 1"))
     db = str(tmp_path / "r.db")
     out = cli("sweep", "run", spec, "--db", db)
     assert out.returncode == 1, out.stdout[-2000:]

@@ -103,27 +103,28 @@ def test_kill_9_of_packed_trials_at_three_points_then_resume_loses_and_repeats_n
 
 def test_a_sweep_whose_trials_all_fail_is_failed_and_exits_non_zero(tmp_path, monkeypatch):
     """A task whose data no trial can load: every trial fails at load, and again on its retry; the
-    sweep is failed, each failure is stored with its traceback, and no score is written for it."""
+    sweep is failed, each failure is stored with its traceback, and no score is written for it. One
+    trial: each failed attempt costs a Ray worker's start (Tune ends an actor that raised)."""
     data = data_the_trials_cannot_load(tmp_path, monkeypatch, "rte")
     spec = spec_file(tmp_path, f"""
         methods: [prompt_tuning]
         tasks: [rte]
         dropout: [off]
-        optuna: {{{{trials_per_cell: 2}}}}
+        optuna: {{{{trials_per_cell: 1}}}}
         training: {{{{epochs: 1, data: {data}}}}}
         resources: {{{{retries: 1}}}}
-        ray: {{{{num_cpus: 2, storage_path: {{storage}}}}}}
+        ray: {{{{num_cpus: 1, storage_path: {{storage}}}}}}
     """)
     db = tmp_path / "r.db"
     out = cli("sweep", "run", spec, "--db", db)
     assert out.returncode == 1, (out.stdout[-2000:], out.stderr[-2000:])
     assert "Trial task failed" not in out.stderr and out.stderr.count("Traceback") == 0
     assert "failed trials, by cell" in out.stdout and "prompt_tuning|rte" in out.stdout
-    assert sum("FAILED: " in line for line in out.stdout.splitlines()) == 2
+    assert sum("FAILED: " in line for line in out.stdout.splitlines()) == 1
     with Session(open_store(f"sqlite:///{db}", readonly=True)) as s:
         assert s.get(Sweep, 1).state == "failed"
         trials = s.scalars(select(Trial)).all()
-        assert len(trials) == 2 and {t.state for t in trials} == {"failed"}
+        assert len(trials) == 1 and {t.state for t in trials} == {"failed"}
         for t in trials:
             assert t.failures == 2  # the first attempt and one retry
             assert t.error.startswith("Traceback (most recent call last)") and "\x1b[" not in t.error
@@ -193,8 +194,12 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
 # before_store: refused before the store opens (a new --db file is not even created); the GPU checks
 # need Ray's view of the cluster, so they come after it
 @pytest.mark.parametrize("body, message, before_store", [
-    ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs", False),
-    ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node", False),
+    # counted as Ray will count them, before it starts (it started Ray, then asked its node)
+    ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs \(this "
+                                       r"machine: 0 GPUs, as Ray detects them\)", True),
+    ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node", True),
+    ("resources: {gpus_per_trial: 2}\nray: {num_gpus: 1}", r"gpus_per_trial: 2 but no node has that many GPUs \(this "
+                                                          r"machine: 1 GPUs \(spec.ray.num_gpus\)\)", True),
     ("models: [tiny-t6]", r"spec.models\[0\]: 'tiny-t6' not in the local Hugging Face cache.*did you mean 'tiny-t5'", True),
     ("models: [EMPTY]", r"spec.models\[0\]: .* has no config.json and weights", True),
     ("training: {data: hub}", r"spec.training.data: hub datasets not in the local cache while offline: rte", True),

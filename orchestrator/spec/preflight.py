@@ -156,6 +156,30 @@ def check_address(address: str | None, timeout: float = 3.0) -> None:
                         "(`ray status` on it) and the address right?")
 
 
+def _no_gpus(need: float, have: str) -> SpecError:
+    return SpecError(f"spec.resources.gpus_per_trial: {need:g} but no node has that many GPUs ({have}); "
+                     "set gpus_per_trial: 0 to train on CPUs, or join a cluster with GPUs (spec.ray.address)")
+
+
+def check_local_gpus(spec: SweepSpec) -> None:
+    """Before a local Ray starts (seconds, not a Ray start): this machine must hold one trial's GPUs,
+    counted as Ray will count them (spec.ray.num_gpus, else the accelerators it detects, within
+    CUDA_VISIBLE_DEVICES). A cluster's are asked once joined (check_resources)."""
+    need = spec.resources.gpus_per_trial
+    if not need or spec.ray.address not in (None, "local"):
+        return
+    try:
+        from ray._private.resource_and_label_spec import ResourceAndLabelSpec
+
+        manager, count = ResourceAndLabelSpec._get_current_node_accelerator(spec.ray.num_gpus, {})
+    except Exception:  # noqa: BLE001 - Ray's internals moved: check_resources asks the started node
+        return
+    have = count if manager is not None and manager.get_resource_name() == "GPU" else spec.ray.num_gpus or 0
+    if have < need:
+        raise _no_gpus(need, f"this machine: {have:g} GPUs" + (" (spec.ray.num_gpus)" if spec.ray.num_gpus is not None
+                                                                else ", as Ray detects them"))
+
+
 def check_resources(spec: SweepSpec) -> None:
     """After Ray started: some node must hold one trial's CPUs and GPUs, or Tune would wait forever."""
     import ray
@@ -167,7 +191,6 @@ def check_resources(spec: SweepSpec) -> None:
     total = ray.cluster_resources()
     have = f"{len(nodes)} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs in all"
     if need["GPU"] and not any(node.get("GPU", 0) >= need["GPU"] for node in nodes):
-        raise SpecError(f"spec.resources.gpus_per_trial: {need['GPU']:g} but no node has that many GPUs ({have}); "
-                        "set gpus_per_trial: 0 to train on CPUs, or join a cluster with GPUs (spec.ray.address)")
+        raise _no_gpus(need["GPU"], have)
     raise SpecError(f"spec.resources.cpus_per_trial: {need['CPU']:g} but no node has that many CPUs ({have}); "
                     "lower cpus_per_trial or raise spec.ray.num_cpus")
