@@ -57,7 +57,7 @@ def start_ray(spec: SweepSpec) -> bool:
 
 def _not_started(spec: SweepSpec, why: str) -> str:
     """What a Ray that did not start or connect is told: a cluster's address and token, or this machine."""
-    if spec.ray.address:
+    if spec.ray.address not in (None, "local"):  # "local": a new local Ray, as with no address
         return (f"spec.ray.address: Ray did not connect to {spec.ray.address} ({why}). A cluster with token "
                 "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) "
                 "in this shell")
