@@ -81,6 +81,19 @@ def run_and_kill(args: list, db: str, condition: str, at_least: int, timeout: fl
             proc.wait(30)
 
 
+def wait_while_running(proc: subprocess.Popen, ready, timeout: float = 180, poll: float = 0.05) -> None:
+    """Poll `ready()` (SQL counts on the store) while `proc`, a sweep's driver started by the test,
+    runs; fail with how it ended and its output's tail if it ends first, or when the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"the sweep ended (exit {proc.returncode}) before the point the test waits for:\n"
+                                 f"{(out or '')[-3000:]}\n{(err or '')[-3000:]}")
+        assert time.monotonic() < deadline, f"the sweep did not reach the point the test waits for in {timeout} s"
+        time.sleep(poll)
+
+
 RUNNING_WITH_AN_EPOCH = ("SELECT COUNT(*) FROM trials t WHERE t.state = 'running' AND "
                          "EXISTS (SELECT 1 FROM metrics m WHERE m.trial_id = t.id)")
 FINISHED = "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'stopped')"

@@ -10,7 +10,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 
 import pytest
 
@@ -24,6 +23,7 @@ from tests.sweep_cli import (
     run_spec,
     spec_file,
     tune_runs,
+    wait_while_running,
 )
 
 pytestmark = pytest.mark.slow
@@ -70,13 +70,11 @@ def test_resume_after_ctrl_c_continues_each_trial_after_its_last_stored_epoch(tm
     db, storage = str(tmp_path / "r.db"), tmp_path / "ray"
     proc = subprocess.Popen([*CLI, "sweep", "run", spec, "--db", db], cwd=REPO, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 240
     running = ("SELECT COUNT(*) FROM (SELECT t.id, COUNT(*) AS n FROM trials t JOIN metrics m ON m.trial_id = t.id "
                "AND m.key = 'val/score' WHERE t.state = 'running' GROUP BY t.id HAVING COUNT(*) >= {}) AS r")
     try:  # Ctrl-C (SIGINT to the driver) while two trials run, one with two epochs stored or more
-        while count(db, running.format(1)) < 2 or count(db, running.format(2)) < 1:
-            assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before Ctrl-C"
-            time.sleep(0.05)
+        wait_while_running(proc, lambda: count(db, running.format(1)) >= 2 and count(db, running.format(2)) >= 1,
+                           timeout=240)
         os.kill(proc.pid, signal.SIGINT)
         output, _ = proc.communicate(timeout=120)
     finally:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # a real Ray sweep
 
 
 class Unavailable(BaseHTTPRequestHandler):
-    seen: list[str] = []
+    seen: list[str]  # the requests it answered; a fresh list per server (the test sets it)
 
     def _answer(self):
         self.seen.append(f"{self.command} {self.path}")
@@ -34,6 +34,7 @@ class Unavailable(BaseHTTPRequestHandler):
 
 
 def test_a_failing_mlflow_server_stops_the_mirror_not_the_sweep(tmp_path):
+    Unavailable.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     uri = f"http://127.0.0.1:{server.server_port}"

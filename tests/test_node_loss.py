@@ -9,13 +9,12 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.conftest import REPO
 from tests.ray_cluster import LocalCluster
-from tests.sweep_cli import count
+from tests.sweep_cli import count, wait_while_running
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +46,8 @@ def test_a_lost_node_is_named_and_its_trials_run_again_with_retry_failed(tmp_pat
         cluster.token.chmod(0o644)  # as `ray get-auth-token --generate` writes it
         proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "sweep", "run", spec, "--db", db],
                                 cwd=REPO, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 240
-        while count(str(db), RUNNING) < 2:  # two trials on the node; the third waits for a CPU
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
-            time.sleep(0.1)
+        # two trials on the node; the third waits for a CPU
+        wait_while_running(proc, lambda: count(str(db), RUNNING) >= 2, timeout=240)
         assert cluster.kill_node(node) > 0
         cluster.add_node(cpus=2)  # a replacement: the waiting trial runs there, and the re-runs later
         out, err = proc.communicate(timeout=240)

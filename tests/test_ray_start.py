@@ -1,7 +1,8 @@
 """A local Ray that does not start: what `sweep run` says names this machine, not a cluster's address
 and token (it said "spec.ray.address: Ray did not start or connect ... A cluster with token
-authentication needs ..." of a spec without an address). A cluster that refuses to be joined (its
-token missing) is still told by its address and token."""
+authentication needs ..." of a spec without an address). A cluster that refuses to be joined still
+gets the address-and-token text; no test here: without the token, Ray's client takes about 20 s to
+give up."""
 
 from __future__ import annotations
 

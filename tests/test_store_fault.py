@@ -11,13 +11,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.cli_here import superpos
 from tests.conftest import REPO
-from tests.sweep_cli import CLI, count, spec_file
+from tests.sweep_cli import CLI, count, spec_file, wait_while_running
 
 pytestmark = pytest.mark.slow  # a real Ray sweep
 
@@ -45,10 +44,8 @@ def test_a_store_that_refuses_writes_mid_run_stops_the_sweep_in_one_line_and_it_
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     holder = None
     try:
-        deadline = time.monotonic() + 180
-        while count(db, "SELECT COUNT(*) FROM metrics WHERE key = 'val/score'") < 2:  # an epoch or two stored
-            assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
-            time.sleep(0.05)
+        # an epoch or two stored
+        wait_while_running(driver, lambda: count(db, "SELECT COUNT(*) FROM metrics WHERE key = 'val/score'") >= 2)
         holder = subprocess.Popen([sys.executable, "-c", HOLD, db], stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "held"
         stored = count(db, "SELECT COUNT(*) FROM metrics")

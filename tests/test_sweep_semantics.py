@@ -32,6 +32,7 @@ from tests.sweep_cli import (
     run_spec,
     spec_file,
     tune_runs,
+    wait_while_running,
 )
 
 pytestmark = pytest.mark.slow  # real Ray sweeps, kill -9 and resume
@@ -191,10 +192,10 @@ def test_seeds_replicate_the_chosen_rate_over_an_option_grid(tmp_path):
     assert "±" in text and "softmax=true" in text
 
 
-# before_store: refused before the store opens (a new --db file is not even created); the GPU checks
-# need Ray's view of the cluster, so they come after it
+# before_store: refused before the store opens (a new --db file is not even created); on a local Ray the
+# GPU checks come before it too (preflight.check_local_gpus); only a cluster's need Ray's view of it
 @pytest.mark.parametrize("body, message, before_store", [
-    # counted as Ray will count them, before it starts (it started Ray, then asked its node)
+    # counted as Ray will count them, before it starts (it used to start Ray, then ask its node: ~10 s)
     ("resources: {gpus_per_trial: 1}", r"spec.resources.gpus_per_trial: 1 but no node has that many GPUs \(this "
                                        r"machine: 0 GPUs, as Ray detects them\)", True),
     ("resources: {gpus_per_trial: 0.25}", r"spec.resources.gpus_per_trial: 0.25 but no node", True),
@@ -259,9 +260,7 @@ def test_cancel_stops_a_local_run_which_is_stored_cancelled_and_resumes(tmp_path
     run = subprocess.Popen([*CLI, "sweep", "run", spec, "--db", db], cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     try:
-        deadline = time.monotonic() + 180
-        while count(db, RUNNING_WITH_AN_EPOCH) < 1 and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.2)
+        wait_while_running(run, lambda: count(db, RUNNING_WITH_AN_EPOCH) >= 1)
         out = cli("sweep", "cancel", 1, "--db", db)
         assert out.returncode == 0, out.stderr
         assert "sent SIGTERM to the sweep's driver" in out.stdout and "sweep 1 is cancelled" in out.stdout
