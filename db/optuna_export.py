@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from db import queries
 from db.engine import sqlite_path
@@ -26,11 +27,29 @@ STATES = {"complete": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.
           "failed": optuna.trial.TrialState.FAIL}
 
 
+def _check_file(out: str, path: Path) -> None:
+    """An --out path that cannot hold an SQLite file is named before anything opens it: a folder, a
+    folder that does not exist, a file that is not SQLite (left untouched)."""
+    if path.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the Optuna storage a file inside it (e.g. {path / 'studies.db'})")
+    if not path.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {path.parent} does not exist; create it or choose another path")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise ValueError(f"--out {out} is a file that is not an SQLite database; it was left untouched: "
+                                 "choose a new file for --out")
+
+
 def _refuse_foreign(url: str, out: str) -> None:
     """A database that holds tables but not Optuna's is left untouched (Optuna would add its tables)."""
     engine = create_engine(url)
     try:
         names = set(inspect(engine).get_table_names())
+    except DBAPIError as err:  # a damaged SQLite file, a server that does not answer
+        reason = " ".join(str(err.orig).split())
+        raise ValueError(f"--out {out} cannot be opened as an Optuna storage ({reason}); nothing was written to "
+                         "it: choose a new file for --out, or a database server that answers") from None
     finally:
         engine.dispose()
     if names and ("version_info" not in names or "sweeps" in names):
@@ -45,6 +64,8 @@ def export(engine: Engine, sweep_id: int, out: str, store_url: str) -> dict[str,
     url = out if "://" in out else f"sqlite:///{Path(out).expanduser().resolve()}"
     if url == store_url or (sqlite_path(url) is not None and sqlite_path(url) == sqlite_path(store_url)):
         raise ValueError(f"{out} is the results store; give the Optuna studies a file of their own (--out)")
+    if sqlite_path(url) is not None:
+        _check_file(out, sqlite_path(url))
     trials = queries.trials_frame(engine, sweep_id)
     if trials.empty:
         raise ValueError(f"sweep {sweep_id} has no trials yet; nothing to export")

@@ -131,6 +131,24 @@ def test_the_exported_studies_open_in_optuna_with_the_stores_trials(crafted, tmp
         optuna_export.export(engine, sweep, str(other), url)
 
 
+@pytest.mark.parametrize("case", ["folder", "no folder", "text file", "damaged sqlite"])
+def test_an_optuna_out_path_that_cannot_hold_a_storage_is_named_and_left_as_it_was(crafted, tmp_path, case):
+    url, sweep = crafted
+    out = {"folder": tmp_path, "no folder": tmp_path / "missing" / "studies.db",
+           "text file": tmp_path / "notes.txt", "damaged sqlite": tmp_path / "half.db"}[case]
+    before = {"text file": b"my notes\n", "damaged sqlite": b"SQLite format 3\x00" + b"\x00" * 10}.get(case)
+    if before is not None:
+        out.write_bytes(before)
+    match = {"folder": "is a folder; give the Optuna storage a file inside it",
+             "no folder": "does not exist; create it", "text file": "not an SQLite database; it was left untouched",
+             "damaged sqlite": "cannot be opened as an Optuna storage .file is not a database"}[case]
+    with pytest.raises(ValueError, match=match):
+        optuna_export.export(open_store(url, readonly=True), sweep, str(out), url)
+    if before is not None:
+        assert out.read_bytes() == before
+    assert not (tmp_path / "missing").exists()
+
+
 def _readme_examples() -> list[str]:
     text = (REPO / "README.md").read_text()
     return re.findall(r"```python\n(# notebook example.*?)```", text, flags=re.S)
