@@ -71,6 +71,20 @@ def test_trial_run_prints_one_json_line_per_epoch(tmp_path):
     assert max(len(line) for line in out.stdout.splitlines()) < 2000
 
 
+def test_a_trial_config_that_is_not_one_is_named_in_one_line(tmp_path):
+    cases = {"broken.yaml": (b"task: [rte\n", "broken.yaml is not valid YAML"),
+             "binary.yaml": (b"\xff\xfe\x00bad", "binary.yaml is not a text (UTF-8) file: byte 0"),
+             "word.yaml": (b"hello\n", "a trial config is a mapping of options"),
+             "huge.yaml": (b"a: &a [x, x, x, x, x, x, x, x, x, x]\n" + b"".join(
+                 f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                 f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n".encode()
+                 for i in range(8)), "once its YAML aliases")}  # a billion laughs: bounded as a spec is
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        out = here("trial", "run", str(tmp_path / name))
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (name, out.stderr)
+
+
 def test_model_info_matches_the_papers_counts():  # t5-small and t5-base built on the meta device
     out = here("model", "info", "google/t5-base-lm-adapt", "--weights", "random", "--method", "superpos_prompt",
                    "--set", "m=128")

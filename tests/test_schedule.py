@@ -158,6 +158,11 @@ def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
     missing = cli("sweep", "plan", spec, "--throughput", tmp_path / "nope.json")
     assert missing.returncode == 2 and "nope.json: no such file" in missing.stderr
     assert "scripts.benchmarks.schedule" in missing.stderr
+    for name, text in (("notes.txt", "my notes\n"), ("list.json", "[]"), ("rowless.json", '{"provenance": {}}')):
+        (tmp_path / name).write_text(text)
+        wrong = cli("sweep", "plan", spec, "--throughput", tmp_path / name)
+        assert wrong.returncode == 2 and f"{name} is not a throughput table" in wrong.stderr, wrong.stderr
+        assert "Traceback" not in wrong.stderr and "scripts.benchmarks.schedule" in wrong.stderr
     none = cli("sweep", "plan", spec, "--gpus", "0")
     assert none.returncode == 2 and "--gpus 0: must be positive" in none.stderr
 

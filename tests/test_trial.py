@@ -64,6 +64,9 @@ def test_trial_config_names_bad_values():
         TrialConfig.from_dict({"method": "prompt_tuning", "task": "rte", "epoch": 3})
     with pytest.raises(ValueError, match="unknown task 'rtx'"):
         TrialConfig.from_dict({"method": "prompt_tuning", "task": "rtx"})
+    for text in ("hello", ["task: rte"]):  # a YAML file holding a word or a list
+        with pytest.raises(ValueError, match=f"a trial config is a mapping of options .*not a {type(text).__name__}"):
+            TrialConfig.from_dict(text)
 
 
 def test_rank_scores_are_the_label_log_likelihoods():

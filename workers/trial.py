@@ -88,6 +88,9 @@ class TrialConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
         allowed = [f.name for f in fields(cls)]
+        if not isinstance(values, dict):
+            raise ValueError(f"a trial config is a mapping of options (`task: rte`, `lr: 0.3`, ...), not a "
+                             f"{type(values).__name__}; allowed options: {', '.join(allowed)}")
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             raise ValueError(f"unknown trial option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")

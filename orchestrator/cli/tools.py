@@ -34,14 +34,13 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_trial_run(args) -> int:
-    import yaml
-
+    from orchestrator.spec.text import load_yaml, read_text
     from workers.trial import TrialConfig, run_trial
 
     path = Path(args.config)
     if not path.is_file():
         return _fail(f"no trial config at {path}")
-    cfg = TrialConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+    cfg = TrialConfig.from_dict(load_yaml(read_text(path, "trial config"), str(path)) or {})
     run_trial(cfg, report=lambda metrics: print(json.dumps(_printable(metrics)), flush=True))
     return 0
 

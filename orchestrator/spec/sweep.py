@@ -32,7 +32,7 @@ from orchestrator.spec.schema import (
     on_off,
 )
 from orchestrator.spec.stages import grid_note, source_checks, stage_lines
-from orchestrator.spec.text import SpecError, load_yaml, schema_problems
+from orchestrator.spec.text import SpecError, load_yaml, read_text, schema_problems
 from workers.data import local_files
 from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.presets import ARCHITECTURES, RANDOM_PREFIX, is_offline_model, known_vocabulary
@@ -293,8 +293,4 @@ def load_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no sweep spec at {path}; see orchestrator/specs/demo.yaml for an example")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise SpecError(f"{path} is not a text (UTF-8) file: byte {err.start} cannot be read; a spec is YAML") from None
-    return parse_spec(text, str(path))
+    return parse_spec(read_text(path, "spec"), str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -52,6 +53,14 @@ def _expanded(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
         items = [part for pair in children for part in pair] if isinstance(node, yaml.MappingNode) else children
         memo[id(node)] = 1 + sum(_expanded(child, memo, depth + 1) for child in items)
     return memo[id(node)]
+
+
+def read_text(path: Path, kind: str) -> str:
+    """A YAML file's text (a sweep spec's, a trial config's); a file that is not UTF-8 text is named."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path} is not a text (UTF-8) file: byte {err.start} cannot be read; a {kind} is YAML") from None
 
 
 def load_yaml(text: str, source: str) -> Any:

@@ -90,7 +90,17 @@ def load_throughput(path: Path | str | None = THROUGHPUT, spec: SweepSpec | None
     if path is None:
         path = THROUGHPUT if spec is None or spec.resources.gpus_per_trial else THROUGHPUT_CPU
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else {"provenance": {}, "rows": []}
+    if not path.is_file():
+        return {"provenance": {}, "rows": []}
+    try:
+        table = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a throughput table (not JSON: {err}); "
+                         "`python -m scripts.benchmarks.schedule --table FILE` writes one") from None
+    if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
+        raise ValueError(f"{path} is not a throughput table (a JSON object with a list of \"rows\", "
+                         "as orchestrator/throughput.json); `python -m scripts.benchmarks.schedule --table FILE` writes one")
+    return table
 
 
 def architecture(model: str) -> str:
