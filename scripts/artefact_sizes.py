@@ -15,6 +15,7 @@ import json
 
 import torch
 
+from scripts import first_paragraph
 from workers.artefacts import epoch_artefacts
 from workers.assembly import assemble
 from workers.methods import METHOD_CONFIGS, get_method_config
@@ -39,7 +40,7 @@ def sizes(model: str, params: dict | None = None) -> dict[str, dict[str, int]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.artefact_sizes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.artefact_sizes", description=first_paragraph(__doc__))
     parser.add_argument("--model", default="random:google/t5-base-lm-adapt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method option, e.g. m=64")
     args = parser.parse_args(argv)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.tiny_corpus import document, instruction
 from workers.presets import EMBEDDED_WEIGHTS
 
@@ -127,7 +128,7 @@ def save(model, path: Path) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=first_paragraph(__doc__))
     parser.add_argument("--span-steps", type=int, default=1500)
     parser.add_argument("--lm-steps", type=int, default=1500)
     parser.add_argument("--instruction-steps", type=int, default=9000)

@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from scripts import first_paragraph
 from tests.browser import Browser, served_dashboard
 
 SHOTS = {"dashboard-tables.png": ("", ["Task score (%) per cell"]),
@@ -20,7 +21,7 @@ SHOTS = {"dashboard-tables.png": ("", ["Task score (%) per cell"]),
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.screenshots", description=first_paragraph(__doc__))
     parser.add_argument("--db", default="sqlite:///superpos.db")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)

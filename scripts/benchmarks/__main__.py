@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.peft_reference import ours_and_peft, train_step
 from workers.assembly import assemble
 from workers.batching import batches, encode
@@ -108,7 +109,7 @@ def bench_bf16_step(model: str = "random:google/t5-base-lm-adapt", device: str =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks", description=first_paragraph(__doc__))
     parser.add_argument("--model", default="random:google/t5-small-lm-adapt",
                         help="model for the CPU figures (default: the t5-small-lm-adapt shape, random weights)")
     parser.add_argument("--rounds", type=int, default=5)

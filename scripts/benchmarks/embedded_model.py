@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from scripts import first_paragraph
 from workers.data import load_examples
 from workers.evaluation import score_predictions
 from workers.tasks import TASKS, get_task
@@ -42,7 +43,7 @@ def peak(model: str, task: str, method: str, lr: float, epochs: int, params: dic
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.embedded_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.embedded_model", description=first_paragraph(__doc__))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=0.3)
     parser.add_argument("--method", default="prompt_tuning")

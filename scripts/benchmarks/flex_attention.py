@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.pack_steps import CPU, GPU, Bench, matmul_peak, packed_step, seconds_per_step, step_flops, sync
 from workers.flex_attention import use_flex
 from workers.packed_step import packed_losses
@@ -50,7 +51,7 @@ def parity(bench: Bench, members: list, device: str, train: bool) -> tuple[list[
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.flex_attention", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.flex_attention", description=first_paragraph(__doc__))
     parser.add_argument("--out", help="write the figures as JSON here (as they are measured)")
     parser.add_argument("--members", type=int, default=8)
     args = parser.parse_args(argv)

@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from scripts import first_paragraph
+
 SHIPPED = Path(__file__).resolve().parents[2] / "orchestrator" / "throughput.json"
 
 
@@ -71,7 +73,7 @@ def steps(out: Path, rehearse: bool) -> list[tuple[str, list[str], int]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.gpu_session", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.gpu_session", description=first_paragraph(__doc__))
     parser.add_argument("--out", required=True, help="the folder every figure is written to ($OUT on a lent device)")
     parser.add_argument("--budget-s", type=float, default=540, help="stop starting steps past this many seconds")
     parser.add_argument("--rehearse", action="store_true", help="tiny-t5, small settings: check the script on a CPU")

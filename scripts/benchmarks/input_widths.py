@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
+
 MODEL, METHOD, BATCH = "tiny-t5-lm-adapt", "prompt_tuning", 32
 WORDS = ("the a story film about river garden city people time little good bad great old new long night "
          "world house man woman child day way hand life work part place case week company system").split()
@@ -77,7 +79,7 @@ def planned_epoch(task: str, data: Path, table: dict, widths: bool) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.input_widths", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.input_widths", description=first_paragraph(__doc__))
     parser.add_argument("--out", help="write the figures as JSON here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both the row and the epochs")
     args = parser.parse_args(argv)

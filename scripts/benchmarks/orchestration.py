@@ -20,6 +20,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from scripts import first_paragraph
+
 SPEC = """
 name: orchestration-bench
 methods: [prompt_tuning, superpos_prompt]
@@ -60,7 +62,7 @@ def measure(trials: int, slots: int, cache: bool, folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.orchestration", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.orchestration", description=first_paragraph(__doc__))
     parser.add_argument("--trials", type=int, default=80, help="one-epoch trials per sweep (default 80)")
     parser.add_argument("--slots", type=int, default=2, help="concurrent trials (Ray CPUs; default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="off/on pairs, alternating (default 1)")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.flex_attention import datasheet_peak
 from scripts.benchmarks.pack_steps import (
     CPU,
@@ -101,7 +102,7 @@ def write(path: Path, architecture: str, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.pack_widths", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.pack_widths", description=first_paragraph(__doc__))
     parser.add_argument("--models", nargs="+", default=None, help="architectures (default: the packing setup's t5-base)")
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 128], metavar="TOKENS")

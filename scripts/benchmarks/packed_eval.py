@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.__main__ import side_by_side
 from workers.evaluation import outputs
 from workers.member import Member
@@ -106,7 +107,7 @@ def bench(model: str, task: str, k: int, samples: int, batch: int, rounds: int, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.packed_eval", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.packed_eval", description=first_paragraph(__doc__))
     parser.add_argument("--model", default="tiny-t5-lm-adapt")
     parser.add_argument("--task", default="mnli")
     parser.add_argument("--members", type=int, default=4)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.pack_steps import (
     CPU,
     DTYPES,
@@ -230,7 +231,7 @@ def cpu(results: Results, rounds: int = 5) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.packing", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.packing", description=first_paragraph(__doc__))
     parser.add_argument("--out", default="bench-results.json")
     parser.add_argument("--budget-s", type=float, default=540.0, help="stop starting compiled runs after this")
     parser.add_argument("--solo-worker", help=argparse.SUPPRESS)

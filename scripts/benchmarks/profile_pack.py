@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from scripts.benchmarks.pack_steps import CPU, GPU, Bench, packed_step, seconds_per_step, sync
 
 CLASSES = (  # first match wins: attention before matmul (flash kernels hold "gemm"-like names)
@@ -66,7 +67,7 @@ def summarize(times: dict[str, float], steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.profile_pack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.profile_pack", description=first_paragraph(__doc__))
     parser.add_argument("--out", help="write the figures as JSON here")
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)

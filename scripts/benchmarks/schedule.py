@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
+
 METHODS = ("prompt_tuning", "superpos_prompt")
 TASKS = ("sst2", "rte", "cola", "boolq", "mnli")  # the validation sweep's and the demo's
 MODEL = "tiny-t5-lm-adapt"
@@ -200,7 +202,7 @@ def measured_span(db: Path) -> tuple[float, int, str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.schedule", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.schedule", description=first_paragraph(__doc__))
     parser.add_argument("--table", help="where to write the measured throughput table (default: a temp file; "
                         "orchestrator/throughput-cpu.json is the one `sweep plan` reads for CPU sweeps)")
     parser.add_argument("--out", help="write the figures as JSON here")

@@ -16,6 +16,7 @@ from pathlib import Path
 from db import queries, tables
 from db.engine import open_store
 from db.writer import ResultsWriter
+from scripts import first_paragraph
 
 KEYS = ("val/score",)  # one key per step: trials x steps rows
 
@@ -61,7 +62,7 @@ def time_queries(url: str, sweep_id: int, repeats: int = 3) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.store_scale", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.store_scale", description=first_paragraph(__doc__))
     parser.add_argument("--db", help="store URL (default: a new SQLite file in a temporary folder)")
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=500)

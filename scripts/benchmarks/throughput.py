@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from scripts import first_paragraph
 from workers.assembly import assemble
 from workers.methods import METHOD_CONFIGS, get_method_config
 from workers.models import load_model
@@ -126,7 +127,7 @@ def measure(model: str, method: str, precision: str, device: str, batch_size: in
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.throughput", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmarks.throughput", description=first_paragraph(__doc__))
     parser.add_argument("--models", nargs="+", default=["google/t5-small-lm-adapt", "google/t5-base-lm-adapt"])
     parser.add_argument("--methods", nargs="+", default=list(METHOD_CONFIGS))
     parser.add_argument("--precision", default=None, help="bf16 on a GPU, fp32 on a CPU (default)")
