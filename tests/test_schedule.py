@@ -163,6 +163,10 @@ def test_plan_refuses_a_missing_table_and_a_cluster_of_no_gpus(tmp_path):
         wrong = cli("sweep", "plan", spec, "--throughput", tmp_path / name)
         assert wrong.returncode == 2 and f"{name} is not a throughput table" in wrong.stderr, wrong.stderr
         assert "Traceback" not in wrong.stderr and "scripts.benchmarks.schedule" in wrong.stderr
+    (tmp_path / "short.json").write_text('{"rows": [{"architecture": "tiny-t5", "precision": "fp32", '
+                                          '"method": "prompt_tuning", "train_examples_per_s": 90.0}]}')
+    short = cli("sweep", "plan", spec, "--throughput", tmp_path / "short.json")
+    assert short.returncode == 2 and "row 0 of the throughput table lacks eval_examples_per_s" in short.stderr
     none = cli("sweep", "plan", spec, "--gpus", "0")
     assert none.returncode == 2 and "--gpus 0: must be positive" in none.stderr
 

@@ -85,6 +85,9 @@ def per_epoch(spec: SweepSpec, load: TaskLoad) -> tuple[int, int]:
     return load.train - holdout, load.validation + holdout
 
 
+ROW_KEYS = ("architecture", "precision", "method", "train_examples_per_s", "eval_examples_per_s")  # what plans read
+
+
 def load_throughput(path: Path | str | None = THROUGHPUT, spec: SweepSpec | None = None) -> dict:
     """A throughput table; `path` None: the shipped one for the spec's device (GPU, else CPU)."""
     if path is None:
@@ -100,6 +103,11 @@ def load_throughput(path: Path | str | None = THROUGHPUT, spec: SweepSpec | None
     if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
         raise ValueError(f"{path} is not a throughput table (a JSON object with a list of \"rows\", "
                          "as orchestrator/throughput.json); `python -m scripts.benchmarks.schedule --table FILE` writes one")
+    for number, row in enumerate(table["rows"]):
+        lacks = [key for key in ROW_KEYS if not isinstance(row, dict) or key not in row]
+        if lacks:
+            raise ValueError(f"{path}: row {number} of the throughput table lacks {', '.join(lacks)} (each row has "
+                             f"{', '.join(ROW_KEYS)}, as orchestrator/throughput.json)")
     return table
 
 
