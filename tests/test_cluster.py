@@ -56,10 +56,33 @@ def _superpos(cluster, *args, timeout=120):
                           text=True, cwd=REPO, env=cluster["env"], timeout=timeout)
 
 
+def _refused_token(cluster, tmp_path, spec: Path, db: Path) -> None:
+    """A shell without the cluster's token (none, or another) is refused before anything is stored, in
+    one line that says what to set: Ray's client retried for ~20 s, printing `Unauthenticated` each time."""
+    mine = {k: v for k, v in cluster["env"].items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    mine["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    none = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "run", spec, "--db", db],
+                          capture_output=True, text=True, cwd=REPO, env=mine, timeout=120)
+    assert none.returncode == 2 and not db.exists(), none.stderr[-3000:]
+    assert "requires token authentication and this shell sends no token: set RAY_AUTH_MODE=token" in none.stderr
+    assert "Unauthenticated" not in none.stdout + none.stderr
+    other = tmp_path / "other-token"
+    other.write_text("0" * 64)
+    check = "import sys; from orchestrator.spec.ray_token import check_cluster_token; check_cluster_token('auto')"
+    wrong = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, timeout=60,
+                           env={**mine, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(other)})
+    assert "refused this shell's Ray token (not the cluster's token)" in wrong.stderr, wrong.stderr[-3000:]
+    right = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, timeout=60,
+                           env=cluster["env"])
+    assert right.returncode == 0, right.stderr[-3000:]
+
+
 def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
     db = tmp_path / "r.db"
     url = f"sqlite:///{db}"
     spec = tmp_path / "one.yaml"
+    spec.write_text(SPEC.format(name="refused", trials=1, epochs=1, train=8))
+    _refused_token(cluster, tmp_path, spec, db)
     spec.write_text(SPEC.format(name="submitted", trials=2, epochs=1, train=32))
     out = _superpos(cluster, "sweep", "submit", spec, "--address", cluster["address"], "--db", url)
     assert out.returncode == 0, out.stderr

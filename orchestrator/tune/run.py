@@ -20,6 +20,7 @@ from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
 from orchestrator.spec.preflight import check_address, check_environment, check_local_gpus, check_resources
+from orchestrator.spec.ray_token import check_cluster_token
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
 from orchestrator.tune.measured import train_sizes
@@ -151,6 +152,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     db_url = resolve_url(db_url)
     check_environment(spec)  # before the store opens: a spec that cannot run leaves no new file behind
     check_address(spec.ray.address)
+    check_cluster_token(spec.ray.address)
     check_local_gpus(spec)
     if spec.tracking.mlflow is not None:
         from orchestrator.tune.tracking import check_mlflow

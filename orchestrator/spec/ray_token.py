@@ -1,0 +1,69 @@
+"""Does the Ray cluster a spec joins take this shell's token? Asked of its GCS in one gRPC call,
+before `ray.init`: a cluster with token authentication refuses a missing or wrong token with
+UNAUTHENTICATED at once, where Ray's client retries for about 20 s and prints an `Unauthenticated`
+line each time before it gives up.
+
+The call carries the metadata Ray's own client would send (its token loader reads RAY_AUTH_MODE,
+RAY_AUTH_TOKEN_PATH and ~/.ray/auth_token). Any other answer, or a Ray without token
+authentication, is left to `ray.init`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from orchestrator.spec import SpecError
+
+CHECK_ALIVE = "/ray.rpc.NodeInfoGcsService/CheckAlive"  # answered by any GCS; no request fields needed
+HOW = ("set RAY_AUTH_MODE=token and the cluster's token in this shell (RAY_AUTH_TOKEN_PATH=FILE, or "
+       "~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
+
+
+def _gcs_address(address: str) -> str | None:
+    """host:port of the GCS that `ray.init(address=...)` would join (`auto`: RAY_ADDRESS, else the
+    cluster `ray start` last started here); None where it would not join one."""
+    from ray._private.services import get_ray_address_from_environment
+
+    quiet = logging.getLogger("ray._private.services")  # ray.init says the same warnings once more
+    level, quiet.level = quiet.level, logging.ERROR
+    try:
+        found = get_ray_address_from_environment(address, None) if address == "auto" else address
+    except Exception:  # noqa: BLE001 - no cluster found: ray.init says so
+        return None
+    finally:
+        quiet.setLevel(level)
+    return None if not found or found in ("auto", "local") or "://" in found else found
+
+
+def check_cluster_token(address: str | None, timeout: float = 3.0) -> None:
+    """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another)."""
+    if not address or address == "local" or address.startswith("ray://"):
+        return
+    try:
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    import grpc
+
+    gcs = _gcs_address(address)
+    if gcs is None:
+        return
+    try:
+        metadata = _get_authentication_metadata_tuple()
+    except Exception:  # noqa: BLE001 - e.g. RAY_AUTH_MODE=token without a token file: ray.init says what to do
+        return
+    with grpc.insecure_channel(gcs) as channel:
+        probe = channel.unary_unary(CHECK_ALIVE, request_serializer=lambda _: b"", response_deserializer=bytes)
+        try:
+            probe(None, timeout=timeout, metadata=metadata)
+            return
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.UNAUTHENTICATED:
+                return
+    if not metadata:
+        raise SpecError(f"spec.ray.address: the Ray cluster at {gcs} requires token authentication and this shell "
+                        f"sends no token: {HOW}")
+    raise SpecError(f"spec.ray.address: the Ray cluster at {gcs} refused this shell's Ray token (not the cluster's "
+                    f"token): {HOW}")
