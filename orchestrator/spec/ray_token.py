@@ -25,7 +25,8 @@ def _gcs_address(address: str) -> str | None:
     from ray._private.services import get_ray_address_from_environment
 
     quiet = logging.getLogger("ray._private.services")  # ray.init says the same warnings once more
-    level, quiet.level = quiet.level, logging.ERROR
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         found = get_ray_address_from_environment(address, None) if address == "auto" else address
     except Exception:  # noqa: BLE001 - no cluster found: ray.init says so
