@@ -228,6 +228,9 @@ LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"
     (BASE + "x: " + "[" * 50_000 + "]" * 50_000 + "\n", r"nests too deeply|is 100,\d+ characters"),
     (BASE + "seeds: [" + "9" * 5000 + "]\n", r"holds a value that cannot be read: Exceeds the limit"),
     (BASE + "name: " + "x" * 5000 + "\n", r"^spec.name: String should have at most 200 characters \(got 'xxx"),
+    (BASE + "training: {device: tpu}\n", r"^spec.training.device: must be auto \(cuda when .*cuda:N, mps \(got 'tpu'\)$"),
+    (BASE + "training: {device: cuda}\n", r"^spec.training.device: 'cuda', but a trial sees 0 GPU\(s\)"),  # all failed
+    (BASE + "training: {device: 'cuda:1'}\nresources: {gpus_per_trial: 1}\n", r"'cuda:1', but a trial sees 1 GPU\(s\)"),
 ])
 def test_hostile_and_contradictory_specs_end_in_one_clear_line(text, message):
     """Each used to crash (a traceback), hang (minutes, gigabytes) or drop a key silently."""

@@ -64,6 +64,8 @@ def test_trial_config_names_bad_values():
         TrialConfig.from_dict({"method": "prompt_tuning", "task": "rte", "epoch": 3})
     with pytest.raises(ValueError, match="unknown task 'rtx'"):
         TrialConfig.from_dict({"method": "prompt_tuning", "task": "rtx"})
+    with pytest.raises(ValueError, match="device must be auto .*cuda:N, mps, got 'tpu'"):
+        TrialConfig.from_dict({"method": "prompt_tuning", "task": "rte", "device": "tpu"})
     for text in ("hello", ["task: rte"]):  # a YAML file holding a word or a list
         with pytest.raises(ValueError, match=f"a trial config is a mapping of options .*not a {type(text).__name__}"):
             TrialConfig.from_dict(text)
@@ -167,3 +169,14 @@ def test_a_full_finetuning_compile_that_fails_goes_on_eager_with_a_warning():
     with pytest.warns(RuntimeWarning, match="this backend cannot compile"):
         fell_back, _ = _ft(broken, epochs=1)
     assert fell_back[0]["train/loss"] == pytest.approx(eager[0]["train/loss"], abs=1e-6)
+
+
+def test_a_device_this_process_cannot_use_is_named():
+    """`device: cuda` on a machine without it failed deep in torch ('Torch not compiled with CUDA
+    enabled'); no machine has a 100th GPU."""
+    from workers.member import resolve_device
+
+    with pytest.raises(ValueError, match=r"device 'cuda:99': this process sees \d+ cuda device\(s\).*use device: auto"):
+        resolve_device("cuda:99")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -29,7 +29,14 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    return torch.device(name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    """`auto`: cuda when available, else cpu; a device this process cannot use is named before any
+    tensor goes there."""
+    device = torch.device(name if name != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    count = {"cuda": torch.cuda.device_count, "mps": lambda: int(torch.backends.mps.is_available())}.get(device.type)
+    if count is not None and (device.index or 0) >= count():
+        raise ValueError(f"device {name!r}: this process sees {count()} {device.type} device(s) (torch "
+                         f"{torch.__version__}); use device: auto, cpu, or a {device.type} device it has")
+    return device
 
 
 def frozen_model(cfg, method_cfg, cache: bool):

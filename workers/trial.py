@@ -8,6 +8,7 @@ one); a pack of several trials on one model is workers/pack.py, and both build o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal, get_args, get_type_hints
@@ -25,9 +26,12 @@ Template = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]  # workers/task
 EVAL_MODES, PROTOCOLS, PRECISIONS = get_args(EvalMode), get_args(EvalProtocol), get_args(Precision)
 
 
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # torch devices a trial can train on
+
+
 def _opt(default: Any, help: str, **bounds: Any) -> Any:
     """A TrialConfig field whose help text is the one documentation of the option (CLI help, the spec's
-    JSON Schema, README); `bounds` (ge=1) are checked by both."""
+    JSON Schema, README); `bounds` (ge=1, pattern=REGEX) are checked by both."""
     metadata = {"help": help, **bounds}
     if isinstance(default, dict):
         return field(default_factory=dict, metadata=metadata)
@@ -60,7 +64,7 @@ class TrialConfig:
                                            "reference_hub_fields (the same with the hub's field names) or "
                                            "keyvalue (workers/tasks.py)")
     holdout_size: int | None = _opt(None, "examples held out for selection under a holdout protocol", ge=1)
-    device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
+    device: str = _opt("auto", "auto (cuda when available, else cpu), cpu, cuda, cuda:N, mps", pattern=DEVICES)
     precision: Precision = _opt("fp32", "fp32 or bf16: prompt methods run the frozen T5 in bfloat16 (their own "
                                         "parameters stay float32); full fine-tuning keeps float32 weights and "
                                         "computes in bfloat16 (autocast)")
@@ -111,6 +115,8 @@ class TrialConfig:
             if "ge" in f.metadata and value is not None and (
                     not isinstance(value, int) or isinstance(value, bool) or value < f.metadata["ge"]):
                 raise ValueError(f"{f.name} must be an integer >= {f.metadata['ge']}, got {value!r}")
+            if "pattern" in f.metadata and not re.fullmatch(f.metadata["pattern"], str(value)):
+                raise ValueError(f"{f.name} must be {f.metadata['help']}, got {value!r}")
 
     def method_config(self):
         overrides = {k: v for k, v in (("lr", self.lr), ("weight_decay", self.weight_decay)) if v is not None}

@@ -114,7 +114,9 @@ def _training_spec() -> type[Section]:
     for f in fields(TrialConfig):
         if f.name in GRID_FIELDS:
             continue
-        bounds = {"ge": f.metadata["ge"]} if "ge" in f.metadata else {}
+        bounds = {key: f.metadata[key] for key in ("ge", "pattern") if key in f.metadata}
+        if "pattern" in bounds:
+            bounds["pattern"] = f"^({bounds['pattern']})$"
         default = {"default_factory": f.default_factory} if f.default_factory is not MISSING else {
             "default": f.default}
         columns[f.name] = (types[f.name], Field(description=f.metadata["help"], **default, **bounds))

@@ -233,6 +233,10 @@ def _cross_checks(model: SpecModel, spec: SweepSpec, problems: list[str]) -> Non
         problems.append(f"spec.scheduler.grace_period: {model.scheduler.grace_period} is more than the "
                         f"{spec.epochs} epochs of a trial; lower it or raise spec.training.epochs")
     source_checks(model, spec, problems)
+    device, gpus = str(spec.training.get("device", "auto")), math.ceil(model.resources.gpus_per_trial)
+    if device.startswith("cuda") and int(device.partition(":")[2] or 0) >= gpus:  # a trial sees its own GPUs only
+        problems.append(f"spec.training.device: {device!r}, but a trial sees {gpus} GPU(s) (Ray hides all but spec.resources"
+                        ".gpus_per_trial), so every trial would fail; give trials the GPUs, or use device: auto")
     packable = [m for m in spec.methods if METHOD_CONFIGS[m].trains_prompt]
     if isinstance(model.resources.pack_size, int) and model.resources.pack_size > 1 and not packable:
         problems.append(f"spec.resources.pack_size: {model.resources.pack_size}, but nothing can be packed: "

@@ -95,16 +95,21 @@ def _path(loc: tuple) -> str:
 UNION_TAG = re.compile(r"^(int|bool|str|float|none|[a-z-]+\[.*\])$")  # pydantic's name of a union's member
 
 
+def _section(model: type | None, loc: tuple) -> dict:
+    """The fields of the section of `model` that holds the key at `loc` ({} where there is none)."""
+    section = model
+    for part in loc[:-1]:
+        field = getattr(section, "model_fields", {}).get(part)
+        section = getattr(field, "annotation", None) if field is not None else None
+    return getattr(section, "model_fields", {})
+
+
 def _unknown_key(model: type | None, loc: tuple, hints: dict[tuple, str]) -> str:
     """Why a key is unknown (`hints`, by its place), else with the closest allowed key of its section."""
     key = loc[-1] if loc else ""
     if loc in hints:
         return hints[loc]
-    section = model
-    for part in loc[:-1]:
-        field = getattr(section, "model_fields", {}).get(part)
-        section = getattr(field, "annotation", None) if field is not None else None
-    allowed = list(getattr(section, "model_fields", {}))
+    allowed = list(_section(model, loc))
     close = difflib.get_close_matches(str(key), allowed, n=1)
     return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + \
         "; see `superpos sweep schema` for the allowed ones"
@@ -123,6 +128,8 @@ def schema_problems(err: ValidationError, model: type | None = None, hints: dict
         first = errors[0]
         if first["type"] == "extra_forbidden":
             msg = _unknown_key(model, loc, hints or {})
+        elif first["type"] == "string_pattern_mismatch" and loc and loc[-1] in _section(model, loc):
+            msg = f"must be {_section(model, loc)[loc[-1]].description}"  # its help lists what a pattern allows
         elif len(errors) > 1:
             wanted = dict.fromkeys(e["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
                                    for e in errors)
