@@ -42,6 +42,7 @@ def test_table_page_shows_the_sweep_in_the_papers_layout(tiny_sweep, monkeypatch
     [shown] = _markdown_tables(at)
     expected = formats.render(*tables.build(open_store(url, readonly=True), "main", sweep_id), "markdown")
     assert shown == expected  # the same table as `superpos table --format markdown`
+    assert any("at the learning rate Optuna chose" in c.value for c in at.caption)
     assert shown.count("| tiny-t5 |") == len(spec.methods) * len(spec.dropout) and "rte" in shown
     assert [b.label for b in at.get("download_button")] == ["Download csv", "Download markdown", "Download latex"]
     at.radio[2].set_value("final").run()  # score at the final epoch
@@ -59,6 +60,8 @@ def test_table_page_shows_the_papers_tables_and_filters(tiny_sweep, monkeypatch)
     base = next(line for line in paper.splitlines()
                 if line.startswith("| google/t5-base-lm-adapt | superpos_prompt | 128 | off |"))
     assert base.rstrip(" |").endswith("75.8")  # the paper's Table 1 average for this row
+    captions = [c.value for c in at.caption]  # said of the paper's numbers, not of an Optuna choice in this store
+    assert any("Table 1 as published" in c for c in captions) and not any("Optuna chose" in c for c in captions)
     appendix = at.dataframe[-1].value  # the paper's Table 3
     assert {"model", "variant", "reported_by"} <= set(appendix.columns) and "google-t5/t5-base" in set(appendix["model"])
     at.radio[1].set_value("standardized").run()

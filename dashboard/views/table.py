@@ -18,6 +18,9 @@ CAPTIONS = {
             "held-out test under a holdout protocol), mean ± std over seeds. Two-metric tasks show both "
             "metrics (a/b); † marks a run with no valid output (scored 0); the best of each column is bold; "
             "the average is over the tasks shown.",
+    "paper": "The paper's Table 1 as published (its numbers, not a run of this store): task score (%) per cell, "
+             "SuperPos at m = 128. Two-metric tasks show both metrics (a/b); † marks a run with no valid output "
+             "(scored 0); the best of each column is bold; the average is over the tasks shown.",
     "standardized": "The paper's Table 2 rule: each task min-max scaled to 0..100 across these rows, then the mean "
                     "and the population standard deviation over tasks (rows missing a task are left out, and so are tasks on "
                     "which every row ties: `tasks` counts the tasks scaled).",
@@ -79,7 +82,7 @@ def page() -> None:
         return
     model, filters = _filters(scores)
     table, numbers = data.table(url, kind, source, selection, model, filters, against)
-    st.caption(CAPTIONS["sweeps" if against is not None else kind])
+    st.caption(CAPTIONS["sweeps" if against is not None else "paper" if (kind, source) == ("main", "paper") else kind])
     if table.empty:
         st.info("No rows: " + (("the two sweeps share no cell (model, method, options, dropout and task)."
                                 if against is not None else "no row and task of this sweep is in the paper's "
