@@ -34,3 +34,23 @@ def test_a_local_ray_that_cannot_start_is_said_of_this_machine(tmp_path):
         "Not a directory" in said and "RAY_TMPDIR" in said, said
     assert "address" not in said and "token" not in said and "Traceback" not in out.stderr
     assert count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
+
+
+def test_address_local_starts_the_same_local_ray_as_no_address(capsys):
+    """Ray's own word 'local' (a new local Ray) was passed to ray.init as a cluster's address: the
+    spec's num_cpus and the local settings were dropped (Ray took every CPU and started its
+    dashboard) and the driver warned about the token of a cluster it had not joined."""
+    import ray
+
+    from orchestrator.spec import parse_spec
+    from orchestrator.tune.ray_start import start_ray
+
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {address: local, num_cpus: 1}\n")
+    assert not spec.ray.joins_cluster and parse_spec("methods: [prompt_tuning]\ntasks: [rte]\n"
+                                                     "ray: {address: auto}\n").ray.joins_cluster
+    try:
+        assert start_ray(spec)
+        assert ray.cluster_resources().get("CPU") == 1  # the spec's num_cpus (this machine has more)
+    finally:
+        ray.shutdown()
+    assert "cluster" not in capsys.readouterr().err

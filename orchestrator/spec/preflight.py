@@ -166,7 +166,7 @@ def check_local_gpus(spec: SweepSpec) -> None:
     counted as Ray will count them (spec.ray.num_gpus, else the accelerators it detects, within
     CUDA_VISIBLE_DEVICES). A cluster's are asked once joined (check_resources)."""
     need = spec.resources.gpus_per_trial
-    if not need or spec.ray.address not in (None, "local"):
+    if not need or spec.ray.joins_cluster:
         return
     try:
         from ray._private.resource_and_label_spec import ResourceAndLabelSpec

@@ -19,7 +19,7 @@ HOW = ("set RAY_AUTH_MODE=token and the cluster's token in this shell (RAY_AUTH_
        "~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
 
 
-def _gcs_address(address: str) -> str | None:
+def _gcs_address(address: str | None) -> str | None:
     """host:port of the GCS that `ray.init(address=...)` would join (`auto`: RAY_ADDRESS, else the
     cluster `ray start` last started here); None where it would not join one."""
     from ray._private.services import get_ray_address_from_environment
@@ -36,10 +36,9 @@ def _gcs_address(address: str) -> str | None:
     return None if not found or found in ("auto", "local") or "://" in found else found
 
 
-def check_cluster_token(address: str | None, timeout: float = 3.0) -> None:
-    """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another)."""
-    if not address or address == "local" or address.startswith("ray://"):
-        return
+def check_cluster_token(address: str, timeout: float = 3.0) -> None:
+    """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another); an
+    address that joins no GCS (null, 'local', a ray:// client address) is left alone."""
     try:
         from ray._private.authentication.grpc_authentication_client_interceptor import (
             _get_authentication_metadata_tuple,

@@ -166,7 +166,8 @@ class ResourceSpec(Section):
 
 
 class RaySpec(Section):
-    address: str | None = Field(None, description="null: start a local Ray; 'auto' or ray://host:10001: a cluster")
+    address: str | None = Field(None, description="null or 'local': start a local Ray; 'auto', "
+                                                    "host:port or ray://host:10001: a cluster")
     num_cpus: int | None = Field(None, ge=1, description="local Ray only")
     num_gpus: int | None = Field(None, ge=0, description="local Ray only")
     storage_path: str | None = Field(None, description="where Tune keeps trial folders: an absolute path (~ allowed) or "
@@ -183,6 +184,11 @@ class RaySpec(Section):
             raise ValueError(f"{value!r} is a relative path, which Tune cannot take: give an absolute one (from "
                              f"here: {Path(value).absolute()}) or a URI")
         return value
+
+    @property
+    def joins_cluster(self) -> bool:
+        """A running cluster is joined; null and 'local' (Ray's own word) start a local Ray."""
+        return self.address not in (None, "local")
 
 
 class MlflowSpec(Section):

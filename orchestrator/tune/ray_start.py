@@ -31,11 +31,11 @@ def start_ray(spec: SweepSpec) -> bool:
         return False
     quiet_token_notice()
     try:
-        if spec.ray.address:
+        if spec.ray.joins_cluster:
             ray.init(address=spec.ray.address, log_to_driver=False)
         else:
-            ray.init(num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus, include_dashboard=False,
-                     object_store_memory=200 * 1024**2, log_to_driver=False,
+            ray.init(address=spec.ray.address, num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus,  # None or "local"
+                     include_dashboard=False, object_store_memory=200 * 1024**2, log_to_driver=False,
                      _system_config=_LOCAL_SYSTEM_CONFIG)
     except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
         raise SpecError(_not_started(spec, first_line(str(err)))) from None
@@ -45,10 +45,10 @@ def start_ray(spec: SweepSpec) -> bool:
     skip_unsent_usage_tag()
     from orchestrator.cli.jobs import token_file_warning
 
-    warning = token_file_warning() if spec.ray.address else None
+    warning = token_file_warning() if spec.ray.joins_cluster else None
     if warning:
         print(warning, file=sys.stderr)
-    if spec.ray.address and not _token_auth():
+    if spec.ray.joins_cluster and not _token_auth():
         print("WARNING: joined a Ray cluster that has token authentication off: anyone who reaches its ports can "
               "run code on it. Start the head with RAY_AUTH_MODE=token (see the README's cluster section) and "
               "attach with RAY_AUTH_MODE=token and its token.", file=sys.stderr)
@@ -57,7 +57,7 @@ def start_ray(spec: SweepSpec) -> bool:
 
 def _not_started(spec: SweepSpec, why: str) -> str:
     """What a Ray that did not start or connect is told: a cluster's address and token, or this machine."""
-    if spec.ray.address not in (None, "local"):  # "local": a new local Ray, as with no address
+    if spec.ray.joins_cluster:
         return (f"spec.ray.address: Ray did not connect to {spec.ray.address} ({why}). A cluster with token "
                 "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) "
                 "in this shell")

@@ -152,7 +152,8 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     db_url = resolve_url(db_url)
     check_environment(spec)  # before the store opens: a spec that cannot run leaves no new file behind
     check_address(spec.ray.address)
-    check_cluster_token(spec.ray.address)
+    if spec.ray.joins_cluster:
+        check_cluster_token(spec.ray.address)
     check_local_gpus(spec)
     if spec.tracking.mlflow is not None:
         from orchestrator.tune.tracking import check_mlflow
