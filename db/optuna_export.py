@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from db import queries
-from db.engine import sqlite_path
+from db.engine import SQLITE_MAGIC, sqlite_path
 
 STATES = {"complete": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED,
           "failed": optuna.trial.TrialState.FAIL}
@@ -36,7 +36,7 @@ def _check_file(out: str, path: Path) -> None:
         raise ValueError(f"--out {out}: folder {path.parent} does not exist; create it or choose another path")
     if path.is_file() and path.stat().st_size:
         with path.open("rb") as handle:
-            if handle.read(16) != b"SQLite format 3\x00":
+            if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:  # never the store (refused above): no lock of ours
                 raise ValueError(f"--out {out} is a file that is not an SQLite database; it was left untouched: "
                                  "choose a new file for --out")
 
