@@ -68,7 +68,7 @@ def _refused_token(cluster, tmp_path, spec: Path, db: Path) -> None:
     assert "Unauthenticated" not in none.stdout + none.stderr
     other = tmp_path / "other-token"
     other.write_text("0" * 64)
-    check = "import sys; from orchestrator.spec.ray_token import check_cluster_token; check_cluster_token('auto')"
+    check = "from orchestrator.spec.ray_token import check_cluster_token; check_cluster_token('auto')"
     wrong = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, timeout=60,
                            env={**mine, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(other)})
     assert "refused this shell's Ray token (not the cluster's token)" in wrong.stderr, wrong.stderr[-3000:]
