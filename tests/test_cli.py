@@ -51,6 +51,18 @@ def test_bad_spec_fails_before_anything_starts(tmp_path):
     assert not (tmp_path / "r.db").exists()
 
 
+def test_submit_refuses_a_spec_that_would_not_join_the_cluster(tmp_path):
+    """A null or 'local' address in a job started a Ray of its own on the head (or, before, failed in the
+    job's log: "When connecting to an existing cluster, object_store_memory must not be provided")."""
+    for address in ("null", "local"):
+        spec = tmp_path / f"{address}.yaml"
+        spec.write_text(f"methods: [prompt_tuning]\ntasks: [rte]\nray: {{address: {address}}}\n")
+        out = here("sweep", "submit", spec, "--address", "http://127.0.0.1:1", "--db", tmp_path / "r.db")
+        assert out.returncode == 2 and out.stderr.startswith(f"superpos: error: {spec}: ray.address is {address}, "
+                                                             "which starts a local Ray"), out.stderr
+        assert "set `ray: {address: auto}`" in out.stderr and not (tmp_path / "r.db").exists()
+
+
 def test_table_on_missing_database_is_a_clear_error(tmp_path):
     out = here("table", "--db", str(tmp_path / "none.db"))
     assert out.returncode == 2 and "no results database" in out.stderr

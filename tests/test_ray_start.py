@@ -36,18 +36,22 @@ def test_a_local_ray_that_cannot_start_is_said_of_this_machine(tmp_path):
     assert count(str(db), "SELECT COUNT(*) FROM sweeps") == 0
 
 
-def test_address_local_starts_the_same_local_ray_as_no_address(capsys):
-    """Ray's own word 'local' (a new local Ray) was passed to ray.init as a cluster's address: the
-    spec's num_cpus and the local settings were dropped (Ray took every CPU and started its
-    dashboard) and the driver warned about the token of a cluster it had not joined."""
+def test_no_address_starts_a_local_ray_even_where_ray_address_is_exported(capsys, monkeypatch):
+    """Null was passed to ray.init as is, which Ray reads as RAY_ADDRESS (else the cluster `ray start`
+    left on this machine): the sweep then failed with "a local Ray did not start on this machine (When
+    connecting to an existing cluster, object_store_memory must not be provided.)". Ray's own word
+    'local' was passed as a cluster's address: the spec's num_cpus and the local settings were dropped
+    (Ray took every CPU and started its dashboard) and the driver warned about a cluster's token."""
     import ray
 
     from orchestrator.spec import parse_spec
     from orchestrator.tune.ray_start import start_ray
 
-    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {address: local, num_cpus: 1}\n")
-    assert not spec.ray.joins_cluster and parse_spec("methods: [prompt_tuning]\ntasks: [rte]\n"
-                                                     "ray: {address: auto}\n").ray.joins_cluster
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {num_cpus: 1}\n")
+    for address, joins in (("null", False), ("local", False), ("auto", True), ("'127.0.0.1:6379'", True)):
+        assert parse_spec(f"methods: [prompt_tuning]\ntasks: [rte]\nray: {{address: {address}}}\n").ray.joins_cluster \
+            is joins, address
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # nothing listens there
     try:
         assert start_ray(spec)
         assert ray.cluster_resources().get("CPU") == 1  # the spec's num_cpus (this machine has more)

@@ -231,6 +231,8 @@ LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"
     (BASE + "training: {device: tpu}\n", r"^spec.training.device: must be auto \(cuda when .*cuda:N, mps \(got 'tpu'\)$"),
     (BASE + "training: {device: cuda}\n", r"^spec.training.device: 'cuda', but a trial sees 0 GPU\(s\)"),  # all failed
     (BASE + "training: {device: 'cuda:1'}\nresources: {gpus_per_trial: 1}\n", r"'cuda:1', but a trial sees 1 GPU\(s\)"),
+    (BASE + "ray: {address: auto, num_cpus: 4}\n", r"^spec.ray: num_cpus sizes a local Ray only, and address 'auto' j"),
+    (BASE + "ray: {address: '10.0.0.1:6379', num_gpus: 0}\n", r"^spec.ray: num_gpus sizes a local Ray only"),
 ])
 def test_hostile_and_contradictory_specs_end_in_one_clear_line(text, message):
     """Each used to crash (a traceback), hang (minutes, gigabytes) or drop a key silently."""
@@ -285,8 +287,7 @@ def test_the_readmes_annotated_spec_is_a_valid_spec():
     text = (REPO / "README.md").read_text()
     start = text.index("```yaml", text.index("## Sweep specs")) + len("```yaml")
     spec = parse_spec(text[start:text.index("```", start)], "README.md")
-    cells = expand(spec)
-    assert spec.n_cells() == len(cells) and {c.dropout for c in cells if c.method == "superpos_prompt"} == {False}
+    assert spec.n_cells() == len(cells := expand(spec)) and {c.dropout for c in cells if c.method == "superpos_prompt"} == {False}
 
 
 def test_tunes_storage_path_is_absolute_or_a_uri():

@@ -147,9 +147,13 @@ def cmd_sweep_status(args) -> int:
 def cmd_sweep_submit(args) -> int:
     from db.engine import display_url, resolve_url
     from orchestrator.cli import jobs
-    from orchestrator.spec import load_spec
+    from orchestrator.spec import SpecError, load_spec
 
     spec = load_spec(args.spec)  # every check of the spec before anything is uploaded
+    if not spec.ray.joins_cluster:  # the job would start a second Ray on the head, beside the cluster's own
+        raise SpecError(f"{args.spec}: ray.address is {spec.ray.address or 'null'}, which starts a local Ray; a "
+                        "submitted sweep runs as a job on the cluster and joins it: set `ray: {address: auto}` "
+                        "(and drop num_cpus/num_gpus), or run it here with `superpos sweep run`")
     for warning in (jobs.auth_warning(args.address), jobs.token_file_warning()):
         if warning:
             print(warning, file=sys.stderr)

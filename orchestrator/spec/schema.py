@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, field_validator, model_validator
 
 from workers.methods import METHOD_CONFIGS
 from workers.tasks import TASKS
@@ -184,6 +184,16 @@ class RaySpec(Section):
             raise ValueError(f"{value!r} is a relative path, which Tune cannot take: give an absolute one (from "
                              f"here: {Path(value).absolute()}) or a URI")
         return value
+
+    @model_validator(mode="after")
+    def _local_only(self):
+        """A cluster's CPUs and GPUs are its nodes' (`ray start --num-cpus`): these were dropped without a word."""
+        for key in ("num_cpus", "num_gpus"):
+            if self.joins_cluster and getattr(self, key) is not None:
+                raise ValueError(f"{key} sizes a local Ray only, and address {self.address!r} joins a cluster (whose "
+                                 f"nodes set theirs with `ray start --{key.replace('_', '-')}`): remove {key}, or "
+                                 "set address: null to run on this machine")
+        return self
 
     @property
     def joins_cluster(self) -> bool:

@@ -34,7 +34,9 @@ def start_ray(spec: SweepSpec) -> bool:
         if spec.ray.joins_cluster:
             ray.init(address=spec.ray.address, log_to_driver=False)
         else:
-            ray.init(address=spec.ray.address, num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus,  # None or "local"
+            # 'local', not the spec's null: Ray reads null as "RAY_ADDRESS, else the cluster `ray start` left on
+            # this machine" and then refused the local settings below ("When connecting to an existing cluster ...")
+            ray.init(address="local", num_cpus=spec.ray.num_cpus, num_gpus=spec.ray.num_gpus,
                      include_dashboard=False, object_store_memory=200 * 1024**2, log_to_driver=False,
                      _system_config=_LOCAL_SYSTEM_CONFIG)
     except Exception as err:  # noqa: BLE001 - connection, auth and start-up failures all end here
