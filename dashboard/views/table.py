@@ -69,8 +69,9 @@ def page() -> None:
     top = st.columns(3)
     origin = top[0].radio("Numbers of", choices, horizontal=True)
     kind = top[1].radio("Table", list(KINDS), format_func=KINDS.get, horizontal=True)
-    selection = top[2].radio("Score at", ["peak", "final"], horizontal=True,
-                             help="peak: the epoch with the best validation score; final: the last epoch")
+    selection = "peak" if origin == "the paper" else top[2].radio(  # the paper published one number a cell
+        "Score at", ["peak", "final"], horizontal=True, help="peak: the epoch with the best validation score; final: "
+                                                               "the last epoch")
     source = "paper" if origin == "the paper" else str(sweep_id)
     if kind == "versus" and source == "paper":
         st.info("'Beside the paper or a sweep' compares a sweep with them: choose this sweep's numbers.")
