@@ -97,15 +97,38 @@ def _scopes(rows: pd.DataFrame, sweep_id: int, task: str) -> list[tuple[str, opt
     return [(scope, study) for scope, study in found if study is not None]
 
 
-def per_task(engine: Engine, sweep_id: int) -> pd.DataFrame:
-    """(task, scope, param, importance, trials): fANOVA importances per task and scope (`all`, or the
-    method whose trials alone a study compares), largest first within each."""
-    rows = []
+def _task_scopes(engine: Engine, sweep_id: int):
+    """(task, scope, study) of every task of the sweep, tasks in order."""
     trials = _trials(engine, sweep_id)
     for task in sorted(set(trials["task"])) if not trials.empty else []:
         for scope, study in _scopes(trials[trials["task"] == task], sweep_id, task):
-            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-            rows += [{"task": task, "scope": scope, "param": k, "importance": float(v), "trials": len(study.trials)}
-                     for k, v in found.items()]
+            yield task, scope, study
+
+
+def _same_score(study: optuna.Study) -> bool:
+    """Every trial scored the same: no variance to split (fANOVA raised "Encountered zero total variance
+    in all trees", as on a task that a small model answers with one label whatever it is trained at)."""
+    return len({t.value for t in study.trials}) == 1
+
+
+def per_task(engine: Engine, sweep_id: int) -> pd.DataFrame:
+    """(task, scope, param, importance, trials): fANOVA importances per task and scope (`all`, or the
+    method whose trials alone a study compares), largest first within each; a scope whose trials all
+    scored the same is left out (`same_scores` lists them)."""
+    rows = []
+    for task, scope, study in _task_scopes(engine, sweep_id):
+        if _same_score(study):
+            continue
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        rows += [{"task": task, "scope": scope, "param": k, "importance": float(v), "trials": len(study.trials)}
+                 for k, v in found.items()]
     return pd.DataFrame(rows, columns=["task", "scope", "param", "importance", "trials"])
+
+
+def same_scores(engine: Engine, sweep_id: int) -> pd.DataFrame:
+    """(task, scope, score, trials): the scopes that per_task leaves out, whose trials all scored `score`
+    (in %): no grid dimension explains anything there."""
+    rows = [{"task": task, "scope": scope, "score": study.trials[0].value, "trials": len(study.trials)}
+            for task, scope, study in _task_scopes(engine, sweep_id) if _same_score(study)]
+    return pd.DataFrame(rows, columns=["task", "scope", "score", "trials"])

@@ -20,7 +20,7 @@ from tests.cli_here import superpos
 from tests.conftest import REPO
 
 
-def _craft(tmp_path, score, ms=(4, 8), models=("tiny-t5",)) -> tuple[str, int]:
+def _craft(tmp_path, score, ms=(4, 8), models=("tiny-t5",), noise=0.02) -> tuple[str, int]:
     """A sweep written through the writer: rte, prompt tuning and SuperPos at each m of `ms`, dropout on
     and off, on each of `models`, 3 trials a cell at random rates; a trial scores
     `score(method, m, dropout)` (or `score(method, m, dropout, model)` with two models) plus noise."""
@@ -37,7 +37,7 @@ def _craft(tmp_path, score, ms=(4, 8), models=("tiny-t5",)) -> tuple[str, int]:
         value = score(method, m, dropout) if len(models) == 1 else score(method, m, dropout, model)
         for number in range(3):
             trial = writer.start_trial(cell, number, f"{key}-{number}", {"seed": 0}, 10 ** rng.uniform(-3, -1), 0.0)
-            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": value + rng.uniform(-0.02, 0.02)}})
+            writer.log_history(trial, {1: {"val/score": 0.2}, 2: {"val/score": value + rng.uniform(-noise, noise)}})
             writer.finish_trial(trial, "stopped" if number == 2 else "complete")
     return url, sweep
 
@@ -87,6 +87,31 @@ def test_the_model_is_a_dimension_where_a_sweep_has_two(tmp_path):
     scopes = _scopes(importance.per_task(open_store(url, readonly=True), sweep))
     assert set(scopes["all"]) == {"method", "model", "dropout", "lr"} and scopes["all"]["model"] > 0.9
     assert set(scopes["superpos_prompt"]) == {"m", "model", "dropout", "lr"} and scopes["superpos_prompt"]["model"] > 0.9
+
+
+def _matters_page() -> None:  # AppTest runs a function's source as a script
+    from dashboard.views import matters
+
+    matters.page()
+
+
+def test_a_task_whose_trials_all_scored_the_same_is_named_not_a_traceback(tmp_path, monkeypatch):
+    """A small model that answers one label at every rate: fANOVA raised "Encountered zero total
+    variance in all trees" out of `superpos importance` and the dashboard's page."""
+    from streamlit.testing.v1 import AppTest
+
+    url, sweep = _craft(tmp_path, lambda method, m, dropout: 0.5, noise=0)
+    engine = open_store(url, readonly=True)
+    assert importance.per_task(engine, sweep).empty
+    same = importance.same_scores(engine, sweep)
+    assert same.to_dict("records") == [{"task": "rte", "scope": "all", "score": 50.0, "trials": 18},
+                                       {"task": "rte", "scope": "superpos_prompt", "score": 50.0, "trials": 12}]
+    out = superpos("importance", "--db", url)
+    assert out.returncode == 0 and "rte (all): all 18 trials scored 50.0, so no dimension explains" in out.stdout
+    assert json.loads(superpos("importance", "--db", url, "--format", "json").stdout)["same_score"][1]["trials"] == 12
+    monkeypatch.setenv("SUPERPOS_DB", url)
+    page = AppTest.from_function(_matters_page, default_timeout=60).run()
+    assert not page.exception and "Every trial scored the same in rte (all): all 18 trials scored 50.0" in page.info[0].value
 
 
 def test_the_chart_names_each_bars_scope_and_keeps_a_scope_together(crafted):

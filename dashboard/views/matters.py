@@ -13,11 +13,15 @@ def page() -> None:
     url, sweep_id = sweep_page("What matters")
     if sweep_id is None:
         return
-    found = data.importance(url, sweep_id)
+    found, same = data.importance(url, sweep_id)
+    said = "; ".join(f"{r.task} ({r.scope}): all {r.trials} trials scored {r.score:.1f}" for r in same.itertuples())
     if found.empty:
         st.info("Nothing to compare yet: a task needs two finished trials that differ in some grid dimension "
-                "(method, an option such as m, dropout, the learning rate).")
+                "(method, an option such as m, dropout, the learning rate) and in score." +
+                (f" Every trial scored the same in {said}." if said else ""))
         return
+    if said:
+        st.info(f"No dimension explains anything where every trial scored the same: {said}.")
     st.caption("Per task, the share of the variance of the reported score (peak epoch, in %) that each grid "
                "dimension explains: Optuna's fANOVA evaluator over this sweep's finished trials of the task, "
                "scores compared within the task only (across tasks they would measure the task). Scope `all`: "

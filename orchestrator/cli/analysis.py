@@ -24,19 +24,25 @@ def cmd_importance(args) -> int:
     sweep_id = _sweep_id(engine, args.sweep)
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
-    found = importance.per_task(engine, sweep_id)
+    found, same = importance.per_task(engine, sweep_id), importance.same_scores(engine, sweep_id)
     if args.format == "json":
         output.emit("importance", {"sweep": sweep_id, "score": "reported score at the peak epoch, per task",
-                                   "evaluator": "fanova (seed 0)", "rows": output.records(found)})
+                                   "evaluator": "fanova (seed 0)", "rows": output.records(found),
+                                   "same_score": output.records(same)})
         return 0
+    said = [f"{r.task} ({r.scope}): all {r.trials} trials scored {r.score:.1f}, so no dimension explains anything"
+            for r in same.itertuples()]
     if found.empty:
         print(f"sweep {sweep_id}: nothing to compare yet (a task needs two finished trials that differ in a grid "
-              "dimension: method, an option such as m, dropout, the learning rate)")
+              "dimension: method, an option such as m, dropout, the learning rate, and in score)")
+        print("\n".join(said))
         return 0
     print(f"sweep {sweep_id}: share of each task's score variance explained by each grid dimension (Optuna's "
           "fANOVA over the finished trials of the task; scores compared within a task); scope all: every trial, "
           "over method, model, dropout and lr; scope METHOD: that method's trials alone, over its options (such as m) too")
     print(found.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if said:
+        print("\n".join(["", *said]))
     return 0
 
 
