@@ -80,6 +80,21 @@ def test_a_tokenizer_file_that_does_not_load_is_a_problem_not_a_crash(saved, tmp
     assert _model_problem(0, str(saved)) is None
 
 
+def test_a_path_that_holds_no_model_is_named_as_a_path_and_a_hub_failure_says_why(tmp_path, monkeypatch):
+    """A mistyped folder was "cannot be fetched (OSError)": the hub's reason (here, a repo id it cannot
+    take) was dropped, and a path was read as a repo id."""
+    from orchestrator.spec.preflight import _model_problem
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.bin").write_text("")
+    assert _model_problem(0, "./no-such/t5") == (f"spec.models[0]: './no-such/t5' is no folder on this machine "
+                                                 f"({tmp_path}/no-such/t5); point it at a folder saved with save_pretrained")
+    assert _model_problem(1, "~/no-such-model").startswith("spec.models[1]: '~/no-such-model' is no folder on this machine (/")
+    assert "'weights.bin' is a file, not a model folder" in _model_problem(0, "weights.bin")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the hub refuses the id before any request
+    assert "cannot be fetched (OSError: Repo id must use alphanumeric chars" in _model_problem(0, "my models/t5 base")
+
+
 def test_a_tokenizer_is_the_models_only_if_it_fills_its_embedding_table_but_for_padding():
     assert tokenizer_problem("google/t5-base-lm-adapt", 32_100, 32_128) is None  # T5 pads its table to 128s
     assert "has 104 tokens but the model's embedding table has 576 rows" in tokenizer_problem("m", 104, 576)

@@ -33,6 +33,9 @@ def _model_problem(i: int, name: str) -> str | None:
         if not (path / "config.json").is_file() or not any(next(path.glob(p), None) for p in WEIGHT_FILES):
             return f"{where}: {name!r} has no config.json and weights (*.safetensors or *.bin); point it at a saved model"
         return _folder_problem(where, path)
+    if name.startswith(("/", "./", "../", "~")) or path.exists():  # a path, which the hub took for a bad repo id
+        what = "is a file, not a model folder" if path.exists() else "is no folder on this machine"
+        return f"{where}: {name!r} {what} ({path.absolute()}); point it at a folder saved with save_pretrained"
     known = [*EMBEDDED_MODELS, *(RANDOM_PREFIX + a for a in ARCHITECTURES)]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
@@ -42,7 +45,7 @@ def _model_problem(i: int, name: str) -> str | None:
         cached_file(name, "config.json")
     except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
         reason = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline() else \
-            f"cannot be fetched ({type(err).__name__})"
+            f"cannot be fetched ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]})"
         return (f"{where}: {name!r} {reason}; {hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a "
                 f"random-weight preset ({RANDOM_PREFIX}<id>), a local directory, or download it first")
     return None
