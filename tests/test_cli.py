@@ -63,6 +63,18 @@ def test_submit_refuses_a_spec_that_would_not_join_the_cluster(tmp_path):
         assert "set `ray: {address: auto}`" in out.stderr and not (tmp_path / "r.db").exists()
 
 
+def test_a_spec_that_starts_its_own_ray_is_refused_as_a_ray_jobs_entrypoint(tmp_path, monkeypatch):
+    """`ray job submit -- superpos sweep run demo.yaml`: Ray read null as the cluster's address, then refused
+    the local settings; with null read as a local Ray it would start a second Ray there, the cluster idle."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("methods: [prompt_tuning]\ntasks: [rte]\nray: {num_cpus: 1}\n")
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", '{"runtime_env": {}, "metadata": {}}')  # as Ray Jobs set it
+    out = here("sweep", "run", spec, "--db", tmp_path / "r.db")
+    assert out.returncode == 2 and "superpos: error: spec.ray.address: null starts a Ray of this process's own, and " \
+        "this runs as a job on a Ray cluster" in out.stderr and "`ray: {address: auto}`" in out.stderr, out.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_table_on_missing_database_is_a_clear_error(tmp_path):
     out = here("table", "--db", str(tmp_path / "none.db"))
     assert out.returncode == 2 and "no results database" in out.stderr

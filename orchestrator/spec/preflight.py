@@ -149,6 +149,16 @@ def unreachable(address: str, timeout: float = 3.0, default_port: int | None = N
     return None
 
 
+def check_not_a_job(spec: SweepSpec) -> None:
+    """A spec that starts a local Ray, run as a Ray job's entrypoint (`ray job submit -- superpos sweep
+    run ...`), would start a second Ray on the job's node and leave the cluster idle. Ray Jobs set
+    RAY_JOB_CONFIG_JSON_ENV_VAR for an entrypoint (ray/_private/runtime_env/constants.py)."""
+    if not spec.ray.joins_cluster and os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        raise SpecError(f"spec.ray.address: {spec.ray.address or 'null'} starts a Ray of this process's own, and "
+                        "this runs as a job on a Ray cluster, which would stay idle: set `ray: {address: auto}` "
+                        "(without num_cpus/num_gpus) to run the trials on the cluster")
+
+
 def check_address(address: str | None, timeout: float = 3.0) -> None:
     """A cluster address that refuses connections fails in seconds, not after Ray's retries."""
     if not address or address in ("auto", "local"):

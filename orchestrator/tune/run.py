@@ -19,7 +19,13 @@ from db.engine import StoreWriteError, display_url, open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
-from orchestrator.spec.preflight import check_address, check_environment, check_local_gpus, check_resources
+from orchestrator.spec.preflight import (
+    check_address,
+    check_environment,
+    check_local_gpus,
+    check_not_a_job,
+    check_resources,
+)
 from orchestrator.spec.ray_token import check_cluster_token
 from orchestrator.tune import provenance, sources
 from orchestrator.tune.callback import first_line
@@ -152,6 +158,7 @@ def run_sweep(spec: SweepSpec, db_url: str | None = None, echo: Callable[[str], 
     db_url = resolve_url(db_url)
     check_environment(spec)  # before the store opens: a spec that cannot run leaves no new file behind
     check_address(spec.ray.address)
+    check_not_a_job(spec)
     if spec.ray.joins_cluster:
         check_cluster_token(spec.ray.address)
     check_local_gpus(spec)
