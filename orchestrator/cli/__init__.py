@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     submit = _command(sweep, "submit", cmd_sweep_submit, "run a spec on a Ray cluster as a Ray job (Jobs API)",
                       db=True)
-    submit.add_argument("spec", help="a sweep spec (YAML); it travels with the uploaded project")
+    submit.add_argument("spec", help="a sweep spec (YAML) with ray: {address: auto}, which joins the cluster the "
+                        "job runs on; it travels with the uploaded project")
     submit.add_argument("--address", required=True, help="the cluster's Jobs API, e.g. http://127.0.0.1:8265 "
                         "(an SSH tunnel to the head; never expose the port)")
     cancel = _command(sweep, "cancel", cmd_sweep_cancel, "stop a running sweep (a submitted job or a local run); "
