@@ -212,5 +212,6 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
         engine.dispose()
         if isinstance(err, StoreError):
             raise
-        raise StoreError(f"cannot use {shown} as a results store: {err}") from err
+        why = " ".join(str(getattr(err, "orig", None) or err).split())  # the driver's words, on one line
+        raise StoreError(f"cannot use {shown} as a results store: {why}") from err
     return engine
