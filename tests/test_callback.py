@@ -22,6 +22,8 @@ def test_the_first_line_of_an_error_is_the_exception_line():
     assert first_line(traceback) == ("datasets.exceptions.DatasetGenerationError: An error occurred while "
                                      "generating the dataset")
     assert first_line("just a message") == "just a message"
+    said = "Invalid Ray address. To fix this, either:\n  1. Unset RAY_ADDRESS, or\n  2. Set RAY_ADDRESS to the GCS."
+    assert first_line(said) == "Invalid Ray address. To fix this, either: 1. Unset RAY_ADDRESS, or 2. Set RAY_ADDRESS to the GCS."
     assert ANSI.sub("", "\x1b[36mray::Trainable\x1b[39m failed") == "ray::Trainable failed"
 
 

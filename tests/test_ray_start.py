@@ -47,10 +47,7 @@ def test_no_address_starts_a_local_ray_even_where_ray_address_is_exported(capsys
     from orchestrator.spec import parse_spec
     from orchestrator.tune.ray_start import start_ray
 
-    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {num_cpus: 1}\n")
-    for address, joins in (("null", False), ("local", False), ("auto", True), ("'127.0.0.1:6379'", True)):
-        assert parse_spec(f"methods: [prompt_tuning]\ntasks: [rte]\nray: {{address: {address}}}\n").ray.joins_cluster \
-            is joins, address
+    spec = parse_spec("methods: [prompt_tuning]\ntasks: [rte]\nray: {num_cpus: 1}\n")  # address null
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # nothing listens there
     try:
         assert start_ray(spec)

@@ -160,7 +160,13 @@ def check_not_a_job(spec: SweepSpec) -> None:
 
 
 def check_address(address: str | None, timeout: float = 3.0) -> None:
-    """A cluster address that refuses connections fails in seconds, not after Ray's retries."""
+    """A cluster address that refuses connections fails in seconds, not after Ray's retries; `auto` with
+    RAY_ADDRESS set to a dashboard's URL (as `ray job submit` takes it) fails before the store opens."""
+    found = os.environ.get("RAY_ADDRESS", "")
+    if address == "auto" and found.lower().startswith(("http://", "https://")):
+        raise SpecError(f"spec.ray.address: auto joins the cluster that RAY_ADDRESS names, and RAY_ADDRESS is {found}, "
+                        "a dashboard's (Jobs API) address: unset it on a Ray node, or set it to the head's GCS "
+                        "(HOST:6379); `superpos sweep submit --address` is where the dashboard's address goes")
     if not address or address in ("auto", "local"):
         return
     why = unreachable(address, timeout)

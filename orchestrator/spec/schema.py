@@ -185,6 +185,15 @@ class RaySpec(Section):
                              f"here: {Path(value).absolute()}) or a URI")
         return value
 
+    @field_validator("address")
+    @classmethod
+    def _not_http(cls, value):
+        """The Jobs API's address (what `ray job submit` and `sweep submit --address` take) is not one Ray joins."""
+        if value and value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is a Ray dashboard's (Jobs API) address, which `superpos sweep submit "
+                             "--address` takes; ray.address takes auto, the head's GCS as HOST:6379, or ray://HOST:10001")
+        return value
+
     @model_validator(mode="after")
     def _local_only(self):
         """A cluster's CPUs and GPUs are its nodes' (`ray start --num-cpus`): these were dropped without a word."""

@@ -59,10 +59,11 @@ def error_text(trial) -> tuple[str, BaseException | None]:
 
 
 def first_line(error: str) -> str:
-    """The line that says what went wrong: the last 'SomeError: ...' line of a traceback."""
+    """The line that says what went wrong: the last 'SomeError: ...' line of a traceback; a message of
+    several lines without one, joined (its last line alone was e.g. "2. Set RAY_ADDRESS to ...")."""
     lines = [line.strip() for line in error.splitlines() if line.strip()]
     named = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Interrupt|Exit)\b", line)]
-    return (named or lines or ["(no message)"])[-1][:300]
+    return (named[-1] if named else " ".join(lines) or "(no message)")[:300]
 
 
 class ResultsCallback(tune.Callback):
