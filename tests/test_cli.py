@@ -75,17 +75,25 @@ def test_a_spec_that_starts_its_own_ray_is_refused_as_a_ray_jobs_entrypoint(tmp_
     assert not (tmp_path / "r.db").exists()
 
 
-def test_auto_with_ray_address_set_to_a_dashboards_url_is_named_before_the_store_opens(tmp_path, monkeypatch):
+def test_what_auto_would_join_is_checked_before_the_store_opens(tmp_path, monkeypatch):
     """`export RAY_ADDRESS=http://HEAD:8265` (what `ray job submit` takes): Ray refused it in a message whose
     last line alone was printed ("Ray did not connect to auto (2. Set RAY_ADDRESS to ...)"), after the store
-    file was made."""
+    file was made. A RAY_ADDRESS that refuses connections: Ray's client retried, the store file made."""
+    import socket
+
     spec = tmp_path / "s.yaml"
     spec.write_text("methods: [prompt_tuning]\ntasks: [rte]\nray: {address: auto}\n")
-    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")
-    out = here("sweep", "run", spec, "--db", tmp_path / "r.db")
-    assert out.returncode == 2 and "spec.ray.address: auto joins the cluster that RAY_ADDRESS names, and RAY_ADDRESS " \
-        "is http://127.0.0.1:8265, a dashboard's (Jobs API) address: unset it" in out.stderr, out.stderr
-    assert not (tmp_path / "r.db").exists()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    for address, said in (("http://127.0.0.1:8265", "spec.ray.address: auto joins the cluster that RAY_ADDRESS names, "
+                           "and RAY_ADDRESS is http://127.0.0.1:8265, a dashboard's (Jobs API) address: unset it"),
+                          (f"127.0.0.1:{port}", f"spec.ray.address: cannot reach 127.0.0.1:{port} (auto: RAY_ADDRESS) "
+                           "(Connection refused)")):
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        out = here("sweep", "run", spec, "--db", tmp_path / "r.db")
+        assert out.returncode == 2 and said in out.stderr, out.stderr
+        assert not (tmp_path / "r.db").exists()
 
 
 def test_table_on_missing_database_is_a_clear_error(tmp_path):

@@ -159,19 +159,39 @@ def check_not_a_job(spec: SweepSpec) -> None:
                         "(without num_cpus/num_gpus) to run the trials on the cluster")
 
 
-def check_address(address: str | None, timeout: float = 3.0) -> None:
-    """A cluster address that refuses connections fails in seconds, not after Ray's retries; `auto` with
-    RAY_ADDRESS set to a dashboard's URL (as `ray job submit` takes it) fails before the store opens."""
+def _auto_address() -> tuple[str, str]:
+    """What `auto` joins, as ray.init finds it, and where it came from; a SpecError where it finds none,
+    or RAY_ADDRESS holds a dashboard's URL (as `ray job submit` takes it): Ray's own errors came after
+    the store was opened, with a hint about tokens."""
+    from ray._private.services import get_ray_address_from_environment
+
     found = os.environ.get("RAY_ADDRESS", "")
-    if address == "auto" and found.lower().startswith(("http://", "https://")):
+    if found.lower().startswith(("http://", "https://")):
         raise SpecError(f"spec.ray.address: auto joins the cluster that RAY_ADDRESS names, and RAY_ADDRESS is {found}, "
                         "a dashboard's (Jobs API) address: unset it on a Ray node, or set it to the head's GCS "
                         "(HOST:6379); `superpos sweep submit --address` is where the dashboard's address goes")
-    if not address or address in ("auto", "local"):
+    try:
+        address = get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        raise SpecError("spec.ray.address: auto joins a running Ray cluster (the one RAY_ADDRESS names, else one "
+                        "that `ray start` started on this machine), and there is none: start one (`ray start "
+                        "--head`), export RAY_ADDRESS=HEAD:6379, or set ray.address: null to start a Ray of this "
+                        "sweep's own") from None
+    return address, "RAY_ADDRESS" if found else "the Ray found on this machine"
+
+
+def check_address(address: str | None, timeout: float = 3.0) -> None:
+    """A cluster address that refuses connections fails in seconds, not after Ray's retries; so does
+    `auto` that finds no cluster, or a dashboard's URL in RAY_ADDRESS. Before the store opens."""
+    if not address or address == "local":
         return
+    said = address
+    if address == "auto":
+        address, source = _auto_address()
+        said = f"{address} (auto: {source})"
     why = unreachable(address, timeout)
     if why:
-        raise SpecError(f"spec.ray.address: cannot reach {address} ({why}); is the head running "
+        raise SpecError(f"spec.ray.address: cannot reach {said} ({why}); is the head running "
                         "(`ray status` on it) and the address right?")
 
 
