@@ -21,6 +21,9 @@ STORE_TABLE = "sweeps"  # every results store has it; sharing another name (an O
 CHECK_WAIT_S = 5.0  # how long the file check waits for another program's lock before it says the file is locked
 # how long a write waits for another program's lock before it fails (and a running sweep stops: StoreWriteError)
 BUSY_WAIT_S = float(os.environ.get("SUPERPOS_SQLITE_BUSY_S", 30))
+# libpq waits for a server that never answers as long as TCP does (minutes); the URL's connect_timeout
+# or PGCONNECT_TIMEOUT, where given, win
+PG_CONNECT_TIMEOUT_S = 10
 BACKENDS = ("sqlite", "postgresql")  # URL schemes: sqlite:///path.db, postgresql+psycopg://user@host/db
 
 
@@ -154,9 +157,11 @@ def make_engine(url: str | None = None, readonly: bool = False) -> Engine:
         engine = create_engine(target)
         event.listen(engine, "connect", _sqlite_pragmas(readonly))
         return engine
-    if readonly and make_url(url).get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
-    return create_engine(url, pool_pre_ping=True)
+    args = {} if "connect_timeout" in make_url(url).query or os.environ.get("PGCONNECT_TIMEOUT") else \
+        {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    if readonly:
+        args["options"] = "-c default_transaction_read_only=on"
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 def _is_empty_store(engine: Engine, readonly: bool, shown: str) -> bool:
@@ -213,5 +218,8 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
         if isinstance(err, StoreError):
             raise
         why = " ".join(str(getattr(err, "orig", None) or err).split())  # the driver's words, on one line
+        if "timeout expired" in why:
+            why += " (no answer within its connect_timeout: is the host and port right? For a slow server, add " \
+                   "?connect_timeout=SECONDS to the URL)"
         raise StoreError(f"cannot use {shown} as a results store: {why}") from err
     return engine

@@ -239,6 +239,24 @@ def test_a_store_that_cannot_be_reached_is_named_without_its_password():
     assert "Connection refused" in str(err.value) and "sqlalche.me" not in str(err.value)  # not SQLAlchemy's link
 
 
+@pytest.mark.slow  # waits out two connection timeouts
+def test_a_postgresql_server_that_never_answers_is_given_up_in_seconds(monkeypatch):
+    """libpq waited as long as TCP does: `superpos sweep list` took 132 s to say "connection timeout expired"."""
+    import socket
+    import time
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql+psycopg://u@127.0.0.1:{silent.getsockname()[1]}/db"
+        for given, waits in ((url, (9, 60)), (url + "?connect_timeout=2", (1.5, 9))):  # the URL's own setting wins
+            started = time.monotonic()
+            with pytest.raises(StoreError, match=r"as a results store: connection timeout expired \(no answer within"):
+                open_store(given, readonly=True)
+            assert waits[0] < time.monotonic() - started < waits[1], given
+
+
 def test_a_folder_given_as_the_store_is_named_as_a_folder(tmp_path):
     """`--db /some/folder` said "[Errno 21] Is a directory" (reading), or failed inside SQLAlchemy (writing)."""
     for readonly in (False, True):
