@@ -142,12 +142,28 @@ def test_cancel_sends_no_signal_to_a_program_that_took_the_drivers_pid(tmp_path)
             child.kill()
 
 
-def test_a_submitted_sweep_whose_cluster_does_not_answer_is_shown_as_stored(tmp_path):
-    """Its Ray job cannot be asked: nothing is told (not `interrupted`), and the answer comes in seconds."""
+def test_a_submitted_sweep_whose_cluster_does_not_answer_is_shown_as_stored(tmp_path, monkeypatch):
+    """Its Ray job cannot be asked: nothing is told (not `interrupted`), and the answer comes in seconds.
+    A head that takes connections and never answers (a stale SSH tunnel) kept status, list and cancel
+    waiting on Ray's Jobs client, which has no timeout; `submit` too."""
+    from orchestrator.cli import jobs
+
+    monkeypatch.setattr(jobs, "JOBS_API_TIMEOUT_S", 1.0)  # 10 s as shipped
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed once the block ends: connections are refused
     url = _running_store(tmp_path, _dead_pid())
-    ResultsWriter(open_store(url)).set_run(1, job_id="raysubmit_gone", job_address=f"http://127.0.0.1:{port}")
-    status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
-    assert (status["sweep"]["state"], status["sweep"]["where"]) == ("running", f"job raysubmit_gone at http://127.0.0.1:{port}")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel takes connections; nobody answers
+        for address in (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{silent.getsockname()[1]}"):
+            ResultsWriter(open_store(url)).set_run(1, job_id="raysubmit_gone", job_address=address)
+            status = json.loads(superpos("sweep", "status", "1", "--db", url, "--format", "json").stdout)
+            assert (status["sweep"]["state"], status["sweep"]["where"]) == ("running", f"job raysubmit_gone at {address}")
+            assert "running" in superpos("sweep", "list", "--db", url).stdout
+            out = superpos("sweep", "cancel", "1", "--db", url, "--no-wait")
+            assert out.returncode == 2 and f"cannot reach the Ray Jobs API at {address} (" in out.stderr, out.stderr
+        spec = tmp_path / "s.yaml"
+        spec.write_text("methods: [prompt_tuning]\ntasks: [rte]\nray: {address: auto}\n")
+        out = superpos("sweep", "submit", spec, "--address", address, "--db", url)
+        assert out.returncode == 2 and f"{address} (no answer within 1 s): is the head running" in out.stderr

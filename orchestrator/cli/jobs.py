@@ -21,6 +21,22 @@ from orchestrator.tune.provenance import REPO, git_state
 UPLOAD_EXCLUDES = [".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "exports", "build", "dist", "*.egg-info",
                    "__pycache__", ".pytest_cache", ".whl", ".gl"]
 STOP_GRACE_S = 60  # how long `ray job stop` waits after SIGTERM before SIGKILL: the driver stores the sweep
+# Ray's Jobs client has no timeout of its own: a host that takes connections and never answers (a stale SSH
+# tunnel, a hung head) kept `sweep submit`, `status`, `list` and `cancel` waiting for minutes
+JOBS_API_TIMEOUT_S = 10.0
+
+
+def check_jobs_api(address: str) -> None:
+    """ValueError unless the Jobs API at `address` answers (anything, 401 included) within JOBS_API_TIMEOUT_S."""
+    import requests
+
+    try:
+        requests.get(f"{address.rstrip('/')}/api/version", timeout=JOBS_API_TIMEOUT_S)
+    except requests.RequestException as err:
+        why = "no answer" if isinstance(err, requests.Timeout) else type(err).__name__
+        raise ValueError(f"cannot reach the Ray Jobs API at {address} ({why} within {JOBS_API_TIMEOUT_S:g} s): is "
+                         "the head running with its dashboard, and is this its address (e.g. an SSH tunnel to "
+                         "its port 8265)?") from None
 
 
 def auth_warning(address: str) -> str | None:
@@ -71,6 +87,7 @@ def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME"):
         if name in os.environ:
             env[name] = os.environ[name]
+    check_jobs_api(address)
     try:
         client = JobSubmissionClient(address)
     except (ConnectionError, RuntimeError) as err:
@@ -95,6 +112,7 @@ def cancel(details: dict) -> str:
     if details["job_id"] and details["job_address"]:
         from ray.job_submission import JobSubmissionClient
 
+        check_jobs_api(details["job_address"])
         JobSubmissionClient(details["job_address"]).stop_job(details["job_id"])
         return f"asked Ray to stop job {details['job_id']} at {details['job_address']}"
     from db import driver
@@ -128,9 +146,7 @@ def driver_state(details: dict) -> str:
         try:
             from ray.job_submission import JobStatus, JobSubmissionClient
 
-            from orchestrator.spec.preflight import check_address
-
-            check_address(details["job_address"])  # in seconds: Ray's client has no timeout of its own
+            check_jobs_api(details["job_address"])  # in seconds: Ray's client has no timeout of its own
             status = JobSubmissionClient(details["job_address"]).get_job_status(details["job_id"])
         except Exception:  # noqa: BLE001 - unreachable, no token, unknown job: nothing can be told
             return driver.UNKNOWN

@@ -154,6 +154,7 @@ def cmd_sweep_submit(args) -> int:
         raise SpecError(f"{args.spec}: ray.address is {spec.ray.address or 'null'}, which starts a local Ray; a "
                         "submitted sweep runs as a job on the cluster and joins it: set `ray: {address: auto}` "
                         "(and drop num_cpus/num_gpus), or run it here with `superpos sweep run`")
+    jobs.check_jobs_api(args.address)  # in seconds, before the warnings that ask it too
     for warning in (jobs.auth_warning(args.address), jobs.token_file_warning()):
         if warning:
             print(warning, file=sys.stderr)
