@@ -55,7 +55,25 @@ def test_a_failing_mlflow_server_stops_the_mirror_not_the_sweep(tmp_path):
     assert f"({uri}) failed and stopped: " in warnings[0] and "503" in warnings[0], warnings[0]
     assert "the sweep goes on" in warnings[0] and "0 trial(s) were mirrored" in warnings[0]
     assert "Traceback" not in out.stdout + out.stderr, out.stderr[-3000:]
-    # the first request and MLflow's retries, shortened from 7 to 2 (tracking.HTTP_RETRIES); nothing after
-    assert len(Unavailable.seen) == 3 and len(set(Unavailable.seen)) == 1, Unavailable.seen
+    # the check that it answers at all, then the first request and MLflow's retries, shortened from 7 to 2
+    # (tracking.HTTP_RETRIES); nothing after
+    probe, *seen = Unavailable.seen
+    assert probe == "GET /health" and len(seen) == 3 and len(set(seen)) == 1, Unavailable.seen
     assert count(str(db), "SELECT COUNT(*) FROM sweeps WHERE state = 'complete'") == 1
     assert count(str(db), "SELECT COUNT(*) FROM metrics WHERE key = 'val/score'") == 4  # 2 trials x 2 epochs
+
+
+def test_a_server_that_takes_connections_and_never_answers_is_named_before_the_sweep(monkeypatch):
+    """It passed the connection check, then held the sweep's driver for 93 s before the mirror gave up."""
+    import socket
+
+    from orchestrator.tune import tracking
+
+    monkeypatch.setattr(tracking, "MLFLOW_ANSWER_S", 1.0)  # 10 s as shipped
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        assert tracking.check_mlflow(uri) == (f"spec.tracking.mlflow.tracking_uri: cannot reach {uri} (no answer "
+                                              "within 1 s); start the MLflow server (mlflow server) or fix the URI, "
+                                              "or remove the tracking section")

@@ -25,6 +25,7 @@ from workers.members import EPOCH, EVENT_ONLY, LEFT, PEAK, Entry, MemberBook
 END = {"complete": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # a dead server: seconds; a hung one: 90 s, once
+MLFLOW_ANSWER_S = 10.0  # before the store opens, a server that is silent already is named (not 93 s of a held driver)
 
 
 def check_mlflow(tracking_uri: str | None = None) -> str | None:
@@ -40,9 +41,25 @@ def check_mlflow(tracking_uri: str | None = None) -> str | None:
         from orchestrator.spec.preflight import unreachable
 
         why = unreachable(tracking_uri, default_port=443 if tracking_uri.startswith("https") else 80)
+        if not why:  # a server that takes connections and never answers held the sweep's driver for 93 s
+            why = _silent(tracking_uri)
         if why:
             return (f"spec.tracking.mlflow.tracking_uri: cannot reach {tracking_uri} ({why}); start the MLflow "
                     "server (mlflow server) or fix the URI, or remove the tracking section")
+    return None
+
+
+def _silent(tracking_uri: str) -> str | None:
+    """None if the server answers an HTTP request (any status: MLflow's /health, or an auth proxy's 401)
+    within MLFLOW_ANSWER_S."""
+    import requests
+
+    try:
+        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=MLFLOW_ANSWER_S)
+    except requests.Timeout:
+        return f"no answer within {MLFLOW_ANSWER_S:g} s"
+    except requests.RequestException as err:
+        return type(err).__name__
     return None
 
 
