@@ -21,3 +21,28 @@ def test_null_and_local_start_a_ray_and_every_other_address_joins_one():
     for address, joins in (("null", False), ("local", False), ("auto", True), ("'127.0.0.1:6379'", True),
                            ("'ray://head:10001'", True)):
         assert parse_spec(BASE + f"ray: {{address: {address}}}\n").ray.joins_cluster is joins, address
+
+
+def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds():
+    """A port that takes connections and never answers kept ray.init waiting past 150 s (the store file made);
+    a dashboard's port given as the GCS's (an HTTP server) failed inside Ray."""
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from orchestrator.spec.ray_token import check_cluster_token
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        gcs = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(SpecError, match=rf"^spec.ray.address: {gcs} does not answer as a Ray cluster's GCS \(no "
+                                            r"answer within 1 s\): is it the head's GCS address \(HOST:6379"):
+            check_cluster_token(gcs, timeout=1)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(SpecError, match=r"does not answer as a Ray cluster's GCS \(.*HTTP/2"):
+            check_cluster_token(f"127.0.0.1:{http.server_port}", timeout=5)
+    finally:
+        http.shutdown()

@@ -36,9 +36,11 @@ def _gcs_address(address: str | None) -> str | None:
     return None if not found or found in ("auto", "local") or "://" in found else found
 
 
-def check_cluster_token(address: str, timeout: float = 3.0) -> None:
-    """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another); an
-    address that joins no GCS (null, 'local', a ray:// client address) is left alone."""
+def check_cluster_token(address: str, timeout: float = 10.0) -> None:
+    """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another), or
+    its address does not answer as a Ray GCS (a port that takes connections and never answers kept
+    ray.init waiting for minutes); an address that joins no GCS (null, 'local', a ray:// client
+    address) is left alone."""
     try:
         from ray._private.authentication.grpc_authentication_client_interceptor import (
             _get_authentication_metadata_tuple,
@@ -51,17 +53,22 @@ def check_cluster_token(address: str, timeout: float = 3.0) -> None:
     if gcs is None:
         return
     try:
-        metadata = _get_authentication_metadata_tuple()
+        metadata, known = _get_authentication_metadata_tuple(), True
     except Exception:  # noqa: BLE001 - e.g. RAY_AUTH_MODE=token without a token file: ray.init says what to do
-        return
+        metadata, known = (), False
     with grpc.insecure_channel(gcs) as channel:
         probe = channel.unary_unary(CHECK_ALIVE, request_serializer=lambda _: b"", response_deserializer=bytes)
         try:
             probe(None, timeout=timeout, metadata=metadata)
             return
         except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.UNAUTHENTICATED:
-                return
+            code, detail = err.code(), " ".join(str(err.details() or "").split())[:160]
+    if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+        why = f"no answer within {timeout:g} s" if code == grpc.StatusCode.DEADLINE_EXCEEDED else detail or "unavailable"
+        raise SpecError(f"spec.ray.address: {gcs} does not answer as a Ray cluster's GCS ({why}): is it the head's GCS "
+                        "address (HOST:6379 by default; `ray status` on the head prints it), and is the head up?")
+    if code != grpc.StatusCode.UNAUTHENTICATED or not known:
+        return
     if not metadata:
         raise SpecError(f"spec.ray.address: the Ray cluster at {gcs} requires token authentication and this shell "
                         f"sends no token: {HOW}")
