@@ -46,3 +46,25 @@ def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds():
             check_cluster_token(f"127.0.0.1:{http.server_port}", timeout=5)
     finally:
         http.shutdown()
+
+
+def test_a_storage_uri_is_tried_as_tune_opens_it_before_the_store_opens(tmp_path, monkeypatch):
+    """An s3:// bucket that could not be reached failed inside Tune, the sweep stored failed; a gs:// one
+    without credentials hung (given up after 30 s now, here after 1)."""
+    import socket
+
+    from orchestrator.spec import preflight
+
+    def problem(uri: str) -> str | None:
+        return preflight._storage_problem(parse_spec(BASE + f"ray: {{storage_path: '{uri}'}}\n"))
+
+    assert problem(f"file://{tmp_path}/ray") is None and list((tmp_path / "ray").iterdir()) == []  # the probe is gone
+    assert problem("foo://bar/ray") == ("spec.ray.storage_path: 'foo://bar/ray' cannot be used as Tune's storage "
+                                        "(Unrecognized filesystem type in URI: foo://bar/ray); check its name, "
+                                        "credentials and network, or give a folder every node sees")
+    monkeypatch.setattr(preflight, "STORAGE_ANSWER_S", 1.0)
+    with socket.socket() as silent:  # an S3 endpoint that takes connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"s3://bucket/ray?endpoint_override=127.0.0.1:{silent.getsockname()[1]}&scheme=http&region=us-east-1"
+        assert "cannot be used as Tune's storage (no answer within 1 s)" in problem(uri)

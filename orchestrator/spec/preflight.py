@@ -108,12 +108,46 @@ def _local_data_problems(spec: SweepSpec) -> list[str]:
     return problems
 
 
+STORAGE_ANSWER_S = 30.0  # a URI's filesystem that hangs (gs:// without credentials waited past a minute)
+
+
+def _uri_problem(uri: str) -> str | None:
+    """Tune's storage at a URI, tried as Tune opens it (pyarrow's filesystem from the URI): a folder made,
+    a file written and removed. A bucket that cannot be reached failed inside Tune, the sweep stored failed."""
+    import threading
+
+    import pyarrow.fs
+
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+            fs.create_dir(path, recursive=True)
+            name = f"{path.rstrip('/')}/.superpos-write-check-{os.getpid()}"
+            with fs.open_output_stream(name) as out:
+                out.write(b"")
+            fs.delete_file(name)
+            outcome.append(None)
+        except Exception as err:  # noqa: BLE001 - pyarrow's errors for every scheme and cloud
+            outcome.append(" ".join(str(err).split())[:200])
+
+    worker = threading.Thread(target=probe, daemon=True)  # left behind if it hangs: the driver exits
+    worker.start()
+    worker.join(STORAGE_ANSWER_S)
+    why = outcome[0] if outcome else f"no answer within {STORAGE_ANSWER_S:g} s"
+    return None if why is None else (f"spec.ray.storage_path: {uri!r} cannot be used as Tune's storage ({why}); "
+                                     "check its name, credentials and network, or give a folder every node sees")
+
+
 def _storage_problem(spec: SweepSpec) -> str | None:
-    """Tune's storage folder must be a folder this machine can create and write (a remote URI is left
-    to Tune)."""
+    """Tune's storage folder must be a folder this machine can create and write, or a URI whose
+    filesystem takes a file."""
     path = spec.ray.storage_path
-    if not path or "://" in path:
+    if not path:
         return None
+    if "://" in path:
+        return _uri_problem(path)
     folder = Path(path).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
