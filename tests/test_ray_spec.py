@@ -23,7 +23,7 @@ def test_null_and_local_start_a_ray_and_every_other_address_joins_one():
         assert parse_spec(BASE + f"ray: {{address: {address}}}\n").ray.joins_cluster is joins, address
 
 
-def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds():
+def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds(monkeypatch):
     """A port that takes connections and never answers kept ray.init waiting past 150 s (the store file made);
     a dashboard's port given as the GCS's (an HTTP server) failed inside Ray."""
     import socket
@@ -37,8 +37,11 @@ def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds():
         silent.listen(8)
         gcs = f"127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(SpecError, match=rf"^spec.ray.address: {gcs} does not answer as a Ray cluster's GCS \(no "
-                                            r"answer within 1 s\): is it the head's GCS address \(HOST:6379"):
+                                            r"answer within 1 s\): is it the head's address \(HOST:6379 by default"):
             check_cluster_token(gcs, timeout=1)
+        with pytest.raises(SpecError, match=rf"^spec.ray.address: ray://{gcs} does not answer as a Ray client server "
+                                            r"\(no answer within 1 s\): is it the head's address \(ray://HOST:10001"):
+            check_cluster_token(f"ray://{gcs}", timeout=1)  # Ray's own client gave up after 33 s, the store file made
     http = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
@@ -46,6 +49,8 @@ def test_an_address_that_does_not_answer_as_a_gcs_is_named_in_seconds():
             check_cluster_token(f"127.0.0.1:{http.server_port}", timeout=5)
     finally:
         http.shutdown()
+    monkeypatch.setenv("RAY_USE_TLS", "1")  # a TLS cluster is left to Ray: this probe speaks plain text
+    check_cluster_token(gcs, timeout=1)
 
 
 def test_a_storage_uri_is_tried_as_tune_opens_it_before_the_store_opens(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ authentication, is left to `ray.init`.
 from __future__ import annotations
 
 import logging
+import os
 
 from orchestrator.spec import SpecError
 
@@ -39,8 +40,8 @@ def _gcs_address(address: str | None) -> str | None:
 def check_cluster_token(address: str, timeout: float = 10.0) -> None:
     """Raise SpecError when the cluster at `address` refuses this shell's token (none, or another), or
     its address does not answer as a Ray GCS (a port that takes connections and never answers kept
-    ray.init waiting for minutes); an address that joins no GCS (null, 'local', a ray:// client
-    address) is left alone."""
+    ray.init waiting for minutes); a ray:// client address is asked only whether it answers (Ray's
+    client gave up after 33 s); null and 'local', and a TLS cluster, are left alone."""
     try:
         from ray._private.authentication.grpc_authentication_client_interceptor import (
             _get_authentication_metadata_tuple,
@@ -49,7 +50,10 @@ def check_cluster_token(address: str, timeout: float = 10.0) -> None:
         return
     import grpc
 
-    gcs = _gcs_address(address)
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return  # a TLS cluster: this plain-text probe would take it for a port that does not answer
+    client = address.startswith("ray://")  # a Ray client server: asked only whether it answers
+    gcs = address[len("ray://"):].rstrip("/") if client else _gcs_address(address)
     if gcs is None:
         return
     try:
@@ -65,9 +69,11 @@ def check_cluster_token(address: str, timeout: float = 10.0) -> None:
             code, detail = err.code(), " ".join(str(err.details() or "").split())[:160]
     if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
         why = f"no answer within {timeout:g} s" if code == grpc.StatusCode.DEADLINE_EXCEEDED else detail or "unavailable"
-        raise SpecError(f"spec.ray.address: {gcs} does not answer as a Ray cluster's GCS ({why}): is it the head's GCS "
-                        "address (HOST:6379 by default; `ray status` on the head prints it), and is the head up?")
-    if code != grpc.StatusCode.UNAUTHENTICATED or not known:
+        what, usual = ("a Ray client server", "ray://HOST:10001") if client else ("a Ray cluster's GCS", "HOST:6379")
+        raise SpecError(f"spec.ray.address: {address if client else gcs} does not answer as {what} ({why}): is it the "
+                        f"head's address ({usual} by default; `ray status` on the head prints the GCS's), and is the "
+                        "head up?")
+    if client or code != grpc.StatusCode.UNAUTHENTICATED or not known:
         return
     if not metadata:
         raise SpecError(f"spec.ray.address: the Ray cluster at {gcs} requires token authentication and this shell "
