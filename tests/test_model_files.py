@@ -117,3 +117,23 @@ def test_sweep_run_refuses_a_model_folder_before_anything_starts(saved, tmp_path
     assert f"spec.models[0]: '{folder}': its tokenizer has" in out.stderr and "embedding table has 32,128 rows" in out.stderr
     assert "Started a local Ray instance" not in out.stdout + out.stderr
     assert not (tmp_path / "r.db").exists()  # refused before the store opened
+
+
+def test_a_hub_that_never_answers_is_given_up(monkeypatch):
+    """A hub (HF_ENDPOINT) that takes connections and never answers kept the model check waiting past
+    300 s (huggingface_hub's own timeout did not end it); 60 s as shipped, 1 s here."""
+    import socket
+
+    import huggingface_hub.constants
+
+    from orchestrator.spec import preflight
+
+    monkeypatch.setattr(preflight, "HUB_ANSWER_S", 1.0)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read once, at import
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        assert preflight._model_problem(0, "someone/some-t5").startswith(
+            "spec.models[0]: 'someone/some-t5' cannot be fetched (TimeoutError: no answer within 1 s); use an embedded")

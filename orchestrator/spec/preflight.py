@@ -24,6 +24,33 @@ def _offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+HUB_ANSWER_S = 60.0  # a hub that takes connections and never answers kept the model check waiting past 300 s
+
+
+def bounded(call, seconds: float):
+    """call()'s result or exception, or TimeoutError("no answer within N s") when it has not returned
+    within `seconds`; its daemon thread is then left behind (the process ends soon after, with an error)."""
+    import threading
+
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
+            outcome.append((False, err))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    done, value = outcome[0]
+    if not done:
+        raise value  # type: ignore[misc]
+    return value
+
+
 def _model_problem(i: int, name: str) -> str | None:
     if is_offline_model(name):
         return None
@@ -42,7 +69,7 @@ def _model_problem(i: int, name: str) -> str | None:
     try:
         from transformers.utils import cached_file
 
-        cached_file(name, "config.json")
+        bounded(lambda: cached_file(name, "config.json"), HUB_ANSWER_S)
     except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
         reason = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline() else \
             f"cannot be fetched ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]})"
@@ -114,30 +141,22 @@ STORAGE_ANSWER_S = 30.0  # a URI's filesystem that hangs (gs:// without credenti
 def _uri_problem(uri: str) -> str | None:
     """Tune's storage at a URI, tried as Tune opens it (pyarrow's filesystem from the URI): a folder made,
     a file written and removed. A bucket that cannot be reached failed inside Tune, the sweep stored failed."""
-    import threading
-
     import pyarrow.fs
 
-    outcome: list[str | None] = []
-
     def probe() -> None:
-        try:
-            fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-            fs.create_dir(path, recursive=True)
-            name = f"{path.rstrip('/')}/.superpos-write-check-{os.getpid()}"
-            with fs.open_output_stream(name) as out:
-                out.write(b"")
-            fs.delete_file(name)
-            outcome.append(None)
-        except Exception as err:  # noqa: BLE001 - pyarrow's errors for every scheme and cloud
-            outcome.append(" ".join(str(err).split())[:200])
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        fs.create_dir(path, recursive=True)
+        name = f"{path.rstrip('/')}/.superpos-write-check-{os.getpid()}"
+        with fs.open_output_stream(name) as out:
+            out.write(b"")
+        fs.delete_file(name)
 
-    worker = threading.Thread(target=probe, daemon=True)  # left behind if it hangs: the driver exits
-    worker.start()
-    worker.join(STORAGE_ANSWER_S)
-    why = outcome[0] if outcome else f"no answer within {STORAGE_ANSWER_S:g} s"
-    return None if why is None else (f"spec.ray.storage_path: {uri!r} cannot be used as Tune's storage ({why}); "
-                                     "check its name, credentials and network, or give a folder every node sees")
+    try:
+        bounded(probe, STORAGE_ANSWER_S)
+    except Exception as err:  # noqa: BLE001 - pyarrow's errors for every scheme and cloud
+        return (f"spec.ray.storage_path: {uri!r} cannot be used as Tune's storage ({' '.join(str(err).split())[:200]}); "
+                "check its name, credentials and network, or give a folder every node sees")
+    return None
 
 
 def _storage_problem(spec: SweepSpec) -> str | None:
