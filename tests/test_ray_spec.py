@@ -58,16 +58,16 @@ def test_a_storage_uri_is_tried_as_tune_opens_it_before_the_store_opens(tmp_path
     without credentials hung (given up after 30 s now, here after 1)."""
     import socket
 
-    from orchestrator.spec import preflight
+    from orchestrator.spec import storage
 
     def problem(uri: str) -> str | None:
-        return preflight._storage_problem(parse_spec(BASE + f"ray: {{storage_path: '{uri}'}}\n"))
+        return storage.storage_problem(parse_spec(BASE + f"ray: {{storage_path: '{uri}'}}\n"))
 
     assert problem(f"file://{tmp_path}/ray") is None and list((tmp_path / "ray").iterdir()) == []  # the probe is gone
     assert problem("foo://bar/ray") == ("spec.ray.storage_path: 'foo://bar/ray' cannot be used as Tune's storage "
                                         "(Unrecognized filesystem type in URI: foo://bar/ray); check its name, "
                                         "credentials and network, or give a folder every node sees")
-    monkeypatch.setattr(preflight, "STORAGE_ANSWER_S", 1.0)
+    monkeypatch.setattr(storage, "STORAGE_ANSWER_S", 1.0)
     with socket.socket() as silent:  # an S3 endpoint that takes connections and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.storage import storage_problem
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
 from workers.tasks import TASKS, get_task
 
@@ -135,55 +136,11 @@ def _local_data_problems(spec: SweepSpec) -> list[str]:
     return problems
 
 
-STORAGE_ANSWER_S = 30.0  # a URI's filesystem that hangs (gs:// without credentials waited past a minute)
-
-
-def _uri_problem(uri: str) -> str | None:
-    """Tune's storage at a URI, tried as Tune opens it (pyarrow's filesystem from the URI): a folder made,
-    a file written and removed. A bucket that cannot be reached failed inside Tune, the sweep stored failed."""
-    import pyarrow.fs
-
-    def probe() -> None:
-        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-        fs.create_dir(path, recursive=True)
-        name = f"{path.rstrip('/')}/.superpos-write-check-{os.getpid()}"
-        with fs.open_output_stream(name) as out:
-            out.write(b"")
-        fs.delete_file(name)
-
-    try:
-        bounded(probe, STORAGE_ANSWER_S)
-    except Exception as err:  # noqa: BLE001 - pyarrow's errors for every scheme and cloud
-        return (f"spec.ray.storage_path: {uri!r} cannot be used as Tune's storage ({' '.join(str(err).split())[:200]}); "
-                "check its name, credentials and network, or give a folder every node sees")
-    return None
-
-
-def _storage_problem(spec: SweepSpec) -> str | None:
-    """Tune's storage folder must be a folder this machine can create and write, or a URI whose
-    filesystem takes a file."""
-    path = spec.ray.storage_path
-    if not path:
-        return None
-    if "://" in path:
-        return _uri_problem(path)
-    folder = Path(path).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".superpos-write-check-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        what = "is a file, not a folder" if folder.is_file() else f"cannot be created or written ({err.strerror or err})"
-        return f"spec.ray.storage_path: {path!r} {what}; point it at a folder (or null for ~/ray_results)"
-    return None
-
-
 def check_environment(spec: SweepSpec) -> None:
     """Models, data and Tune's storage folder: raise SpecError listing every problem."""
     problems = [p for i, name in enumerate(spec.models) if (p := _model_problem(i, name))]
     problems += _data_problems(spec) + _local_data_problems(spec)
-    problems += [p for p in [_storage_problem(spec)] if p]
+    problems += [p for p in [storage_problem(spec)] if p]
     if problems:
         raise SpecError(problems)
 
