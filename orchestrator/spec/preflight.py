@@ -173,7 +173,7 @@ def _auto_address() -> tuple[str, str]:
     """What `auto` joins, as ray.init finds it, and where it came from; a SpecError where it finds none,
     or RAY_ADDRESS holds a dashboard's URL (as `ray job submit` takes it): Ray's own errors came after
     the store was opened, with a hint about tokens."""
-    from ray._private.services import get_ray_address_from_environment
+    from orchestrator.spec.ray_token import resolve_auto
 
     found = os.environ.get("RAY_ADDRESS", "")
     if found.lower().startswith(("http://", "https://")):
@@ -181,7 +181,7 @@ def _auto_address() -> tuple[str, str]:
                         "a dashboard's (Jobs API) address: unset it on a Ray node, or set it to the head's GCS "
                         "(HOST:6379); `superpos sweep submit --address` is where the dashboard's address goes")
     try:
-        address = get_ray_address_from_environment("auto", None)
+        address = resolve_auto()
     except ConnectionError:
         raise SpecError("spec.ray.address: auto joins a running Ray cluster (the one RAY_ADDRESS names, else one "
                         "that `ray start` started on this machine), and there is none: start one (`ray start "

@@ -20,20 +20,26 @@ HOW = ("set RAY_AUTH_MODE=token and the cluster's token in this shell (RAY_AUTH_
        "~/.ray/auth_token; `ray get-auth-token` on the head prints it)")
 
 
-def _gcs_address(address: str | None) -> str | None:
-    """host:port of the GCS that `ray.init(address=...)` would join (`auto`: RAY_ADDRESS, else the
-    cluster `ray start` last started here); None where it would not join one."""
+def resolve_auto() -> str:
+    """What `ray.init(address="auto")` joins: RAY_ADDRESS, else the cluster `ray start` last started here,
+    else any GCS running on this machine (Ray's legacy scan); ConnectionError where there is none."""
     from ray._private.services import get_ray_address_from_environment
 
     quiet = logging.getLogger("ray._private.services")  # ray.init says the same warnings once more
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        found = get_ray_address_from_environment(address, None) if address == "auto" else address
-    except Exception:  # noqa: BLE001 - no cluster found: ray.init says so
-        return None
+        return get_ray_address_from_environment("auto", None)
     finally:
         quiet.setLevel(level)
+
+
+def _gcs_address(address: str | None) -> str | None:
+    """host:port of the GCS that `ray.init(address=...)` would join; None where it would not join one."""
+    try:
+        found = resolve_auto() if address == "auto" else address
+    except Exception:  # noqa: BLE001 - no cluster found: check_address has said so
+        return None
     return None if not found or found in ("auto", "local") or "://" in found else found
 
 
