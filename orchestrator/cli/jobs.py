@@ -28,15 +28,12 @@ JOBS_API_TIMEOUT_S = 10.0
 
 def check_jobs_api(address: str) -> None:
     """ValueError unless the Jobs API at `address` answers (anything, 401 included) within JOBS_API_TIMEOUT_S."""
-    import requests
+    from orchestrator.spec.preflight import silent
 
-    try:
-        requests.get(f"{address.rstrip('/')}/api/version", timeout=JOBS_API_TIMEOUT_S)
-    except requests.RequestException as err:
-        why = "no answer" if isinstance(err, requests.Timeout) else type(err).__name__
-        raise ValueError(f"cannot reach the Ray Jobs API at {address} ({why} within {JOBS_API_TIMEOUT_S:g} s): is "
-                         "the head running with its dashboard, and is this its address (e.g. an SSH tunnel to "
-                         "its port 8265)?") from None
+    why = silent(f"{address.rstrip('/')}/api/version", JOBS_API_TIMEOUT_S)
+    if why:
+        raise ValueError(f"cannot reach the Ray Jobs API at {address} ({why}): is the head running with its "
+                         "dashboard, and is this its address (e.g. an SSH tunnel to its port 8265)?")
 
 
 def auth_warning(address: str) -> str | None:
@@ -74,7 +71,8 @@ def token_file_warning() -> str | None:
 
 
 def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
-    """Submit `superpos sweep run` as a Ray job; returns the job's submission id."""
+    """Submit `superpos sweep run` as a Ray job (to a Jobs API that check_jobs_api found answering);
+    returns the job's submission id."""
     from ray.job_submission import JobSubmissionClient
 
     commit, dirty = git_state()
@@ -87,9 +85,8 @@ def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME"):
         if name in os.environ:
             env[name] = os.environ[name]
-    check_jobs_api(address)
     try:
-        client = JobSubmissionClient(address)
+        client = JobSubmissionClient(address)  # the caller has asked check_jobs_api: Ray's client has no timeout
     except (ConnectionError, RuntimeError) as err:
         raise ValueError(f"cannot reach the Ray Jobs API at {address}: {err}. Is the head running with its "
                          "dashboard, and does this shell have RAY_AUTH_MODE=token and the cluster's token?") from None

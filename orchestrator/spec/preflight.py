@@ -159,6 +159,21 @@ def unreachable(address: str, timeout: float = 3.0, default_port: int | None = N
     return None
 
 
+def silent(url: str, timeout: float) -> str | None:
+    """None if an HTTP GET of `url` gets any answer (an error status or an auth proxy's 401 included)
+    within `timeout` seconds, else why not: a server that takes connections and never answers passes
+    `unreachable` and then holds its client for minutes."""
+    import requests
+
+    try:
+        requests.get(url, timeout=timeout)
+    except requests.Timeout:
+        return f"no answer within {timeout:g} s"
+    except requests.RequestException as err:
+        return type(err).__name__
+    return None
+
+
 def check_not_a_job(spec: SweepSpec) -> None:
     """A spec that starts a local Ray, run as a Ray job's entrypoint (`ray job submit -- superpos sweep
     run ...`), would start a second Ray on the job's node and leave the cluster idle. Ray Jobs set

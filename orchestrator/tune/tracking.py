@@ -38,28 +38,14 @@ def check_mlflow(tracking_uri: str | None = None) -> str | None:
         return ("spec.tracking.mlflow: the mlflow package is not installed; install it with "
                 "pip install 'superpos[tracking]' (or mlflow-skinny), or remove the tracking section")
     if tracking_uri and tracking_uri.startswith(("http://", "https://")):
-        from orchestrator.spec.preflight import unreachable
+        from orchestrator.spec.preflight import silent, unreachable
 
         why = unreachable(tracking_uri, default_port=443 if tracking_uri.startswith("https") else 80)
         if not why:  # a server that takes connections and never answers held the sweep's driver for 93 s
-            why = _silent(tracking_uri)
+            why = silent(f"{tracking_uri.rstrip('/')}/health", MLFLOW_ANSWER_S)
         if why:
             return (f"spec.tracking.mlflow.tracking_uri: cannot reach {tracking_uri} ({why}); start the MLflow "
                     "server (mlflow server) or fix the URI, or remove the tracking section")
-    return None
-
-
-def _silent(tracking_uri: str) -> str | None:
-    """None if the server answers an HTTP request (any status: MLflow's /health, or an auth proxy's 401)
-    within MLFLOW_ANSWER_S."""
-    import requests
-
-    try:
-        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=MLFLOW_ANSWER_S)
-    except requests.Timeout:
-        return f"no answer within {MLFLOW_ANSWER_S:g} s"
-    except requests.RequestException as err:
-        return type(err).__name__
     return None
 
 
