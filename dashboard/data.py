@@ -119,7 +119,7 @@ def importance(url: str, sweep_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The fANOVA shares (db/importance.per_task) and the scopes whose trials all scored the same."""
     from db import importance as found
 
-    return found.per_task(engine(url), sweep_id), found.same_scores(engine(url), sweep_id)
+    return found.importances(engine(url), sweep_id)
 
 
 def task_study(url: str, sweep_id: int, task: str):

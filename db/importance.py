@@ -111,24 +111,30 @@ def _same_score(study: optuna.Study) -> bool:
     return len({t.value for t in study.trials}) == 1
 
 
+def importances(engine: Engine, sweep_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables of a sweep from one read of the store: per_task's shares, and same_scores' scopes
+    (task, scope, score, trials) whose trials all scored `score` (in %), where no dimension explains anything."""
+    shares, same = [], []
+    for task, scope, study in _task_scopes(engine, sweep_id):
+        if _same_score(study):
+            same.append({"task": task, "scope": scope, "score": study.trials[0].value, "trials": len(study.trials)})
+            continue
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        shares += [{"task": task, "scope": scope, "param": k, "importance": float(v), "trials": len(study.trials)}
+                   for k, v in found.items()]
+    return (pd.DataFrame(shares, columns=["task", "scope", "param", "importance", "trials"]),
+            pd.DataFrame(same, columns=["task", "scope", "score", "trials"]))
+
+
 def per_task(engine: Engine, sweep_id: int) -> pd.DataFrame:
     """(task, scope, param, importance, trials): fANOVA importances per task and scope (`all`, or the
     method whose trials alone a study compares), largest first within each; a scope whose trials all
     scored the same is left out (`same_scores` lists them)."""
-    rows = []
-    for task, scope, study in _task_scopes(engine, sweep_id):
-        if _same_score(study):
-            continue
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        found = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        rows += [{"task": task, "scope": scope, "param": k, "importance": float(v), "trials": len(study.trials)}
-                 for k, v in found.items()]
-    return pd.DataFrame(rows, columns=["task", "scope", "param", "importance", "trials"])
+    return importances(engine, sweep_id)[0]
 
 
 def same_scores(engine: Engine, sweep_id: int) -> pd.DataFrame:
     """(task, scope, score, trials): the scopes that per_task leaves out, whose trials all scored `score`
     (in %): no grid dimension explains anything there."""
-    rows = [{"task": task, "scope": scope, "score": study.trials[0].value, "trials": len(study.trials)}
-            for task, scope, study in _task_scopes(engine, sweep_id) if _same_score(study)]
-    return pd.DataFrame(rows, columns=["task", "scope", "score", "trials"])
+    return importances(engine, sweep_id)[1]

@@ -24,7 +24,7 @@ def cmd_importance(args) -> int:
     sweep_id = _sweep_id(engine, args.sweep)
     if sweep_id is None:
         return _fail("the database holds no sweeps yet; run one with: superpos sweep run SPEC")
-    found, same = importance.per_task(engine, sweep_id), importance.same_scores(engine, sweep_id)
+    found, same = importance.importances(engine, sweep_id)
     if args.format == "json":
         output.emit("importance", {"sweep": sweep_id, "score": "reported score at the peak epoch, per task",
                                    "evaluator": "fanova (seed 0)", "rows": output.records(found),
