@@ -4,8 +4,9 @@ UNAUTHENTICATED at once, where Ray's client retries for about 20 s and prints an
 line each time before it gives up.
 
 The call carries the metadata Ray's own client would send (its token loader reads RAY_AUTH_MODE,
-RAY_AUTH_TOKEN_PATH and ~/.ray/auth_token). Any other answer, or a Ray without token
-authentication, is left to `ray.init`.
+RAY_AUTH_TOKEN_PATH and ~/.ray/auth_token). The same call names an address that does not answer as a
+GCS (silent, or another protocol) and asks a ray:// client address whether it answers. Any other answer,
+a TLS cluster, or a Ray without token authentication, is left to `ray.init`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from orchestrator.spec import SweepSpec
 
-STORAGE_ANSWER_S = 30.0  # a URI's filesystem that hangs (gs:// without credentials waited past a minute)
+STORAGE_ANSWER_S = 30.0  # a URI's filesystem that hangs (gs:// without credentials still waited after 50 s, until killed)
 _STORAGE_PROBE = """
 import os, sys
 import pyarrow.fs

@@ -6,8 +6,8 @@ runs it, and its exit code, seconds, whether it left a store file, and its last 
     python -m scripts.benchmarks.silent_servers [--only postgres jobs_api ...] [--out FILE]
 
 Before this was measured (2026-12-08), the same commands waited 132 s (PostgreSQL), past 200 s (the
-Jobs API), past 150 s (a GCS), 33 s (a Ray client), 93 s of a held driver (MLflow), past a minute (a
-gs:// bucket) and past 300 s (the hub).
+Jobs API), past 150 s (a GCS), 33 s (a Ray client), 93 s of a held driver (MLflow), over 50 s until
+killed (a gs:// bucket) and past 300 s (the hub).
 """
 
 from __future__ import annotations
