@@ -14,9 +14,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
+from orchestrator.spec.hub_data import hub_data_problems
 from orchestrator.spec.storage import storage_problem
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
-from workers.tasks import TASKS, get_task
+from workers.tasks import get_task
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
@@ -98,25 +99,6 @@ def _folder_problem(where: str, folder: Path) -> str | None:
     return f"{where}: {problem}" if problem else None
 
 
-def _data_problems(spec: SweepSpec) -> list[str]:
-    """`data: hub` offline needs every task's dataset in the local cache."""
-    if spec.training.get("data", "demo") != "hub" or not (_offline() or os.environ.get("HF_DATASETS_OFFLINE") == "1"):
-        return []
-    from datasets import load_dataset_builder
-
-    missing = []
-    for task in spec.tasks:
-        t = TASKS[task]
-        try:
-            load_dataset_builder(t.dataset, t.config)
-        except Exception:  # noqa: BLE001 - not cached (or unreadable): the trial would fail the same way
-            missing.append(f"{task} ({t.dataset}/{t.config})")
-    if not missing:
-        return []
-    return [f"spec.training.data: hub datasets not in the local cache while offline: {', '.join(missing)}; "
-            "download them once with network access, or use data: demo or a local directory"]
-
-
 def _local_data_problems(spec: SweepSpec) -> list[str]:
     """A local data folder: every split a trial reads must parse and hold the task's columns and labels
     (the spec's checks only found the files). Read in full once here, as each trial would read it."""
@@ -139,7 +121,7 @@ def _local_data_problems(spec: SweepSpec) -> list[str]:
 def check_environment(spec: SweepSpec) -> None:
     """Models, data and Tune's storage folder: raise SpecError listing every problem."""
     problems = [p for i, name in enumerate(spec.models) if (p := _model_problem(i, name))]
-    problems += _data_problems(spec) + _local_data_problems(spec)
+    problems += hub_data_problems(spec) + _local_data_problems(spec)
     problems += [p for p in [storage_problem(spec)] if p]
     if problems:
         raise SpecError(problems)

@@ -121,11 +121,14 @@ def read_lengths(task: str, model: str, data: str, template: str, max_source_tok
     `hub` (it downloads the split, as the trials will), a tokenizer that is not here, an unreadable file."""
     if data == "hub" and not hub:
         return None, "hub data (`sweep plan --read-hub-data` reads it)"
+    from orchestrator.spec.hub_data import endpoint, hub_silence, offline
     from workers.data import load_examples
     from workers.models import load_tokenizer
     from workers.tasks import get_task
 
     spec = get_task(task, template)
+    if data == "hub" and not offline() and (why := hub_silence(spec.dataset)):  # each load would retry or wait
+        return None, f"the Hugging Face hub at {endpoint()} does not answer ({why})"
     revisions = revisions or {}
     try:
         tokenizer = load_tokenizer(model, revisions.get(model))

@@ -7,7 +7,8 @@ runs it, and its exit code, seconds, whether it left a store file, and its last 
 
 Before this was measured (2026-12-08), the same commands waited 132 s (PostgreSQL), past 200 s (the
 Jobs API), past 150 s (a GCS), 33 s (a Ray client), 93 s of a held driver (MLflow), over 50 s until
-killed (a gs:// bucket) and past 300 s (the hub).
+killed (a gs:// bucket), past 300 s (the hub, for a model) and past 600 s (the hub, for `data: hub`: the
+sweep's store was made and its first trial's load_dataset still waited).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from scripts import first_paragraph
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = ("methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 1}\n"
-        "training: {epochs: 1, max_train_samples: 16, max_eval_samples: 8}\n")
+BASE = "methods: [prompt_tuning]\ntasks: [rte]\ndropout: [off]\noptuna: {trials_per_cell: 1}\n"
+TRAINING = "training: {{epochs: 1, max_train_samples: 16, max_eval_samples: 8{more}}}\n"  # {more}: a case's own keys
 # name -> (spec body, or None for no spec, the command's arguments, extra environment); {port}: the listener
 CASES = {
     "postgres": (None, ["sweep", "list", "--db", "postgresql+psycopg://u@127.0.0.1:{port}/x"], {}),
@@ -39,7 +40,10 @@ CASES = {
                 "&region=us-east-1'}}\n", ["sweep", "run", "{spec}"], {}),
     "hub": ("models: [someone/some-t5]\nray: {{num_cpus: 1}}\n", ["sweep", "run", "{spec}"],
             {"HF_ENDPOINT": "http://127.0.0.1:{port}", "HF_HUB_OFFLINE": None}),
+    "hub_data": ("ray: {{num_cpus: 1}}\n", ["sweep", "run", "{spec}"],
+                 {"HF_ENDPOINT": "http://127.0.0.1:{port}", "HF_HUB_OFFLINE": None, "HF_DATASETS_OFFLINE": None}),
 }
+MORE_TRAINING = {"hub_data": ", data: hub"}
 
 
 def measure(name: str, folder: Path, limit: float) -> dict:
@@ -50,7 +54,7 @@ def measure(name: str, folder: Path, limit: float) -> dict:
         port = silent.getsockname()[1]
         spec, db = folder / f"{name}.yaml", folder / f"{name}.db"
         if body is not None:
-            spec.write_text(BASE + body.format(port=port))
+            spec.write_text(BASE + TRAINING.format(more=MORE_TRAINING.get(name, "")) + body.format(port=port))
         argv = [a.format(port=port, spec=spec) for a in args] + ([] if name == "postgres" else ["--db", str(db)])
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)

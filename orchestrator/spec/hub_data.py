@@ -1,0 +1,85 @@
+"""Can a `data: hub` sweep's trials load every task's dataset from here? Asked before anything starts.
+
+Offline (datasets' own setting: HF_DATASETS_OFFLINE, else HF_HUB_OFFLINE) every dataset must be in the
+local cache. Online the hub must answer first: a refused or unreachable hub made each trial's
+`load_dataset` retry for about 23 s and fail, and one that takes connections and never answers held it
+past 200 s, trial after trial, while the sweep's store, Ray and its workers stood waiting (measured
+2026-12-08 with HF_ENDPOINT at a closed and at a silent port). Then each dataset's builder is resolved
+as the trials will resolve it (at the spec's revision), so a revision that does not exist is named here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+HUB_PROBE_S = 10.0  # seconds the hub has to answer one request before it is taken for unreachable
+FIXES = "or use data: demo or a local directory laid out like the hub's"
+
+
+def offline() -> bool:
+    """The datasets library's offline switch, read as it reads it (HF_DATASETS_OFFLINE wins over
+    HF_HUB_OFFLINE, in either direction)."""
+    from datasets import config
+
+    return bool(config.HF_HUB_OFFLINE)
+
+
+def endpoint() -> str:
+    from datasets import config
+
+    return config.HF_ENDPOINT
+
+
+@functools.cache
+def hub_silence(dataset: str) -> str | None:
+    """None where the hub answers an API request about `dataset` (any status: a gated dataset's 401
+    included) within HUB_PROBE_S, else why not; asked once per process."""
+    from orchestrator.spec.preflight import silent
+
+    return silent(f"{endpoint()}/api/datasets/{dataset}", HUB_PROBE_S)
+
+
+def silent_hub_problem(dataset: str) -> str | None:
+    why = hub_silence(dataset)
+    if why is None:
+        return None
+    return (f"the Hugging Face hub at {endpoint()} does not answer ({why}): check the network (and HF_ENDPOINT); where "
+            f"the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them from there; {FIXES}")
+
+
+def _first_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}"
+
+
+def hub_data_problems(spec) -> list[str]:
+    """The spec's `data: hub` problems, as lines that name spec.training.data and the fix; [] for
+    other data sources."""
+    if spec.training.get("data", "demo") != "hub":
+        return []
+    from datasets import load_dataset_builder
+
+    from orchestrator.spec.preflight import HUB_ANSWER_S, bounded
+    from workers.tasks import TASKS
+
+    tasks = [TASKS[name] for name in spec.tasks]
+    is_offline = offline()
+    if not is_offline and (problem := silent_hub_problem(tasks[0].dataset)):
+        return [f"spec.training.data: hub: {problem}"]
+    revisions = spec.training.get("revisions", {})
+    failed = []
+    for task in tasks:
+        try:
+            bounded(lambda t=task: load_dataset_builder(t.dataset, t.config, revision=revisions.get(t.dataset)),
+                    HUB_ANSWER_S)
+        except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
+            failed.append(f"{task.name} ({task.dataset}/{task.config}" + ("" if is_offline else f": {_first_line(err)}")
+                          + ")")
+            if isinstance(err, TimeoutError):
+                break  # the hub stopped answering: the other datasets would wait as long
+    if not failed:
+        return []
+    if is_offline:
+        return [f"spec.training.data: hub datasets not in the local cache while offline: {', '.join(failed)}; "
+                f"download them once with network access (unset HF_DATASETS_OFFLINE there), {FIXES}"]
+    return [f"spec.training.data: hub datasets that cannot be loaded from {endpoint()}: {', '.join(failed)}; "
+            f"check the dataset revisions in spec.training.revisions and the network, {FIXES}"]
