@@ -78,7 +78,8 @@ def _refused_token(cluster, tmp_path, spec: Path, db: Path) -> None:
 
 
 def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
-    db = tmp_path / "r.db"
+    db = tmp_path / "my results & more" / "r.db"  # the job's shell once split --db at the space and ran `more/r.db`
+    db.parent.mkdir()
     url = f"sqlite:///{db}"
     spec = tmp_path / "one.yaml"
     spec.write_text(SPEC.format(name="refused", trials=1, epochs=1, train=8))

@@ -79,7 +79,9 @@ def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     job_id = f"superpos-{uuid.uuid4().hex[:10]}"
     # the spec travels as a variable: a file staged in the project would be left out of the upload
     # (Ray honours .gitignore) or show up in `git status`
-    env = {"SUPERPOS_SPEC": spec_text, "SUPERPOS_SPEC_NAME": name, "SUPERPOS_JOB_ID": job_id, "SUPERPOS_JOB_ADDRESS": address, "SUPERPOS_GIT_COMMIT": commit or "",
+    # the store's URL too: the entrypoint runs in a shell, which split a path with a space and ran what
+    # followed a URL's `&` as a command of its own, while the submit said "submitted"
+    env = {"SUPERPOS_SPEC": spec_text, "SUPERPOS_DB": db_url, "SUPERPOS_SPEC_NAME": name, "SUPERPOS_JOB_ID": job_id, "SUPERPOS_JOB_ADDRESS": address, "SUPERPOS_GIT_COMMIT": commit or "",
            "SUPERPOS_GIT_DIRTY": "1" if dirty else "0", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S),
            "RAY_USAGE_STATS_ENABLED": "0"}
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME"):
@@ -94,7 +96,7 @@ def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     while True:  # a head that has just started answers "no available agent" for a few seconds
         try:
             return client.submit_job(
-                entrypoint=f"python -m orchestrator.cli sweep run env:SUPERPOS_SPEC --db {db_url}",
+                entrypoint="python -m orchestrator.cli sweep run env:SUPERPOS_SPEC",  # --db: $SUPERPOS_DB
                 submission_id=job_id,
                 runtime_env={"working_dir": str(REPO), "excludes": UPLOAD_EXCLUDES, "env_vars": env},
             )
