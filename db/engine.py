@@ -8,6 +8,7 @@ results database is refused, never overwritten.
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -56,6 +57,14 @@ def resolve_url(url: str | None = None) -> str:
 def display_url(url: str) -> str:
     """A store's URL as printed or shown: its password, if the URL holds one, as ***."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def command_url(url: str) -> str:
+    """A store's URL as a suggested command line (`superpos ... --db URL`) takes it: display_url, quoted
+    for a POSIX shell where it must be (a path with a space; a URL's `?`, `&` or `***`), so that it pastes;
+    a SQLite file by its path as it is (display_url writes a `&` in it as %26)."""
+    path = sqlite_path(url)
+    return shlex.quote(f"sqlite:///{path}" if path is not None else display_url(url))
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -184,7 +193,7 @@ def _check_not_newer(current: str | None, head: str, shown: str) -> None:
                          f"to {head}); it was left untouched: upgrade superpos, or choose another --db")
 
 
-def _check_revision(engine: Engine, shown: str) -> None:
+def _check_revision(engine: Engine, shown: str, url: str) -> None:
     """An old (or newer) schema gets the command that fixes it, never a silent change."""
     from db.migrate import current_revision, head_revision
 
@@ -195,7 +204,7 @@ def _check_revision(engine: Engine, shown: str) -> None:
                          "it was left untouched: start a new database (--db) and re-run the sweep")
     if current != head:
         raise StoreError(f"{shown} is at schema revision {current}, this superpos needs {head}: "
-                         f"run `superpos db upgrade --db {shown}` (back the file up first if it matters)")
+                         f"run `superpos db upgrade --db {command_url(url)}` (back the file up first if it matters)")
 
 
 def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = False) -> Engine:
@@ -212,7 +221,7 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
 
             _check_not_newer(current_revision(engine), head_revision(), shown)
             run_upgrade(engine)
-        _check_revision(engine, shown)
+        _check_revision(engine, shown, resolve_url(url))
     except Exception as err:
         engine.dispose()
         if isinstance(err, StoreError):

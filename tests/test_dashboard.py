@@ -188,3 +188,20 @@ def test_the_sidebar_names_a_store_under_the_working_directory_by_its_relative_p
     assert shown_url(elsewhere) == elsewhere and elsewhere.startswith("sqlite:////")
     assert shown_url("postgresql://u@h/db") == "postgresql://u@h/db"
     assert shown_url("postgresql+psycopg://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"  # no password on a page
+
+
+def test_the_export_command_on_the_prompts_page_pastes_for_a_store_path_with_a_space(rich_sweep, tmp_path, monkeypatch):
+    import shlex
+    import sqlite3
+
+    from db.engine import sqlite_path
+
+    copy = tmp_path / "my store" / "r.db"
+    copy.parent.mkdir()
+    with sqlite3.connect(sqlite_path(rich_sweep[0])) as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # the WAL's pages too
+    monkeypatch.setenv("SUPERPOS_DB", str(copy))
+    at = AppTest.from_function(_page, args=("prompts",), default_timeout=90).run()
+    assert not at.exception, at.exception
+    command = shlex.split(at.code[0].value)  # as a shell reads it: once unquoted, `--db` took `.../my`
+    assert command[:3] == ["superpos", "export", "prompt"] and command[command.index("--db") + 1] == f"sqlite:///{copy}"

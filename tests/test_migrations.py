@@ -91,3 +91,25 @@ def test_replicas_of_an_earlier_store_point_at_their_chosen_trial_and_pending_is
         assert (n, round(mean, 6)) == (2, 0.25)
         with pytest.raises(Exception, match="(?i)check|constraint"):
             conn.execute(text("UPDATE trials SET state = 'pending' WHERE id = 1"))
+
+
+def test_the_upgrade_command_it_suggests_pastes_into_a_shell_as_it_is(tmp_path):
+    """A store path with a space (or a URL's `?` and `&`) is quoted in the suggested command: unquoted,
+    the shell split it into two arguments. A password stays hidden."""
+    import shlex
+
+    from db.engine import command_url
+    from tests.cli_here import superpos
+
+    url = f"sqlite:///{tmp_path / 'my results & more.db'}"
+    _first_revision_database(url)
+    with pytest.raises(StoreError) as refused:
+        open_store(url, readonly=True)
+    suggested = str(refused.value).split("`")[1]
+    assert suggested == f"superpos db upgrade --db '{url}'"
+    done = superpos(*shlex.split(suggested)[1:])  # as a shell reads the pasted line
+    assert done.returncode == 0, done.stderr
+    assert current_revision(open_store(url, readonly=True)) == head_revision()
+    assert command_url("postgresql+psycopg://u:secret@h/db?sslmode=require&connect_timeout=5") == \
+        "'postgresql+psycopg://u:***@h/db?connect_timeout=5&sslmode=require'"
+    assert command_url("sqlite:////data/runs/r.db") == "sqlite:////data/runs/r.db"  # nothing to quote: as it is

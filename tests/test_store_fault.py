@@ -8,6 +8,7 @@ resume; the trials stop; what was stored stays; the sweep can be resumed. Real R
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def test_a_store_that_refuses_writes_mid_run_stops_the_sweep_in_one_line_and_it_
         training: {{epochs: 30, batch_size: 8, max_train_samples: 32, max_eval_samples: 8, eval_mode: rank}}
         ray: {{num_cpus: 2, storage_path: {storage}}}
     """)
-    db = str(tmp_path / "r.db")
+    (tmp_path / "my store").mkdir()
+    db = str(tmp_path / "my store" / "r.db")  # the suggested command quotes it, so that it pastes
     env = {**os.environ, "SUPERPOS_SQLITE_BUSY_S": "1"}  # not the 30 s a user's sweep waits
     driver = subprocess.Popen([*CLI, "sweep", "run", spec, "--db", db], cwd=REPO, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -60,7 +62,8 @@ def test_a_store_that_refuses_writes_mid_run_stops_the_sweep_in_one_line_and_it_
     assert "Traceback" not in out + err and "sqlalche.me" not in err and "TuneError" not in err, err[-3000:]
     said = [line for line in err.splitlines() if line.startswith("superpos: error:")]
     assert len(said) == 1 and "refused a write (database is locked)" in said[0], err[-3000:]
-    assert f"`superpos sweep resume 1 --db sqlite:///{db}` continues it" in said[0]
+    assert f"`superpos sweep resume 1 --db 'sqlite:///{db}'` continues it" in said[0]
+    pasted = shlex.split(said[0].split("`")[-2])  # as a shell reads the suggestion
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -68,5 +71,6 @@ def test_a_store_that_refuses_writes_mid_run_stops_the_sweep_in_one_line_and_it_
         state = conn.execute("SELECT state FROM sweeps").fetchone()[0]
         finished = conn.execute("SELECT COUNT(*) FROM trials WHERE state = 'complete'").fetchone()[0]
     assert state in ("running", "interrupted") and finished < 2  # never `failed` or `complete`: it stopped
-    status = superpos("sweep", "status", 1, "--db", db)  # its driver is gone: resumable
+    assert pasted[:4] == ["superpos", "sweep", "resume", "1"] and pasted[4] == "--db"
+    status = superpos("sweep", "status", 1, "--db", pasted[5])  # its driver is gone: resumable
     assert status.returncode == 0 and "resume continues them" in status.stdout, status.stdout[-2000:]

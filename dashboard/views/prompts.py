@@ -3,6 +3,8 @@ cell's prompt on a task, one trial's token-by-token similarity, what is stored a
 
 from __future__ import annotations
 
+import shlex
+
 import streamlit as st
 
 from dashboard import charts, data
@@ -42,5 +44,5 @@ def page() -> None:
         stored = stored[stored["trial_id"] == trial][["selection", "name", "epoch", "shape", "bytes", "sha256"]]
         st.dataframe(stored.assign(sha256=stored["sha256"].str[:12]), hide_index=True, width="stretch")
         st.caption("As a Hugging Face PEFT adapter:")
-        st.code(f"superpos export prompt --db {url} --trial {trial} --selection {selection} --out adapter-{trial}",
+        st.code(f"superpos export prompt --db {shlex.quote(data.shown_url(url))} --trial {trial} --selection {selection} --out adapter-{trial}",
                 language="bash")

@@ -145,7 +145,7 @@ def cmd_sweep_status(args) -> int:
 
 
 def cmd_sweep_submit(args) -> int:
-    from db.engine import display_url, resolve_url
+    from db.engine import command_url, display_url, resolve_url
     from orchestrator.cli import jobs
     from orchestrator.spec import SpecError, load_spec
 
@@ -160,8 +160,8 @@ def cmd_sweep_submit(args) -> int:
             print(warning, file=sys.stderr)
     db_url = resolve_url(args.db)
     job_id = jobs.submit(spec.text, spec.name, args.address, db_url)
-    shown = display_url(db_url)  # a password in the URL stays out of the terminal's scrollback
-    print(f"submitted {args.spec} as Ray job {job_id} to {args.address}; results go to {shown}\n"
+    shown = command_url(db_url)  # a password in the URL stays out of the terminal's scrollback
+    print(f"submitted {args.spec} as Ray job {job_id} to {args.address}; results go to {display_url(db_url)}\n"
           f"  follow it:  ray job logs --follow {job_id} --address {args.address}\n"
           f"  or:         superpos sweep list --db {shown}, then superpos sweep status ID --db {shown}\n"
           f"  stop it:    superpos sweep cancel ID --db {shown}  (stored as cancelled; resume continues it)")

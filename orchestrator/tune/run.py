@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import DBAPIError
 
 from db import queries, run_state
-from db.engine import StoreWriteError, display_url, open_store, resolve_url
+from db.engine import StoreWriteError, command_url, open_store, resolve_url
 from db.writer import ResultsWriter
 from orchestrator.spec import SpecError, SweepSpec
 from orchestrator.spec.plan import Cell, expand
@@ -112,7 +112,7 @@ def _advice(engine, spec: SweepSpec, sweep_id: int, state: str, db_url: str) -> 
     resume for interrupted work and failed trials with retries left; `--retry-failed` for the rest."""
     if state not in ("interrupted", "cancelled", "failed", "partial"):
         return None
-    resume = f"superpos sweep resume {sweep_id} --db {display_url(db_url)}"
+    resume = f"superpos sweep resume {sweep_id} --db {command_url(db_url)}"
     left, spent = run_state.failed_retries(engine, sweep_id, spec.resources.retries)
     if state in ("interrupted", "cancelled") or left:
         return f"Continue it with: {resume}"

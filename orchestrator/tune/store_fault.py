@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError
 
-from db.engine import StoreWriteError, display_url
+from db.engine import StoreWriteError, command_url, display_url
 
 
 def store_fault(err: BaseException) -> DBAPIError | None:
@@ -31,4 +31,4 @@ def stopped(fault: DBAPIError, db_url: str, sweep_id: int | None) -> StoreWriteE
     return StoreWriteError(
         f"the results store {shown} refused a write ({cause}), so sweep {sweep_id} stopped with its trials; what "
         f"the store took before is kept. Fix that (free space on its disk, close the program that holds it "
-        f"locked), then `superpos sweep resume {sweep_id} --db {shown}` continues it")
+        f"locked), then `superpos sweep resume {sweep_id} --db {command_url(db_url)}` continues it")
