@@ -110,4 +110,4 @@ def test_plan_reading_a_closed_hub_notes_it_instead_of_retrying_each_task(online
     est = estimate(spec, None, read_hub=True)
     said = [line for line in est["widths"] if "does not answer" in line]
     assert said and f"the Hugging Face hub at http://127.0.0.1:{closed_port} does not answer (ConnectionError)" in said[0]
-    assert hub_data.hub_silence.cache_info().currsize == 2  # asked once per dataset (glue, super_glue), not per load
+    assert hub_data.hub_silence.cache_info().currsize == 1  # asked once, not per task or load

@@ -119,21 +119,71 @@ def test_sweep_run_refuses_a_model_folder_before_anything_starts(saved, tmp_path
     assert not (tmp_path / "r.db").exists()  # refused before the store opened
 
 
-def test_a_hub_that_never_answers_is_given_up(monkeypatch):
-    """A hub (HF_ENDPOINT) that takes connections and never answers kept the model check waiting past
-    300 s (huggingface_hub's own timeout did not end it); 60 s as shipped, 1 s here."""
-    import socket
-
+@pytest.fixture
+def online_hub(monkeypatch):
+    """huggingface_hub told it is online (it reads HF_HUB_OFFLINE once, at import), with a fresh probe;
+    yields a function that points it at an endpoint."""
     import huggingface_hub.constants
 
-    from orchestrator.spec import preflight
+    from orchestrator.spec import hub_data
 
-    monkeypatch.setattr(preflight, "HUB_ANSWER_S", 1.0)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read once, at import
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    hub_data.hub_silence.cache_clear()
+    yield lambda url: monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", url)
+    hub_data.hub_silence.cache_clear()
+
+
+def test_a_hub_that_never_answers_is_given_up(online_hub, monkeypatch):
+    """A hub (HF_ENDPOINT) that takes connections and never answers kept the model check waiting past
+    300 s (huggingface_hub's own timeout did not end it): one probe gives up on it, 10 s as shipped,
+    0.5 s here, for every model of the spec at once."""
+    import socket
+
+    from orchestrator.spec import hub_data, preflight
+
+    monkeypatch.setattr(hub_data, "HUB_PROBE_S", 0.5)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        online_hub(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        for i, name in enumerate(["someone/some-t5", "someone/other-t5"]):
+            assert preflight._model_problem(i, name).startswith(
+                f"spec.models[{i}]: '{name}' cannot be fetched: the Hugging Face hub at http://127.0.0.1:"
+                f"{silent.getsockname()[1]} does not answer (no answer within 0.5 s); check the network (and "
+                "HF_ENDPOINT); where it is in the local Hugging Face cache, set HF_HUB_OFFLINE=1")
+        assert hub_data.hub_silence.cache_info().hits == 1  # probed once
+
+
+def test_a_hub_that_answers_its_api_and_then_stalls_on_the_file_is_given_up(online_hub, monkeypatch):
+    """The probe passes; the model's config.json never comes: the load itself is bounded (60 s as
+    shipped, 1 s here)."""
+    import http.server
+    import threading
+    import time
+
+    from orchestrator.spec import preflight
+
+    class Stalls(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if not self.path.startswith("/api/"):
+                time.sleep(5)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    monkeypatch.setattr(preflight, "HUB_ANSWER_S", 1.0)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        online_hub(f"http://127.0.0.1:{server.server_port}")
         assert preflight._model_problem(0, "someone/some-t5").startswith(
             "spec.models[0]: 'someone/some-t5' cannot be fetched (TimeoutError: no answer within 1 s); use an embedded")
+    finally:
+        server.shutdown()

@@ -1,11 +1,11 @@
 """Can a `data: hub` sweep's trials load every task's dataset from here? Asked before anything starts.
 
 Offline (datasets' own setting: HF_DATASETS_OFFLINE, else HF_HUB_OFFLINE) every dataset must be in the
-local cache. Online the hub must answer first: a refused or unreachable hub made each trial's
-`load_dataset` retry for about 23 s and fail, and one that takes connections and never answers held it
-past 200 s, trial after trial, while the sweep's store, Ray and its workers stood waiting (measured
-2026-12-08 with HF_ENDPOINT at a closed and at a silent port). Then each dataset's builder is resolved
-as the trials will resolve it (at the spec's revision), so a revision that does not exist is named here.
+local cache. Online the hub must answer first (one probe, shared with the model check): with HF_ENDPOINT
+at a closed port each trial's `load_dataset` retried for about 23 s and failed, trial after trial; at a
+port that takes connections and never answers, the sweep's first trial still waited after 600 s, its
+store open and Ray started (measured 2026-12-08). Then each dataset's builder is resolved as the trials
+will resolve it (at the spec's revision), so a revision that does not exist is named here.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ def endpoint() -> str:
 
 
 @functools.cache
-def hub_silence(dataset: str) -> str | None:
-    """None where the hub answers an API request about `dataset` (any status: a gated dataset's 401
-    included) within HUB_PROBE_S, else why not; asked once per process."""
+def hub_silence(at: str) -> str | None:
+    """None where the hub at `at` (an endpoint) answers one small API request within HUB_PROBE_S (any
+    status counts: a proxy's 401 too), else why not; asked once per process and endpoint, for models and
+    datasets alike."""
     from orchestrator.spec.preflight import silent
 
-    return silent(f"{endpoint()}/api/datasets/{dataset}", HUB_PROBE_S)
+    return silent(f"{at}/api/datasets?limit=1", HUB_PROBE_S)
 
 
-def silent_hub_problem(dataset: str) -> str | None:
-    why = hub_silence(dataset)
+def silent_hub_problem() -> str | None:
+    why = hub_silence(endpoint())
     if why is None:
         return None
     return (f"the Hugging Face hub at {endpoint()} does not answer ({why}): check the network (and HF_ENDPOINT); where "
@@ -63,7 +64,7 @@ def hub_data_problems(spec) -> list[str]:
 
     tasks = [TASKS[name] for name in spec.tasks]
     is_offline = offline()
-    if not is_offline and (problem := silent_hub_problem(tasks[0].dataset)):
+    if not is_offline and (problem := silent_hub_problem()):
         return [f"spec.training.data: hub: {problem}"]
     revisions = spec.training.get("revisions", {})
     failed = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
-from orchestrator.spec.hub_data import hub_data_problems
+from orchestrator.spec.hub_data import hub_data_problems, hub_silence
 from orchestrator.spec.storage import storage_problem
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
 from workers.tasks import get_task
@@ -53,6 +53,17 @@ def bounded(call, seconds: float):
     return value
 
 
+def _repo_id(name: str) -> bool:
+    """Whether the hub could take `name` as a repo id (one it cannot is refused before any request)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def _model_problem(i: int, name: str) -> str | None:
     if is_offline_model(name):
         return None
@@ -68,6 +79,15 @@ def _model_problem(i: int, name: str) -> str | None:
     known = [*EMBEDDED_MODELS, *(RANDOM_PREFIX + a for a in ARCHITECTURES)]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
+    fixes = (f"{hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a random-weight preset ({RANDOM_PREFIX}<id>), "
+             "a local directory, or download it first")
+    if not _offline() and _repo_id(name):  # a hub that does not answer: each file a trial loads would retry, or wait
+        from huggingface_hub import constants
+
+        if why := hub_silence(constants.ENDPOINT):
+            return (f"{where}: {name!r} cannot be fetched: the Hugging Face hub at {constants.ENDPOINT} does not answer "
+                    f"({why}); check the network (and HF_ENDPOINT); where it is in the local Hugging Face cache, set "
+                    f"HF_HUB_OFFLINE=1 to load it from there; or {fixes}")
     try:
         from transformers.utils import cached_file
 
@@ -75,8 +95,7 @@ def _model_problem(i: int, name: str) -> str | None:
     except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
         reason = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline() else \
             f"cannot be fetched ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]})"
-        return (f"{where}: {name!r} {reason}; {hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a "
-                f"random-weight preset ({RANDOM_PREFIX}<id>), a local directory, or download it first")
+        return f"{where}: {name!r} {reason}; {fixes}"
     return None
 
 

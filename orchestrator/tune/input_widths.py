@@ -127,7 +127,7 @@ def read_lengths(task: str, model: str, data: str, template: str, max_source_tok
     from workers.tasks import get_task
 
     spec = get_task(task, template)
-    if data == "hub" and not offline() and (why := hub_silence(spec.dataset)):  # each load would retry or wait
+    if data == "hub" and not offline() and (why := hub_silence(endpoint())):  # each load would retry or wait
         return None, f"the Hugging Face hub at {endpoint()} does not answer ({why})"
     revisions = revisions or {}
     try:
