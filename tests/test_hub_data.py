@@ -59,7 +59,7 @@ def test_a_closed_hub_stops_the_sweep_before_the_store_or_ray(online, closed_por
     out = superpos("sweep", "run", tmp_path / "hub.yaml", "--db", tmp_path / "s.db")
     assert out.returncode == 2, out.stderr
     assert (f"spec.training.data: hub: the Hugging Face hub at http://127.0.0.1:{closed_port} does not answer "
-            "(ConnectionError): check the network (and HF_ENDPOINT); where the datasets are in the local cache, set "
+            "(ConnectionError); check the network (and HF_ENDPOINT); where the datasets are in the local cache, set "
             "HF_DATASETS_OFFLINE=1") in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s.db").exists()
@@ -73,7 +73,7 @@ def test_a_silent_hub_is_given_up_after_the_probe(online, monkeypatch):
         online(f"http://127.0.0.1:{silent.getsockname()[1]}")
         assert hub_data.hub_data_problems(parse_spec(SPEC)) == [
             f"spec.training.data: hub: the Hugging Face hub at http://127.0.0.1:{silent.getsockname()[1]} does not "
-            "answer (no answer within 0.5 s): check the network (and HF_ENDPOINT); where the datasets are in the "
+            "answer (no answer within 0.5 s); check the network (and HF_ENDPOINT); where the datasets are in the "
             "local cache, set HF_DATASETS_OFFLINE=1 to read them from there; or use data: demo or a local directory "
             "laid out like the hub's"]
 

@@ -44,7 +44,7 @@ def silent_hub_problem() -> str | None:
     why = hub_silence(endpoint())
     if why is None:
         return None
-    return (f"the Hugging Face hub at {endpoint()} does not answer ({why}): check the network (and HF_ENDPOINT); where "
+    return (f"the Hugging Face hub at {endpoint()} does not answer ({why}); check the network (and HF_ENDPOINT); where "
             f"the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them from there; {FIXES}")
 
 
