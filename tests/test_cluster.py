@@ -4,6 +4,7 @@ second one, resume it, and check the store. Stops only the processes it started.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -51,9 +52,19 @@ def cluster():
         head.stop()
 
 
-def _superpos(cluster, *args, timeout=120):
+def _superpos(cluster, *args, timeout=120, env=None):
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO, env=cluster["env"], timeout=timeout)
+                          text=True, cwd=REPO, env={**cluster["env"], **(env or {})}, timeout=timeout)
+
+
+def _job_env(cluster, job_id: str) -> dict:
+    """The environment variables a submitted job's runtime env carries, as Ray's Jobs API reports them."""
+    ask = ("import json, sys; from ray.job_submission import JobSubmissionClient; print(json.dumps("
+           "JobSubmissionClient(sys.argv[1]).get_job_info(sys.argv[2]).runtime_env['env_vars']))")
+    out = subprocess.run([sys.executable, "-c", ask, cluster["address"], job_id], capture_output=True, text=True,
+                         env=cluster["env"], timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _refused_token(cluster, tmp_path, spec: Path, db: Path) -> None:
@@ -85,9 +96,13 @@ def test_submit_follow_cancel_resume_on_a_real_cluster(cluster, tmp_path):
     spec.write_text(SPEC.format(name="refused", trials=1, epochs=1, train=8))
     _refused_token(cluster, tmp_path, spec, db)
     spec.write_text(SPEC.format(name="submitted", trials=2, epochs=1, train=32))
-    out = _superpos(cluster, "sweep", "submit", spec, "--address", cluster["address"], "--db", url)
+    out = _superpos(cluster, "sweep", "submit", spec, "--address", cluster["address"], "--db", url,
+                    env={"HF_ENDPOINT": "https://hub.example.org", "HF_TOKEN": "hf_not_sent"})  # a mirror: the job uses it too
     assert out.returncode == 0, out.stderr
     assert "submitted" in out.stdout and "ray job logs --follow superpos-" in out.stdout
+    sent = _job_env(cluster, out.stdout.split("ray job logs --follow ")[1].split()[0])
+    assert sent["SUPERPOS_DB"] == url and sent["HF_ENDPOINT"] == "https://hub.example.org"
+    assert sent["HF_HUB_OFFLINE"] == "1" and "HF_TOKEN" not in sent
     assert "accepts requests without a token" not in out.stderr  # token authentication is on: no warning
     wait(lambda: _state(db, 1) not in (None, "running"), 180, "the submitted sweep")
     status = _superpos(cluster, "sweep", "status", 1, "--db", url)

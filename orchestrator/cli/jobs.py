@@ -24,6 +24,9 @@ STOP_GRACE_S = 60  # how long `ray job stop` waits after SIGTERM before SIGKILL:
 # Ray's Jobs client has no timeout of its own: a host that takes connections and never answers (a stale SSH
 # tunnel, a hung head) kept `sweep submit`, `status`, `list` and `cancel` waiting for minutes
 JOBS_API_TIMEOUT_S = 10.0
+# the submitting shell's Hugging Face settings that the job's driver and trials load with (a token stays
+# behind: a job's runtime environment is shown by `ray job list` and Ray's dashboard)
+FORWARDED = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "HF_ENDPOINT")
 
 
 def check_jobs_api(address: str) -> None:
@@ -84,7 +87,7 @@ def submit(spec_text: str, name: str, address: str, db_url: str) -> str:
     env = {"SUPERPOS_SPEC": spec_text, "SUPERPOS_DB": db_url, "SUPERPOS_SPEC_NAME": name, "SUPERPOS_JOB_ID": job_id, "SUPERPOS_JOB_ADDRESS": address, "SUPERPOS_GIT_COMMIT": commit or "",
            "SUPERPOS_GIT_DIRTY": "1" if dirty else "0", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S),
            "RAY_USAGE_STATS_ENABLED": "0"}
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME"):
+    for name in FORWARDED:
         if name in os.environ:
             env[name] = os.environ[name]
     try:
