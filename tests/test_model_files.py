@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from tests.fake_hub import answering_hub, run_python, silent_hub
 from tests.sweep_cli import cli, spec_file
 from workers.model_files import folder_problem, safetensors_problem, tokenizer_problem
 
@@ -119,71 +120,30 @@ def test_sweep_run_refuses_a_model_folder_before_anything_starts(saved, tmp_path
     assert not (tmp_path / "r.db").exists()  # refused before the store opened
 
 
-@pytest.fixture
-def online_hub(monkeypatch):
-    """huggingface_hub told it is online (it reads HF_HUB_OFFLINE once, at import), with a fresh probe;
-    yields a function that points it at an endpoint."""
-    import huggingface_hub.constants
-
-    from orchestrator.spec import hub_data
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    hub_data.hub_silence.cache_clear()
-    yield lambda url: monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", url)
-    hub_data.hub_silence.cache_clear()
-
-
-def test_a_hub_that_never_answers_is_given_up(online_hub, monkeypatch):
+def test_a_hub_that_never_answers_is_given_up(tmp_path):
     """A hub (HF_ENDPOINT) that takes connections and never answers kept the model check waiting past
     300 s (huggingface_hub's own timeout did not end it): one probe gives up on it, 10 s as shipped,
     0.5 s here, for every model of the spec at once."""
-    import socket
-
-    from orchestrator.spec import hub_data, preflight
-
-    monkeypatch.setattr(hub_data, "HUB_PROBE_S", 0.5)
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        online_hub(f"http://127.0.0.1:{silent.getsockname()[1]}")
-        for i, name in enumerate(["someone/some-t5", "someone/other-t5"]):
-            assert preflight._model_problem(i, name).startswith(
-                f"spec.models[{i}]: '{name}' cannot be fetched: the Hugging Face hub at http://127.0.0.1:"
-                f"{silent.getsockname()[1]} does not answer (no answer within 0.5 s); check the network (and "
-                "HF_ENDPOINT); where it is in the local Hugging Face cache, set HF_HUB_OFFLINE=1")
-        assert hub_data.hub_silence.cache_info().hits == 1  # probed once
+    code = ("import json; from orchestrator.spec import hub_data, preflight; hub_data.HUB_PROBE_S = 0.5; "
+            "said = [preflight._model_problem(i, n) for i, n in enumerate(['someone/some-t5', 'someone/other-t5'])]; "
+            "print(json.dumps([said, hub_data.hub_silence.cache_info().misses]))")
+    with silent_hub() as url:
+        said, probes = run_python(code, url)
+    for i, name in enumerate(["someone/some-t5", "someone/other-t5"]):
+        assert said[i].startswith(
+            f"spec.models[{i}]: '{name}' cannot be fetched: the Hugging Face hub at {url} does not answer (no answer "
+            "within 0.5 s); check the network (and HF_ENDPOINT); where it is in the local Hugging Face cache, set "
+            "HF_HUB_OFFLINE=1")
+    assert probes == 1
 
 
-def test_a_hub_that_answers_its_api_and_then_stalls_on_the_file_is_given_up(online_hub, monkeypatch):
+def test_a_hub_that_answers_its_api_and_then_stalls_on_the_file_is_given_up():
     """The probe passes; the model's config.json never comes: the load itself is bounded (60 s as
-    shipped, 1 s here)."""
-    import http.server
-    import threading
-    import time
-
-    from orchestrator.spec import preflight
-
-    class Stalls(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if not self.path.startswith("/api/"):
-                time.sleep(5)
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_HEAD = do_GET
-
-        def log_message(self, *args):
-            pass
-
-    monkeypatch.setattr(preflight, "HUB_ANSWER_S", 1.0)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        online_hub(f"http://127.0.0.1:{server.server_port}")
-        assert preflight._model_problem(0, "someone/some-t5").startswith(
-            "spec.models[0]: 'someone/some-t5' cannot be fetched (TimeoutError: no answer within 1 s); use an embedded")
-    finally:
-        server.shutdown()
+    shipped, 1 s here), and it was this hub that was asked for the file."""
+    code = ("import json; from orchestrator.spec import preflight; preflight.HUB_ANSWER_S = 1.0; "
+            "print(json.dumps(preflight._model_problem(0, 'someone/some-t5')))")
+    with answering_hub(stall_files_s=5) as (url, asked):
+        said = run_python(code, url)
+    assert said.startswith(
+        "spec.models[0]: 'someone/some-t5' cannot be fetched (TimeoutError: no answer within 1 s); use an embedded")
+    assert "/api/datasets?limit=1" in asked and any("/someone/some-t5/resolve/main/config.json" in p for p in asked)

@@ -34,10 +34,17 @@ def endpoint() -> str:
 def hub_silence(at: str) -> str | None:
     """None where the hub at `at` (an endpoint) answers one small API request within HUB_PROBE_S (any
     status counts: a proxy's 401 too), else why not; asked once per process and endpoint, for models and
-    datasets alike."""
-    from orchestrator.spec.preflight import silent
+    datasets alike, through huggingface_hub's own HTTP session (its proxies, certificates and headers are
+    the ones the trials' downloads go through)."""
+    from huggingface_hub.utils import get_session
 
-    return silent(f"{at}/api/datasets?limit=1", HUB_PROBE_S)
+    try:
+        get_session().get(f"{at}/api/datasets?limit=1", timeout=HUB_PROBE_S)
+    except Exception as err:  # noqa: BLE001 - the session's transport errors: no HTTP answer came
+        if "timeout" in type(err).__name__.lower():
+            return f"no answer within {HUB_PROBE_S:g} s"
+        return _first_line(err)
+    return None
 
 
 def silent_hub_problem() -> str | None:
@@ -48,8 +55,8 @@ def silent_hub_problem() -> str | None:
             f"the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them from there; {FIXES}")
 
 
-def _first_line(err: BaseException) -> str:
-    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}"
+def _first_line(err: BaseException, limit: int = 200) -> str:
+    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:limit]}"
 
 
 def hub_data_problems(spec) -> list[str]:
@@ -73,7 +80,7 @@ def hub_data_problems(spec) -> list[str]:
             bounded(lambda t=task: load_dataset_builder(t.dataset, t.config, revision=revisions.get(t.dataset)),
                     HUB_ANSWER_S)
         except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
-            failed.append(f"{task.name} ({task.dataset}/{task.config}" + ("" if is_offline else f": {_first_line(err)}")
+            failed.append(f"{task.name} ({task.dataset}/{task.config}" + ("" if is_offline else f": {_first_line(err, 120)}")
                           + ")")
             if isinstance(err, TimeoutError):
                 break  # the hub stopped answering: the other datasets would wait as long
@@ -82,5 +89,5 @@ def hub_data_problems(spec) -> list[str]:
     if is_offline:
         return [f"spec.training.data: hub datasets not in the local cache while offline: {', '.join(failed)}; "
                 f"download them once with network access (unset HF_DATASETS_OFFLINE there), {FIXES}"]
-    return [f"spec.training.data: hub datasets that cannot be loaded from {endpoint()}: {', '.join(failed)}; "
-            f"check the dataset revisions in spec.training.revisions and the network, {FIXES}"]
+    return [f"spec.training.data: hub datasets that cannot be loaded from {endpoint()} (check the network and "
+            f"spec.training.revisions, {FIXES}): {', '.join(failed)}"]  # the advice first: a long line is cut
