@@ -43,7 +43,7 @@ def hub_silence(at: str) -> str | None:
     except Exception as err:  # noqa: BLE001 - the session's transport errors: no HTTP answer came
         if "timeout" in type(err).__name__.lower():
             return f"no answer within {HUB_PROBE_S:g} s"
-        return _first_line(err)
+        return first_error_line(err)
     return None
 
 
@@ -55,7 +55,7 @@ def silent_hub_problem() -> str | None:
             f"the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them from there; {FIXES}")
 
 
-def _first_line(err: BaseException, limit: int = 200) -> str:
+def first_error_line(err: BaseException, limit: int = 200) -> str:
     return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:limit]}"
 
 
@@ -80,7 +80,7 @@ def hub_data_problems(spec) -> list[str]:
             bounded(lambda t=task: load_dataset_builder(t.dataset, t.config, revision=revisions.get(t.dataset)),
                     HUB_ANSWER_S)
         except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
-            failed.append(f"{task.name} ({task.dataset}/{task.config}" + ("" if is_offline else f": {_first_line(err, 120)}")
+            failed.append(f"{task.name} ({task.dataset}/{task.config}" + ("" if is_offline else f": {first_error_line(err, 120)}")
                           + ")")
             if isinstance(err, TimeoutError):
                 break  # the hub stopped answering: the other datasets would wait as long

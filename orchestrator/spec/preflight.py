@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
-from orchestrator.spec.hub_data import hub_data_problems, hub_silence
+from orchestrator.spec.hub_data import first_error_line, hub_data_problems, hub_silence
 from orchestrator.spec.storage import storage_problem
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
 from workers.tasks import get_task
@@ -94,7 +94,7 @@ def _model_problem(i: int, name: str) -> str | None:
         bounded(lambda: cached_file(name, "config.json"), HUB_ANSWER_S)
     except Exception as err:  # noqa: BLE001 - every kind of failure means the trials cannot load it
         reason = "not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if _offline() else \
-            f"cannot be fetched ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]})"
+            f"cannot be fetched ({first_error_line(err)})"
         return f"{where}: {name!r} {reason}; {fixes}"
     return None
 
