@@ -193,10 +193,11 @@ def _check_not_newer(current: str | None, head: str, shown: str) -> None:
                          f"to {head}); it was left untouched: upgrade superpos, or choose another --db")
 
 
-def _check_revision(engine: Engine, shown: str, url: str) -> None:
+def _check_revision(engine: Engine, url: str) -> None:
     """An old (or newer) schema gets the command that fixes it, never a silent change."""
     from db.migrate import current_revision, head_revision
 
+    shown = display_url(url)
     current, head = current_revision(engine), head_revision()
     _check_not_newer(current, head, shown)
     if current is None:
@@ -221,7 +222,7 @@ def open_store(url: str | None = None, readonly: bool = False, upgrade: bool = F
 
             _check_not_newer(current_revision(engine), head_revision(), shown)
             run_upgrade(engine)
-        _check_revision(engine, shown, resolve_url(url))
+        _check_revision(engine, resolve_url(url))
     except Exception as err:
         engine.dispose()
         if isinstance(err, StoreError):

@@ -1,4 +1,5 @@
-"""Can a `data: hub` sweep's trials load every task's dataset from here? Asked before anything starts.
+"""Can a `data: hub` sweep's trials load every task's dataset from here? Asked before anything starts;
+the probe of the hub and the bounds on its answers serve the model check (preflight.py) as well.
 
 Offline (datasets' own setting: HF_DATASETS_OFFLINE, else HF_HUB_OFFLINE) every dataset must be in the
 local cache. Online the hub must answer first (one probe, shared with the model check): with HF_ENDPOINT
@@ -13,6 +14,35 @@ from __future__ import annotations
 import functools
 
 HUB_PROBE_S = 10.0  # seconds the hub has to answer one request before it is taken for unreachable
+# the bound on one model's config.json or one dataset's builder once the hub has answered the probe (a hub
+# that takes connections and never answers kept the model check waiting past 300 s)
+HUB_ANSWER_S = 60.0
+
+
+def bounded(call, seconds: float):
+    """call()'s result or exception, or TimeoutError("no answer within N s") when it has not returned
+    within `seconds`; its daemon thread is then left behind (the process ends soon after, with an error)."""
+    import threading
+
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
+            outcome.append((False, err))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    done, value = outcome[0]
+    if not done:
+        raise value  # type: ignore[misc]
+    return value
+
+
 FIXES = "or use data: demo or a local directory laid out like the hub's"
 
 
@@ -25,9 +55,11 @@ def offline() -> bool:
 
 
 def endpoint() -> str:
-    from datasets import config
+    """The hub's address as huggingface_hub (through which models and datasets download) reads HF_ENDPOINT:
+    without a trailing slash, which datasets' own copy keeps."""
+    from huggingface_hub import constants
 
-    return config.HF_ENDPOINT
+    return constants.ENDPOINT
 
 
 @functools.cache
@@ -47,14 +79,6 @@ def hub_silence(at: str) -> str | None:
     return None
 
 
-def silent_hub_problem() -> str | None:
-    why = hub_silence(endpoint())
-    if why is None:
-        return None
-    return (f"the Hugging Face hub at {endpoint()} does not answer ({why}); check the network (and HF_ENDPOINT); where "
-            f"the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them from there; {FIXES}")
-
-
 def first_error_line(err: BaseException, limit: int = 200) -> str:
     return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:limit]}"
 
@@ -66,13 +90,14 @@ def hub_data_problems(spec) -> list[str]:
         return []
     from datasets import load_dataset_builder
 
-    from orchestrator.spec.preflight import HUB_ANSWER_S, bounded
     from workers.tasks import TASKS
 
     tasks = [TASKS[name] for name in spec.tasks]
     is_offline = offline()
-    if not is_offline and (problem := silent_hub_problem()):
-        return [f"spec.training.data: hub: {problem}"]
+    if not is_offline and (why := hub_silence(endpoint())):
+        return [f"spec.training.data: hub: the Hugging Face hub at {endpoint()} does not answer ({why}); check the network "
+                "(and HF_ENDPOINT); where the datasets are in the local cache, set HF_DATASETS_OFFLINE=1 to read them "
+                f"from there; {FIXES}"]
     revisions = spec.training.get("revisions", {})
     failed = []
     for task in tasks:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestrator.spec import SpecError, SweepSpec
-from orchestrator.spec.hub_data import first_error_line, hub_data_problems, hub_silence
+from orchestrator.spec.hub_data import HUB_ANSWER_S, bounded, endpoint, first_error_line, hub_data_problems, hub_silence
 from orchestrator.spec.storage import storage_problem
 from workers.presets import ARCHITECTURES, EMBEDDED_MODELS, RANDOM_PREFIX, is_offline_model
 from workers.tasks import get_task
@@ -24,33 +24,6 @@ WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.ind
 
 def _offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-HUB_ANSWER_S = 60.0  # a hub that takes connections and never answers kept the model check waiting past 300 s
-
-
-def bounded(call, seconds: float):
-    """call()'s result or exception, or TimeoutError("no answer within N s") when it has not returned
-    within `seconds`; its daemon thread is then left behind (the process ends soon after, with an error)."""
-    import threading
-
-    outcome: list[tuple[bool, object]] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, call()))
-        except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
-            outcome.append((False, err))
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if not outcome:
-        raise TimeoutError(f"no answer within {seconds:g} s")
-    done, value = outcome[0]
-    if not done:
-        raise value  # type: ignore[misc]
-    return value
 
 
 def _repo_id(name: str) -> bool:
@@ -81,13 +54,10 @@ def _model_problem(i: int, name: str) -> str | None:
     hint = f"did you mean {close[0]!r}? " if close else ""
     fixes = (f"{hint}use an embedded model ({', '.join(EMBEDDED_MODELS)}), a random-weight preset ({RANDOM_PREFIX}<id>), "
              "a local directory, or download it first")
-    if not _offline() and _repo_id(name):  # a hub that does not answer: each file a trial loads would retry, or wait
-        from huggingface_hub import constants
-
-        if why := hub_silence(constants.ENDPOINT):
-            return (f"{where}: {name!r} cannot be fetched: the Hugging Face hub at {constants.ENDPOINT} does not answer "
-                    f"({why}); check the network (and HF_ENDPOINT); where it is in the local Hugging Face cache, set "
-                    f"HF_HUB_OFFLINE=1 to load it from there; or {fixes}")
+    if not _offline() and _repo_id(name) and (why := hub_silence(endpoint())):  # each file a trial loads would retry
+        return (f"{where}: {name!r} cannot be fetched: the Hugging Face hub at {endpoint()} does not answer ({why}); "
+                "check the network (and HF_ENDPOINT); where it is in the local Hugging Face cache, set HF_HUB_OFFLINE=1 to "
+                f"load it from there; or {fixes}")
     try:
         from transformers.utils import cached_file
 
